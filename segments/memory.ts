@@ -1,0 +1,142 @@
+/**
+ * Physical memory: one SharedArrayBuffer, and a guest address is a byte offset
+ * into it. Page 0 is never mapped, so a NULL dereference faults. Everything
+ * two CPUs could touch lives here; JS objects are handles and caches only.
+ *
+ * Host-side accessors check bounds and throw a {@link MemoryAccessError};
+ * the interpreter does its own inline check and raises a CPU fault instead.
+ *
+ * @example
+ * const mem = new PhysicalMemory(1 << 20);
+ * mem.write64(0x2000, 0x1122334455667788n);
+ * mem.read32(0x2000); // 0x55667788
+ */
+
+import { ErrnoError } from './errno.ts';
+
+export const PAGE_SIZE = 4096;
+/** Guest addresses are 32-bit offsets; keep a margin below 4 GiB. */
+export const MAX_MEMORY_SIZE = 0x8000_0000;
+
+export type AccessKind = 'read' | 'write';
+
+/** A host-side (TS API) access outside mapped memory. */
+export class MemoryAccessError extends ErrnoError {
+  constructor(
+    readonly addr: number,
+    readonly size: number,
+    readonly access: AccessKind,
+  ) {
+    super('EFAULT', `bad ${access} of ${size} bytes at 0x${addr.toString(16)}`);
+  }
+}
+
+export class PhysicalMemory {
+  readonly buffer: SharedArrayBuffer;
+  readonly size: number;
+  readonly u8: Uint8Array;
+  readonly view: DataView;
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 2 * PAGE_SIZE || size > MAX_MEMORY_SIZE) {
+      throw new ErrnoError(
+        'EINVAL',
+        `memory size ${size} must be an integer between ${2 * PAGE_SIZE} and ${MAX_MEMORY_SIZE}`,
+      );
+    }
+    if (size % PAGE_SIZE !== 0) {
+      throw new ErrnoError('EINVAL', `memory size ${size} is not a multiple of ${PAGE_SIZE}`);
+    }
+    this.size = size;
+    this.buffer = new SharedArrayBuffer(size);
+    this.u8 = new Uint8Array(this.buffer);
+    this.view = new DataView(this.buffer);
+  }
+
+  /** True when [addr, addr+len) lies entirely in mapped memory. */
+  isMapped(addr: number, len: number): boolean {
+    return Number.isInteger(addr) && addr >= PAGE_SIZE && len >= 0 && addr + len <= this.size;
+  }
+
+  check(addr: number, len: number, access: AccessKind): void {
+    if (!this.isMapped(addr, len)) throw new MemoryAccessError(addr, len, access);
+  }
+
+  read8(addr: number): number {
+    this.check(addr, 1, 'read');
+    return this.u8[addr];
+  }
+  read16(addr: number): number {
+    this.check(addr, 2, 'read');
+    return this.view.getUint16(addr, true);
+  }
+  read32(addr: number): number {
+    this.check(addr, 4, 'read');
+    return this.view.getUint32(addr, true);
+  }
+  read64(addr: number): bigint {
+    this.check(addr, 8, 'read');
+    return this.view.getBigUint64(addr, true);
+  }
+  write8(addr: number, value: number): void {
+    this.check(addr, 1, 'write');
+    this.u8[addr] = value;
+  }
+  write16(addr: number, value: number): void {
+    this.check(addr, 2, 'write');
+    this.view.setUint16(addr, value, true);
+  }
+  write32(addr: number, value: number): void {
+    this.check(addr, 4, 'write');
+    this.view.setUint32(addr, value >>> 0, true);
+  }
+  write64(addr: number, value: bigint): void {
+    this.check(addr, 8, 'write');
+    this.view.setBigUint64(addr, BigInt.asUintN(64, value), true);
+  }
+
+  /** Reads `size` (1, 2, 4 or 8) bytes as an unsigned bigint. */
+  readSized(addr: number, size: number): bigint {
+    switch (size) {
+      case 1:
+        return BigInt(this.read8(addr));
+      case 2:
+        return BigInt(this.read16(addr));
+      case 4:
+        return BigInt(this.read32(addr));
+      case 8:
+        return this.read64(addr);
+    }
+    throw new ErrnoError('EINVAL', `access size ${size} is not 1, 2, 4 or 8`);
+  }
+
+  /** Writes the low `size` (1, 2, 4 or 8) bytes of `value`. */
+  writeSized(addr: number, size: number, value: bigint): void {
+    switch (size) {
+      case 1:
+        return this.write8(addr, Number(BigInt.asUintN(8, value)));
+      case 2:
+        return this.write16(addr, Number(BigInt.asUintN(16, value)));
+      case 4:
+        return this.write32(addr, Number(BigInt.asUintN(32, value)));
+      case 8:
+        return this.write64(addr, value);
+    }
+    throw new ErrnoError('EINVAL', `access size ${size} is not 1, 2, 4 or 8`);
+  }
+
+  readBytes(addr: number, len: number): Uint8Array {
+    this.check(addr, len, 'read');
+    return this.u8.slice(addr, addr + len);
+  }
+
+  writeBytes(addr: number, bytes: Uint8Array): void {
+    this.check(addr, bytes.length, 'write');
+    this.u8.set(bytes, addr);
+  }
+
+  fill(addr: number, len: number, value = 0): void {
+    this.check(addr, len, 'write');
+    this.u8.fill(value, addr, addr + len);
+  }
+}
