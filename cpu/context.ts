@@ -15,8 +15,8 @@
  * ctx.reg(0); // r0 as a bigint
  */
 
-import type { LoadedProgram } from './program.ts';
 import { MAX_BPF_STACK, MAX_CALL_FRAMES } from './opcodes.ts';
+import type { LoadedProgram } from './program.ts';
 
 /** Word offsets in the context layout. */
 export const CTX_REGS = 0; // r0..r10, (lo, hi) pairs: 22 words

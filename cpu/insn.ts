@@ -26,7 +26,13 @@ export interface Insn {
 
 export const INSN_SIZE = 8;
 
-export const EXIT_INSN: Readonly<Insn> = Object.freeze({ code: 0x95, dst: 0, src: 0, off: 0, imm: 0 });
+export const EXIT_INSN: Readonly<Insn> = Object.freeze({
+  code: 0x95,
+  dst: 0,
+  src: 0,
+  off: 0,
+  imm: 0,
+});
 
 export function insn(code: number, dst = 0, src = 0, off = 0, imm = 0): Insn {
   return { code, dst, src, off, imm };
@@ -87,7 +93,8 @@ function checkFields(ins: Insn, i: number): void {
   if (!Number.isInteger(ins.code) || ins.code < 0 || ins.code > 0xff) throw bad('opcode', ins.code);
   if (!Number.isInteger(ins.dst) || ins.dst < 0 || ins.dst > 15) throw bad('dst register', ins.dst);
   if (!Number.isInteger(ins.src) || ins.src < 0 || ins.src > 15) throw bad('src register', ins.src);
-  if (!Number.isInteger(ins.off) || ins.off < -0x8000 || ins.off > 0x7fff) throw bad('offset', ins.off);
+  if (!Number.isInteger(ins.off) || ins.off < -0x8000 || ins.off > 0x7fff)
+    throw bad('offset', ins.off);
   if (!Number.isInteger(ins.imm) || ins.imm < -0x8000_0000 || ins.imm > 0x7fff_ffff) {
     throw bad('immediate', ins.imm);
   }

@@ -105,7 +105,10 @@ export class LoadedProgram {
  * Throws ErrnoError('EINVAL', 'insn N: ...') for an invalid encoding and for
  * a pseudo `lddw` source the resolver cannot resolve.
  */
-export function loadProgram(program: readonly Insn[] | Uint8Array, opts: LoadOptions = {}): LoadedProgram {
+export function loadProgram(
+  program: readonly Insn[] | Uint8Array,
+  opts: LoadOptions = {},
+): LoadedProgram {
   const insns = program instanceof Uint8Array ? decode(program) : program.map((i) => ({ ...i }));
   validate(insns);
   const resolved = insns.map((i) => ({ ...i }));
@@ -121,7 +124,8 @@ export function loadProgram(program: readonly Insn[] | Uint8Array, opts: LoadOpt
 
 function resolvePseudo(lo: Insn, hi: Insn, i: number, r: PseudoResolver): bigint {
   const need = <T>(fn: T | undefined, what: string): T => {
-    if (fn === undefined) throw new ErrnoError('EINVAL', `insn ${i}: lddw ${what} has no resolver here`);
+    if (fn === undefined)
+      throw new ErrnoError('EINVAL', `insn ${i}: lddw ${what} has no resolver here`);
     return fn;
   };
   switch (lo.src) {

@@ -146,7 +146,8 @@ function checkInsn(insns: readonly Insn[], i: number, n: number, isSecondSlot: U
       writesDst();
       if (op === BPF_NEG) {
         if (x) throw unknown();
-        return needZero({ src, off, imm });
+        needZero({ src, off, imm });
+        return;
       }
       if (op === BPF_END) {
         if (is64 && x) throw unknown();
@@ -168,9 +169,11 @@ function checkInsn(insns: readonly Insn[], i: number, n: number, isSecondSlot: U
       }
       if (x) {
         checkReg('src', src);
-        return needZero({ imm });
+        needZero({ imm });
+        return;
       }
-      return needZero({ src });
+      needZero({ src });
+      return;
     }
     case BPF_JMP:
     case BPF_JMP32: {
@@ -182,29 +185,36 @@ function checkInsn(insns: readonly Insn[], i: number, n: number, isSecondSlot: U
         if (x) throw unknown();
         if (jmp32) {
           needZero({ dst, src, off });
-          return checkTarget(imm);
+          checkTarget(imm);
+          return;
         }
         needZero({ dst, src, imm });
-        return checkTarget(off);
+        checkTarget(off);
+        return;
       }
       if (op === BPF_CALL) {
         if (jmp32) throw unknown();
         if (x) {
           // callx: the conformance suite's helper call through a register named in dst.
           checkReg('dst', dst);
-          return needZero({ src, off, imm });
+          needZero({ src, off, imm });
+          return;
         }
         needZero({ dst });
         if (src === BPF_PSEUDO_CALL) {
           needZero({ off });
-          return checkTarget(imm);
+          checkTarget(imm);
+          return;
         }
-        if (src !== 0 && src !== BPF_PSEUDO_KFUNC_CALL) throw fail(i, `call source ${src} is not 0, 1 or 2`);
-        return needZero({ off });
+        if (src !== 0 && src !== BPF_PSEUDO_KFUNC_CALL)
+          throw fail(i, `call source ${src} is not 0, 1 or 2`);
+        needZero({ off });
+        return;
       }
       if (op === BPF_EXIT) {
         if (jmp32 || x) throw unknown();
-        return needZero({ dst, src, off, imm });
+        needZero({ dst, src, off, imm });
+        return;
       }
       checkReg('dst', dst);
       if (x) {
@@ -213,7 +223,8 @@ function checkInsn(insns: readonly Insn[], i: number, n: number, isSecondSlot: U
       } else {
         needZero({ src });
       }
-      return checkTarget(off);
+      checkTarget(off);
+      return;
     }
     case BPF_LD: {
       if (code === LDDW) {
@@ -238,21 +249,27 @@ function checkInsn(insns: readonly Insn[], i: number, n: number, isSecondSlot: U
       if (mode !== BPF_MEM && !(mode === BPF_MEMSX && bpfSize(code) !== BPF_DW)) throw unknown();
       writesDst();
       checkReg('src', src);
-      return needZero({ imm });
+      needZero({ imm });
+      return;
     }
     case BPF_ST: {
       if (bpfMode(code) !== BPF_MEM) throw unknown();
       checkReg('dst', dst);
-      return needZero({ src });
+      needZero({ src });
+      return;
     }
     case BPF_STX: {
       const mode = bpfMode(code);
       checkReg('dst', dst);
       checkReg('src', src);
-      if (mode === BPF_MEM) return needZero({ imm });
+      if (mode === BPF_MEM) {
+        needZero({ imm });
+        return;
+      }
       if (mode !== BPF_ATOMIC) throw unknown();
       const size = bpfSize(code);
-      if (size !== BPF_W && size !== BPF_DW) throw fail(i, 'atomic operations are 32 or 64 bits only');
+      if (size !== BPF_W && size !== BPF_DW)
+        throw fail(i, 'atomic operations are 32 or 64 bits only');
       if (!ATOMIC_OPS.has(imm)) throw fail(i, `unknown atomic operation ${hex(imm)}`);
       return;
     }

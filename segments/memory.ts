@@ -114,13 +114,17 @@ export class PhysicalMemory {
   writeSized(addr: number, size: number, value: bigint): void {
     switch (size) {
       case 1:
-        return this.write8(addr, Number(BigInt.asUintN(8, value)));
+        this.write8(addr, Number(BigInt.asUintN(8, value)));
+        return;
       case 2:
-        return this.write16(addr, Number(BigInt.asUintN(16, value)));
+        this.write16(addr, Number(BigInt.asUintN(16, value)));
+        return;
       case 4:
-        return this.write32(addr, Number(BigInt.asUintN(32, value)));
+        this.write32(addr, Number(BigInt.asUintN(32, value)));
+        return;
       case 8:
-        return this.write64(addr, value);
+        this.write64(addr, value);
+        return;
     }
     throw new ErrnoError('EINVAL', `access size ${size} is not 1, 2, 4 or 8`);
   }

@@ -1,0 +1,1056 @@
+/**
+ * One emulated CPU: the eBPF interpreter, a GS-style base register and the
+ * helper/kfunc tables. `run(ctx, budget)` executes the context's program
+ * until exit, a fault, a helper's stop request, or `budget` instructions,
+ * leaving every bit of state in the context so it can resume later, here or
+ * on another CPU (which is exactly what migration does).
+ *
+ * Design of the hot loop (after uBPF's vm): one switch over the pre-decoded
+ * opcode, registers as (lo, hi) Int32 pairs in the context's word array, an
+ * inline bounds check on every memory access, and everything rare (helpers,
+ * local calls, faults, wide division) out of line. No allocation and no
+ * BigInt on the paths the benchmarks exercise.
+ *
+ * Memory accesses: an address is valid when its high word is 0 and the access
+ * lies in [PAGE_SIZE, memory.size). Atomics are plain read-modify-writes in
+ * the single-threaded engine and `Atomics` operations when `concurrent` is
+ * set (parallel mode); both require natural alignment, as the verifier does.
+ *
+ * @example
+ * const cpu = new Cpu({ memory });
+ * const ctx = new CpuContext(loadProgram(insns), stackTop);
+ * if (cpu.run(ctx, 1_000_000) === StopReason.Exit) console.log(ctx.reg(0));
+ */
+
+import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
+import {
+  arsh64,
+  bswap,
+  lsh64,
+  mul64,
+  rsh64,
+  sdiv64,
+  smod64,
+  toLe,
+  udiv64,
+  umod64,
+} from './alu64.ts';
+import {
+  type CpuContext,
+  CTX_DEPTH,
+  CTX_FRAMES,
+  CTX_PC,
+  CTX_STACK_TOP,
+  FRAME_WORDS,
+} from './context.ts';
+import { CpuFault } from './fault.ts';
+import { HelperTable } from './helpers.ts';
+import {
+  BPF_ADD,
+  BPF_AND,
+  BPF_CMPXCHG,
+  BPF_FETCH,
+  BPF_OR,
+  BPF_PSEUDO_CALL,
+  BPF_PSEUDO_KFUNC_CALL,
+  BPF_XCHG,
+  BPF_XOR,
+  MAX_BPF_STACK,
+  MAX_CALL_FRAMES,
+} from './opcodes.ts';
+
+export const StopReason = {
+  /** The program's main function executed `exit`; r0 holds the result. */
+  Exit: 0,
+  /** The instruction budget ran out; the context resumes where it stopped. */
+  Budget: 1,
+  /** A CPU exception; `cpu.fault` says what, the context's pc points at the instruction. */
+  Fault: 2,
+  /** A helper asked to stop (`cpu.requestStop()`); pc is after the call. */
+  Stop: 3,
+} as const;
+export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+
+export interface CpuOptions {
+  memory: PhysicalMemory;
+  /** CPU number; 0 by default. */
+  id?: number;
+  helpers?: HelperTable;
+  kfuncs?: HelperTable;
+  /** This CPU's per-CPU offset (`__per_cpu_offset[cpu]`). */
+  gsBase?: number;
+  /** Other threads share the memory: use `Atomics` for atomic instructions. */
+  concurrent?: boolean;
+}
+
+export class Cpu {
+  readonly id: number;
+  readonly memory: PhysicalMemory;
+  helpers: HelperTable;
+  kfuncs: HelperTable;
+  /** GS-style base register: `this_cpu_ptr(p) = p + gsBase`. */
+  gsBase: number;
+  concurrent: boolean;
+  /** Instructions executed by the last `run`. */
+  executed = 0;
+  /** Total instructions executed by this CPU. */
+  totalExecuted = 0;
+  /** The exception of the last run that stopped with StopReason.Fault. */
+  fault: CpuFault | null = null;
+  /** The context being run, while `run` is on the stack. */
+  current: CpuContext | null = null;
+  private stopRequested = false;
+  private readonly i32: Int32Array;
+  private readonly i64: BigInt64Array;
+
+  constructor(opts: CpuOptions) {
+    this.memory = opts.memory;
+    this.id = opts.id ?? 0;
+    this.helpers = opts.helpers ?? new HelperTable('helper');
+    this.kfuncs = opts.kfuncs ?? new HelperTable('kfunc');
+    this.gsBase = opts.gsBase ?? 0;
+    this.concurrent = opts.concurrent ?? false;
+    this.i32 = new Int32Array(opts.memory.buffer);
+    this.i64 = new BigInt64Array(opts.memory.buffer);
+  }
+
+  /** Called by a helper: stop the run loop once the helper returns. */
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /**
+   * Runs `ctx` for at most `budget` instructions (an `lddw` counts as one).
+   * Returns why it stopped; `executed` says how many instructions ran.
+   */
+  run(ctx: CpuContext, budget: number): StopReason {
+    const R = ctx.words;
+    const prog = ctx.program;
+    const code = prog.code;
+    const D = prog.dst2;
+    const S = prog.src2;
+    const OFF = prog.off;
+    const IMM = prog.imm;
+    const dv = this.memory.view;
+    const lim = this.memory.size;
+    let pc = R[CTX_PC];
+    let i = pc;
+    let n = 0;
+    this.fault = null;
+    this.current = ctx;
+    try {
+      for (;;) {
+        if (n >= budget) {
+          R[CTX_PC] = pc;
+          return this.stop(n, StopReason.Budget);
+        }
+        n++;
+        i = pc++;
+        switch (code[i]) {
+          // ---- ALU64, immediate operand (sign-extended to 64 bits) ----
+          case 0x07: {
+            const d = D[i];
+            const a = R[d];
+            const b = IMM[i];
+            const lo = (a + b) | 0;
+            R[d + 1] = (R[d + 1] + (b >> 31) + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
+            R[d] = lo;
+            break;
+          }
+          case 0x17: {
+            const d = D[i];
+            const a = R[d];
+            const b = IMM[i];
+            R[d] = (a - b) | 0;
+            R[d + 1] = (R[d + 1] - (b >> 31) - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
+            break;
+          }
+          case 0x27:
+            mul64(R, D[i], IMM[i], IMM[i] >> 31);
+            break;
+          case 0x37:
+            if (OFF[i] === 0) udiv64(R, D[i], IMM[i], IMM[i] >> 31);
+            else sdiv64(R, D[i], IMM[i], IMM[i] >> 31);
+            break;
+          case 0x47: {
+            const d = D[i];
+            R[d] |= IMM[i];
+            R[d + 1] |= IMM[i] >> 31;
+            break;
+          }
+          case 0x57: {
+            const d = D[i];
+            R[d] &= IMM[i];
+            R[d + 1] &= IMM[i] >> 31;
+            break;
+          }
+          case 0x67:
+            lsh64(R, D[i], IMM[i] & 63);
+            break;
+          case 0x77:
+            rsh64(R, D[i], IMM[i] & 63);
+            break;
+          case 0x87: {
+            const d = D[i];
+            const lo = R[d];
+            R[d] = -lo | 0;
+            R[d + 1] = (~R[d + 1] + (lo === 0 ? 1 : 0)) | 0;
+            break;
+          }
+          case 0x97:
+            if (OFF[i] === 0) umod64(R, D[i], IMM[i], IMM[i] >> 31);
+            else smod64(R, D[i], IMM[i], IMM[i] >> 31);
+            break;
+          case 0xa7: {
+            const d = D[i];
+            R[d] ^= IMM[i];
+            R[d + 1] ^= IMM[i] >> 31;
+            break;
+          }
+          case 0xb7: {
+            const d = D[i];
+            R[d] = IMM[i];
+            R[d + 1] = IMM[i] >> 31;
+            break;
+          }
+          case 0xc7:
+            arsh64(R, D[i], IMM[i] & 63);
+            break;
+          case 0xd7:
+            bswap(R, D[i], IMM[i]);
+            break;
+
+          // ---- ALU64, register operand ----
+          case 0x0f: {
+            const d = D[i];
+            const s = S[i];
+            const a = R[d];
+            const lo = (a + R[s]) | 0;
+            R[d + 1] = (R[d + 1] + R[s + 1] + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
+            R[d] = lo;
+            break;
+          }
+          case 0x1f: {
+            const d = D[i];
+            const s = S[i];
+            const a = R[d];
+            const b = R[s];
+            R[d] = (a - b) | 0;
+            R[d + 1] = (R[d + 1] - R[s + 1] - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
+            break;
+          }
+          case 0x2f:
+            mul64(R, D[i], R[S[i]], R[S[i] + 1]);
+            break;
+          case 0x3f:
+            if (OFF[i] === 0) udiv64(R, D[i], R[S[i]], R[S[i] + 1]);
+            else sdiv64(R, D[i], R[S[i]], R[S[i] + 1]);
+            break;
+          case 0x4f: {
+            const d = D[i];
+            const s = S[i];
+            R[d] |= R[s];
+            R[d + 1] |= R[s + 1];
+            break;
+          }
+          case 0x5f: {
+            const d = D[i];
+            const s = S[i];
+            R[d] &= R[s];
+            R[d + 1] &= R[s + 1];
+            break;
+          }
+          case 0x6f:
+            lsh64(R, D[i], R[S[i]] & 63);
+            break;
+          case 0x7f:
+            rsh64(R, D[i], R[S[i]] & 63);
+            break;
+          case 0x9f:
+            if (OFF[i] === 0) umod64(R, D[i], R[S[i]], R[S[i] + 1]);
+            else smod64(R, D[i], R[S[i]], R[S[i] + 1]);
+            break;
+          case 0xaf: {
+            const d = D[i];
+            const s = S[i];
+            R[d] ^= R[s];
+            R[d + 1] ^= R[s + 1];
+            break;
+          }
+          case 0xbf: {
+            const d = D[i];
+            const s = S[i];
+            const off = OFF[i];
+            if (off === 0) {
+              R[d] = R[s];
+              R[d + 1] = R[s + 1];
+            } else if (off === -1) {
+              // BPF_MOV64_PERCPU_REG: dst = src + gsBase (x86: add dst, gs:[this_cpu_off]).
+              const a = R[s];
+              const lo = (a + this.gsBase) | 0;
+              R[d + 1] = (R[s + 1] + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
+              R[d] = lo;
+            } else {
+              const lo = off === 8 ? (R[s] << 24) >> 24 : off === 16 ? (R[s] << 16) >> 16 : R[s];
+              R[d] = lo;
+              R[d + 1] = lo >> 31;
+            }
+            break;
+          }
+          case 0xcf:
+            arsh64(R, D[i], R[S[i]] & 63);
+            break;
+
+          // ---- ALU32, immediate operand; results zero-extend ----
+          case 0x04: {
+            const d = D[i];
+            R[d] = (R[d] + IMM[i]) | 0;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x14: {
+            const d = D[i];
+            R[d] = (R[d] - IMM[i]) | 0;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x24: {
+            const d = D[i];
+            R[d] = Math.imul(R[d], IMM[i]);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x34:
+            this.div32(R, D[i], IMM[i], OFF[i]);
+            break;
+          case 0x44: {
+            const d = D[i];
+            R[d] |= IMM[i];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x54: {
+            const d = D[i];
+            R[d] &= IMM[i];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x64: {
+            const d = D[i];
+            R[d] <<= IMM[i] & 31;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x74: {
+            const d = D[i];
+            R[d] = R[d] >>> (IMM[i] & 31);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x84: {
+            const d = D[i];
+            R[d] = -R[d] | 0;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x94:
+            this.mod32(R, D[i], IMM[i], OFF[i]);
+            break;
+          case 0xa4: {
+            const d = D[i];
+            R[d] ^= IMM[i];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0xb4: {
+            const d = D[i];
+            R[d] = IMM[i];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0xc4: {
+            const d = D[i];
+            R[d] >>= IMM[i] & 31;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0xd4:
+            toLe(R, D[i], IMM[i]);
+            break;
+
+          // ---- ALU32, register operand ----
+          case 0x0c: {
+            const d = D[i];
+            R[d] = (R[d] + R[S[i]]) | 0;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x1c: {
+            const d = D[i];
+            R[d] = (R[d] - R[S[i]]) | 0;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x2c: {
+            const d = D[i];
+            R[d] = Math.imul(R[d], R[S[i]]);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x3c:
+            this.div32(R, D[i], R[S[i]], OFF[i]);
+            break;
+          case 0x4c: {
+            const d = D[i];
+            R[d] |= R[S[i]];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x5c: {
+            const d = D[i];
+            R[d] &= R[S[i]];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x6c: {
+            const d = D[i];
+            R[d] <<= R[S[i]] & 31;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x7c: {
+            const d = D[i];
+            R[d] = R[d] >>> (R[S[i]] & 31);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x9c:
+            this.mod32(R, D[i], R[S[i]], OFF[i]);
+            break;
+          case 0xac: {
+            const d = D[i];
+            R[d] ^= R[S[i]];
+            R[d + 1] = 0;
+            break;
+          }
+          case 0xbc: {
+            const d = D[i];
+            const v = R[S[i]];
+            const off = OFF[i];
+            R[d] = off === 8 ? (v << 24) >> 24 : off === 16 ? (v << 16) >> 16 : v;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0xcc: {
+            const d = D[i];
+            R[d] >>= R[S[i]] & 31;
+            R[d + 1] = 0;
+            break;
+          }
+          case 0xdc:
+            bswap(R, D[i], IMM[i]);
+            break;
+
+          // ---- 64-bit immediate load ----
+          case 0x18: {
+            const d = D[i];
+            R[d] = IMM[i];
+            R[d + 1] = IMM[i + 1];
+            pc++;
+            break;
+          }
+
+          // ---- loads: dst = *(size *)(src + off) ----
+          case 0x61: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
+              a = this.translate(R, s, i, 4, 'read');
+            const d = D[i];
+            R[d] = dv.getInt32(a, true);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x69: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
+              a = this.translate(R, s, i, 2, 'read');
+            const d = D[i];
+            R[d] = dv.getUint16(a, true);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x71: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
+              a = this.translate(R, s, i, 1, 'read');
+            const d = D[i];
+            R[d] = dv.getUint8(a);
+            R[d + 1] = 0;
+            break;
+          }
+          case 0x79: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim)
+              a = this.translate(R, s, i, 8, 'read');
+            const d = D[i];
+            R[d] = dv.getInt32(a, true);
+            R[d + 1] = dv.getInt32(a + 4, true);
+            break;
+          }
+          // Sign-extending loads (v4 BPF_MEMSX).
+          case 0x81: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
+              a = this.translate(R, s, i, 4, 'read');
+            const d = D[i];
+            R[d] = dv.getInt32(a, true);
+            R[d + 1] = R[d] >> 31;
+            break;
+          }
+          case 0x89: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
+              a = this.translate(R, s, i, 2, 'read');
+            const d = D[i];
+            R[d] = dv.getInt16(a, true);
+            R[d + 1] = R[d] >> 31;
+            break;
+          }
+          case 0x91: {
+            const s = S[i];
+            let a = (R[s] >>> 0) + OFF[i];
+            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
+              a = this.translate(R, s, i, 1, 'read');
+            const d = D[i];
+            R[d] = dv.getInt8(a);
+            R[d + 1] = R[d] >> 31;
+            break;
+          }
+
+          // ---- stores of an immediate: *(size *)(dst + off) = imm ----
+          case 0x62: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
+              a = this.translate(R, t, i, 4, 'write');
+            dv.setInt32(a, IMM[i], true);
+            break;
+          }
+          case 0x6a: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
+              a = this.translate(R, t, i, 2, 'write');
+            dv.setInt16(a, IMM[i], true);
+            break;
+          }
+          case 0x72: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
+              a = this.translate(R, t, i, 1, 'write');
+            dv.setInt8(a, IMM[i]);
+            break;
+          }
+          case 0x7a: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim)
+              a = this.translate(R, t, i, 8, 'write');
+            dv.setInt32(a, IMM[i], true);
+            dv.setInt32(a + 4, IMM[i] >> 31, true);
+            break;
+          }
+
+          // ---- stores of a register: *(size *)(dst + off) = src ----
+          case 0x63: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
+              a = this.translate(R, t, i, 4, 'write');
+            dv.setInt32(a, R[S[i]], true);
+            break;
+          }
+          case 0x6b: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
+              a = this.translate(R, t, i, 2, 'write');
+            dv.setInt16(a, R[S[i]], true);
+            break;
+          }
+          case 0x73: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
+              a = this.translate(R, t, i, 1, 'write');
+            dv.setInt8(a, R[S[i]]);
+            break;
+          }
+          case 0x7b: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim)
+              a = this.translate(R, t, i, 8, 'write');
+            const s = S[i];
+            dv.setInt32(a, R[s], true);
+            dv.setInt32(a + 4, R[s + 1], true);
+            break;
+          }
+
+          // ---- atomics: lock *(size *)(dst + off) op= src, fetch, xchg, cmpxchg ----
+          case 0xc3: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim || (a & 3) !== 0) {
+              a = this.translate(R, t, i, 4, 'write', true);
+            }
+            this.atomic32(R, a >> 2, S[i], IMM[i]);
+            break;
+          }
+          case 0xdb: {
+            const t = D[i];
+            let a = (R[t] >>> 0) + OFF[i];
+            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim || (a & 7) !== 0) {
+              a = this.translate(R, t, i, 8, 'write', true);
+            }
+            const s = S[i];
+            if (IMM[i] === BPF_ADD && !this.concurrent) {
+              // Non-fetching add, the common case: inline.
+              const w = a >> 2;
+              const M = this.i32;
+              const m = M[w];
+              const lo = (m + R[s]) | 0;
+              M[w + 1] = (M[w + 1] + R[s + 1] + (lo >>> 0 < m >>> 0 ? 1 : 0)) | 0;
+              M[w] = lo;
+            } else {
+              this.atomic64(R, a, s, IMM[i]);
+            }
+            break;
+          }
+
+          // ---- jumps ----
+          case 0x05:
+            pc += OFF[i];
+            break;
+          case 0x06:
+            pc += IMM[i];
+            break;
+          case 0x15: {
+            const d = D[i];
+            if (R[d] === IMM[i] && R[d + 1] === IMM[i] >> 31) pc += OFF[i];
+            break;
+          }
+          case 0x1d: {
+            const d = D[i];
+            const s = S[i];
+            if (R[d] === R[s] && R[d + 1] === R[s + 1]) pc += OFF[i];
+            break;
+          }
+          case 0x55: {
+            const d = D[i];
+            if (R[d] !== IMM[i] || R[d + 1] !== IMM[i] >> 31) pc += OFF[i];
+            break;
+          }
+          case 0x5d: {
+            const d = D[i];
+            const s = S[i];
+            if (R[d] !== R[s] || R[d + 1] !== R[s + 1]) pc += OFF[i];
+            break;
+          }
+          case 0x45: {
+            const d = D[i];
+            if ((R[d] & IMM[i]) !== 0 || (R[d + 1] & (IMM[i] >> 31)) !== 0) pc += OFF[i];
+            break;
+          }
+          case 0x4d: {
+            const d = D[i];
+            const s = S[i];
+            if ((R[d] & R[s]) !== 0 || (R[d + 1] & R[s + 1]) !== 0) pc += OFF[i];
+            break;
+          }
+          case 0xa5: {
+            // jlt imm, the common loop test: inline.
+            const d = D[i];
+            const bh = IMM[i] >> 31;
+            const ah = R[d + 1];
+            if (ah === bh ? R[d] >>> 0 < IMM[i] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
+            break;
+          }
+          case 0xad: {
+            const d = D[i];
+            const s = S[i];
+            const ah = R[d + 1];
+            const bh = R[s + 1];
+            if (ah === bh ? R[d] >>> 0 < R[s] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
+            break;
+          }
+          case 0x25:
+          case 0x35:
+          case 0xb5:
+          case 0x65:
+          case 0x75:
+          case 0xc5:
+          case 0xd5: {
+            const d = D[i];
+            if (cmp64(code[i], R[d], R[d + 1], IMM[i], IMM[i] >> 31)) pc += OFF[i];
+            break;
+          }
+          case 0x2d:
+          case 0x3d:
+          case 0xbd:
+          case 0x6d:
+          case 0x7d:
+          case 0xcd:
+          case 0xdd: {
+            const d = D[i];
+            const s = S[i];
+            if (cmp64(code[i], R[d], R[d + 1], R[s], R[s + 1])) pc += OFF[i];
+            break;
+          }
+          case 0x16:
+          case 0x26:
+          case 0x36:
+          case 0x46:
+          case 0x56:
+          case 0x66:
+          case 0x76:
+          case 0xa6:
+          case 0xb6:
+          case 0xc6:
+          case 0xd6:
+            if (cmp32(code[i], R[D[i]], IMM[i])) pc += OFF[i];
+            break;
+          case 0x1e:
+          case 0x2e:
+          case 0x3e:
+          case 0x4e:
+          case 0x5e:
+          case 0x6e:
+          case 0x7e:
+          case 0xae:
+          case 0xbe:
+          case 0xce:
+          case 0xde:
+            if (cmp32(code[i], R[D[i]], R[S[i]])) pc += OFF[i];
+            break;
+
+          // ---- calls and exit ----
+          case 0x85: {
+            const src = prog.src[i];
+            if (src === BPF_PSEUDO_CALL) {
+              pc = this.enterFrame(R, i, pc, i + IMM[i] + 1);
+              break;
+            }
+            R[CTX_PC] = pc;
+            const table = src === BPF_PSEUDO_KFUNC_CALL ? this.kfuncs : this.helpers;
+            if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop);
+            pc = R[CTX_PC];
+            break;
+          }
+          case 0x8d: {
+            // callx: the conformance suite's helper call through the register in dst.
+            R[CTX_PC] = pc;
+            if (this.callHelper(ctx, this.helpers, R[D[i]], i))
+              return this.stop(n, StopReason.Stop);
+            pc = R[CTX_PC];
+            break;
+          }
+          case 0x95: {
+            const depth = R[CTX_DEPTH];
+            if (depth === 0) {
+              R[CTX_PC] = i;
+              return this.stop(n, StopReason.Exit);
+            }
+            pc = this.leaveFrame(R, depth);
+            break;
+          }
+          default:
+            throw this.badPc(prog.length, i, code[i]);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof CpuFault)) throw e;
+      R[CTX_PC] = i;
+      this.fault = e;
+      return this.stop(n, StopReason.Fault);
+    }
+  }
+
+  private stop(n: number, reason: StopReason): StopReason {
+    this.executed = n;
+    this.totalExecuted += n;
+    this.current = null;
+    this.stopRequested = false;
+    return reason;
+  }
+
+  private badPc(length: number, i: number, code: number): CpuFault {
+    if (i < 0 || i >= length) {
+      return new CpuFault(
+        'jump-out-of-range',
+        i,
+        `execution left the program (${length} instructions)`,
+      );
+    }
+    return new CpuFault(
+      'invalid-opcode',
+      i,
+      `invalid opcode 0x${code.toString(16).padStart(2, '0')}`,
+    );
+  }
+
+  /**
+   * The slow path of an address check: computes the full 64-bit address
+   * `reg + off` and returns it if the access is valid (after a wrap-around
+   * the fast check did not handle), otherwise throws the page fault.
+   */
+  private translate(
+    R: Int32Array,
+    reg: number,
+    i: number,
+    size: number,
+    kind: 'read' | 'write',
+    atomic = false,
+  ): number {
+    const off = this.current!.program.off[i];
+    const addr = BigInt.asUintN(
+      64,
+      ((BigInt(R[reg + 1] >>> 0) << 32n) | BigInt(R[reg] >>> 0)) + BigInt(off),
+    );
+    if (addr >= PAGE_SIZE && addr + BigInt(size) <= BigInt(this.memory.size)) {
+      const a = Number(addr);
+      if (atomic && a % size !== 0) {
+        throw new CpuFault(
+          'misaligned-atomic',
+          i,
+          `misaligned atomic ${kind} of ${size} bytes at 0x${a.toString(16)}`,
+          { addr, size, kind },
+        );
+      }
+      return a;
+    }
+    throw CpuFault.memory(i, addr, size, kind);
+  }
+
+  private div32(R: Int32Array, d: number, b: number, signed: number): void {
+    const a = R[d];
+    if (b === 0) R[d] = 0;
+    else if (signed) R[d] = Math.trunc(a / b) | 0;
+    else R[d] = Math.floor((a >>> 0) / (b >>> 0)) | 0;
+    R[d + 1] = 0;
+  }
+
+  private mod32(R: Int32Array, d: number, b: number, signed: number): void {
+    if (b !== 0) R[d] = signed ? (R[d] % b) | 0 : ((R[d] >>> 0) % (b >>> 0)) | 0;
+    R[d + 1] = 0;
+  }
+
+  private atomic32(R: Int32Array, w: number, s: number, op: number): void {
+    const M = this.i32;
+    const v = R[s];
+    let old: number;
+    if (this.concurrent) {
+      switch (op & ~BPF_FETCH) {
+        case BPF_ADD:
+          old = Atomics.add(M, w, v);
+          break;
+        case BPF_OR:
+          old = Atomics.or(M, w, v);
+          break;
+        case BPF_AND:
+          old = Atomics.and(M, w, v);
+          break;
+        case BPF_XOR:
+          old = Atomics.xor(M, w, v);
+          break;
+        default:
+          old =
+            op === BPF_XCHG ? Atomics.exchange(M, w, v) : Atomics.compareExchange(M, w, R[0], v);
+      }
+    } else {
+      old = M[w];
+      switch (op & ~BPF_FETCH) {
+        case BPF_ADD:
+          M[w] = (old + v) | 0;
+          break;
+        case BPF_OR:
+          M[w] = old | v;
+          break;
+        case BPF_AND:
+          M[w] = old & v;
+          break;
+        case BPF_XOR:
+          M[w] = old ^ v;
+          break;
+        default:
+          if (op === BPF_XCHG || old === R[0]) M[w] = v;
+      }
+    }
+    if (op === BPF_CMPXCHG) {
+      R[0] = old;
+      R[1] = 0;
+    } else if (op & BPF_FETCH) {
+      R[s] = old;
+      R[s + 1] = 0;
+    }
+  }
+
+  private atomic64(R: Int32Array, a: number, s: number, op: number): void {
+    let old: bigint;
+    const v = BigInt.asIntN(64, (BigInt(R[s + 1]) << 32n) | BigInt(R[s] >>> 0));
+    const M = this.i64;
+    const w = a >> 3;
+    if (this.concurrent) {
+      switch (op & ~BPF_FETCH) {
+        case BPF_ADD:
+          old = Atomics.add(M, w, v);
+          break;
+        case BPF_OR:
+          old = Atomics.or(M, w, v);
+          break;
+        case BPF_AND:
+          old = Atomics.and(M, w, v);
+          break;
+        case BPF_XOR:
+          old = Atomics.xor(M, w, v);
+          break;
+        default: {
+          const expected = BigInt.asIntN(64, (BigInt(R[1]) << 32n) | BigInt(R[0] >>> 0));
+          old =
+            op === BPF_XCHG
+              ? Atomics.exchange(M, w, v)
+              : Atomics.compareExchange(M, w, expected, v);
+        }
+      }
+    } else {
+      old = M[w];
+      switch (op & ~BPF_FETCH) {
+        case BPF_ADD:
+          M[w] = BigInt.asIntN(64, old + v);
+          break;
+        case BPF_OR:
+          M[w] = old | v;
+          break;
+        case BPF_AND:
+          M[w] = old & v;
+          break;
+        case BPF_XOR:
+          M[w] = old ^ v;
+          break;
+        default: {
+          const expected = BigInt.asIntN(64, (BigInt(R[1]) << 32n) | BigInt(R[0] >>> 0));
+          if (op === BPF_XCHG || old === expected) M[w] = v;
+        }
+      }
+    }
+    const target = op === BPF_CMPXCHG ? 0 : op & BPF_FETCH ? s : -1;
+    if (target >= 0) {
+      R[target] = Number(BigInt.asIntN(32, old));
+      R[target + 1] = Number(BigInt.asIntN(32, old >> 32n));
+    }
+  }
+
+  /** Local call: saves the return pc and r6-r9, gives the callee a fresh 512-byte frame. */
+  private enterFrame(R: Int32Array, i: number, returnPc: number, target: number): number {
+    const depth = R[CTX_DEPTH];
+    if (depth + 1 >= MAX_CALL_FRAMES) {
+      throw new CpuFault('stack-overflow', i, `call depth exceeds ${MAX_CALL_FRAMES} frames`);
+    }
+    const f = CTX_FRAMES + depth * FRAME_WORDS;
+    R[f] = returnPc;
+    R.copyWithin(f + 1, 12, 20);
+    R[CTX_DEPTH] = depth + 1;
+    R[20] = (R[CTX_STACK_TOP] >>> 0) - (depth + 1) * MAX_BPF_STACK;
+    R[21] = 0;
+    return target;
+  }
+
+  /** Return from a local call: restores r6-r9 and the caller's frame pointer. */
+  private leaveFrame(R: Int32Array, depth: number): number {
+    const f = CTX_FRAMES + (depth - 1) * FRAME_WORDS;
+    R.copyWithin(12, f + 1, f + 9);
+    R[CTX_DEPTH] = depth - 1;
+    R[20] = (R[CTX_STACK_TOP] >>> 0) - (depth - 1) * MAX_BPF_STACK;
+    R[21] = 0;
+    return R[f];
+  }
+
+  /** Runs a helper or kfunc whole; returns true when it asked the CPU to stop. */
+  private callHelper(ctx: CpuContext, table: HelperTable, id: number, i: number): boolean {
+    const entry = table.get(id);
+    if (entry === undefined) {
+      throw new CpuFault('unknown-helper', i, `unknown ${table.kind} ${id}`);
+    }
+    try {
+      entry.fn(ctx, this);
+    } catch (e) {
+      if (e instanceof CpuFault) throw e;
+      if (e instanceof Error && 'errno' in e) {
+        throw new CpuFault('helper-error', i, `${entry.name}: ${e.message}`);
+      }
+      throw e;
+    }
+    return this.stopRequested;
+  }
+}
+
+/** 64-bit conditional jumps other than jeq/jne/jset, by opcode. */
+function cmp64(code: number, al: number, ah: number, bl: number, bh: number): boolean {
+  const op = code & 0xf0;
+  if (ah !== bh) {
+    // The high words decide: unsigned or signed by the operation.
+    const signed = op === 0x60 || op === 0x70 || op === 0xc0 || op === 0xd0;
+    const gt = signed ? ah > bh : ah >>> 0 > bh >>> 0;
+    return op === 0x20 || op === 0x30 || op === 0x60 || op === 0x70 ? gt : !gt;
+  }
+  const x = al >>> 0;
+  const y = bl >>> 0;
+  switch (op) {
+    case 0x20:
+    case 0x60:
+      return x > y;
+    case 0x30:
+    case 0x70:
+      return x >= y;
+    case 0xa0:
+    case 0xc0:
+      return x < y;
+    default:
+      return x <= y;
+  }
+}
+
+/** 32-bit conditional jumps, by opcode. */
+function cmp32(code: number, a: number, b: number): boolean {
+  switch (code & 0xf0) {
+    case 0x10:
+      return a === b;
+    case 0x20:
+      return a >>> 0 > b >>> 0;
+    case 0x30:
+      return a >>> 0 >= b >>> 0;
+    case 0x40:
+      return (a & b) !== 0;
+    case 0x50:
+      return a !== b;
+    case 0x60:
+      return a > b;
+    case 0x70:
+      return a >= b;
+    case 0xa0:
+      return a >>> 0 < b >>> 0;
+    case 0xb0:
+      return a >>> 0 <= b >>> 0;
+    case 0xc0:
+      return a < b;
+    default:
+      return a <= b;
+  }
+}
