@@ -1,0 +1,25 @@
+/**
+ * `npm run bench -- <suite> [--json]`: runs one benchmark suite. Suites are
+ * modules in bench/ exporting `run(): Promise<BenchReport>`.
+ *
+ * @example
+ * // npm run bench -- cpu --json
+ */
+
+import { type BenchReport, printReport } from './report.ts';
+
+const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
+  cpu: () => import('./cpu.ts'),
+};
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const names = args.filter((a) => !a.startsWith('--'));
+if (names.length === 0 || names.some((n) => !(n in SUITES))) {
+  console.error(`usage: npm run bench -- <${Object.keys(SUITES).join('|')}> [--json]`);
+  process.exit(2);
+}
+for (const name of names) {
+  const suite = await SUITES[name]();
+  printReport(await suite.run(), json);
+}
