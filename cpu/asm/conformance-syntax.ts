@@ -129,7 +129,7 @@ interface Fixup {
   col: number;
 }
 
-/** What an encoder sees: the operands, and ways to report errors and ask for label fixups. */
+/** What an encoder sees: where the instruction is, its operands, and the list of label fixups. */
 interface Site {
   line: number;
   /** Column of the mnemonic. */
@@ -235,10 +235,11 @@ function checkProgram(
     validate(insns);
   } catch (e) {
     if (!(e instanceof ErrnoError)) throw e;
+    // validate() names the instruction as "insn N: why"; point at its source line instead.
     const m = /^insn (\d+): (.*)$/s.exec(e.detail);
-    const at = m ? positions[Number(m[1])] : undefined;
-    if (at === undefined) throw new AsmError(lastLine, 1, e.detail);
-    throw new AsmError(at.line, at.col, m![2]);
+    const at = m === null ? undefined : positions[Number(m[1])];
+    if (m === null || at === undefined) throw new AsmError(lastLine, 1, e.detail);
+    throw new AsmError(at.line, at.col, m[2]);
   }
 }
 
