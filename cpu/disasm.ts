@@ -260,7 +260,7 @@ function formatAlu(ins: Insn): string {
   const src = x ? `${reg}${ins.src}` : String(ins.imm);
   switch (op) {
     case BPF_NEG:
-      return `${dst} = -${dst}`;
+      return x ? UNKNOWN : `${dst} = -${dst}`;
     case BPF_END: {
       if (is64 && x) return UNKNOWN;
       const name = is64 ? 'bswap' : x ? 'be' : 'le';

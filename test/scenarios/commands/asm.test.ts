@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const CLI = path.join(import.meta.dirname, '../../../scenarios/cli.ts');
+const dir = mkdtempSync(path.join(tmpdir(), 'percpu-emu-asm-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], input = '') {
+  return spawnSync(process.execPath, ['--import', 'tsx', CLI, 'asm', ...args], {
+    input,
+    encoding: 'utf8',
+  });
+}
+
+describe('percpu-emu asm', () => {
+  it('prints hex bytes, one instruction slot per line', () => {
+    const out = run(['--hex'], 'r0 = 0x100000000 ll\nexit\n');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(
+      '18 00 00 00 00 00 00 00\n00 00 00 00 01 00 00 00\n95 00 00 00 00 00 00 00\n',
+    );
+  });
+
+  it('writes raw bytes to -o, reading a file', () => {
+    const source = path.join(dir, 'prog.s');
+    const out = path.join(dir, 'prog.bin');
+    writeFileSync(source, 'r0 = 1\nexit\n');
+    expect(run([source, '-o', out]).status).toBe(0);
+    expect(readFileSync(out).toString('hex')).toBe('b7000000010000009500000000000000');
+  });
+
+  it('reads the conformance syntax with --syntax conformance', () => {
+    const out = run(['--hex', '--syntax', 'conformance'], 'mov %r0, 1\nexit\n');
+    expect(out.stdout).toBe('b7 00 00 00 01 00 00 00\n95 00 00 00 00 00 00 00\n');
+  });
+
+  it('names the line and column of an error and exits with 1', () => {
+    const out = run(['--hex'], 'r0 = 0\n  r11 = 1\nexit\n');
+    expect(out.status).toBe(1);
+    expect(out.stderr).toBe("percpu-emu asm: <stdin>:2:3: expected a register, found 'r11'\n");
+  });
+
+  it('exits with 2 on a usage error', () => {
+    const out = run(['--bogus']);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(/unknown option '--bogus'/);
+  });
+});
