@@ -3,9 +3,11 @@
  * LLVM 14 knows, a line is what `llvm-objdump -d` prints for it, modulo
  * whitespace and the `<symbol+offset>` note after a jump; with
  * `{ alu32: true }` it is what `llvm-objdump -d --mattr=+alu32` prints
- * (`w1 = *(u32 *)(r2 + 0)`). What LLVM 14 cannot print (cpu v4, `%=`,
- * `if r1 & r2`, stores of immediates, 32-bit atomic fetch/xchg/cmpxchg,
- * local and kfunc calls, pseudo `lddw` sources, `this_cpu_ptr`) comes out in
+ * (`w1 = *(u32 *)(r2 + 0)`). Plain LLVM 14 cannot print most 32-bit atomics
+ * (and misreads `atomic_fetch_add` on u32 as `lock ... +=`); those come out
+ * as alu32 mode prints them. What LLVM 14 does not know at all (cpu v4,
+ * `%=`, `if r1 & r2`, stores of immediates, local and kfunc calls, pseudo
+ * `lddw` sources, `this_cpu_ptr`, `callx` with its register in dst) comes out in
  * the form newer LLVM prints, or else in the syntax cpu/asm/pseudo-c.ts
  * documents, so that `assemble(disassemble(insns).join('\n'))` gives back the
  * same instructions for every program validate() accepts.
@@ -82,6 +84,12 @@ import {
   sizeBytes,
 } from './opcodes.ts';
 
+/**
+ * Printing choices; the defaults match plain `llvm-objdump -d`.
+ *
+ * @example
+ * disassemble(insns, { alu32: true, labels: true, helperNames: true });
+ */
 export interface DisasmOptions {
   /**
    * Name 32-bit loads, stores and `lock` operands `wN`, as

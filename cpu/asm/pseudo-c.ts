@@ -104,6 +104,15 @@ export type AsmSymbol =
 /** A name table, as a Map or a plain object. */
 export type NameTable<T> = ReadonlyMap<string, T> | Readonly<Record<string, T>>;
 
+/**
+ * How names resolve, and whether to validate.
+ *
+ * @example
+ * assemble('r1 = counts ll\ncall preempt_disable\nexit', {
+ *   symbols: { counts: { kind: 'map', fd: 3 } },
+ *   kfuncs: { preempt_disable: 1 },
+ * });
+ */
 export interface AsmOptions {
   /** Names usable as `rX = name ll` (and `rX = name + 8 ll` for values and map values). */
   symbols?: NameTable<AsmSymbol>;
@@ -115,6 +124,14 @@ export interface AsmOptions {
   validate?: boolean;
 }
 
+/**
+ * Instruction slots ready for encode() or loading, with where they came from.
+ *
+ * @example
+ * const { insns, labels, lines } = assemble('top:\nr0 = 1\nexit');
+ * labels.get('top'); // 0
+ * lines; // [2, 3]
+ */
 export interface AssembledProgram {
   insns: Insn[];
   /** Each label and the slot it names (the program length for a label at the end). */
