@@ -10,6 +10,7 @@ import { type BenchReport, printReport } from './report.ts';
 
 const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   cpu: () => import('./cpu.ts'),
+  registers: () => import('./registers.ts'),
 };
 
 const args = process.argv.slice(2);
