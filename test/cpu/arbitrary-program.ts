@@ -148,7 +148,12 @@ export function testHelpers(): HelperTable {
     });
 }
 
-/** The kfuncs the generated programs call. */
+/**
+ * The kfuncs the generated programs call.
+ *
+ * @example
+ * const cpu = new Cpu({ memory, helpers: testHelpers(), kfuncs: testKfuncs() });
+ */
 export function testKfuncs(): HelperTable {
   return new HelperTable('kfunc').register(TEST_KFUNC_ADD, 'test_kfunc_add', (ctx) => {
     ctx.setReg(0, ctx.reg(1) + ctx.reg(2));
@@ -209,7 +214,7 @@ interface ProgramShape {
 }
 
 /** Lays the functions out one after the other and resolves every target to an offset. */
-export function materialize(shape: ProgramShape): Insn[] {
+function materialize(shape: ProgramShape): Insn[] {
   const exit: Piece = { insns: [{ ...EXIT_INSN }] };
   const fns = [shape.main, ...shape.subs, LEAF].map((pieces) => [...pieces, exit]);
   const starts: number[][] = [];
@@ -292,7 +297,7 @@ const imm32 = fc.oneof(
 );
 
 /** 64-bit values with the edges well represented. */
-export const value64 = fc.oneof(
+const value64 = fc.oneof(
   fc.constantFrom(
     0n,
     1n,

@@ -8,7 +8,7 @@
  */
 
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CpuContext } from '../../cpu/context.ts';
 import { Cpu, StopReason } from '../../cpu/cpu.ts';
 import type { CpuFault } from '../../cpu/fault.ts';
@@ -68,7 +68,9 @@ function newCpu(memory: PhysicalMemory, concurrent: boolean): Cpu {
 
 function newContext(c: ProgramCase): CpuContext {
   const ctx = new CpuContext(loadProgram(c.insns), STACK_TOP);
-  c.regs.forEach((v, k) => ctx.setReg(k + 1, v));
+  c.regs.forEach((v, k) => {
+    ctx.setReg(k + 1, v);
+  });
   return ctx;
 }
 
@@ -143,8 +145,66 @@ describe('the interpreter agrees with the reference interpreter', () => {
         expect(fast.outcome).toEqual(ref.outcome);
         expect(memoryDifference(fast.memory, ref.memory)).toBeNull();
       }),
-      { numRuns: 2000 },
+      { numRuns: 10_000 },
     );
+  });
+});
+
+/** Every opcode validate() accepts, by class. */
+function validOpcodes(): number[] {
+  const out: number[] = [];
+  for (const cls of [0x04, 0x07]) {
+    for (let op = 0x00; op <= 0xd0; op += 0x10) {
+      out.push(cls | op);
+      if (op !== 0x80 && !(cls === 0x07 && op === 0xd0)) out.push(cls | op | 0x08);
+    }
+  }
+  for (let op = 0x10; op <= 0xd0; op += 0x10) {
+    if (op === 0x80 || op === 0x90) continue;
+    out.push(0x05 | op, 0x0d | op, 0x06 | op, 0x0e | op);
+  }
+  out.push(0x05, 0x06, 0x85, 0x8d, 0x95, 0x18);
+  for (const size of [0x00, 0x08, 0x10, 0x18]) {
+    out.push(0x61 | size, 0x62 | size, 0x63 | size);
+    if (size !== 0x18) out.push(0x81 | size);
+  }
+  out.push(0xc3, 0xdb);
+  return out;
+}
+
+describe('the generated programs exercise the whole machine', () => {
+  // A fixed sample, run one instruction at a time on the fast interpreter, recording what ran.
+  const executed = new Set<number>();
+  const outcomes = new Set<string>();
+  beforeAll(() => {
+    for (const c of fc.sample(arbitraryCase(), { numRuns: 1500, seed: 20260 })) {
+      const cpu = newCpu(seededMemory(c.memorySeed), c.concurrent);
+      const ctx = newContext(c);
+      let reason: StopReason = StopReason.Budget;
+      for (let n = 0; n < c.budget && reason === StopReason.Budget; n++) {
+        executed.add(ctx.program.code[ctx.pc]);
+        reason = cpu.run(ctx, 1);
+      }
+      outcomes.add(reason === StopReason.Fault ? `fault ${cpu.fault?.kind}` : REASON_NAME[reason]);
+    }
+  });
+
+  it('executes every opcode validate() accepts', () => {
+    const missing = validOpcodes().filter((op) => !executed.has(op));
+    expect(missing.map((op) => `0x${op.toString(16)}`)).toEqual([]);
+  });
+
+  it('ends in every stop reason and every fault a valid program can raise', () => {
+    expect([...outcomes].sort()).toEqual([
+      'budget',
+      'exit',
+      'fault helper-error',
+      'fault misaligned-atomic',
+      'fault page-fault',
+      'fault stack-overflow',
+      'fault unknown-helper',
+      'stop',
+    ]);
   });
 });
 
@@ -172,7 +232,7 @@ describe('stopping on the budget and resuming', () => {
         expect(contextOutcome(ctx, reason, executed, last)).toEqual(whole.outcome);
         expect(memoryDifference(memory, whole.memory)).toBeNull();
       }),
-      { numRuns: 500 },
+      { numRuns: 2000 },
     );
   });
 });

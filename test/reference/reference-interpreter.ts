@@ -267,7 +267,11 @@ export class ReferenceInterpreter {
     }
   }
 
-  private finish(reason: ReferenceStop, executed: number, fault: ReferenceFault | null) {
+  private finish(
+    reason: ReferenceStop,
+    executed: number,
+    fault: ReferenceFault | null,
+  ): ReferenceResult {
     this.executed = executed;
     return { reason, executed, pc: this.pc, fault };
   }
