@@ -756,9 +756,11 @@ export class Cpu {
           }
           case 0x8d: {
             // callx: the conformance suite's helper call through the register in dst.
+            // The whole 64-bit register is the id: a high word set names no helper.
             R[CTX_PC] = pc;
-            if (this.callHelper(ctx, this.helpers, R[D[i]], i))
-              return this.stop(n, StopReason.Stop);
+            const d = D[i];
+            const id = (R[d + 1] >>> 0) * 0x1_0000_0000 + (R[d] >>> 0);
+            if (this.callHelper(ctx, this.helpers, id, i)) return this.stop(n, StopReason.Stop);
             pc = R[CTX_PC];
             break;
           }

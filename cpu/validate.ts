@@ -271,6 +271,10 @@ function checkInsn(insns: readonly Insn[], i: number, n: number, isSecondSlot: U
       if (size !== BPF_W && size !== BPF_DW)
         throw fail(i, 'atomic operations are 32 or 64 bits only');
       if (!ATOMIC_OPS.has(imm)) throw fail(i, `unknown atomic operation ${hex(imm)}`);
+      // A fetching atomic writes the old value into src (cmpxchg writes r0 instead).
+      if (imm & BPF_FETCH && imm !== BPF_CMPXCHG && src === BPF_REG_FP) {
+        throw fail(i, 'r10 is the read-only frame pointer');
+      }
       return;
     }
   }

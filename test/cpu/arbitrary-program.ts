@@ -666,11 +666,10 @@ const helperCallPiece: fc.Arbitrary<Piece> = fc
           ],
         };
       default:
-        // callx through the low word of any register. Its high word is cleared: cpu.ts ignores
-        // a set high word (see the failing callx test in cpu.test.ts), the reference does not.
+        // callx through a copy of any register, high word included.
         return {
           insns: [
-            insn(BPF_ALU | BPF_MOV | BPF_X, reg, from),
+            insn(BPF_ALU64 | BPF_MOV | BPF_X, reg, from),
             insn(BPF_JMP | BPF_CALL | BPF_X, reg),
           ],
         };

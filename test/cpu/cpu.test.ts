@@ -197,10 +197,8 @@ describe('helpers', () => {
     expect(m.ctx.reg(0)).toBe(0xffff_ffff_ffff_ffffn);
   });
 
-  // BUG (cpu/cpu.ts, case 0x8d): callx passes only the low word of the register as the id,
-  // so a register holding 0x1_0000_0005 calls helper 5. The reference interpreter uses the
-  // whole 64-bit value, and no helper has that id.
-  it('callx with a high word set in the register calls no helper (BUG: cpu.ts uses the low word)', () => {
+  // callx takes the whole 64-bit register as the id: 0x1_0000_0005 is not helper 5.
+  it('callx with a high word set in the register calls no helper', () => {
     const helpers = new HelperTable('helper').register(5, 'test_id', (ctx) => {
       ctx.setReg(0, 0xbadn);
     });
@@ -294,11 +292,9 @@ describe('local calls', () => {
 });
 
 describe('load-time rules the interpreter relies on', () => {
-  // BUG (cpu/validate.ts, BPF_STX | BPF_ATOMIC): an atomic fetch writes its src register, but
-  // validate() only range-checks src, so `r10 = atomic_fetch_add((u64 *)(r10 - 8), r10)` loads
-  // and then overwrites the read-only frame pointer (the kernel verifier refuses it:
-  // "frame pointer is read only").
-  it('refuses an atomic fetch into r10, the read-only frame pointer (BUG: validate.ts accepts it)', () => {
+  // An atomic fetch writes its src register; the kernel verifier refuses r10 there
+  // ("frame pointer is read only").
+  it('refuses an atomic fetch into r10, the read-only frame pointer', () => {
     const fetchIntoR10 = insn(ATOMIC_DW, 10, 10, -8, 0x01); // BPF_ADD | BPF_FETCH
     expect(() => loadProgram([fetchIntoR10, EXIT_INSN])).toThrow(
       'r10 is the read-only frame pointer',
