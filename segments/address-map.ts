@@ -45,6 +45,11 @@ export class AddressMap {
     return region;
   }
 
+  /** The address the next `reserve` with this alignment would return. */
+  peek(align = PAGE_SIZE): number {
+    return alignUp(this.next, align);
+  }
+
   /** Bytes not yet reserved. */
   get free(): number {
     return this.memorySize - this.next;
