@@ -4,7 +4,7 @@
  * zero, registers in range, no write to the frame pointer, `lddw` whole, every
  * jump and local call landing on an instruction inside the program, and a
  * last instruction that cannot fall off the end. The first problem found is
- * thrown as `EINVAL: insn N: ...`.
+ * thrown as an InsnError, `EINVAL: insn N: ...`.
  *
  * Legacy packet loads (BPF_ABS/BPF_IND) decode and encode but are refused
  * here: they need a socket buffer this machine does not model.
@@ -104,8 +104,18 @@ function lastInsnIndex(n: number, isSecondSlot: Uint8Array): number {
   return isSecondSlot[n - 1] ? n - 2 : n - 1;
 }
 
-function fail(i: number, why: string): ErrnoError {
-  return new ErrnoError('EINVAL', `insn ${i}: ${why}`);
+/** An invalid instruction: which one, and why. */
+export class InsnError extends ErrnoError {
+  constructor(
+    readonly index: number,
+    readonly reason: string,
+  ) {
+    super('EINVAL', `insn ${index}: ${reason}`);
+  }
+}
+
+function fail(i: number, why: string): InsnError {
+  return new InsnError(i, why);
 }
 
 const hex = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;

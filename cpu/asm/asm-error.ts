@@ -7,6 +7,8 @@
  */
 
 import { ErrnoError } from '../../segments/errno.ts';
+import type { Insn } from '../insn.ts';
+import { InsnError, validate } from '../validate.ts';
 
 export class AsmError extends ErrnoError {
   constructor(
@@ -16,5 +18,27 @@ export class AsmError extends ErrnoError {
   ) {
     super('EINVAL', `line ${line}, column ${column}: ${reason}`);
     this.name = 'AsmError';
+  }
+}
+
+/**
+ * Runs validate() and reports its complaint as an AsmError at the source
+ * position of the instruction slot it names.
+ *
+ * @example
+ * validateAtSource(insns, (slot) => positions[slot], lastLine);
+ */
+export function validateAtSource(
+  insns: readonly Insn[],
+  positionOf: (slot: number) => { line: number; column: number } | undefined,
+  lastLine: number,
+): void {
+  try {
+    validate(insns);
+  } catch (e) {
+    if (!(e instanceof ErrnoError)) throw e;
+    const at = e instanceof InsnError ? positionOf(e.index) : undefined;
+    if (at === undefined) throw new AsmError(lastLine, 1, e.detail);
+    throw new AsmError(at.line, at.column, (e as InsnError).reason);
   }
 }

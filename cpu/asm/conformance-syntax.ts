@@ -38,7 +38,6 @@
  * insns[1]; // { code: 0x55, dst: 0, src: 0, off: 1, imm: 1 }
  */
 
-import { ErrnoError } from '../../segments/errno.ts';
 import { type Insn, insn, lddw } from '../insn.ts';
 import {
   BPF_ADD,
@@ -95,8 +94,7 @@ import {
   BPF_XCHG,
   BPF_XOR,
 } from '../opcodes.ts';
-import { validate } from '../validate.ts';
-import { AsmError } from './asm-error.ts';
+import { AsmError, validateAtSource } from './asm-error.ts';
 
 /** An assembled program and the slot index of each label it defines. */
 export interface ConformanceProgram {
@@ -159,7 +157,7 @@ const OFF_MAX = 0x7fff;
 /** Assembles conformance-syntax source; throws AsmError at the first problem. */
 export function assembleConformance(source: string): ConformanceProgram {
   const insns: Insn[] = [];
-  const positions: { line: number; col: number }[] = [];
+  const positions: { line: number; column: number }[] = [];
   const labels = new Map<string, number>();
   const fixups: Fixup[] = [];
   let firstExit = -1;
@@ -203,7 +201,7 @@ export function assembleConformance(source: string): ConformanceProgram {
     if (mnemonic === 'exit' && firstExit < 0) firstExit = insns.length;
     for (const ins of out) {
       insns.push(ins);
-      positions.push({ line, col: head.col });
+      positions.push({ line, column: head.col });
     }
   });
 
@@ -221,26 +219,8 @@ export function assembleConformance(source: string): ConformanceProgram {
     insns[f.slot][f.field] = delta;
   }
 
-  checkProgram(insns, positions, lines.length);
+  validateAtSource(insns, (slot) => positions[slot], lines.length);
   return { insns, labels };
-}
-
-/** Runs validate() and reports its first error at the offending instruction's line. */
-function checkProgram(
-  insns: Insn[],
-  positions: readonly { line: number; col: number }[],
-  lastLine: number,
-): void {
-  try {
-    validate(insns);
-  } catch (e) {
-    if (!(e instanceof ErrnoError)) throw e;
-    // validate() names the instruction as "insn N: why"; point at its source line instead.
-    const m = /^insn (\d+): (.*)$/s.exec(e.detail);
-    const at = m === null ? undefined : positions[Number(m[1])];
-    if (m === null || at === undefined) throw new AsmError(lastLine, 1, e.detail);
-    throw new AsmError(at.line, at.col, m[2]);
-  }
 }
 
 // ---- lexing ----

@@ -28,7 +28,6 @@
  * line and column.
  */
 
-import { ErrnoError } from '../../segments/errno.ts';
 import { bpfFuncId } from '../bpf-func-id.ts';
 import { type Insn, insn, lddw } from '../insn.ts';
 import {
@@ -89,8 +88,7 @@ import {
   BPF_XOR,
   sizeField,
 } from '../opcodes.ts';
-import { validate } from '../validate.ts';
-import { AsmError } from './asm-error.ts';
+import { AsmError, validateAtSource } from './asm-error.ts';
 
 /** What a name in `rX = name ll` stands for. */
 export type AsmSymbol =
@@ -173,14 +171,22 @@ export function assemble(source: string, options: AsmOptions = {}): AssembledPro
 
   const insns: Insn[] = [];
   const lines: number[] = [];
+  const stmtOfSlot: Stmt[] = [];
   for (const stmt of stmts) {
     if (stmt.fixup) applyFixup(stmt, insns.length, labels, ctx);
     for (const s of stmt.slots) {
       insns.push(s);
       lines.push(stmt.line);
+      stmtOfSlot.push(stmt);
     }
   }
-  if (options.validate !== false) validateAt(insns, stmts);
+  if (options.validate !== false) {
+    const at = (slot: number) => {
+      const stmt = stmtOfSlot[slot];
+      return stmt && { line: stmt.line, column: stmt.col };
+    };
+    validateAtSource(insns, at, stmts.at(-1)?.line ?? 1);
+  }
   return { insns, labels, lines };
 }
 
@@ -990,22 +996,4 @@ function applyFixup(
     throw fail(fixup.name, `unknown function '${name}': not a label, kfunc or helper`);
   }
   first.imm = helper;
-}
-
-/** Runs validate() and reports its complaint at the line of the instruction it names. */
-function validateAt(insns: readonly Insn[], stmts: readonly Stmt[]): void {
-  try {
-    validate(insns);
-  } catch (err) {
-    if (!(err instanceof ErrnoError)) throw err;
-    const m = /^insn (\d+): (.*)$/s.exec(err.detail);
-    if (m === null) throw new AsmError(stmts.at(-1)?.line ?? 1, 1, err.detail);
-    const bad = Number(m[1]);
-    let slot = 0;
-    for (const stmt of stmts) {
-      slot += stmt.slots.length;
-      if (bad < slot) throw new AsmError(stmt.line, stmt.col, m[2]);
-    }
-    throw new AsmError(stmts.at(-1)?.line ?? 1, 1, err.detail);
-  }
 }
