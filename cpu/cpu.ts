@@ -71,6 +71,16 @@ export const StopReason = {
 } as const;
 export type StopReason = (typeof StopReason)[keyof typeof StopReason];
 
+/**
+ * Observes rare instructions without slowing the common ones: the machine
+ * uses it for DEBUG_PREEMPT's check of `this_cpu_ptr`. A probe may throw a
+ * CpuFault to kill the task.
+ */
+export interface CpuProbe {
+  /** BPF_MOV64_PERCPU_REG at instruction `pc` is about to add gsBase. */
+  thisCpuPtr(cpu: Cpu, ctx: CpuContext, pc: number): void;
+}
+
 export interface CpuOptions {
   memory: PhysicalMemory;
   /** CPU number; 0 by default. */
@@ -91,6 +101,7 @@ export class Cpu {
   /** GS-style base register: `this_cpu_ptr(p) = p + gsBase`. */
   gsBase: number;
   concurrent: boolean;
+  probe: CpuProbe | null = null;
   /** Instructions executed by the last `run`. */
   executed = 0;
   /** Total instructions executed by this CPU. */
@@ -286,6 +297,7 @@ export class Cpu {
               R[d + 1] = R[s + 1];
             } else if (off === -1) {
               // BPF_MOV64_PERCPU_REG: dst = src + gsBase (x86: add dst, gs:[this_cpu_off]).
+              if (this.probe !== null) this.probe.thisCpuPtr(this, ctx, i);
               const a = R[s];
               const lo = (a + this.gsBase) | 0;
               R[d + 1] = (R[s + 1] + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;

@@ -18,7 +18,9 @@ export type FaultKind =
   | 'jump-out-of-range'
   | 'stack-overflow'
   | 'unknown-helper'
-  | 'helper-error';
+  | 'helper-error'
+  /** A kernel BUG() the instruction triggered (DEBUG_PREEMPT in fatal mode). */
+  | 'bug';
 
 const ERRNO_OF: Record<FaultKind, Errno> = {
   'page-fault': 'EFAULT',
@@ -28,6 +30,7 @@ const ERRNO_OF: Record<FaultKind, Errno> = {
   'stack-overflow': 'E2BIG',
   'unknown-helper': 'ENOSYS',
   'helper-error': 'EINVAL',
+  bug: 'EPERM',
 };
 
 export class CpuFault extends ErrnoError {

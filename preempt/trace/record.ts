@@ -122,10 +122,17 @@ type Codec =
   | 'softirqVec' // vec, with name derived
   | 'cpumask'; // ascending CPU list as a u64 bitmask
 
+/** A payload field, compiled once: where it lies in the record and what it holds. */
 interface FieldSpec {
   readonly key: string;
-  readonly field: string;
   readonly codec: Codec;
+  /** Offset from the record start. */
+  readonly at: number;
+  readonly int: IntType | undefined;
+  readonly min: number;
+  readonly max: number;
+  /** `type.key`, for error messages. */
+  readonly what: string;
 }
 
 interface PayloadSpec {
@@ -133,35 +140,46 @@ interface PayloadSpec {
   readonly fields: readonly FieldSpec[];
 }
 
-function payload(
-  name: string,
-  fields: readonly (readonly [
-    key: string,
-    field: string,
-    codec: Codec,
-    type: IntType | typeof charComm,
-  ])[],
-): PayloadSpec {
-  return {
-    layout: struct(
-      name,
-      fields.map(([, field, , type]) => [field, type] as const),
-    ),
-    fields: fields.map(([key, field, codec]) => ({ key, field, codec })),
-  };
+type FieldDecl = readonly [
+  key: string,
+  field: string,
+  codec: Codec,
+  type: IntType | typeof charComm,
+];
+
+const PAYLOAD_OFFSET = traceEntry.size;
+
+function payload(type: TraceEventType, name: string, decls: readonly FieldDecl[]): PayloadSpec {
+  const layout = struct(
+    name,
+    decls.map(([, field, , t]) => [field, t] as const),
+  );
+  const fields = decls.map(([key, field, codec, t]): FieldSpec => {
+    const int = t.kind === 'int' ? t : undefined;
+    const [min, max] = int === undefined ? [0, 0] : intRange(int);
+    return {
+      key,
+      codec,
+      at: PAYLOAD_OFFSET + layout.field(field).offset,
+      int,
+      min,
+      max,
+      what: `${type}.${key}`,
+    };
+  });
+  return { layout, fields };
 }
 
-const taskFields = [
+const taskFields: readonly FieldDecl[] = [
   ['taskComm', 'comm', 'comm', charComm],
   ['taskPid', 'pid', 'int', s32],
   ['taskPrio', 'prio', 'int', s32],
-] as const;
-
-const softirqPayload = payload('softirq', [['vec', 'vec', 'softirqVec', u32]]);
-const textPayload = payload('print', [['text', 'text', 'string', u32]]);
+];
+const softirqFields: readonly FieldDecl[] = [['vec', 'vec', 'softirqVec', u32]];
+const textFields: readonly FieldDecl[] = [['text', 'text', 'string', u32]];
 
 const PAYLOADS: Readonly<Record<TraceEventType, PayloadSpec>> = {
-  sched_switch: payload('sched_switch', [
+  sched_switch: payload('sched_switch', 'sched_switch', [
     ['prevComm', 'prev_comm', 'comm', charComm],
     ['prevPid', 'prev_pid', 'int', s32],
     ['prevPrio', 'prev_prio', 'int', s32],
@@ -170,38 +188,46 @@ const PAYLOADS: Readonly<Record<TraceEventType, PayloadSpec>> = {
     ['nextPid', 'next_pid', 'int', s32],
     ['nextPrio', 'next_prio', 'int', s32],
   ]),
-  sched_migrate_task: payload('sched_migrate_task', [
+  sched_migrate_task: payload('sched_migrate_task', 'sched_migrate_task', [
     ...taskFields,
     ['origCpu', 'orig_cpu', 'int', s32],
     ['destCpu', 'dest_cpu', 'int', s32],
   ]),
-  sched_wakeup: payload('sched_wakeup', [...taskFields, ['targetCpu', 'target_cpu', 'int', s32]]),
-  sched_process_exit: payload('sched_process_exit', taskFields),
-  irq_handler_entry: payload('irq_handler_entry', [
+  sched_wakeup: payload('sched_wakeup', 'sched_wakeup_template', [
+    ...taskFields,
+    ['targetCpu', 'target_cpu', 'int', s32],
+  ]),
+  sched_process_exit: payload('sched_process_exit', 'sched_process_template', taskFields),
+  irq_handler_entry: payload('irq_handler_entry', 'irq_handler_entry', [
     ['irq', 'irq', 'int', s32],
     ['name', 'name', 'string', u32],
   ]),
-  irq_handler_exit: payload('irq_handler_exit', [
+  irq_handler_exit: payload('irq_handler_exit', 'irq_handler_exit', [
     ['irq', 'irq', 'int', s32],
     ['ret', 'ret', 'irqRet', s32],
   ]),
-  softirq_entry: softirqPayload,
-  softirq_exit: softirqPayload,
-  ipi_raise: payload('ipi_raise', [
+  softirq_entry: payload('softirq_entry', 'softirq', softirqFields),
+  softirq_exit: payload('softirq_exit', 'softirq', softirqFields),
+  ipi_raise: payload('ipi_raise', 'ipi_raise', [
     ['targetCpus', 'target_cpus', 'cpumask', u64],
     ['reason', 'reason', 'string', u32],
   ]),
-  debug_preempt: textPayload,
-  oops: textPayload,
-  bpf_trace_printk: textPayload,
-  print: textPayload,
+  debug_preempt: payload('debug_preempt', 'console', textFields),
+  oops: payload('oops', 'console', textFields),
+  bpf_trace_printk: payload('bpf_trace_printk', 'bpf_trace_printk', textFields),
+  print: payload('print', 'print', textFields),
 };
 
 const TYPE_BY_NUMBER = new Map<number, TraceEventType>(
   Object.entries(TRACE_TYPE).map(([t, n]) => [n, t as TraceEventType]),
 );
 
-const PAYLOAD_OFFSET = traceEntry.size;
+const LEN_OFFSET = traceEntry.field('len').offset;
+const TYPE_OFFSET = traceEntry.field('type').offset;
+const FLAGS_OFFSET = traceEntry.field('flags').offset;
+const PC_OFFSET = traceEntry.field('preempt_count').offset;
+const PID_OFFSET = traceEntry.field('pid').offset;
+const TS_OFFSET = traceEntry.field('ts').offset;
 const COMM_OFFSET = traceEntry.field('comm').offset;
 const MAX_PAYLOAD = Math.max(...Object.values(PAYLOADS).map((p) => p.layout.size));
 const MAX_STRINGS = Math.max(
@@ -211,6 +237,10 @@ const MAX_STRINGS = Math.max(
 /** The largest record {@link encodeRecord} can produce. */
 export const MAX_RECORD_SIZE = align8(PAYLOAD_OFFSET + MAX_PAYLOAD + MAX_STRINGS * TRACE_TEXT_MAX);
 
+const S32_MIN = -(2 ** 31);
+const S32_MAX = 2 ** 31 - 1;
+const TWO_32 = 2 ** 32;
+
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
@@ -218,13 +248,24 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** The UTF-8 bytes of `s`, cut to at most `max` bytes on a character boundary. */
-function utf8Cut(s: string, max: number): Uint8Array {
-  const bytes = utf8.encode(s);
-  if (bytes.length <= max) return bytes;
-  let end = max;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end);
+function intRange(t: IntType): [number, number] {
+  if (t.signed) return [-(2 ** (t.size * 8 - 1)), 2 ** (t.size * 8 - 1) - 1];
+  return [0, Math.min(2 ** (t.size * 8) - 1, Number.MAX_SAFE_INTEGER)];
+}
+
+/**
+ * Writes the UTF-8 bytes of `s` at `out[at..]`, at most `max` of them, cut on a
+ * character boundary (encodeInto writes only whole characters); returns the count.
+ */
+function writeUtf8(out: Uint8Array, at: number, s: string, max: number): number {
+  // ASCII (every comm the machine makes) is copied directly; anything else goes through encodeInto.
+  const n = Math.min(s.length, max);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return utf8.encodeInto(s, out.subarray(at, at + max)).written;
+    out[at + i] = c;
+  }
+  return n;
 }
 
 function checkInt(what: string, v: unknown, min: number, max: number): number {
@@ -239,9 +280,16 @@ function checkString(what: string, v: unknown): string {
   return v;
 }
 
-function intRange(t: IntType): [number, number] {
-  if (t.signed) return [-(2 ** (t.size * 8 - 1)), 2 ** (t.size * 8 - 1) - 1];
-  return [0, Math.min(2 ** (t.size * 8) - 1, Number.MAX_SAFE_INTEGER)];
+/** Writes a safe integer as 64 bits, two's complement, without a BigInt. */
+function setInt64(view: DataView, at: number, v: number): void {
+  const hi = Math.floor(v / TWO_32);
+  view.setUint32(at, v - hi * TWO_32, true);
+  view.setInt32(at + 4, hi, true);
+}
+
+function getInt64(view: DataView, at: number, signed: boolean): number {
+  const hi = signed ? view.getInt32(at + 4, true) : view.getUint32(at + 4, true);
+  return hi * TWO_32 + view.getUint32(at, true);
 }
 
 function writeIntField(view: DataView, at: number, t: IntType, v: number): void {
@@ -256,7 +304,7 @@ function writeIntField(view: DataView, at: number, t: IntType, v: number): void 
       view.setUint32(at, v >>> 0, true);
       return;
     case 8:
-      view.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
+      setInt64(view, at, v);
   }
 }
 
@@ -269,138 +317,137 @@ function readIntField(view: DataView, at: number, t: IntType): number {
     case 4:
       return t.signed ? view.getInt32(at, true) : view.getUint32(at, true);
     case 8:
-      return Number(t.signed ? view.getBigInt64(at, true) : view.getBigUint64(at, true));
+      return getInt64(view, at, t.signed);
   }
 }
 
 function writeComm(out: Uint8Array, at: number, what: string, v: unknown): void {
-  const bytes = utf8Cut(checkString(what, v), TASK_COMM_LEN - 1);
-  out.fill(0, at, at + TASK_COMM_LEN);
-  out.set(bytes, at);
+  const n = writeUtf8(out, at, checkString(what, v), TASK_COMM_LEN - 1);
+  out.fill(0, at + n, at + TASK_COMM_LEN);
 }
 
-function readComm(u8view: Uint8Array, at: number): string {
+function readComm(bytes: Uint8Array, at: number): string {
   let end = at;
-  while (end < at + TASK_COMM_LEN && u8view[end] !== 0) end++;
-  return utf8Decoder.decode(u8view.slice(at, end));
+  while (end < at + TASK_COMM_LEN && bytes[end] !== 0) end++;
+  return utf8Decoder.decode(bytes.slice(at, end));
 }
 
-function encodeFlags(f: TraceFlags): [flags: number, preemptCount: number] {
-  const pc = Math.min(checkInt('flags.preemptCount', f.preemptCount, 0, 2 ** 32), 15);
-  const md = Math.min(checkInt('flags.migrateDisable', f.migrateDisable, 0, 2 ** 32), 15);
+function encodeFlags(view: DataView, f: TraceFlags): void {
+  const pc = Math.min(checkInt('flags.preemptCount', f.preemptCount, 0, TWO_32), 15);
+  const md = Math.min(checkInt('flags.migrateDisable', f.migrateDisable, 0, TWO_32), 15);
   const flags =
     (f.irqsOff ? TRACE_FLAG_IRQS_OFF : 0) |
     (f.needResched ? TRACE_FLAG_NEED_RESCHED | TRACE_FLAG_PREEMPT_RESCHED : 0) |
     (f.hardirq ? TRACE_FLAG_HARDIRQ : 0) |
     (f.softirq ? TRACE_FLAG_SOFTIRQ : 0);
-  return [flags, pc | (md << 4)];
+  view.setUint8(FLAGS_OFFSET, flags);
+  view.setUint8(PC_OFFSET, pc | (md << 4));
 }
 
 /**
  * Encodes `event` into `out` from offset 0 and returns the record length.
- * `out` must hold {@link MAX_RECORD_SIZE} bytes. Comms are cut to 15 bytes
- * and strings to {@link TRACE_TEXT_MAX}, and the two counts in the flags to
- * 15, as the kernel records them; anything else out of range is EINVAL.
+ * `out` must hold {@link MAX_RECORD_SIZE} bytes; `view` is a DataView of the
+ * same bytes (pass one to avoid making one per call). Comms are cut to 15
+ * bytes and strings to {@link TRACE_TEXT_MAX}, and the two counts in the
+ * flags to 15, as the kernel records them; anything else out of range is
+ * EINVAL.
  */
-export function encodeRecord(event: TraceEvent, out: Uint8Array): number {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+export function encodeRecord(
+  event: TraceEvent,
+  out: Uint8Array,
+  view = new DataView(out.buffer, out.byteOffset, out.byteLength),
+): number {
   const type = TRACE_TYPE[event.type];
   if (type === undefined) {
     throw new ErrnoError('EINVAL', `unknown trace event type '${String(event.type)}'`);
   }
   const spec = PAYLOADS[event.type];
-  const [flags, preemptCount] = encodeFlags(event.flags);
-  view.setUint16(traceEntry.field('type').offset, type, true);
-  view.setUint8(traceEntry.field('flags').offset, flags);
-  view.setUint8(traceEntry.field('preempt_count').offset, preemptCount);
-  view.setInt32(traceEntry.field('pid').offset, checkInt('pid', event.pid, ...intRange(s32)), true);
-  view.setBigUint64(
-    traceEntry.field('ts').offset,
-    BigInt(checkInt('ts', event.ts, 0, Number.MAX_SAFE_INTEGER)),
-    true,
-  );
+  view.setUint16(TYPE_OFFSET, type, true);
+  encodeFlags(view, event.flags);
+  view.setInt32(PID_OFFSET, checkInt('pid', event.pid, S32_MIN, S32_MAX), true);
+  setInt64(view, TS_OFFSET, checkInt('ts', event.ts, 0, Number.MAX_SAFE_INTEGER));
   writeComm(out, COMM_OFFSET, 'comm', event.comm);
 
-  out.fill(0, PAYLOAD_OFFSET, PAYLOAD_OFFSET + spec.layout.size);
   let end = PAYLOAD_OFFSET + spec.layout.size;
+  out.fill(0, PAYLOAD_OFFSET, end);
   const body = event as unknown as Record<string, unknown>;
   for (const f of spec.fields) {
-    const field = spec.layout.field(f.field);
-    const at = PAYLOAD_OFFSET + field.offset;
     const v = body[f.key];
-    const what = `${event.type}.${f.key}`;
     switch (f.codec) {
-      case 'int': {
-        const t = field.type as IntType;
-        writeIntField(view, at, t, checkInt(what, v, ...intRange(t)));
+      case 'int':
+        writeIntField(view, f.at, f.int!, checkInt(f.what, v, f.min, f.max));
         break;
-      }
       case 'comm':
-        writeComm(out, at, what, v);
+        writeComm(out, f.at, f.what, v);
         break;
       case 'string': {
-        const bytes = utf8Cut(checkString(what, v), TRACE_TEXT_MAX);
-        out.set(bytes, end);
-        view.setUint32(at, ((bytes.length << 16) | end) >>> 0, true);
-        end += bytes.length;
+        const n = writeUtf8(out, end, checkString(f.what, v), TRACE_TEXT_MAX);
+        view.setUint32(f.at, ((n << 16) | end) >>> 0, true);
+        end += n;
         break;
       }
       case 'prevState': {
-        const state = PREV_STATE[v as TaskStateLetter];
-        if (typeof v !== 'string' || state === undefined) {
-          throw new ErrnoError('EINVAL', `${what} '${String(v)}' is not a task state letter`);
+        const state = typeof v === 'string' ? PREV_STATE[v as TaskStateLetter] : undefined;
+        if (state === undefined) {
+          throw new ErrnoError('EINVAL', `${f.what} '${String(v)}' is not a task state letter`);
         }
-        writeIntField(view, at, s64, state);
+        setInt64(view, f.at, state);
         break;
       }
       case 'irqRet':
         if (v !== 'handled' && v !== 'unhandled') {
-          throw new ErrnoError('EINVAL', `${what} '${String(v)}' is not 'handled' or 'unhandled'`);
+          throw new ErrnoError(
+            'EINVAL',
+            `${f.what} '${String(v)}' is not 'handled' or 'unhandled'`,
+          );
         }
-        view.setInt32(at, v === 'handled' ? 1 : 0, true);
+        view.setInt32(f.at, v === 'handled' ? 1 : 0, true);
         break;
       case 'softirqVec': {
-        const vec = checkInt(what, v, 0, SOFTIRQ_NAMES.length - 1);
+        const vec = checkInt(f.what, v, 0, SOFTIRQ_NAMES.length - 1);
         if (body.name !== SOFTIRQ_NAMES[vec]) {
           throw new ErrnoError(
             'EINVAL',
             `${event.type}.name '${String(body.name)}' is not softirq ${vec}'s name ${SOFTIRQ_NAMES[vec]}`,
           );
         }
-        view.setUint32(at, vec, true);
+        view.setUint32(f.at, vec, true);
         break;
       }
       case 'cpumask': {
-        if (!Array.isArray(v)) throw new ErrnoError('EINVAL', `${what} is not an array of CPUs`);
-        let mask = 0n;
+        if (!Array.isArray(v)) throw new ErrnoError('EINVAL', `${f.what} is not an array of CPUs`);
+        let lo = 0;
+        let hi = 0;
         let last = -1;
         for (const cpu of v) {
-          checkInt(`${what} entry`, cpu, 0, 63);
+          checkInt(`${f.what} entry`, cpu, 0, 63);
           if (cpu <= last) {
-            throw new ErrnoError('EINVAL', `${what} [${v.join(',')}] is not strictly ascending`);
+            throw new ErrnoError('EINVAL', `${f.what} [${v.join(',')}] is not strictly ascending`);
           }
           last = cpu;
-          mask |= 1n << BigInt(cpu);
+          if (cpu < 32) lo |= 1 << cpu;
+          else hi |= 1 << (cpu - 32);
         }
-        view.setBigUint64(at, mask, true);
+        view.setUint32(f.at, lo >>> 0, true);
+        view.setUint32(f.at + 4, hi >>> 0, true);
         break;
       }
     }
   }
   const len = align8(end);
   out.fill(0, end, len);
-  view.setUint32(traceEntry.field('len').offset, len, true);
+  view.setUint32(LEN_OFFSET, len, true);
   return len;
 }
 
 /** The record length stored at `at`. */
 export function recordLength(view: DataView, at: number): number {
-  return view.getUint32(at + traceEntry.field('len').offset, true);
+  return view.getUint32(at + LEN_OFFSET, true);
 }
 
 /** The record type stored at `at` ({@link TRACE_TYPE_PADDING} for padding). */
 export function recordType(view: DataView, at: number): number {
-  return view.getUint16(at + traceEntry.field('type').offset, true);
+  return view.getUint16(at + TYPE_OFFSET, true);
 }
 
 /**
@@ -419,12 +466,12 @@ export function decodeRecord(
   if (type === undefined) {
     throw new ErrnoError('EINVAL', `trace record at ${at} has unknown type ${typeNumber}`);
   }
-  const rawFlags = view.getUint8(at + traceEntry.field('flags').offset);
-  const pc = view.getUint8(at + traceEntry.field('preempt_count').offset);
+  const rawFlags = view.getUint8(at + FLAGS_OFFSET);
+  const pc = view.getUint8(at + PC_OFFSET);
   const event: Record<string, unknown> = {
-    ts: Number(view.getBigUint64(at + traceEntry.field('ts').offset, true)),
+    ts: getInt64(view, at + TS_OFFSET, false),
     cpu,
-    pid: view.getInt32(at + traceEntry.field('pid').offset, true),
+    pid: view.getInt32(at + PID_OFFSET, true),
     comm: readComm(bytes, at + COMM_OFFSET),
     flags: {
       irqsOff: (rawFlags & TRACE_FLAG_IRQS_OFF) !== 0,
@@ -436,13 +483,11 @@ export function decodeRecord(
     },
     type,
   };
-  const spec = PAYLOADS[type];
-  for (const f of spec.fields) {
-    const field = spec.layout.field(f.field);
-    const fat = at + PAYLOAD_OFFSET + field.offset;
+  for (const f of PAYLOADS[type].fields) {
+    const fat = at + f.at;
     switch (f.codec) {
       case 'int':
-        event[f.key] = readIntField(view, fat, field.type as IntType);
+        event[f.key] = readIntField(view, fat, f.int!);
         break;
       case 'comm':
         event[f.key] = readComm(bytes, fat);
@@ -454,7 +499,7 @@ export function decodeRecord(
         break;
       }
       case 'prevState': {
-        const v = readIntField(view, fat, s64);
+        const v = getInt64(view, fat, true);
         const letter = PREV_STATE_LETTER.get(v);
         if (letter === undefined) {
           throw new ErrnoError(
@@ -475,9 +520,11 @@ export function decodeRecord(
         break;
       }
       case 'cpumask': {
-        const mask = view.getBigUint64(fat, true);
+        const lo = view.getUint32(fat, true);
+        const hi = view.getUint32(fat + 4, true);
         const cpus: number[] = [];
-        for (let c = 0; c < 64; c++) if ((mask >> BigInt(c)) & 1n) cpus.push(c);
+        for (let c = 0; c < 32; c++) if ((lo >>> c) & 1) cpus.push(c);
+        for (let c = 0; c < 32; c++) if ((hi >>> c) & 1) cpus.push(32 + c);
         event[f.key] = cpus;
         break;
       }

@@ -90,6 +90,7 @@ export class TraceRingBuffer {
   /** Data area size of each CPU's ring. */
   private readonly capacity: number[];
   private readonly scratch = new Uint8Array(MAX_RECORD_SIZE);
+  private readonly scratchView = new DataView(this.scratch.buffer);
 
   /**
    * Reserves one region of `bytesPerCpu` per CPU from `addressMap` and
@@ -145,7 +146,7 @@ export class TraceRingBuffer {
   /** Records `event` in the ring of `event.cpu`, dropping the oldest records if full. */
   emit(event: TraceEvent): void {
     const cpu = this.checkCpu(event.cpu);
-    const len = encodeRecord(event, this.scratch);
+    const len = encodeRecord(event, this.scratch, this.scratchView);
     const view = this.memory.view;
     const base = this.regions[cpu].start;
     const data = base + TRACE_RING_DATA_OFFSET;
@@ -179,7 +180,7 @@ export class TraceRingBuffer {
     view.setUint32(base + TAIL, tail + len === cap ? 0 : tail + len, true);
     view.setUint32(base + USED, view.getUint32(base + USED, true) + len, true);
     view.setUint32(base + ENTRIES, view.getUint32(base + ENTRIES, true) + 1, true);
-    this.addCounter(base + WRITTEN, 1);
+    this.bumpCounter(base + WRITTEN);
   }
 
   /** The events in `cpu`'s ring, oldest first, decoded from memory. */
@@ -217,7 +218,7 @@ export class TraceRingBuffer {
   /** Events of `cpu` overwritten before being read out (ftrace's overrun). */
   lost(cpu: number): number {
     this.checkCpu(cpu);
-    return Number(this.memory.view.getBigUint64(this.regions[cpu].start + OVERRUN, true));
+    return this.readCounter(this.regions[cpu].start + OVERRUN);
   }
 
   /** Events now in `cpu`'s ring. */
@@ -229,7 +230,7 @@ export class TraceRingBuffer {
   /** Events written to `cpu`'s ring since the last clear: entries plus lost. */
   written(cpu: number): number {
     this.checkCpu(cpu);
-    return Number(this.memory.view.getBigUint64(this.regions[cpu].start + WRITTEN, true));
+    return this.readCounter(this.regions[cpu].start + WRITTEN);
   }
 
   /** Empties every ring and zeroes its counters. */
@@ -256,7 +257,7 @@ export class TraceRingBuffer {
     view.setUint32(base + USED, view.getUint32(base + USED, true) - len, true);
     if (recordType(view, data + head) !== TRACE_TYPE_PADDING) {
       view.setUint32(base + ENTRIES, view.getUint32(base + ENTRIES, true) - 1, true);
-      this.addCounter(base + OVERRUN, 1);
+      this.bumpCounter(base + OVERRUN);
     }
   }
 
@@ -278,9 +279,21 @@ export class TraceRingBuffer {
     return len;
   }
 
-  private addCounter(addr: number, n: number): void {
+  /** Adds 1 to the u64 counter at `addr` (as two u32 halves: no BigInt on the emit path). */
+  private bumpCounter(addr: number): void {
     const view = this.memory.view;
-    view.setBigUint64(addr, view.getBigUint64(addr, true) + BigInt(n), true);
+    const lo = view.getUint32(addr, true) + 1;
+    if (lo < 2 ** 32) {
+      view.setUint32(addr, lo, true);
+    } else {
+      view.setUint32(addr, 0, true);
+      view.setUint32(addr + 4, view.getUint32(addr + 4, true) + 1, true);
+    }
+  }
+
+  private readCounter(addr: number): number {
+    const view = this.memory.view;
+    return view.getUint32(addr + 4, true) * 2 ** 32 + view.getUint32(addr, true);
   }
 }
 

@@ -1,0 +1,94 @@
+/**
+ * The scheduler's view of one emulated CPU: its interpreter, the addresses
+ * of its per-CPU kernel variables, its run queue, the running task, and the
+ * few things a real CPU keeps in registers or the local APIC (its clock,
+ * pending interrupt lines, the next timer deadline).
+ *
+ * @example
+ * c.preemptible(); // preempt_count() == 0 && interrupts enabled
+ */
+
+import type { CpuContext } from '../cpu/context.ts';
+import type { Cpu } from '../cpu/cpu.ts';
+import type { PhysicalMemory } from '../segments/memory.ts';
+import { type KernelVarAddrs, X86_EFLAGS_IF } from './kernel-vars.ts';
+import { needResched, preemptCount } from './preempt-count.ts';
+import type { RunQueue } from './runqueue.ts';
+import type { Task } from './task.ts';
+
+/** Interrupt lines of a CPU. */
+export const IRQ_TIMER = 1 << 0;
+export const IRQ_RESCHEDULE = 1 << 1;
+
+/** Softirq vectors (include/linux/interrupt.h). */
+export const TIMER_SOFTIRQ = 1;
+export const SCHED_SOFTIRQ = 7;
+
+export class CpuState {
+  /** The running task; the idle task when nothing runs. */
+  curr: Task;
+  /** Instructions this CPU has executed or idled through. */
+  clock = 0;
+  /** Local clock value at which the next timer interrupt fires. */
+  nextTick: number;
+  ticks = 0;
+  /** Ticks left in the running task's time slice. */
+  sliceLeft = 0;
+  /** Raised interrupt lines, delivered when interrupts are enabled. */
+  pendingIrqs = 0;
+  /** Set by a kfunc or helper: reschedule as soon as the current step ends. */
+  reschedRequested = false;
+  /** Clock value since which this CPU has not scheduled while non-preemptible, or -1. */
+  stuckSince = -1;
+  lockupReported = false;
+
+  constructor(
+    readonly id: number,
+    readonly cpu: Cpu,
+    readonly memory: PhysicalMemory,
+    readonly vars: KernelVarAddrs,
+    readonly rq: RunQueue,
+    readonly idle: Task,
+    /** The context hardirq handlers written as guest programs run in. */
+    readonly irqCtx: CpuContext,
+    tickInterval: number,
+  ) {
+    this.curr = idle;
+    this.nextTick = tickInterval;
+  }
+
+  get preemptCount(): number {
+    return preemptCount(this.memory, this.vars.preemptCount);
+  }
+
+  get irqsEnabled(): boolean {
+    return (this.memory.read32(this.vars.irqFlags) & X86_EFLAGS_IF) !== 0;
+  }
+
+  /** Sets or clears EFLAGS.IF; returns the previous flags word (local_irq_save). */
+  setIrqsEnabled(on: boolean): number {
+    const old = this.memory.read32(this.vars.irqFlags);
+    this.memory.write32(this.vars.irqFlags, on ? old | X86_EFLAGS_IF : old & ~X86_EFLAGS_IF);
+    return old;
+  }
+
+  get needResched(): boolean {
+    return needResched(this.memory, this.vars.preemptCount);
+  }
+
+  /** preemptible(): preempt_count() == 0 && !irqs_disabled(). */
+  preemptible(): boolean {
+    return this.preemptCount === 0 && this.irqsEnabled;
+  }
+
+  get isIdle(): boolean {
+    return this.curr === this.idle;
+  }
+
+  get softirqPending(): number {
+    return this.memory.read32(this.vars.softirqPending);
+  }
+  set softirqPending(mask: number) {
+    this.memory.write32(this.vars.softirqPending, mask);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The deterministic engine: all CPUs in one thread, interleaved by a
+ * strategy that decides which CPU runs next and for how long, where extra
+ * (reschedule) interrupts land and which waiting task migrates where. Timer
+ * interrupts come from each CPU's own instruction count. Nothing else is a
+ * source of choice, so the same machine, options and strategy seed give the
+ * same run, trace included, byte for byte; the schedule log replays it.
+ *
+ * @example
+ * const result = runDeterministic(machine, pct({ seed: 7, depth: 3 }));
+ * result.replay; // 'v1.2.AQ...': runDeterministic(sameMachine, replay(result.replay))
+ */
+
+import { ErrnoError } from '../segments/errno.ts';
+import { raiseIrq } from './interrupts.ts';
+import type { Machine } from './machine.ts';
+import { type Decision, ScheduleLog } from './schedule-log.ts';
+import { migrateTask } from './scheduler.ts';
+
+export interface Strategy {
+  /** A short description with its parameters, e.g. `pct(seed=7, depth=3)`. */
+  readonly name: string;
+  /** The next decision, or null to stop (a replay that ran out). */
+  decide(m: Machine): Decision | null;
+}
+
+export interface EngineOptions {
+  /** Stop after this many emulated instructions (all CPUs). Default 10 million. */
+  maxSteps?: number;
+}
+
+export interface EngineResult {
+  /** Every task that keeps a run going has exited. */
+  readonly finished: boolean;
+  readonly steps: number;
+  /** Replays this run exactly: `replay(result.replay)`. */
+  readonly replay: string;
+  readonly strategy: string;
+}
+
+export function runDeterministic(
+  m: Machine,
+  strategy: Strategy,
+  opts: EngineOptions = {},
+): EngineResult {
+  if (!m.booted) m.boot();
+  const maxSteps = opts.maxSteps ?? 10_000_000;
+  const log = new ScheduleLog(m.nrCpus);
+  while (!m.finished && m.steps < maxSteps) {
+    const d = strategy.decide(m);
+    if (d === null) break;
+    apply(m, d);
+    log.record(d);
+  }
+  return { finished: m.finished, steps: m.steps, replay: log.encode(), strategy: strategy.name };
+}
+
+export function apply(m: Machine, d: Decision): void {
+  if (d.cpu < 0 || d.cpu >= m.nrCpus)
+    throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${m.nrCpus}`);
+  switch (d.kind) {
+    case 'run':
+      m.runCpu(d.cpu, d.quantum);
+      return;
+    case 'kick':
+      raiseIrq(m.cpus[d.cpu], 'reschedule');
+      return;
+    case 'migrate': {
+      const task = m.tasks.get(d.pid);
+      if (task !== undefined) migrateTask(m, task, d.cpu);
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Interrupts. A raised line stays pending until the CPU has interrupts
+ * enabled; then, between two instructions of whatever runs there:
+ *
+ *   irq_enter   preempt_count += HARDIRQ_OFFSET, interrupts off
+ *   handlers    timer: the scheduler tick, the watchdog, the scenario's
+ *               timer handlers; reschedule IPI: set need_resched
+ *   irq_exit    preempt_count -= HARDIRQ_OFFSET; pending softirqs run
+ *               unless the interrupted code was itself in softirq or had
+ *               bottom halves disabled (in_interrupt())
+ *   return      to a preemptible context with need_resched set:
+ *               preempt_schedule_irq(), i.e. the task is preempted here.
+ *
+ * The soft-lockup watchdog runs in the timer interrupt: a CPU that has not
+ * scheduled for 2 * watchdog_thresh seconds while not preemptible prints
+ * `BUG: soft lockup - CPU#n stuck for Ns! [comm:pid]` once per stall.
+ *
+ * Context: the machine's current CPU is `c` (runCpu).
+ *
+ * @example
+ * raiseIrq(c, 'reschedule'); // an IPI asking c to reschedule
+ */
+
+import {
+  type CpuState,
+  IRQ_RESCHEDULE,
+  IRQ_TIMER,
+  SCHED_SOFTIRQ,
+  TIMER_SOFTIRQ,
+} from './cpu-state.ts';
+import type { Machine } from './machine.ts';
+import {
+  HARDIRQ_OFFSET,
+  inInterrupt,
+  preemptCountAdd,
+  SOFTIRQ_OFFSET,
+  setNeedResched,
+} from './preempt-count.ts';
+import { loadBalance, schedule } from './scheduler.ts';
+import { wakeSleepers } from './sleep.ts';
+import { SOFTIRQ_NAMES } from './trace/events.ts';
+
+/** Interrupt numbers as the trace names them. */
+const TIMER_IRQ = 0;
+/** x86 RESCHEDULE_VECTOR. */
+const RESCHEDULE_IRQ = 253;
+
+export function raiseIrq(c: CpuState, line: 'timer' | 'reschedule'): void {
+  c.pendingIrqs |= line === 'timer' ? IRQ_TIMER : IRQ_RESCHEDULE;
+}
+
+/** Takes every pending interrupt of `c` (interrupts must be enabled). */
+export function deliverInterrupts(m: Machine, c: CpuState): void {
+  const lines = c.pendingIrqs;
+  c.pendingIrqs = 0;
+  c.setIrqsEnabled(false);
+  preemptCountAdd(m.memory, c.vars.preemptCount, HARDIRQ_OFFSET);
+  if (lines & IRQ_TIMER) {
+    m.trace(c, { type: 'irq_handler_entry', irq: TIMER_IRQ, name: 'timer' });
+    timerInterrupt(m, c);
+    m.trace(c, { type: 'irq_handler_exit', irq: TIMER_IRQ, ret: 'handled' });
+  }
+  if (lines & IRQ_RESCHEDULE) {
+    m.trace(c, { type: 'irq_handler_entry', irq: RESCHEDULE_IRQ, name: 'resched' });
+    setNeedResched(m.memory, c.vars.preemptCount);
+    m.trace(c, { type: 'irq_handler_exit', irq: RESCHEDULE_IRQ, ret: 'handled' });
+  }
+  preemptCountAdd(m.memory, c.vars.preemptCount, -HARDIRQ_OFFSET);
+  if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(m, c);
+  c.setIrqsEnabled(true);
+  // Return from interrupt: preempt_schedule_irq when preemptible and asked to.
+  if (c.needResched && c.preemptCount === 0) schedule(m, c, !c.isIdle);
+}
+
+/** The timer handler: jiffies, the scenario's handlers, the scheduler tick, the watchdog. */
+function timerInterrupt(m: Machine, c: CpuState): void {
+  c.ticks++;
+  if (c.id === 0) {
+    const jiffies = m.symbol('jiffies');
+    m.memory.write64(jiffies, m.memory.read64(jiffies) + 1n);
+  }
+  for (const h of m.timerHandlers[c.id]) {
+    if ('program' in h) m.runIrqProgram(c, h.program);
+    else h.fn(m, c.id);
+  }
+  wakeSleepers(m, c);
+  schedulerTick(m, c);
+  watchdog(m, c);
+  c.softirqPending |= 1 << TIMER_SOFTIRQ;
+  if (c.ticks % m.opts.balanceInterval === 0) c.softirqPending |= 1 << SCHED_SOFTIRQ;
+}
+
+/** scheduler_tick(): the running task's slice runs down; at 0, reschedule if others wait. */
+function schedulerTick(m: Machine, c: CpuState): void {
+  if (c.isIdle) {
+    if (c.rq.length > 0) setNeedResched(m.memory, c.vars.preemptCount);
+    return;
+  }
+  c.sliceLeft--;
+  if (c.sliceLeft <= 0 && c.rq.length > 0) setNeedResched(m.memory, c.vars.preemptCount);
+}
+
+function watchdog(m: Machine, c: CpuState): void {
+  // The interrupted context's count: ours minus the hardirq we are in.
+  const interrupted = c.preemptCount - HARDIRQ_OFFSET;
+  if (c.isIdle || interrupted === 0) {
+    c.stuckSince = -1;
+    c.lockupReported = false;
+    return;
+  }
+  if (c.stuckSince < 0) c.stuckSince = c.clock;
+  const stuckNs = (c.clock - c.stuckSince) * m.opts.nsPerInsn;
+  if (!c.lockupReported && stuckNs >= 2 * m.opts.watchdogThresh * 1e9) {
+    c.lockupReported = true;
+    const task = c.curr;
+    m.report('soft_lockup', c, [
+      `BUG: soft lockup - CPU#${c.id} stuck for ${Math.floor(stuckNs / 1e9)}s! [${task.comm}:${task.pid}]`,
+    ]);
+  }
+}
+
+/** __do_softirq(): runs the pending vectors in softirq context. */
+export function doSoftirq(m: Machine, c: CpuState): void {
+  preemptCountAdd(m.memory, c.vars.preemptCount, SOFTIRQ_OFFSET);
+  c.setIrqsEnabled(true);
+  let pending = c.softirqPending;
+  c.softirqPending = 0;
+  while (pending !== 0) {
+    const vec = 31 - Math.clz32(pending & -pending);
+    pending &= pending - 1;
+    const name = SOFTIRQ_NAMES[vec];
+    m.trace(c, { type: 'softirq_entry', vec, name });
+    if (vec === SCHED_SOFTIRQ) loadBalance(m, c);
+    m.trace(c, { type: 'softirq_exit', vec, name });
+  }
+  c.setIrqsEnabled(false);
+  preemptCountAdd(m.memory, c.vars.preemptCount, -SOFTIRQ_OFFSET);
+}

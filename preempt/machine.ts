@@ -1,0 +1,736 @@
+/**
+ * The machine: N CPUs over one physical memory, booted like Linux (the image
+ * linked, per-CPU areas set up from the `.data..percpu` template, a run
+ * queue and an idle task per CPU), with tasks that run guest eBPF programs or
+ * native TS generators, timer interrupts, softirqs, preemption and migration.
+ *
+ * Execution is driven from outside: `runCpu(cpu, quantum)` runs one CPU for
+ * a quantum of instructions, taking its interrupts and scheduling on the
+ * way. The deterministic engine (engine.ts) decides which CPU runs when; the
+ * scheduling rules themselves are in scheduler.ts and interrupts.ts.
+ *
+ * Emulated time: one instruction is `nsPerInsn` ns, a timer tick every
+ * `tickInterval` instructions of a CPU is one jiffy (HZ = 1000 by default, so
+ * a tick is 1 ms). The trace's timestamps count instructions over all CPUs
+ * in the order they ran, which keeps the merged trace causal.
+ *
+ * @example
+ * const m = new Machine({ cpus: 2 });
+ * const hits = m.definePerCpu('hits', u64, 0n);
+ * m.boot();
+ * m.spawn({ comm: 'worker', cpu: 0, program: m.asm`r0 = 0\nexit` });
+ * runDeterministic(m, roundRobin());
+ */
+
+import type { AsmOptions, AsmSymbol, AssembledProgram } from '../cpu/asm/pseudo-c.ts';
+import { asmWith } from '../cpu/asm/template.ts';
+import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
+import { Cpu, StopReason } from '../cpu/cpu.ts';
+import { HelperTable } from '../cpu/helpers.ts';
+import type { Insn } from '../cpu/insn.ts';
+import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { NR_CPUS } from '../percpu/first-chunk.ts';
+import {
+  definePercpuCoreSymbols,
+  type PerCpuAreas,
+  setupPerCpuAreas,
+} from '../percpu/per-cpu-areas.ts';
+import type { PreemptionModel } from '../percpu/preemption-model.ts';
+import { AddressMap } from '../segments/address-map.ts';
+import type { CType } from '../segments/ctype.ts';
+import { ErrnoError } from '../segments/errno.ts';
+import { linkAndLoad } from '../segments/image-loader.ts';
+import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
+import { PhysicalMemory } from '../segments/memory.ts';
+import { CpuState } from './cpu-state.ts';
+import { probeOf, registerGuestInterface } from './guest-interface.ts';
+import { deliverInterrupts, raiseIrq } from './interrupts.ts';
+import { defineKernelVars, kernelVarAddrs } from './kernel-vars.ts';
+import { oopsLines, symbolizePc } from './oops.ts';
+import {
+  HARDIRQ_MASK,
+  PREEMPT_ENABLED,
+  PREEMPT_OFFSET,
+  preemptCountAdd,
+  rawPreemptCount,
+  SOFTIRQ_OFFSET,
+} from './preempt-count.ts';
+import type { Report, ReportKind } from './reports.ts';
+import { RunQueue } from './runqueue.ts';
+import { exitTask, schedule, wakeUpProcess } from './scheduler.ts';
+import { TASK_RUNNING, Task, type TaskBody, taskStruct } from './task.ts';
+import { type TraceEventBody, traceFlags } from './trace/events.ts';
+import { Tracer } from './trace/tracer.ts';
+
+export type DebugPreemptMode = 'warn' | 'fatal' | 'off';
+
+export interface MachineOptions {
+  /** Possible CPUs, 1..64. Default 4. */
+  cpus?: number;
+  /** Physical memory in bytes. Default 64 MiB. */
+  memorySize?: number;
+  /** Instructions between two timer interrupts of a CPU. Default 1000. */
+  tickInterval?: number;
+  /** Ticks in a time slice. Default 3. */
+  timeSlice?: number;
+  /** Ticks between load-balancing passes (SCHED_SOFTIRQ). Default 4. */
+  balanceInterval?: number;
+  /** DEBUG_PREEMPT: warn, fatal (kill the offending task) or off. Default warn. */
+  debugPreempt?: DebugPreemptMode;
+  /** The soft-lockup watchdog fires after 2 * watchdogThresh seconds without scheduling. Default 10. */
+  watchdogThresh?: number;
+  /** Emulated nanoseconds per instruction. Default 1000 (so a 1000-instruction tick is 1 ms). */
+  nsPerInsn?: number;
+  /** Keep a trace in per-CPU ring buffers. Default true. */
+  trace?: boolean;
+  /** Bytes of trace ring per CPU. Default 256 KiB. */
+  traceBytesPerCpu?: number;
+  /** Most tasks alive at once. Default 64. */
+  maxTasks?: number;
+}
+
+export interface SpawnOptions {
+  comm: string;
+  /** The CPU whose run queue gets the task first. Default 0. */
+  cpu?: number;
+  /** CPUs the task may run on; all by default. */
+  allowed?: readonly number[];
+  /** A guest program (instructions, bytes, or an assembled program). */
+  program?: LoadedProgram | AssembledProgram | readonly Insn[];
+  /** Native TS code: a generator function yielding at preemption points. */
+  body?: (task: Task) => TaskBody;
+  /** Initial r1..r5 of a program task. */
+  args?: readonly (number | bigint)[];
+  /** A kthread: bound to `cpu`, never migrates, does not keep the run going. */
+  kthread?: boolean;
+}
+
+/** A hardirq handler added to the timer interrupt of a CPU. */
+export type TimerHandler = { program: LoadedProgram } | { fn: (m: Machine, cpu: number) => void };
+
+type Required_ = Required<MachineOptions>;
+
+const DEFAULTS: Required_ = {
+  cpus: 4,
+  memorySize: 64 << 20,
+  tickInterval: 1000,
+  timeSlice: 3,
+  balanceInterval: 4,
+  debugPreempt: 'warn',
+  watchdogThresh: 10,
+  nsPerInsn: 1000,
+  trace: true,
+  traceBytesPerCpu: 256 << 10,
+  maxTasks: 64,
+};
+
+/** printk_ratelimit()'s burst: DEBUG_PREEMPT reports printed before the rest are only counted. */
+export const DEBUG_PREEMPT_BURST = 10;
+
+/** Instructions a guest hardirq handler may run before it is declared stuck. */
+const IRQ_HANDLER_BUDGET = 1_000_000;
+
+export class Machine implements PreemptionModel {
+  readonly opts: Required_;
+  readonly memory: PhysicalMemory;
+  readonly map: AddressMap;
+  readonly helpers = new HelperTable('helper');
+  readonly kfuncs = new HelperTable('kfunc');
+  readonly cpus: CpuState[] = [];
+  readonly tasks = new Map<number, Task>();
+  readonly reports: Report[] = [];
+  readonly timerHandlers: TimerHandler[][] = [];
+  /** Sleeping tasks and the tick of their CPU at which they wake. */
+  readonly sleepers: { task: Task; cpu: number; wakeAt: number }[] = [];
+  /** Instructions executed (or idled) by all CPUs: the trace clock. */
+  steps = 0;
+  /** The CPU executing right now, while runCpu is on the stack. */
+  current: CpuState | null = null;
+  tracer: Tracer | null = null;
+  private linker: Linker | null = new Linker();
+  private imageOrNull: LinkedImage | null = null;
+  private areasOrNull: PerCpuAreas | null = null;
+  private taskSlots: { addr: number; stackTop: number }[] = [];
+  private nextPid = 1;
+  private oopsCount = 0;
+  private debugPreemptCount = 0;
+  private readonly asmSymbols = new Map<string, AsmSymbol>();
+
+  constructor(options: MachineOptions = {}) {
+    this.opts = { ...DEFAULTS, ...options };
+    const n = this.opts.cpus;
+    if (!Number.isInteger(n) || n < 1 || n > NR_CPUS) {
+      throw new ErrnoError('EINVAL', `cpus ${n} is not between 1 and ${NR_CPUS}`);
+    }
+    for (const key of ['tickInterval', 'timeSlice', 'balanceInterval', 'maxTasks'] as const) {
+      const v = this.opts[key];
+      if (!Number.isInteger(v) || v < 1)
+        throw new ErrnoError('EINVAL', `${key} ${v} is not a positive integer`);
+    }
+    if (!['warn', 'fatal', 'off'].includes(this.opts.debugPreempt)) {
+      throw new ErrnoError(
+        'EINVAL',
+        `debugPreempt '${this.opts.debugPreempt}' is not warn, fatal or off`,
+      );
+    }
+    this.memory = new PhysicalMemory(this.opts.memorySize);
+    this.map = new AddressMap(this.memory.size);
+    definePercpuCoreSymbols(this.linker!);
+    defineKernelVars(this.linker!);
+    this.linker!.defineData('jiffies', {
+      kind: 'int',
+      name: 'u64',
+      size: 8,
+      align: 8,
+      signed: false,
+    });
+  }
+
+  get booted(): boolean {
+    return this.imageOrNull !== null;
+  }
+  get image(): LinkedImage {
+    if (this.imageOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.imageOrNull;
+  }
+  get areas(): PerCpuAreas {
+    if (this.areasOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.areasOrNull;
+  }
+  get nrCpus(): number {
+    return this.opts.cpus;
+  }
+
+  // ---- image ----------------------------------------------------------------
+
+  /**
+   * DEFINE_PER_CPU: a static per-CPU variable in the template; before boot.
+   * Returns its per-CPU pointer (its offset in `.data..percpu`) once booted,
+   * through the symbol name.
+   */
+  definePerCpu(name: string, type: CType, init?: unknown, opts?: PlacementOptions): string {
+    this.unbooted(`define per-CPU variable '${name}'`).definePerCpu(name, type, init, opts);
+    return name;
+  }
+
+  /** A global in `.data`; before boot. */
+  defineData(name: string, type: CType, init?: unknown): string {
+    this.unbooted(`define '${name}'`).defineData(name, type, init);
+    return name;
+  }
+
+  /** The address of a symbol: a per-CPU pointer for per-CPU variables. */
+  symbol(name: string): number {
+    const s = this.image.symbols.get(name);
+    if (s === undefined) throw new ErrnoError('ENOENT', `no symbol '${name}'`);
+    return s.address;
+  }
+
+  /** Makes `name` resolvable in `r1 = name ll` of programs assembled with `m.asm`. */
+  defineAsmSymbol(name: string, symbol: AsmSymbol): void {
+    this.asmSymbols.set(name, symbol);
+  }
+
+  /** Options for the assembler: every linked symbol, extra symbols, and the kfunc names. */
+  asmOptions(): AsmOptions {
+    const symbols = new Map<string, AsmSymbol>();
+    for (const s of this.image.symbols.all())
+      symbols.set(s.name, { kind: 'value', value: BigInt(s.address) });
+    for (const [k, v] of this.asmSymbols) symbols.set(k, v);
+    const kfuncs = new Map(this.kfuncs.entries().map((e) => [e.name, e.id]));
+    return { symbols, kfuncs };
+  }
+
+  /** The tagged template assembler with this machine's symbols and kfuncs. */
+  get asm(): (
+    strings: TemplateStringsArray,
+    ...values: Parameters<ReturnType<typeof asmWith>>[1][]
+  ) => AssembledProgram {
+    return asmWith(this.asmOptions());
+  }
+
+  private unbooted(what: string): Linker {
+    if (this.linker === null)
+      throw new ErrnoError('EBUSY', `cannot ${what}: the machine has booted`);
+    return this.linker;
+  }
+
+  // ---- boot -------------------------------------------------------------------
+
+  /** Links the image, sets up the per-CPU areas, CPUs, run queues and idle tasks. */
+  boot(): this {
+    const linker = this.unbooted('boot twice');
+    this.imageOrNull = linkAndLoad(linker, this.memory, this.map);
+    this.linker = null;
+    const areas = setupPerCpuAreas(this.memory, this.map, this.image, this.nrCpus);
+    this.areasOrNull = areas;
+    if (this.opts.trace) {
+      this.tracer = new Tracer(this.memory, this.map, this.nrCpus, {
+        bytesPerCpu: this.opts.traceBytesPerCpu,
+      });
+    }
+    this.reserveTaskSlots();
+    registerGuestInterface(this);
+    const irqStacks = this.map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
+    for (let id = 0; id < this.nrCpus; id++) {
+      const vars = kernelVarAddrs(areas, id);
+      const cpu = new Cpu({
+        memory: this.memory,
+        id,
+        helpers: this.helpers,
+        kfuncs: this.kfuncs,
+        gsBase: areas.offsets[id],
+      });
+      cpu.probe = probeOf(this);
+      const idle = this.createTask(
+        { comm: `swapper/${id}`, cpu: id, allowed: [id] },
+        { kind: 'idle' },
+        0,
+      );
+      const irqCtx = new CpuContext(
+        loadProgram([{ code: 0x95, dst: 0, src: 0, off: 0, imm: 0 }]),
+        irqStacks.start + (id + 1) * STACK_BYTES,
+      );
+      const state = new CpuState(
+        id,
+        cpu,
+        this.memory,
+        vars,
+        new RunQueue(this.memory, vars.runqueue, id),
+        idle,
+        irqCtx,
+        this.opts.tickInterval,
+      );
+      state.rq.curr = idle.addr;
+      this.memory.write64(vars.currentTask, BigInt(idle.addr));
+      this.cpus.push(state);
+      this.timerHandlers.push([]);
+    }
+    return this;
+  }
+
+  private reserveTaskSlots(): void {
+    const n = this.opts.maxTasks + this.nrCpus;
+    const structs = this.map.reserve('task structs', n * taskStruct.size, 8);
+    const stacks = this.map.reserve('task stacks', n * STACK_BYTES);
+    this.taskSlots = Array.from({ length: n }, (_, k) => ({
+      addr: structs.start + k * taskStruct.size,
+      stackTop: stacks.start + (k + 1) * STACK_BYTES,
+    }));
+  }
+
+  // ---- tasks --------------------------------------------------------------------
+
+  /**
+   * Creates a task and queues it on its CPU. Exactly one of `program` and
+   * `body` is given.
+   */
+  spawn(opts: SpawnOptions): Task {
+    if (!this.booted) this.boot();
+    if ((opts.program === undefined) === (opts.body === undefined)) {
+      throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
+    }
+    const cpu = opts.cpu ?? 0;
+    this.areas.checkCpu(cpu);
+    const allowed = opts.kthread ? [cpu] : (opts.allowed ?? this.cpus.map((c) => c.id));
+    if (!allowed.includes(cpu)) {
+      throw new ErrnoError(
+        'EINVAL',
+        `task '${opts.comm}' starts on CPU ${cpu}, outside its allowed CPUs`,
+      );
+    }
+    let task: Task;
+    if (opts.program !== undefined) {
+      const program = toLoaded(opts.program, opts.comm);
+      task = this.createTask({ ...opts, allowed }, { kind: 'program', program }, this.nextPid++);
+      (opts.args ?? []).forEach((v, k) => {
+        task.ctx!.setReg(k + 1, BigInt(v));
+      });
+    } else {
+      const gen: { body?: TaskBody } = {};
+      task = this.createTask(
+        { ...opts, allowed },
+        { kind: 'native', body: lazyBody(gen) },
+        this.nextPid++,
+      );
+      gen.body = opts.body!(task);
+    }
+    task.kthread = opts.kthread ?? false;
+    this.tasks.set(task.pid, task);
+    wakeUpProcess(this, task, cpu);
+    return task;
+  }
+
+  private createTask(
+    opts: { comm: string; cpu?: number; allowed?: readonly number[] },
+    body: ConstructorParameters<typeof Task>[2],
+    pid: number,
+  ): Task {
+    const slot = this.taskSlots.shift();
+    if (slot === undefined)
+      throw new ErrnoError(
+        'EAGAIN',
+        `no room for task '${opts.comm}': maxTasks ${this.opts.maxTasks} reached`,
+      );
+    let mask = 0n;
+    for (const c of opts.allowed ?? []) mask |= 1n << BigInt(c);
+    Task.init(this.memory, slot.addr, {
+      pid,
+      comm: opts.comm,
+      cpu: opts.cpu ?? 0,
+      cpusAllowed: mask,
+      stackTop: slot.stackTop,
+    });
+    return new Task(this.memory, slot.addr, body);
+  }
+
+  /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
+  liveTasks(): Task[] {
+    return [...this.tasks.values()].filter((t) => !t.kthread && !t.exited);
+  }
+
+  get finished(): boolean {
+    return this.booted && this.liveTasks().length === 0;
+  }
+
+  /** Adds a hardirq handler to CPU `cpu`'s timer interrupt ('all' for every CPU). */
+  onTimer(cpu: number | 'all', handler: TimerHandler | LoadedProgram | AssembledProgram): void {
+    if (!this.booted) this.boot();
+    const h: TimerHandler =
+      'program' in handler || 'fn' in handler
+        ? (handler as TimerHandler)
+        : { program: toLoaded(handler, 'timer_handler') };
+    const ids = cpu === 'all' ? this.cpus.map((c) => c.id) : [cpu];
+    for (const id of ids) {
+      this.areas.checkCpu(id);
+      this.timerHandlers[id].push(h);
+    }
+  }
+
+  // ---- execution ------------------------------------------------------------------
+
+  /**
+   * Runs CPU `id` for `quantum` instructions (or idle time), delivering its
+   * interrupts and switching tasks on the way. Returns the instructions used.
+   */
+  runCpu(id: number, quantum: number): number {
+    const c = this.cpus[id];
+    const saved = this.current;
+    this.current = c;
+    let left = quantum;
+    try {
+      while (left > 0) {
+        if (c.clock >= c.nextTick) {
+          raiseIrq(c, 'timer');
+          c.nextTick += this.opts.tickInterval;
+        }
+        if (c.pendingIrqs !== 0 && c.irqsEnabled) {
+          deliverInterrupts(this, c);
+          continue;
+        }
+        if (c.isIdle) {
+          if (schedule(this, c, false)) continue;
+          // Nothing to run: halt until the next timer interrupt.
+          const idle = Math.min(left, c.nextTick - c.clock);
+          this.advance(c, idle);
+          left -= idle;
+          continue;
+        }
+        const budget = Math.min(left, c.nextTick - c.clock);
+        left -= this.execute(c, budget);
+        if (c.reschedRequested) this.reschedPoint(c);
+      }
+    } finally {
+      this.current = saved;
+    }
+    return quantum - left;
+  }
+
+  /**
+   * After a kfunc or native step asked to stop: a task that went to sleep
+   * gives up the CPU; a runnable one is preempted if a reschedule is pending
+   * and it is preemptible (preempt_enable's and local_irq_restore's check).
+   */
+  private reschedPoint(c: CpuState): void {
+    c.reschedRequested = false;
+    const task = c.curr;
+    if (c.isIdle) return;
+    if (task.state !== TASK_RUNNING) {
+      if (c.preemptCount !== 0) {
+        this.report('warning', c, [
+          `BUG: scheduling while atomic: ${task.comm}/${task.pid}/0x${c.preemptCount.toString(16).padStart(8, '0')}`,
+        ]);
+      }
+      schedule(this, c, false);
+    } else if (c.needResched && c.preemptible()) {
+      schedule(this, c, true);
+    }
+  }
+
+  /** Moves this CPU's clock and the trace clock forward. */
+  advance(c: CpuState, n: number): void {
+    c.clock += n;
+    this.steps += n;
+  }
+
+  /** Runs the current task of `c` for up to `budget` instructions; returns how many ran. */
+  private execute(c: CpuState, budget: number): number {
+    const task = c.curr;
+    if (task.body.kind === 'native') {
+      this.advance(c, 1);
+      try {
+        const r = task.body.body.next();
+        if (r.done) exitTask(this, c, task, BigInt(r.value ?? 0));
+        else c.reschedRequested = true;
+      } catch (e) {
+        this.nativeDeath(c, task, e);
+      }
+      return 1;
+    }
+    const ctx = task.ctx!;
+    const reason = c.cpu.run(ctx, budget);
+    const used = Math.max(c.cpu.executed, reason === StopReason.Budget ? budget : 0);
+    this.advance(c, used);
+    if (reason === StopReason.Exit) exitTask(this, c, task, ctx.reg(0));
+    else if (reason === StopReason.Fault) this.oops(c, task);
+    return used;
+  }
+
+  /** A guest fault: the oops report, then the task dies and the CPU goes on. */
+  private oops(c: CpuState, task: Task): void {
+    const fault = c.cpu.fault!;
+    this.oopsCount++;
+    const lines = oopsLines(fault, task.ctx!, {
+      cpu: c.id,
+      pid: task.pid,
+      comm: task.comm,
+      count: this.oopsCount,
+    });
+    this.report('oops', c, lines);
+    this.resetAfterDeath(c, task);
+    exitTask(this, c, task, BigInt(fault.code));
+  }
+
+  /** Native task code threw: a BUG report with the error, then the task dies. */
+  private nativeDeath(c: CpuState, task: Task, e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.oopsCount++;
+    this.report('oops', c, [
+      `BUG: ${message}`,
+      `Oops: ${e instanceof ErrnoError ? e.errno : 'EFAULT'} [#${this.oopsCount}] SMP`,
+      `CPU: ${c.id} PID: ${task.pid} Comm: ${task.comm}`,
+    ]);
+    this.resetAfterDeath(c, task);
+    exitTask(this, c, task, BigInt(e instanceof ErrnoError ? e.code : -14));
+  }
+
+  /** A dying task's preempt count, interrupt flag and migration pin do not outlive it. */
+  resetAfterDeath(c: CpuState, task: Task): void {
+    const count = c.preemptCount & ~HARDIRQ_MASK;
+    if (count !== 0) {
+      this.report('warning', c, [
+        `note: ${task.comm}[${task.pid}] exited with preempt_count ${count}`,
+      ]);
+    }
+    this.memory.write32(
+      c.vars.preemptCount,
+      (rawPreemptCount(this.memory, c.vars.preemptCount) & PREEMPT_ENABLED) >>> 0,
+    );
+    c.setIrqsEnabled(true);
+    task.migrationDisabled = 0;
+  }
+
+  /** Runs a guest hardirq handler to completion on CPU `c`. */
+  runIrqProgram(c: CpuState, program: LoadedProgram): void {
+    const ctx = c.irqCtx;
+    ctx.program = program;
+    ctx.reset();
+    const reason = c.cpu.run(ctx, IRQ_HANDLER_BUDGET);
+    this.advance(c, c.cpu.executed);
+    if (reason === StopReason.Fault) {
+      this.oopsCount++;
+      const lines = oopsLines(c.cpu.fault!, ctx, {
+        cpu: c.id,
+        pid: 0,
+        comm: 'irq',
+        count: this.oopsCount,
+      });
+      this.report('oops', c, lines);
+    } else if (reason !== StopReason.Exit) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} hardirq handler ${program.name} did not return`,
+      ]);
+    }
+  }
+
+  // ---- reports and trace ----------------------------------------------------------
+
+  report(kind: ReportKind, c: CpuState, lines: string[]): void {
+    const task = c.curr;
+    const r: Report = { kind, cpu: c.id, pid: task.pid, comm: task.comm, ts: this.now(), lines };
+    this.reports.push(r);
+    const event = kind === 'oops' ? 'oops' : kind === 'debug_preempt' ? 'debug_preempt' : 'print';
+    for (const text of lines) this.trace(c, { type: event, text } as TraceEventBody);
+  }
+
+  /** Emulated time in ns. */
+  now(): number {
+    return this.steps * this.opts.nsPerInsn;
+  }
+
+  /** Emits a trace event on CPU `c` with the header of its current state. */
+  trace(c: CpuState, body: TraceEventBody): void {
+    if (this.tracer === null) return;
+    const task = c.curr;
+    this.tracer.emit({
+      ts: this.now(),
+      cpu: c.id,
+      pid: task.pid,
+      comm: task.comm,
+      flags: traceFlags({
+        preemptCount: c.preemptCount,
+        irqsOff: !c.irqsEnabled,
+        needResched: c.needResched,
+        migrationDisabled: task.migrationDisabled,
+      }),
+      ...body,
+    });
+  }
+
+  // ---- PreemptionModel: the calling code's CPU ------------------------------------
+
+  /** The CPU executing the caller; EPERM outside any CPU. */
+  here(): CpuState {
+    if (this.current === null) {
+      throw new ErrnoError(
+        'EPERM',
+        'not running on any CPU: call this from a task, a helper or a handler',
+      );
+    }
+    return this.current;
+  }
+
+  rawSmpProcessorId(): number {
+    return this.here().id;
+  }
+
+  smpProcessorId(): number {
+    this.checkPreemptionDisabled('smp_processor_id', '');
+    return this.here().id;
+  }
+
+  preemptDisable(): void {
+    const c = this.here();
+    preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+  }
+
+  preemptEnable(): void {
+    const c = this.here();
+    this.preemptEnableNoResched();
+    if (c.preemptCount === 0 && c.needResched && c.irqsEnabled) c.reschedRequested = true;
+  }
+
+  preemptEnableNoResched(): void {
+    const c = this.here();
+    if ((c.preemptCount & 0xff) === 0) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} PID: ${c.curr.pid} preempt_enable() with preempt_count 0`,
+      ]);
+      return;
+    }
+    preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+  }
+
+  migrateDisable(): void {
+    const task = this.here().curr;
+    task.migrationDisabled = task.migrationDisabled + 1;
+  }
+
+  migrateEnable(): void {
+    const c = this.here();
+    const task = c.curr;
+    if (task.migrationDisabled === 0) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} PID: ${task.pid} migrate_enable() without migrate_disable()`,
+      ]);
+      return;
+    }
+    task.migrationDisabled = task.migrationDisabled - 1;
+  }
+
+  localIrqSave(): number {
+    return this.here().setIrqsEnabled(false);
+  }
+
+  localIrqRestore(flags: number): void {
+    const c = this.here();
+    c.setIrqsEnabled((flags & 0x200) !== 0);
+    // Interrupts raised while disabled are taken right after the restore.
+    if (c.irqsEnabled && c.pendingIrqs !== 0) c.reschedRequested = true;
+  }
+
+  localBhDisable(): void {
+    preemptCountAdd(this.memory, this.here().vars.preemptCount, 2 * SOFTIRQ_OFFSET);
+  }
+
+  localBhEnable(): void {
+    const c = this.here();
+    preemptCountAdd(this.memory, c.vars.preemptCount, -2 * SOFTIRQ_OFFSET);
+    if (c.softirqPending !== 0 || (c.preemptCount === 0 && c.needResched))
+      c.reschedRequested = true;
+  }
+
+  preemptible(): boolean {
+    return this.here().preemptible();
+  }
+
+  /**
+   * check_preemption_disabled(): a DEBUG_PREEMPT report when the caller
+   * could be preempted or migrated. `pc` is the guest instruction that
+   * asked (the kfunc call by default). Rate-limited like printk_ratelimit():
+   * a burst of DEBUG_PREEMPT_BURST reports, then only a count.
+   */
+  checkPreemptionDisabled(what1: string, what2: string, pc?: number): void {
+    if (this.opts.debugPreempt === 'off') return;
+    const c = this.here();
+    const task = c.curr;
+    if (c.preemptCount !== 0 || !c.irqsEnabled) return;
+    if (task.kthread || task.migrationDisabled > 0) return;
+    const line = `BUG: using ${what1}${what2}() in preemptible [${c.preemptCount.toString(16).padStart(8, '0')}] code: ${task.comm}/${task.pid}`;
+    this.debugPreemptCount++;
+    if (this.debugPreemptCount <= DEBUG_PREEMPT_BURST) {
+      this.report('debug_preempt', c, [line, `caller is ${this.callerOf(c, pc)}`]);
+    }
+    if (this.opts.debugPreempt === 'fatal') throw new ErrnoError('EPERM', `DEBUG_PREEMPT: ${line}`);
+  }
+
+  /** DEBUG_PREEMPT reports made, including those the rate limit suppressed. */
+  get debugPreemptReports(): number {
+    return this.debugPreemptCount;
+  }
+
+  /** The guest instruction (or native task) that called into the kernel, as %pS prints it. */
+  private callerOf(c: CpuState, pc?: number): string {
+    const ctx = c.cpu.current;
+    if (ctx === null) return c.curr.comm;
+    return symbolizePc(ctx.program, pc ?? Math.max(0, ctx.pc - 1));
+  }
+}
+
+function toLoaded(
+  p: LoadedProgram | AssembledProgram | readonly Insn[],
+  name: string,
+): LoadedProgram {
+  if ('code' in p && 'dst2' in p) return p as LoadedProgram;
+  if ('insns' in p) {
+    const symbols = new Map([...p.labels].map(([label, at]) => [at, label] as const));
+    if (!symbols.has(0)) symbols.set(0, name);
+    return loadProgram(p.insns, { name, symbols });
+  }
+  return loadProgram(p as readonly Insn[], { name, symbols: new Map([[0, name]]) });
+}
+
+/** A generator that forwards to one created after the task exists (it may need the task). */
+function* lazyBody(holder: { body?: TaskBody }): TaskBody {
+  return yield* holder.body!;
+}

@@ -1,0 +1,65 @@
+/**
+ * The oops report of a guest fault, in the shape of the x86 one, with eBPF
+ * registers: what went wrong, CPU, task, the faulting instruction
+ * disassembled, the registers, and a backtrace through the local-call frames
+ * saved in the task's context.
+ *
+ * @example
+ * oopsLines(fault, ctx, { cpu: 1, pid: 5, comm: 'worker', count: 1 });
+ * // ['BUG: unable to handle page fault for address: 0000000000000000', ...]
+ */
+
+import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/context.ts';
+import { disassembleInsn } from '../cpu/disasm.ts';
+import type { CpuFault } from '../cpu/fault.ts';
+import { INSN_SIZE } from '../cpu/insn.ts';
+import type { LoadedProgram } from '../cpu/program.ts';
+
+const hex16 = (v: bigint) => BigInt.asUintN(64, v).toString(16).padStart(16, '0');
+
+/** `name+0xoff/0xsize`, the kernel's %pS, with byte offsets into the program. */
+export function symbolizePc(prog: LoadedProgram, pc: number): string {
+  const [name, rest] = prog.symbolize(pc).split('+');
+  const base = rest === undefined ? pc : pc - Number(rest);
+  return `${name}+0x${((pc - base) * INSN_SIZE).toString(16)}/0x${(prog.length * INSN_SIZE).toString(16)}`;
+}
+
+export function oopsLines(
+  fault: CpuFault,
+  ctx: CpuContext,
+  who: { cpu: number; pid: number; comm: string; count: number },
+): string[] {
+  const prog = ctx.program;
+  const pc = fault.pc;
+  const lines: string[] = [];
+  if (fault.kind === 'page-fault' && fault.access) {
+    lines.push(`BUG: unable to handle page fault for address: ${hex16(fault.access.addr)}`);
+    lines.push(`#PF: supervisor ${fault.access.kind} access in kernel mode`);
+  } else {
+    lines.push(`BUG: ${fault.detail}`);
+  }
+  lines.push(`Oops: ${fault.errno} [#${who.count}] SMP`);
+  lines.push(`CPU: ${who.cpu} PID: ${who.pid} Comm: ${who.comm}`);
+  const insn =
+    pc >= 0 && pc < prog.length ? disassembleInsn(prog.insns, pc) : '<outside the program>';
+  lines.push(`RIP: ${symbolizePc(prog, pc)}`);
+  lines.push(`Code: ${insn}`);
+  for (let r = 0; r <= 10; r += 3) {
+    const regs = [r, r + 1, r + 2].filter((x) => x <= 10);
+    lines.push(
+      regs
+        .map((x) => `R${x}: ${hex16(ctx.reg(x))}`.padStart(22))
+        .join(' ')
+        .trimStart(),
+    );
+  }
+  lines.push('Call Trace:');
+  lines.push(' <TASK>');
+  const depth = ctx.words[CTX_DEPTH];
+  for (let d = depth - 1; d >= 0; d--) {
+    const ret = ctx.words[CTX_FRAMES + d * FRAME_WORDS];
+    lines.push(` ${symbolizePc(prog, ret - 1)}`);
+  }
+  lines.push(' </TASK>');
+  return lines;
+}

@@ -1,0 +1,168 @@
+/**
+ * The scheduler: context switches, wakeups, exits and migrations on the
+ * per-CPU run queues, after kernel/sched/core.c with one round-robin class
+ * in place of CFS (equal priorities, a fixed time slice).
+ *
+ *  - schedule(): the running task gives the CPU up; if it is still runnable
+ *    (it was preempted) it goes to the tail of its run queue. The head of
+ *    the queue runs next, or the idle task after an idle balance found
+ *    nothing to pull. A switch is traced as sched_switch.
+ *  - A task runs on the CPU whose run queue holds it; it changes CPU only
+ *    through migrateTask(), which refuses a running task, a task with
+ *    migration disabled, and a CPU outside its allowed mask.
+ *  - The load balancer (SCHED_SOFTIRQ) pulls one waiting task from the
+ *    busiest CPU when it has at least two more than this one.
+ *
+ * Context: called with the machine's current CPU set to `c` (runCpu), which
+ * stands for holding `c`'s run-queue lock.
+ *
+ * @example
+ * schedule(m, c, true); // preempt the running task
+ */
+
+import type { CpuState } from './cpu-state.ts';
+import type { Machine } from './machine.ts';
+import { clearNeedResched, setNeedResched } from './preempt-count.ts';
+import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from './task.ts';
+
+/**
+ * Picks the next task on `c` and switches to it. `preempt` says the running
+ * task was preempted (it stays runnable) rather than giving up the CPU.
+ * Returns true when a task other than idle runs afterwards.
+ */
+export function schedule(m: Machine, c: CpuState, preempt: boolean): boolean {
+  const prev = c.curr;
+  const prevRunnable = prev !== c.idle && !prev.exited && prev.state === TASK_RUNNING;
+  clearNeedResched(m.memory, c.vars.preemptCount);
+  if (prevRunnable && preempt && c.rq.length === 0) {
+    c.sliceLeft = m.opts.timeSlice;
+    return true;
+  }
+  if (prevRunnable) {
+    c.rq.enqueue(prev.pid);
+    prev.onRq = true;
+  }
+  if (c.rq.length === 0) idleBalance(m, c);
+  const nextPid = c.rq.pickNext();
+  const next = nextPid < 0 ? c.idle : m.tasks.get(nextPid)!;
+  next.onRq = false;
+  if (next !== prev) contextSwitch(m, c, prev, next, preempt && prevRunnable);
+  c.sliceLeft = m.opts.timeSlice;
+  c.stuckSince = -1;
+  return next !== c.idle;
+}
+
+function contextSwitch(m: Machine, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
+  m.trace(c, {
+    type: 'sched_switch',
+    prevComm: prev.comm,
+    prevPid: prev.pid,
+    prevPrio: prev.prio,
+    prevState: preempted ? 'R+' : stateLetter(prev.state),
+    nextComm: next.comm,
+    nextPid: next.pid,
+    nextPrio: next.prio,
+  });
+  if (prev !== c.idle) prev.countSwitch(!preempted);
+  c.rq.countSwitch();
+  c.curr = next;
+  c.rq.curr = next.addr;
+  next.cpu = c.id;
+  m.memory.write64(c.vars.currentTask, BigInt(next.addr));
+}
+
+/**
+ * wake_up_process(): makes `task` runnable on `cpu` (its last CPU by default)
+ * and asks for a reschedule there if that CPU is idle.
+ */
+export function wakeUpProcess(m: Machine, task: Task, cpu = task.cpu): void {
+  const target = m.cpus[cpu];
+  task.state = TASK_RUNNING;
+  task.cpu = cpu;
+  target.rq.enqueue(task.pid);
+  task.onRq = true;
+  m.trace(m.current ?? target, {
+    type: 'sched_wakeup',
+    taskComm: task.comm,
+    taskPid: task.pid,
+    taskPrio: task.prio,
+    targetCpu: cpu,
+  });
+  if (target.isIdle) setNeedResched(m.memory, target.vars.preemptCount);
+}
+
+/** The running task of `c` goes to sleep until wakeUpProcess. */
+export function sleepCurrent(m: Machine, c: CpuState): void {
+  c.curr.state = TASK_INTERRUPTIBLE;
+  schedule(m, c, false);
+}
+
+/** do_exit(): the running task of `c` ends with `code` and the CPU schedules. */
+export function exitTask(m: Machine, c: CpuState, task: Task, code: bigint): void {
+  task.exitCode = code;
+  m.trace(c, {
+    type: 'sched_process_exit',
+    taskComm: task.comm,
+    taskPid: task.pid,
+    taskPrio: task.prio,
+  });
+  task.state = EXIT_ZOMBIE;
+  if (c.curr === task) schedule(m, c, false);
+}
+
+/** Why a task cannot be migrated to `dest` now, or undefined when it can. */
+export function cannotMigrate(m: Machine, task: Task, dest: number): string | undefined {
+  if (task.exited) return 'it has exited';
+  if (!task.onRq) return 'it is not waiting on a run queue';
+  if (task.kthread) return 'it is a bound kthread';
+  if (task.migrationDisabled > 0) return 'migration is disabled';
+  if (!task.allowedOn(dest)) return `CPU ${dest} is not in its allowed mask`;
+  if (task.cpu === dest) return `it is already on CPU ${dest}`;
+  if (m.cpus[task.cpu].curr === task) return 'it is running';
+  return undefined;
+}
+
+/** Moves a waiting task to `dest`'s run queue (set_task_cpu + sched_migrate_task). */
+export function migrateTask(m: Machine, task: Task, dest: number): boolean {
+  if (cannotMigrate(m, task, dest) !== undefined) return false;
+  const src = m.cpus[task.cpu];
+  src.rq.remove(task.pid);
+  m.trace(m.current ?? src, {
+    type: 'sched_migrate_task',
+    taskComm: task.comm,
+    taskPid: task.pid,
+    taskPrio: task.prio,
+    origCpu: src.id,
+    destCpu: dest,
+  });
+  task.cpu = dest;
+  m.cpus[dest].rq.enqueue(task.pid);
+  if (m.cpus[dest].isIdle) setNeedResched(m.memory, m.cpus[dest].vars.preemptCount);
+  return true;
+}
+
+/** run_rebalance_domains(): pull one task from the busiest CPU if it has 2+ more. */
+export function loadBalance(m: Machine, c: CpuState): void {
+  const load = (x: CpuState) => x.rq.length + (x.isIdle ? 0 : 1);
+  let busiest: CpuState | undefined;
+  for (const other of m.cpus) {
+    if (other !== c && (busiest === undefined || load(other) > load(busiest))) busiest = other;
+  }
+  if (busiest === undefined || load(busiest) - load(c) < 2) return;
+  pullOne(m, busiest, c);
+}
+
+/** newidle_balance(): an idle CPU pulls a waiting task from any other. */
+function idleBalance(m: Machine, c: CpuState): void {
+  for (const other of m.cpus) {
+    if (other !== c && other.rq.length > 0 && pullOne(m, other, c)) return;
+  }
+}
+
+function pullOne(m: Machine, from: CpuState, to: CpuState): boolean {
+  for (const pid of from.rq.pids()) {
+    const task = m.tasks.get(pid)!;
+    if (migrateTask(m, task, to.id)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,126 @@
+/**
+ * PCT, probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi,
+ * Nagarakatte, ASPLOS 2010): a bug of depth d among n threads in k steps is
+ * found with probability at least 1/(n·k^(d-1)) per run.
+ *
+ * Mapped onto this machine:
+ *  - every task gets a random initial priority, all above d;
+ *  - d-1 change points are drawn uniformly in 1..k (`steps`);
+ *  - each step, the CPU whose task has the highest priority runs one
+ *    instruction (a CPU's priority is its running task's, or the head of its
+ *    run queue when it idles);
+ *  - when a waiting task outranks the task running on its CPU, that CPU
+ *    gets a reschedule interrupt (which preempts it if it is preemptible);
+ *  - at the i-th change point the running task's priority drops to d-1-i,
+ *    below every other, its CPU is interrupted, and once it waits on a run
+ *    queue it is migrated to the allowed CPU running the lowest-priority
+ *    task: the move that turns a stale per-CPU pointer into a race.
+ * When no CPU has work (everything sleeps), the CPU with the earliest clock
+ * runs to its next timer tick.
+ *
+ * @example
+ * runDeterministic(m, pct({ seed: 3, depth: 2, steps: 5000 }));
+ */
+
+import type { CpuState } from '../cpu-state.ts';
+import type { Strategy } from '../engine.ts';
+import type { Machine } from '../machine.ts';
+import { Rng } from '../rng.ts';
+import type { Decision } from '../schedule-log.ts';
+import { cannotMigrate } from '../scheduler.ts';
+
+export interface PctOptions {
+  seed: number;
+  /** Bug depth d. Default 3. */
+  depth?: number;
+  /** k, the expected number of steps of a run; change points fall in 1..k. Default 20000. */
+  steps?: number;
+}
+
+export function pct(opts: PctOptions): Strategy {
+  const depth = opts.depth ?? 3;
+  const k = opts.steps ?? 20_000;
+  const rng = new Rng(opts.seed);
+  const changePoints = Array.from({ length: Math.max(0, depth - 1) }, () => 1 + rng.below(k)).sort(
+    (a, b) => a - b,
+  );
+  const prio = new Map<number, number>();
+  const kicked = new Set<string>();
+  let step = 0;
+  let nextChange = 0;
+  let demoted: number | null = null;
+
+  const priorityOf = (pid: number): number => {
+    let p = prio.get(pid);
+    if (p === undefined) {
+      p = depth + rng.next() / 0x1_0000_0000;
+      prio.set(pid, p);
+    }
+    return p;
+  };
+  /** The priority of what a CPU would run: its task, or the head of its queue; -Infinity for nothing. */
+  const cpuPriority = (c: CpuState): number => {
+    if (!c.isIdle) return priorityOf(c.curr.pid);
+    const head = c.rq.pids()[0];
+    return head === undefined ? Number.NEGATIVE_INFINITY : priorityOf(head);
+  };
+
+  return {
+    name: `pct(seed=${opts.seed}, depth=${depth}, steps=${k})`,
+    decide(m: Machine): Decision {
+      if (demoted !== null) {
+        const move = migrationOf(m, demoted, cpuPriority);
+        if (move !== undefined || m.tasks.get(demoted)?.exited) demoted = null;
+        if (move !== undefined) return move;
+      }
+      for (const c of m.cpus) {
+        if (c.isIdle) continue;
+        const mine = priorityOf(c.curr.pid);
+        for (const pid of c.rq.pids()) {
+          const key = `${c.id}:${pid}:${c.curr.pid}`;
+          if (priorityOf(pid) > mine && !kicked.has(key)) {
+            kicked.add(key);
+            return { kind: 'kick', cpu: c.id };
+          }
+        }
+      }
+      let best: CpuState | undefined;
+      for (const c of m.cpus) {
+        if (cpuPriority(c) > (best === undefined ? Number.NEGATIVE_INFINITY : cpuPriority(best)))
+          best = c;
+      }
+      if (best === undefined) {
+        const earliest = m.cpus.reduce((a, b) => (b.clock < a.clock ? b : a));
+        return {
+          kind: 'run',
+          cpu: earliest.id,
+          quantum: Math.max(1, earliest.nextTick - earliest.clock),
+        };
+      }
+      step++;
+      if (nextChange < changePoints.length && step >= changePoints[nextChange] && !best.isIdle) {
+        prio.set(best.curr.pid, depth - 1 - nextChange);
+        nextChange++;
+        demoted = best.curr.pid;
+        return { kind: 'kick', cpu: best.id };
+      }
+      return { kind: 'run', cpu: best.id, quantum: 1 };
+    },
+  };
+}
+
+/** Moves a waiting task to the allowed CPU whose work has the lowest priority. */
+function migrationOf(
+  m: Machine,
+  pid: number,
+  cpuPriority: (c: CpuState) => number,
+): Decision | undefined {
+  const task = m.tasks.get(pid);
+  if (task === undefined || !task.onRq) return undefined;
+  let dest: CpuState | undefined;
+  for (const c of m.cpus) {
+    if (cannotMigrate(m, task, c.id) !== undefined) continue;
+    if (dest === undefined || cpuPriority(c) < cpuPriority(dest)) dest = c;
+  }
+  return dest === undefined ? undefined : { kind: 'migrate', pid, cpu: dest.id };
+}

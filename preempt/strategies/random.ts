@@ -1,0 +1,57 @@
+/**
+ * Random(seed): a random CPU runs for a random quantum; now and then a
+ * reschedule interrupt lands on a random CPU, or a random waiting task
+ * migrates to a random CPU it may run on. All choices come from the seed.
+ *
+ * @example
+ * runDeterministic(m, random({ seed: 42 }));
+ */
+
+import type { Strategy } from '../engine.ts';
+import type { Machine } from '../machine.ts';
+import { Rng } from '../rng.ts';
+import type { Decision } from '../schedule-log.ts';
+import { cannotMigrate } from '../scheduler.ts';
+
+export interface RandomOptions {
+  seed: number;
+  /** Quanta are uniform in 1..maxQuantum. Default 50. */
+  maxQuantum?: number;
+  /** Probability of a reschedule interrupt per decision. Default 0.05. */
+  kickRate?: number;
+  /** Probability of a migration attempt per decision. Default 0.05. */
+  migrateRate?: number;
+}
+
+export function random(opts: RandomOptions): Strategy {
+  const rng = new Rng(opts.seed);
+  const maxQuantum = opts.maxQuantum ?? 50;
+  const kickRate = opts.kickRate ?? 0.05;
+  const migrateRate = opts.migrateRate ?? 0.05;
+  return {
+    name: `random(seed=${opts.seed})`,
+    decide(m: Machine): Decision {
+      if (rng.chance(kickRate)) return { kind: 'kick', cpu: rng.below(m.nrCpus) };
+      if (rng.chance(migrateRate)) {
+        const moves = migrations(m);
+        if (moves.length > 0) return rng.pick(moves);
+      }
+      return { kind: 'run', cpu: rng.below(m.nrCpus), quantum: 1 + rng.below(maxQuantum) };
+    },
+  };
+}
+
+/** Every migration possible now: waiting, migratable tasks to each allowed CPU. */
+export function migrations(m: Machine): Decision[] {
+  const out: Decision[] = [];
+  for (const c of m.cpus) {
+    for (const pid of c.rq.pids()) {
+      const task = m.tasks.get(pid)!;
+      for (const dest of m.cpus) {
+        if (cannotMigrate(m, task, dest.id) === undefined)
+          out.push({ kind: 'migrate', pid, cpu: dest.id });
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+/**
+ * Round-robin: CPU 0, 1, ..., n-1, each for the same quantum, again and
+ * again. Every CPU's clock advances evenly, as on real parallel hardware.
+ *
+ * @example
+ * runDeterministic(m, roundRobin({ quantum: 100 }));
+ */
+
+import type { Strategy } from '../engine.ts';
+import type { Machine } from '../machine.ts';
+import type { Decision } from '../schedule-log.ts';
+
+export function roundRobin(opts: { quantum?: number } = {}): Strategy {
+  const quantum = opts.quantum ?? 100;
+  let next = 0;
+  return {
+    name: `rr(quantum=${quantum})`,
+    decide(m: Machine): Decision {
+      const cpu = next;
+      next = (next + 1) % m.nrCpus;
+      return { kind: 'run', cpu, quantum };
+    },
+  };
+}

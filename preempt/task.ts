@@ -1,0 +1,199 @@
+/**
+ * Tasks. Each lives in a `task_struct` in emulated memory, with its saved
+ * CPU context (registers, pc, call frames) inside it, so the scheduler's
+ * context switch is nothing but handing another struct's context to the
+ * CPU. A task's body is either a guest eBPF program or native TS kernel
+ * code: a generator that yields at each preemption point (kthreads and
+ * scenario tasks). The JS `Task` object is a handle on the struct.
+ *
+ * @example
+ * task.state;              // TASK_RUNNING, read from memory
+ * task.migrationDisabled;  // the struct's migration_disabled count
+ */
+
+import { CpuContext, CTX_WORDS } from '../cpu/context.ts';
+import type { LoadedProgram } from '../cpu/program.ts';
+import { array, s32, s64, struct, u8, u32, u64 } from '../segments/ctype.ts';
+import type { PhysicalMemory } from '../segments/memory.ts';
+
+export const TASK_COMM_LEN = 16;
+/** The priority of a nice-0 normal task, as sched_switch prints it. */
+export const DEFAULT_PRIO = 120;
+
+// Task states (include/linux/sched.h).
+export const TASK_RUNNING = 0x0000;
+export const TASK_INTERRUPTIBLE = 0x0001;
+export const TASK_UNINTERRUPTIBLE = 0x0002;
+export const EXIT_DEAD = 0x0010;
+export const EXIT_ZOMBIE = 0x0020;
+
+/** task_struct.flags: a kernel thread. */
+export const PF_KTHREAD = 0x0020_0000;
+
+export const taskStruct = struct('task_struct', [
+  ['pid', s32],
+  ['state', u32],
+  ['cpu', s32],
+  ['on_rq', u32],
+  ['flags', u32],
+  ['migration_disabled', u32],
+  ['prio', u32],
+  ['cpus_allowed', u64],
+  ['exit_code', s64],
+  ['nvcsw', u64],
+  ['nivcsw', u64],
+  ['stack', u64],
+  ['comm', array(u8, TASK_COMM_LEN)],
+  ['thread', array(u32, CTX_WORDS)],
+]);
+
+const F = (name: string) => taskStruct.field(name).offset;
+const PID = F('pid');
+const STATE = F('state');
+const CPU = F('cpu');
+const ON_RQ = F('on_rq');
+const FLAGS = F('flags');
+const MIGRATION_DISABLED = F('migration_disabled');
+const PRIO = F('prio');
+const CPUS_ALLOWED = F('cpus_allowed');
+const EXIT_CODE = F('exit_code');
+const NVCSW = F('nvcsw');
+const NIVCSW = F('nivcsw');
+const STACK = F('stack');
+const COMM = F('comm');
+const THREAD = F('thread');
+
+/**
+ * Native task code: a generator that yields at its preemption points. What
+ * runs between two yields is one step (like one instruction). The value it
+ * returns is the task's exit code.
+ */
+export type TaskBody = Generator<void, number | undefined, void>;
+
+export type TaskKind =
+  | { kind: 'program'; program: LoadedProgram }
+  | { kind: 'native'; body: TaskBody }
+  | { kind: 'idle' };
+
+export class Task {
+  readonly ctx: CpuContext | null;
+
+  constructor(
+    readonly memory: PhysicalMemory,
+    /** Address of the task_struct. */
+    readonly addr: number,
+    readonly body: TaskKind,
+  ) {
+    this.ctx =
+      body.kind === 'program'
+        ? new CpuContext(
+            body.program,
+            this.stackTop,
+            new Int32Array(memory.buffer, addr + THREAD, CTX_WORDS),
+          )
+        : null;
+  }
+
+  /** Writes a fresh task_struct. */
+  static init(
+    memory: PhysicalMemory,
+    addr: number,
+    fields: { pid: number; comm: string; cpu: number; cpusAllowed: bigint; stackTop: number },
+  ): void {
+    memory.fill(addr, taskStruct.size);
+    memory.write32(addr + PID, fields.pid);
+    memory.write32(addr + STATE, TASK_RUNNING);
+    memory.write32(addr + CPU, fields.cpu);
+    memory.write32(addr + PRIO, DEFAULT_PRIO);
+    memory.write64(addr + CPUS_ALLOWED, fields.cpusAllowed);
+    memory.write64(addr + STACK, BigInt(fields.stackTop));
+    const comm = new TextEncoder().encode(fields.comm).subarray(0, TASK_COMM_LEN - 1);
+    memory.writeBytes(addr + COMM, comm);
+  }
+
+  get pid(): number {
+    return this.memory.read32(this.addr + PID) | 0;
+  }
+  get comm(): string {
+    const bytes = this.memory.readBytes(this.addr + COMM, TASK_COMM_LEN);
+    const end = bytes.indexOf(0);
+    return new TextDecoder().decode(bytes.subarray(0, end < 0 ? TASK_COMM_LEN : end));
+  }
+  get stackTop(): number {
+    return Number(this.memory.read64(this.addr + STACK));
+  }
+  get state(): number {
+    return this.memory.read32(this.addr + STATE);
+  }
+  set state(value: number) {
+    this.memory.write32(this.addr + STATE, value);
+  }
+  /** The CPU the task runs on, or last ran on (task_cpu()). */
+  get cpu(): number {
+    return this.memory.read32(this.addr + CPU) | 0;
+  }
+  set cpu(value: number) {
+    this.memory.write32(this.addr + CPU, value);
+  }
+  get onRq(): boolean {
+    return this.memory.read32(this.addr + ON_RQ) !== 0;
+  }
+  set onRq(value: boolean) {
+    this.memory.write32(this.addr + ON_RQ, value ? 1 : 0);
+  }
+  /** PF_KTHREAD: a kernel thread, bound to its CPU. */
+  get kthread(): boolean {
+    return (this.memory.read32(this.addr + FLAGS) & PF_KTHREAD) !== 0;
+  }
+  set kthread(on: boolean) {
+    const flags = this.memory.read32(this.addr + FLAGS);
+    this.memory.write32(this.addr + FLAGS, on ? flags | PF_KTHREAD : flags & ~PF_KTHREAD);
+  }
+  get migrationDisabled(): number {
+    return this.memory.read32(this.addr + MIGRATION_DISABLED);
+  }
+  set migrationDisabled(value: number) {
+    this.memory.write32(this.addr + MIGRATION_DISABLED, value);
+  }
+  get prio(): number {
+    return this.memory.read32(this.addr + PRIO);
+  }
+  get cpusAllowed(): bigint {
+    return this.memory.read64(this.addr + CPUS_ALLOWED);
+  }
+  set cpusAllowed(mask: bigint) {
+    this.memory.write64(this.addr + CPUS_ALLOWED, mask);
+  }
+  allowedOn(cpu: number): boolean {
+    return ((this.cpusAllowed >> BigInt(cpu)) & 1n) === 1n;
+  }
+  get exitCode(): bigint {
+    return BigInt.asIntN(64, this.memory.read64(this.addr + EXIT_CODE));
+  }
+  set exitCode(value: bigint) {
+    this.memory.write64(this.addr + EXIT_CODE, value);
+  }
+  get exited(): boolean {
+    return (this.state & (EXIT_ZOMBIE | EXIT_DEAD)) !== 0;
+  }
+  /** Counts a voluntary (slept or exited) or involuntary (preempted) switch away. */
+  countSwitch(voluntary: boolean): void {
+    const at = this.addr + (voluntary ? NVCSW : NIVCSW);
+    this.memory.write64(at, this.memory.read64(at) + 1n);
+  }
+  get switches(): { voluntary: bigint; involuntary: bigint } {
+    return {
+      voluntary: this.memory.read64(this.addr + NVCSW),
+      involuntary: this.memory.read64(this.addr + NIVCSW),
+    };
+  }
+}
+
+/** The state letter sched_switch prints for prev_state. */
+export function stateLetter(state: number): 'R' | 'S' | 'D' | 'X' | 'Z' {
+  if (state & EXIT_DEAD) return 'X';
+  if (state & EXIT_ZOMBIE) return 'Z';
+  if (state & TASK_UNINTERRUPTIBLE) return 'D';
+  if (state & TASK_INTERRUPTIBLE) return 'S';
+  return 'R';
+}
