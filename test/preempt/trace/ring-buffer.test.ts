@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TraceEvent } from '../../../preempt/trace/events.ts';
+import { TRACE_TEXT_MAX, type TraceEvent } from '../../../preempt/trace/events.ts';
 import { MAX_RECORD_SIZE, traceEntry } from '../../../preempt/trace/record.ts';
 import {
   MIN_TRACE_BYTES_PER_CPU,
@@ -8,7 +8,7 @@ import {
   TraceRingBuffer,
 } from '../../../preempt/trace/ring-buffer.ts';
 import { ErrnoError } from '../../../segments/errno.ts';
-import { arbEvent, ev, machineMemory, ONE_OF_EACH } from './trace-fixtures.ts';
+import { arbEvent, ev, flags, machineMemory, ONE_OF_EACH } from './trace-fixtures.ts';
 
 function rings(nrCpus: number, bytesPerCpu = 64 * 1024) {
   const { memory, map } = machineMemory(nrCpus, bytesPerCpu);
@@ -71,6 +71,55 @@ describe('TraceRingBuffer', () => {
     expect(e.comm).toBe('ééééééé');
     expect(e.flags.preemptCount).toBe(15);
     expect(e.flags.migrateDisable).toBe(15);
+  });
+
+  it('lays a record out as the design comment says, with the kernel field values', () => {
+    const { memory, rings: r } = rings(1);
+    r.emit(
+      ev(
+        {
+          type: 'sched_switch',
+          prevComm: 'a',
+          prevPid: 7,
+          prevPrio: 120,
+          prevState: 'R+',
+          nextComm: 'b',
+          nextPid: 8,
+          nextPrio: 100,
+        },
+        {
+          ts: 2 ** 40 + 5,
+          pid: 7,
+          comm: 'a',
+          flags: flags({ needResched: true, irqsOff: true, preemptCount: 3, migrateDisable: 2 }),
+        },
+      ),
+    );
+    const at = r.regions[0].start + TRACE_RING_DATA_OFFSET;
+    expect(memory.read32(at)).toBe(40 + 56); // len: header + sched_switch payload
+    expect(memory.read16(at + 4)).toBe(1); // type
+    expect(memory.read8(at + 6)).toBe(0x01 | 0x04 | 0x20); // IRQS_OFF | NEED_RESCHED | PREEMPT_RESCHED
+    expect(memory.read8(at + 7)).toBe(0x23); // migrate-disable 2, preempt depth 3
+    expect(memory.read32(at + 8)).toBe(7); // pid
+    expect(memory.read64(at + 16)).toBe(2n ** 40n + 5n); // ts
+    expect(memory.read8(at + 24)).toBe('a'.charCodeAt(0)); // comm
+    // sched_switch's fields at the kernel format file's offsets, less its 8-byte common header
+    expect(memory.read32(at + 40 + 16)).toBe(7); // prev_pid
+    expect(memory.read64(at + 40 + 24)).toBe(0x100n); // prev_state: TASK_REPORT_MAX
+    expect(memory.read32(at + 40 + 52)).toBe(100); // next_prio
+  });
+
+  it('cuts a long ASCII comm to 15 characters and a text to TRACE_TEXT_MAX bytes', () => {
+    const { rings: r } = rings(1);
+    r.emit(
+      ev(
+        { type: 'bpf_trace_printk', text: 'z'.repeat(TRACE_TEXT_MAX + 10) },
+        { comm: 'abcdefghijklmnopqrst' },
+      ),
+    );
+    const [e] = r.read(0);
+    expect(e.comm).toBe('abcdefghijklmno');
+    expect(e.type === 'bpf_trace_printk' && e.text).toBe('z'.repeat(TRACE_TEXT_MAX));
   });
 
   it('refuses malformed events with the value that is wrong', () => {
