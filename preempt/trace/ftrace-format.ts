@@ -194,6 +194,9 @@ export interface FtraceHeaderInfo {
 /**
  * The header of the trace file (`s_show()` and `print_func_help_header_irq()`
  * in kernel/trace/trace.c), each line newline-terminated.
+ *
+ * @example
+ * ftraceHeader(2, 5, 4).split('\n')[2]; // '# entries-in-buffer/entries-written: 2/5   #P:4'
  */
 export function ftraceHeader(entries: number, written: number, nrCpus: number): string {
   return [
