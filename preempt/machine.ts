@@ -22,7 +22,12 @@
  * runDeterministic(m, roundRobin());
  */
 
-import type { AsmOptions, AsmSymbol, AssembledProgram } from '../cpu/asm/pseudo-c.ts';
+import {
+  type AsmOptions,
+  type AsmSymbol,
+  type AssembledProgram,
+  assemble,
+} from '../cpu/asm/pseudo-c.ts';
 import { asmWith } from '../cpu/asm/template.ts';
 import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
 import { Cpu, StopReason } from '../cpu/cpu.ts';
@@ -233,6 +238,7 @@ export class Machine implements PreemptionModel {
 
   /** Options for the assembler: every linked symbol, extra symbols, and the kfunc names. */
   asmOptions(): AsmOptions {
+    if (!this.booted) this.boot();
     const symbols = new Map<string, AsmSymbol>();
     for (const s of this.image.symbols.all())
       symbols.set(s.name, { kind: 'value', value: BigInt(s.address) });
@@ -241,12 +247,14 @@ export class Machine implements PreemptionModel {
     return { symbols, kfuncs };
   }
 
-  /** The tagged template assembler with this machine's symbols and kfuncs. */
-  get asm(): (
-    strings: TemplateStringsArray,
-    ...values: Parameters<ReturnType<typeof asmWith>>[1][]
-  ) => AssembledProgram {
+  /** The tagged template assembler with this machine's symbols and kfuncs; boots if needed. */
+  get asm(): ReturnType<typeof asmWith> {
     return asmWith(this.asmOptions());
+  }
+
+  /** Assembles pseudo-C source with this machine's symbols and kfuncs; boots if needed. */
+  assemble(source: string): AssembledProgram {
+    return assemble(source, this.asmOptions());
   }
 
   private unbooted(what: string): Linker {

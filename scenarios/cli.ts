@@ -10,6 +10,10 @@ type Command = { summary: string; load: () => Promise<{ main(args: string[]): Pr
 
 const COMMANDS: Record<string, Command> = {
   demo: { summary: 'run the demo', load: () => import('./commands/demo.ts') },
+  run: {
+    summary: 'run a scenario: run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct] ...',
+    load: () => import('./commands/run.ts'),
+  },
   conformance: {
     summary: 'run eBPF conformance .data files: conformance <files or folders...>',
     load: () => import('./commands/conformance.ts'),

@@ -1,0 +1,3 @@
+import { irqRmw } from '../races/irq-rmw.ts';
+
+export default irqRmw('fixed-irq-save');

@@ -1,0 +1,3 @@
+import { lostUpdate } from '../races/lost-update.ts';
+
+export default lostUpdate('fixed');

@@ -1,0 +1,63 @@
+/**
+ * The readable report of one scenario run: machine and strategy, each
+ * invariant with its verdict and values, the DEBUG_PREEMPT, oops and soft
+ * lockup messages, and the replay string with the command that replays it.
+ *
+ * @example
+ * console.log(formatReport(runScenario(s, { seed: 3 }), 'scenarios/examples/lost-update-racy.ts'));
+ */
+
+import type { ReportKind } from '../preempt/reports.ts';
+import type { ScenarioResult } from './run-scenario.ts';
+
+const SHOWN_PER_KIND = 4;
+
+export function formatReport(r: ScenarioResult, source: string): string {
+  const m = r.machine;
+  const o = m.opts;
+  const out: string[] = [];
+  out.push(`scenario: ${r.scenario.name}: ${r.scenario.description}`);
+  out.push(
+    `machine:  ${m.nrCpus} CPUs, timer tick every ${o.tickInterval} instructions, DEBUG_PREEMPT ${o.debugPreempt}`,
+  );
+  out.push(`strategy: ${r.engine.strategy}`);
+  out.push(
+    `run:      ${r.engine.steps} instructions over all CPUs, ${r.engine.finished ? 'all tasks finished' : 'stopped before all tasks finished'}`,
+  );
+  out.push('invariants:');
+  for (const v of r.verdicts) out.push(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name}: ${v.detail}`);
+  const kinds: [ReportKind, string][] = [
+    ['debug_preempt', 'DEBUG_PREEMPT'],
+    ['oops', 'oops'],
+    ['soft_lockup', 'soft lockup'],
+    ['warning', 'warnings'],
+  ];
+  for (const [kind, title] of kinds) {
+    const list = r.reports.filter((x) => x.kind === kind);
+    const total = kind === 'debug_preempt' ? m.debugPreemptReports : list.length;
+    if (total === 0) continue;
+    const suppressed = total - list.length;
+    out.push(
+      `${title}: ${total} report${total === 1 ? '' : 's'}${suppressed > 0 ? ` (${suppressed} suppressed by the printk rate limit)` : ''}`,
+    );
+    // Identical reports (the same line from the same place) are shown once, with a count.
+    const distinct = new Map<string, { lines: readonly string[]; cpu: number; count: number }>();
+    for (const rep of list) {
+      const key = rep.lines.join('\n');
+      const seen = distinct.get(key);
+      if (seen === undefined) distinct.set(key, { lines: rep.lines, cpu: rep.cpu, count: 1 });
+      else seen.count++;
+    }
+    for (const d of [...distinct.values()].slice(0, SHOWN_PER_KIND)) {
+      d.lines.forEach((line, k) => {
+        out.push(`  [cpu ${d.cpu}] ${line}${k === 0 && d.count > 1 ? `   (x${d.count})` : ''}`);
+      });
+    }
+    if (distinct.size > SHOWN_PER_KIND)
+      out.push(`  ... ${distinct.size - SHOWN_PER_KIND} more distinct reports`);
+  }
+  out.push(`verdict:  ${r.ok ? 'every invariant held' : 'an invariant FAILED'}`);
+  out.push(`replay:   ${r.replay}`);
+  out.push(`          npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
+  return out.join('\n');
+}

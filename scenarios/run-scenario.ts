@@ -1,0 +1,84 @@
+/**
+ * Runs a scenario once on a fresh machine under the deterministic engine and
+ * judges its invariants. The same scenario, options and seed give the same
+ * result, trace included; `result.replay` reproduces it with `replay`.
+ *
+ * @example
+ * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
+ * r.ok;      // every invariant held
+ * r.replay;  // 'v1.2....': runScenario(scenario, { replay: r.replay }) runs it again
+ */
+
+import { type EngineResult, runDeterministic, type Strategy } from '../preempt/engine.ts';
+import { Machine } from '../preempt/machine.ts';
+import type { Report } from '../preempt/reports.ts';
+import { pct } from '../preempt/strategies/pct.ts';
+import { random } from '../preempt/strategies/random.ts';
+import { replay } from '../preempt/strategies/replay.ts';
+import { roundRobin } from '../preempt/strategies/round-robin.ts';
+import { ErrnoError } from '../segments/errno.ts';
+import { allTasksExited, type Scenario, type Verdict } from './scenario.ts';
+
+export type StrategyName = 'rr' | 'random' | 'pct';
+
+export interface RunScenarioOptions {
+  cpus?: number;
+  strategy?: StrategyName;
+  seed?: number;
+  /** PCT depth d. */
+  depth?: number;
+  /** PCT steps k. */
+  steps?: number;
+  /** Round-robin quantum. */
+  quantum?: number;
+  /** Replays a schedule string instead of running a strategy. */
+  replay?: string;
+  maxSteps?: number;
+}
+
+export interface ScenarioResult {
+  readonly scenario: Scenario;
+  readonly machine: Machine;
+  readonly engine: EngineResult;
+  readonly verdicts: readonly (Verdict & { readonly name: string })[];
+  readonly ok: boolean;
+  readonly reports: readonly Report[];
+  readonly replay: string;
+}
+
+export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
+  if (opts.replay !== undefined) return replay(opts.replay);
+  const seed = opts.seed ?? 1;
+  switch (opts.strategy ?? 'pct') {
+    case 'rr':
+      return roundRobin({ quantum: opts.quantum });
+    case 'random':
+      return random({ seed });
+    case 'pct':
+      return pct({ seed, depth: opts.depth ?? s.pct?.depth, steps: opts.steps ?? s.pct?.steps });
+  }
+  throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
+}
+
+export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
+  const machine = new Machine({
+    ...s.machine,
+    ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
+  });
+  s.setup(machine);
+  if (!machine.booted) machine.boot();
+  const engine = runDeterministic(machine, makeStrategy(s, opts), { maxSteps: opts.maxSteps });
+  const verdicts = [allTasksExited, ...s.invariants].map((inv) => ({
+    name: inv.name,
+    ...inv.check(machine),
+  }));
+  return {
+    scenario: s,
+    machine,
+    engine,
+    verdicts,
+    ok: verdicts.every((v) => v.ok),
+    reports: machine.reports,
+    replay: engine.replay,
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * A scenario: machine options, a setup that defines per-CPU variables and
+ * starts tasks, and the invariants that must hold when the run ends. It is a
+ * plain TS module whose default export is `defineScenario({...})`; the CLI
+ * (`percpu-emu run`), tests and labs all run it through runScenario.
+ *
+ * @example
+ * export default defineScenario({
+ *   name: 'counter',
+ *   machine: { cpus: 2 },
+ *   setup(m) {
+ *     m.definePerCpu('hits', u64, 0n);
+ *     m.spawn({ comm: 'worker', program: m.asm`r0 = 0\nexit` });
+ *   },
+ *   invariants: [perCpuSumEquals('hits', 0n)],
+ * });
+ */
+
+import type { Machine, MachineOptions } from '../preempt/machine.ts';
+
+export interface Verdict {
+  readonly ok: boolean;
+  /** What was measured, with the values: `sum of hits over CPUs = 398, expected 400`. */
+  readonly detail: string;
+}
+
+export interface Invariant {
+  readonly name: string;
+  check(m: Machine): Verdict;
+}
+
+export interface Scenario {
+  readonly name: string;
+  /** One or two sentences: what runs and what could go wrong. */
+  readonly description: string;
+  /** Machine options; the CLI's --cpus overrides `cpus`. */
+  readonly machine?: MachineOptions;
+  /** Defines variables (before boot), then boots and spawns tasks. */
+  setup(m: Machine): void;
+  readonly invariants: readonly Invariant[];
+  /** PCT parameters that suit this scenario. */
+  readonly pct?: { readonly depth?: number; readonly steps?: number };
+}
+
+export function defineScenario(s: Scenario): Scenario {
+  return s;
+}
+
+/** The 64-bit values of a per-CPU u64 variable (or array element) on every CPU. */
+export function perCpuValues(m: Machine, name: string, index = 0): bigint[] {
+  const p = m.symbol(name) + 8 * index;
+  return m.cpus.map((c) => m.memory.read64(m.areas.perCpuPtr(p, c.id)));
+}
+
+/** Invariant: the per-CPU u64 `name` summed over all CPUs equals `expected` (a value or a function of the machine). */
+export function perCpuSumEquals(
+  name: string,
+  expected: bigint | ((m: Machine) => bigint),
+): Invariant {
+  return {
+    name: `sum of ${name} over CPUs is exact`,
+    check(m) {
+      const values = perCpuValues(m, name);
+      const sum = values.reduce((a, b) => a + b, 0n);
+      const want = typeof expected === 'function' ? expected(m) : expected;
+      return {
+        ok: sum === want,
+        detail: `sum = ${sum} (per CPU: ${values.join(', ')}), expected ${want}`,
+      };
+    },
+  };
+}
+
+/** Invariant: every task that keeps the run going exited with code 0. */
+export const allTasksExited: Invariant = {
+  name: 'every task ran to completion',
+  check(m) {
+    const live = m.liveTasks();
+    const failed = [...m.tasks.values()].filter((t) => !t.kthread && t.exited && t.exitCode !== 0n);
+    const ok = live.length === 0 && failed.length === 0;
+    const parts = [
+      live.length > 0 ? `still running: ${live.map((t) => `${t.comm}/${t.pid}`).join(', ')}` : '',
+      failed.length > 0
+        ? `failed: ${failed.map((t) => `${t.comm}/${t.pid} (${t.exitCode})`).join(', ')}`
+        : '',
+    ].filter((x) => x !== '');
+    return { ok, detail: ok ? `${m.tasks.size} tasks exited with 0` : parts.join('; ') };
+  },
+};
