@@ -1,0 +1,28 @@
+/**
+ * The per-CPU layer's public surface: boot of the per-CPU areas, the op
+ * families, and the typed TS API after the Rust-for-Linux series (guards,
+ * PerCpuPtr, StaticPerCpu, PerCpuToken, CheckedPerCpu).
+ *
+ * @example
+ * import { CpuGuard, StaticPerCpu } from '../percpu/index.ts';
+ */
+
+export { fromBits, readValue, toBits, writeValue } from './c-value.ts';
+export {
+  type BorrowState,
+  CheckedPerCpu,
+  PerCpuBorrow,
+  PerCpuBorrowMut,
+} from './checked-per-cpu.ts';
+export { CpuGuard } from './cpu-guard.ts';
+export * from './first-chunk.ts';
+export { currentContext, Guard, type GuardKind } from './guard.ts';
+export { IrqGuard } from './irq-guard.ts';
+export { MigrateGuard } from './migrate-guard.ts';
+export * from './per-cpu-areas.ts';
+export { type OnCpu, PerCpuPtr } from './per-cpu-ptr.ts';
+export { type ElementOf, PerCpuRef, type RefValidity } from './per-cpu-ref.ts';
+export { type ExclusiveGuard, PerCpuToken } from './per-cpu-token.ts';
+export type { PreemptionModel } from './preemption-model.ts';
+export { StaticPerCpu } from './static-per-cpu.ts';
+export * from './this-cpu-ops.ts';
