@@ -11,6 +11,7 @@ import { type BenchReport, printReport } from './report.ts';
 const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   cpu: () => import('./cpu.ts'),
   registers: () => import('./registers.ts'),
+  engine: () => import('./engine.ts'),
 };
 
 const args = process.argv.slice(2);

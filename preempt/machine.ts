@@ -159,6 +159,7 @@ export class Machine implements PreemptionModel {
   private nextPid = 1;
   private oopsCount = 0;
   private debugPreemptCount = 0;
+  private liveCount = 0;
   private readonly asmSymbols = new Map<string, AsmSymbol>();
 
   constructor(options: MachineOptions = {}) {
@@ -365,6 +366,7 @@ export class Machine implements PreemptionModel {
     }
     task.kthread = opts.kthread ?? false;
     this.tasks.set(task.pid, task);
+    if (!task.kthread) this.liveCount++;
     wakeUpProcess(this, task, cpu);
     return task;
   }
@@ -398,7 +400,12 @@ export class Machine implements PreemptionModel {
   }
 
   get finished(): boolean {
-    return this.booted && this.liveTasks().length === 0;
+    return this.booted && this.liveCount === 0;
+  }
+
+  /** Called by do_exit: one fewer task keeps the run going. */
+  noteExit(task: Task): void {
+    if (!task.kthread) this.liveCount--;
   }
 
   /** Adds a hardirq handler to CPU `cpu`'s timer interrupt ('all' for every CPU). */

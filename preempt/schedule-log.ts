@@ -11,7 +11,7 @@
  * @example
  * const log = new ScheduleLog(2);
  * log.record({ kind: 'run', cpu: 1, quantum: 100 });
- * ScheduleLog.decode(log.encode()).decisions; // [{ kind: 'run', cpu: 1, quantum: 100 }]
+ * ScheduleLog.decode(log.encode()).list; // [{ kind: 'run', cpu: 1, quantum: 100 }]
  */
 
 import { ErrnoError } from '../segments/errno.ts';
@@ -24,37 +24,60 @@ export type Decision =
 const KIND = { run: 0, kick: 1, migrate: 2 } as const;
 
 export class ScheduleLog {
-  readonly decisions: Decision[] = [];
+  private bytes = new Uint8Array(256);
+  private length = 0;
+  /** A run not yet written: later runs of the same CPU add to it. */
+  private pendingCpu = -1;
+  private pendingQuantum = 0;
 
   constructor(readonly cpus: number) {}
 
   record(d: Decision): void {
-    const last = this.decisions.at(-1);
-    if (d.kind === 'run' && last?.kind === 'run' && last.cpu === d.cpu) {
-      this.decisions[this.decisions.length - 1] = { ...last, quantum: last.quantum + d.quantum };
+    if (d.kind === 'run' && d.cpu === this.pendingCpu) {
+      this.pendingQuantum += d.quantum;
+      return;
+    }
+    this.flush();
+    if (d.kind === 'run') {
+      this.pendingCpu = d.cpu;
+      this.pendingQuantum = d.quantum;
     } else {
-      this.decisions.push(d);
+      this.varint(d.cpu * 4 + KIND[d.kind]);
+      if (d.kind === 'migrate') this.varint(d.pid);
     }
   }
 
   encode(): string {
-    const bytes: number[] = [];
-    const varint = (v: number) => {
-      while (v >= 0x80) {
-        bytes.push((v % 0x80) | 0x80);
-        v = Math.floor(v / 0x80);
-      }
-      bytes.push(v);
-    };
-    for (const d of this.decisions) {
-      varint(d.cpu * 4 + KIND[d.kind]);
-      if (d.kind === 'run') varint(d.quantum);
-      if (d.kind === 'migrate') varint(d.pid);
-    }
-    return `v1.${this.cpus}.${Buffer.from(bytes).toString('base64url')}`;
+    this.flush();
+    return `v1.${this.cpus}.${Buffer.from(this.bytes.buffer, 0, this.length).toString('base64url')}`;
   }
 
-  static decode(text: string): ScheduleLog {
+  /** The decisions recorded so far, runs of one CPU merged. */
+  get decisions(): Decision[] {
+    return ScheduleLog.decode(this.encode()).list;
+  }
+
+  private flush(): void {
+    if (this.pendingCpu < 0) return;
+    this.varint(this.pendingCpu * 4 + KIND.run);
+    this.varint(this.pendingQuantum);
+    this.pendingCpu = -1;
+  }
+
+  private varint(v: number): void {
+    if (this.length + 10 > this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    while (v >= 0x80) {
+      this.bytes[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.bytes[this.length++] = v;
+  }
+
+  static decode(text: string): { cpus: number; list: Decision[] } {
     const m = /^v1\.(\d+)\.([A-Za-z0-9_-]*)$/.exec(text.trim());
     if (m === null) {
       throw new ErrnoError(
@@ -62,7 +85,8 @@ export class ScheduleLog {
         `'${text.slice(0, 40)}' is not a replay string (expected v1.<cpus>.<data>)`,
       );
     }
-    const log = new ScheduleLog(Number(m[1]));
+    const cpus = Number(m[1]);
+    const list: Decision[] = [];
     const bytes = Buffer.from(m[2], 'base64url');
     let at = 0;
     const varint = () => {
@@ -80,13 +104,12 @@ export class ScheduleLog {
       const head = varint();
       const cpu = Math.floor(head / 4);
       const kind = head % 4;
-      if (cpu >= log.cpus)
-        throw new ErrnoError('EINVAL', `replay string names CPU ${cpu} of ${log.cpus}`);
-      if (kind === KIND.run) log.decisions.push({ kind: 'run', cpu, quantum: varint() });
-      else if (kind === KIND.kick) log.decisions.push({ kind: 'kick', cpu });
-      else if (kind === KIND.migrate) log.decisions.push({ kind: 'migrate', cpu, pid: varint() });
+      if (cpu >= cpus) throw new ErrnoError('EINVAL', `replay string names CPU ${cpu} of ${cpus}`);
+      if (kind === KIND.run) list.push({ kind: 'run', cpu, quantum: varint() });
+      else if (kind === KIND.kick) list.push({ kind: 'kick', cpu });
+      else if (kind === KIND.migrate) list.push({ kind: 'migrate', cpu, pid: varint() });
       else throw new ErrnoError('EINVAL', `replay string has an unknown decision kind ${kind}`);
     }
-    return log;
+    return { cpus, list };
   }
 }

@@ -107,6 +107,7 @@ export function exitTask(m: Machine, c: CpuState, task: Task, code: bigint): voi
     taskPrio: task.prio,
   });
   task.state = EXIT_ZOMBIE;
+  m.noteExit(task);
   if (c.curr === task) schedule(m, c, false);
 }
 

@@ -77,6 +77,9 @@ export type TaskKind =
 
 export class Task {
   readonly ctx: CpuContext | null;
+  /** pid and comm never change after init: cached, as the trace reads them often. */
+  readonly pid: number;
+  readonly comm: string;
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -92,6 +95,10 @@ export class Task {
             new Int32Array(memory.buffer, addr + THREAD, CTX_WORDS),
           )
         : null;
+    this.pid = memory.read32(addr + PID) | 0;
+    const bytes = memory.readBytes(addr + COMM, TASK_COMM_LEN);
+    const end = bytes.indexOf(0);
+    this.comm = new TextDecoder().decode(bytes.subarray(0, end < 0 ? TASK_COMM_LEN : end));
   }
 
   /** Writes a fresh task_struct. */
@@ -111,14 +118,6 @@ export class Task {
     memory.writeBytes(addr + COMM, comm);
   }
 
-  get pid(): number {
-    return this.memory.read32(this.addr + PID) | 0;
-  }
-  get comm(): string {
-    const bytes = this.memory.readBytes(this.addr + COMM, TASK_COMM_LEN);
-    const end = bytes.indexOf(0);
-    return new TextDecoder().decode(bytes.subarray(0, end < 0 ? TASK_COMM_LEN : end));
-  }
   get stackTop(): number {
     return Number(this.memory.read64(this.addr + STACK));
   }

@@ -13,18 +13,18 @@ import type { Machine } from '../machine.ts';
 import { type Decision, ScheduleLog } from '../schedule-log.ts';
 
 export function replay(schedule: string): Strategy {
-  const log = ScheduleLog.decode(schedule);
+  const { cpus, list } = ScheduleLog.decode(schedule);
   let at = 0;
   return {
-    name: `replay(${log.decisions.length} decisions)`,
+    name: `replay(${list.length} decisions)`,
     decide(m: Machine): Decision | null {
-      if (log.cpus !== m.nrCpus) {
+      if (cpus !== m.nrCpus) {
         throw new ErrnoError(
           'EINVAL',
-          `replay string is for ${log.cpus} CPUs, the machine has ${m.nrCpus}`,
+          `replay string is for ${cpus} CPUs, the machine has ${m.nrCpus}`,
         );
       }
-      return at < log.decisions.length ? log.decisions[at++] : null;
+      return at < list.length ? list[at++] : null;
     },
   };
 }
