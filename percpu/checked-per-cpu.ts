@@ -54,6 +54,12 @@ function liveBorrows(areas: PerCpuAreas, addr: number): Set<PerCpuBorrow<unknown
   return set;
 }
 
+/**
+ * How one CPU's copy is borrowed.
+ *
+ * @example
+ * cells.borrowState(0); // 'shared' while only `borrow`s are alive
+ */
 export type BorrowState = 'unborrowed' | 'shared' | 'mutable';
 
 export class CheckedPerCpu<T> {
@@ -143,7 +149,12 @@ export class PerCpuBorrow<T> implements Disposable {
   protected readonly ref: PerCpuRef<T>;
   private released = false;
 
-  /** Made by CheckedPerCpu.borrow / borrowMut. */
+  /**
+   * Made by CheckedPerCpu.borrow / borrowMut, which do the borrow checks.
+   *
+   * @example
+   * const r = cells.borrow(g); // not `new PerCpuBorrow(...)`
+   */
   constructor(
     ptr: PerCpuPtr<T>,
     /** The guard the borrow leans on. */
@@ -158,7 +169,13 @@ export class PerCpuBorrow<T> implements Disposable {
     });
   }
 
-  /** False once released or once its guard was dropped. */
+  /**
+   * False once released or once its guard was dropped.
+   *
+   * @example
+   * r[Symbol.dispose]();
+   * r.alive; // false
+   */
   get alive(): boolean {
     return !this.released && this.guard.alive;
   }
@@ -173,7 +190,13 @@ export class PerCpuBorrow<T> implements Disposable {
     return this.ref.read();
   }
 
-  /** Ends the borrow; EINVAL when it was already released. */
+  /**
+   * Ends the borrow; EINVAL when it was already released.
+   *
+   * @example
+   * const r = cells.borrow(g);
+   * r[Symbol.dispose](); // what `using` does at the end of the block
+   */
   [Symbol.dispose](): void {
     if (this.released) {
       throw new ErrnoError(

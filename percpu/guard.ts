@@ -35,6 +35,7 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { PerCpuAreas } from './per-cpu-areas.ts';
 import type { PreemptionModel } from './preemption-model.ts';
 
+/** The guard classes, as messages name them. */
 export type GuardKind = 'CpuGuard' | 'IrqGuard' | 'MigrateGuard';
 
 /** Live guards of one model, per task context, in order of entry. */
@@ -115,7 +116,12 @@ export abstract class Guard implements Disposable {
     stackOf(model, this.context).push(this);
   }
 
-  /** False once the guard was dropped. */
+  /**
+   * False once the guard was dropped.
+   *
+   * @example
+   * if (!g.alive) throw new Error('region already left');
+   */
   get alive(): boolean {
     return !this.dropped;
   }
@@ -123,6 +129,10 @@ export abstract class Guard implements Disposable {
   /**
    * The CPU the guard holds the caller on: smp_processor_id() at entry, stable
    * while the guard lives. EPERM once the guard was dropped.
+   *
+   * @example
+   * using g = CpuGuard.enter(model);
+   * areas.perCpuPtr(ptr, g.cpu); // the same address as this_cpu_ptr(ptr) until g ends
    */
   get cpu(): number {
     this.assertHeld(`${this.kind}.cpu`);
@@ -163,6 +173,10 @@ export abstract class Guard implements Disposable {
    * Leaves the region (preempt_enable, local_irq_restore or migrate_enable).
    * EINVAL when already dropped; EBUSY, with nothing changed, while a guard
    * entered after this one is still alive.
+   *
+   * @example
+   * const g = CpuGuard.enter(model);
+   * g[Symbol.dispose](); // preempt_enable(); `using` does this at the end of the block
    */
   [Symbol.dispose](): void {
     if (this.dropped) {
@@ -192,7 +206,12 @@ export abstract class Guard implements Disposable {
     this.leave();
   }
 
-  /** E.g. `CpuGuard(cpu 1)` or `CpuGuard(cpu 1, dropped)`. */
+  /**
+   * For messages and debugging.
+   *
+   * @example
+   * String(g); // 'CpuGuard(cpu 1)', or 'CpuGuard(cpu 1, dropped)'
+   */
   toString(): string {
     return `${this.kind}(cpu ${this.entryCpu}${this.dropped ? ', dropped' : ''})`;
   }

@@ -45,6 +45,9 @@ import { type PercpuFamily, type PercpuOpName, thisCpuOp } from './this-cpu-ops.
 /**
  * Where an operation runs: the model (the caller's CPU, whatever it is) or a
  * guard (its CPU, checked to be alive and held by the caller).
+ *
+ * @example
+ * hits.thisCpuInc(model); // or hits.thisCpuInc(guard)
  */
 export type OnCpu = PreemptionModel | Guard;
 

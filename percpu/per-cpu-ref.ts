@@ -21,10 +21,20 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 import { readValue, writeValue } from './c-value.ts';
 
-/** Throws EPERM, naming `what`, when the ref may no longer be used. */
+/**
+ * Throws EPERM, naming `what`, when the ref may no longer be used.
+ *
+ * @example
+ * const validity: RefValidity = (what) => guard.assertHeld(what);
+ */
 export type RefValidity = (what: string) => void;
 
-/** The element type of an array value type. */
+/**
+ * The element type of an array value type.
+ *
+ * @example
+ * type E = ElementOf<number[]>; // number
+ */
 export type ElementOf<T> = T extends readonly (infer E)[] ? E : never;
 
 export class PerCpuRef<T> {
@@ -47,12 +57,23 @@ export class PerCpuRef<T> {
     private readonly validity: RefValidity,
   ) {}
 
-  /** `PerCpuRef to 'hits' on CPU 0`: how errors name this ref. */
+  /**
+   * How errors name this ref.
+   *
+   * @example
+   * ref.description; // "PerCpuRef to 'hits' on CPU 0"
+   */
   get description(): string {
     return `PerCpuRef to ${this.name} on CPU ${this.cpu}`;
   }
 
-  /** False once the ref may no longer be used. */
+  /**
+   * False once the ref may no longer be used (its guard, token call or
+   * borrow ended, or the caller is elsewhere).
+   *
+   * @example
+   * if (ref.valid) ref.read();
+   */
   get valid(): boolean {
     try {
       this.validity(this.description);

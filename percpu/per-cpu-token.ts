@@ -29,7 +29,12 @@ import type { IrqGuard } from './irq-guard.ts';
 import type { PerCpuPtr } from './per-cpu-ptr.ts';
 import { PerCpuRef } from './per-cpu-ref.ts';
 
-/** Guards that keep every other task off the CPU while they live. */
+/**
+ * Guards that keep every other task off the CPU while they live.
+ *
+ * @example
+ * const g: ExclusiveGuard = CpuGuard.enter(model);
+ */
 export type ExclusiveGuard = CpuGuard | IrqGuard;
 
 /** Physical addresses of copies inside a `with` call, per memory. */
@@ -63,12 +68,23 @@ export class PerCpuToken<T> {
     this.guard = guard;
   }
 
-  /** The CPU whose copy the token gives access to. */
+  /**
+   * The CPU whose copy the token gives access to (EPERM once its guard was dropped).
+   *
+   * @example
+   * token.cpu === guard.cpu; // true
+   */
   get cpu(): number {
     return this.guard.cpu;
   }
 
-  /** True while the token's guard lives. */
+  /**
+   * True while the token's guard lives.
+   *
+   * @example
+   * guard[Symbol.dispose]();
+   * token.alive; // false
+   */
   get alive(): boolean {
     return this.guard.alive;
   }
