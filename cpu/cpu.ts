@@ -102,7 +102,10 @@ export class Cpu {
   gsBase: number;
   concurrent: boolean;
   probe: CpuProbe | null = null;
-  /** Instructions executed by the last `run`. */
+  /**
+   * Instructions executed by the last `run`; while a helper, kfunc or probe
+   * runs, the count so far in the current run (the call included).
+   */
   executed = 0;
   /** Total instructions executed by this CPU. */
   totalExecuted = 0;
@@ -297,7 +300,10 @@ export class Cpu {
               R[d + 1] = R[s + 1];
             } else if (off === -1) {
               // BPF_MOV64_PERCPU_REG: dst = src + gsBase (x86: add dst, gs:[this_cpu_off]).
-              if (this.probe !== null) this.probe.thisCpuPtr(this, ctx, i);
+              if (this.probe !== null) {
+                this.executed = n;
+                this.probe.thisCpuPtr(this, ctx, i);
+              }
               const a = R[s];
               const lo = (a + this.gsBase) | 0;
               R[d + 1] = (R[s + 1] + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
@@ -761,6 +767,7 @@ export class Cpu {
               break;
             }
             R[CTX_PC] = pc;
+            this.executed = n;
             const table = src === BPF_PSEUDO_KFUNC_CALL ? this.kfuncs : this.helpers;
             if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop);
             pc = R[CTX_PC];
@@ -770,6 +777,7 @@ export class Cpu {
             // callx: the conformance suite's helper call through the register in dst.
             // The whole 64-bit register is the id: a high word set names no helper.
             R[CTX_PC] = pc;
+            this.executed = n;
             const d = D[i];
             const id = (R[d + 1] >>> 0) * 0x1_0000_0000 + (R[d] >>> 0);
             if (this.callHelper(ctx, this.helpers, id, i)) return this.stop(n, StopReason.Stop);

@@ -588,9 +588,11 @@ export class Machine implements PreemptionModel {
     for (const text of lines) this.trace(c, { type: event, text } as TraceEventBody);
   }
 
-  /** Emulated time in ns. */
+  /** Emulated time in ns, exact to the instruction even inside a run. */
   now(): number {
-    return this.steps * this.opts.nsPerInsn;
+    const c = this.current;
+    const inRun = c !== null && c.cpu.current !== null ? c.cpu.executed : 0;
+    return (this.steps + inRun) * this.opts.nsPerInsn;
   }
 
   /** Emits a trace event on CPU `c` with the header of its current state. */
