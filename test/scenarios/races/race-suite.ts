@@ -1,0 +1,41 @@
+/**
+ * The shared shape of the race tests: a racy scenario PCT must catch on
+ * stated seeds, and fixed variants that must hold over many seeds.
+ */
+
+import { expect, it } from 'vitest';
+import { runScenario } from '../../../scenarios/run-scenario.ts';
+import type { Scenario } from '../../../scenarios/scenario.ts';
+
+/** Seeds 1..n on which PCT finds the bug. */
+export function pctCatches(s: Scenario, n: number): number[] {
+  const caught: number[] = [];
+  for (let seed = 1; seed <= n; seed++) {
+    if (!runScenario(s, { strategy: 'pct', seed }).ok) caught.push(seed);
+  }
+  return caught;
+}
+
+/** Seeds (under `strategy`) on which the scenario's invariants failed. */
+export function failingSeeds(s: Scenario, strategy: 'pct' | 'random', seeds: number): number[] {
+  const failed: number[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = runScenario(s, { strategy, seed });
+    if (!r.ok) failed.push(seed);
+  }
+  return failed;
+}
+
+export function fixedHolds(s: Scenario): void {
+  it(`${s.name} holds its invariants over 1000 PCT seeds`, () => {
+    expect(failingSeeds(s, 'pct', 1000)).toEqual([]);
+  });
+  it(`${s.name} holds its invariants over 200 random seeds`, () => {
+    expect(failingSeeds(s, 'random', 200)).toEqual([]);
+  });
+  it(`${s.name} makes no DEBUG_PREEMPT, oops or lockup report`, () => {
+    const r = runScenario(s, { strategy: 'pct', seed: 1 });
+    expect(r.machine.debugPreemptReports).toBe(0);
+    expect(r.reports).toEqual([]);
+  });
+}
