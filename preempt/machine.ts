@@ -33,7 +33,7 @@ import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
 import { Cpu, StopReason } from '../cpu/cpu.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
-import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { LoadedProgram, loadProgram } from '../cpu/program.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import {
   definePercpuCoreSymbols,
@@ -42,7 +42,7 @@ import {
 } from '../percpu/per-cpu-areas.ts';
 import type { PreemptionModel } from '../percpu/preemption-model.ts';
 import { AddressMap } from '../segments/address-map.ts';
-import type { CType } from '../segments/ctype.ts';
+import { type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
 import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
@@ -183,13 +183,7 @@ export class Machine implements PreemptionModel {
     this.map = new AddressMap(this.memory.size);
     definePercpuCoreSymbols(this.linker!);
     defineKernelVars(this.linker!);
-    this.linker!.defineData('jiffies', {
-      kind: 'int',
-      name: 'u64',
-      size: 8,
-      align: 8,
-      signed: false,
-    });
+    this.linker!.defineData('jiffies', u64, 0n);
   }
 
   get booted(): boolean {
@@ -211,18 +205,16 @@ export class Machine implements PreemptionModel {
 
   /**
    * DEFINE_PER_CPU: a static per-CPU variable in the template; before boot.
-   * Returns its per-CPU pointer (its offset in `.data..percpu`) once booted,
-   * through the symbol name.
+   * After boot, `symbol(name)` is its per-CPU pointer (its offset in
+   * `.data..percpu`) and `StaticPerCpu.lookup(m, name)` its typed handle.
    */
-  definePerCpu(name: string, type: CType, init?: unknown, opts?: PlacementOptions): string {
+  definePerCpu(name: string, type: CType, init?: unknown, opts?: PlacementOptions): void {
     this.unbooted(`define per-CPU variable '${name}'`).definePerCpu(name, type, init, opts);
-    return name;
   }
 
   /** A global in `.data`; before boot. */
-  defineData(name: string, type: CType, init?: unknown): string {
+  defineData(name: string, type: CType, init?: unknown): void {
     this.unbooted(`define '${name}'`).defineData(name, type, init);
-    return name;
   }
 
   /** The address of a symbol: a per-CPU pointer for per-CPU variables. */
@@ -738,7 +730,7 @@ function toLoaded(
   p: LoadedProgram | AssembledProgram | readonly Insn[],
   name: string,
 ): LoadedProgram {
-  if ('code' in p && 'dst2' in p) return p as LoadedProgram;
+  if (p instanceof LoadedProgram) return p;
   if ('insns' in p) {
     const symbols = new Map([...p.labels].map(([label, at]) => [at, label] as const));
     if (!symbols.has(0)) symbols.set(0, name);
