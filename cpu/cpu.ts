@@ -12,7 +12,7 @@
  * BigInt on the paths the benchmarks exercise.
  *
  * Memory accesses: an address is valid when its high word is 0 and the access
- * lies in [PAGE_SIZE, memory.size). Atomics are plain read-modify-writes in
+ * lies in [memory.lowLimit, memory.size). Atomics are plain read-modify-writes in
  * the single-threaded engine and `Atomics` operations when `concurrent` is
  * set (parallel mode); both require natural alignment, as the verifier does.
  *
@@ -22,7 +22,7 @@
  * if (cpu.run(ctx, 1_000_000) === StopReason.Exit) console.log(ctx.reg(0));
  */
 
-import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
+import type { PhysicalMemory } from '../segments/memory.ts';
 import {
   arsh64,
   bswap,
@@ -147,6 +147,7 @@ export class Cpu {
     const IMM = prog.imm;
     const dv = this.memory.view;
     const lim = this.memory.size;
+    const low = this.memory.lowLimit;
     let pc = R[CTX_PC];
     let i = pc;
     let n = 0;
@@ -482,8 +483,7 @@ export class Cpu {
           case 0x61: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
-              a = this.translate(R, s, i, 4, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read');
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
@@ -492,8 +492,7 @@ export class Cpu {
           case 0x69: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
-              a = this.translate(R, s, i, 2, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read');
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
@@ -502,8 +501,7 @@ export class Cpu {
           case 0x71: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
-              a = this.translate(R, s, i, 1, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read');
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
@@ -512,8 +510,7 @@ export class Cpu {
           case 0x79: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim)
-              a = this.translate(R, s, i, 8, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, s, i, 8, 'read');
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
@@ -523,8 +520,7 @@ export class Cpu {
           case 0x81: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
-              a = this.translate(R, s, i, 4, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read');
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
@@ -533,8 +529,7 @@ export class Cpu {
           case 0x89: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
-              a = this.translate(R, s, i, 2, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read');
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
@@ -543,8 +538,7 @@ export class Cpu {
           case 0x91: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
-              a = this.translate(R, s, i, 1, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read');
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -555,32 +549,28 @@ export class Cpu {
           case 0x62: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
-              a = this.translate(R, t, i, 4, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, t, i, 4, 'write');
             dv.setInt32(a, IMM[i], true);
             break;
           }
           case 0x6a: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
-              a = this.translate(R, t, i, 2, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, t, i, 2, 'write');
             dv.setInt16(a, IMM[i], true);
             break;
           }
           case 0x72: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
-              a = this.translate(R, t, i, 1, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, t, i, 1, 'write');
             dv.setInt8(a, IMM[i]);
             break;
           }
           case 0x7a: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim)
-              a = this.translate(R, t, i, 8, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, t, i, 8, 'write');
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
             break;
@@ -590,32 +580,28 @@ export class Cpu {
           case 0x63: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim)
-              a = this.translate(R, t, i, 4, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, t, i, 4, 'write');
             dv.setInt32(a, R[S[i]], true);
             break;
           }
           case 0x6b: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 2 > lim)
-              a = this.translate(R, t, i, 2, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, t, i, 2, 'write');
             dv.setInt16(a, R[S[i]], true);
             break;
           }
           case 0x73: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 1 > lim)
-              a = this.translate(R, t, i, 1, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, t, i, 1, 'write');
             dv.setInt8(a, R[S[i]]);
             break;
           }
           case 0x7b: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim)
-              a = this.translate(R, t, i, 8, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, t, i, 8, 'write');
             const s = S[i];
             dv.setInt32(a, R[s], true);
             dv.setInt32(a + 4, R[s + 1], true);
@@ -626,7 +612,7 @@ export class Cpu {
           case 0xc3: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 4 > lim || (a & 3) !== 0) {
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a & 3) !== 0) {
               a = this.translate(R, t, i, 4, 'write', true);
             }
             this.atomic32(R, a >> 2, S[i], IMM[i]);
@@ -635,7 +621,7 @@ export class Cpu {
           case 0xdb: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < PAGE_SIZE || a + 8 > lim || (a & 7) !== 0) {
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a & 7) !== 0) {
               a = this.translate(R, t, i, 8, 'write', true);
             }
             const s = S[i];
@@ -846,7 +832,7 @@ export class Cpu {
       64,
       ((BigInt(R[reg + 1] >>> 0) << 32n) | BigInt(R[reg] >>> 0)) + BigInt(off),
     );
-    if (addr >= PAGE_SIZE && addr + BigInt(size) <= BigInt(this.memory.size)) {
+    if (addr >= this.memory.lowLimit && addr + BigInt(size) <= BigInt(this.memory.size)) {
       const a = Number(addr);
       if (atomic && a % size !== 0) {
         throw new CpuFault(

@@ -106,6 +106,11 @@ export interface DisasmOptions {
   helperNames?: boolean;
   /** Names of kfunc ids, printed as `call name` instead of `call kfunc(id)`. */
   kfuncNames?: ReadonlyMap<number, string>;
+  /**
+   * Names a 64-bit immediate (a symbol's address or per-CPU pointer), printed
+   * as `r1 = name ll`, which the assembler reads back with the same symbols.
+   */
+  symbolOf?: (value: bigint) => string | undefined;
 }
 
 /**
@@ -147,6 +152,7 @@ interface Context {
   alu32: boolean;
   helperNames: boolean;
   kfuncNames: ReadonlyMap<number, string>;
+  symbolOf: (value: bigint) => string | undefined;
   /** Slot → label, for targets printed by name. */
   names: ReadonlyMap<number, string>;
 }
@@ -162,6 +168,7 @@ function contextFor(insns: readonly Insn[], opts: DisasmOptions): Context {
     alu32: opts.alu32 ?? false,
     helperNames: opts.helperNames ?? false,
     kfuncNames: opts.kfuncNames ?? new Map(),
+    symbolOf: opts.symbolOf ?? (() => undefined),
     names,
   };
 }
@@ -324,7 +331,10 @@ function formatCall(ins: Insn, i: number, ctx: Context): string {
 
 function formatLddw(lo: Insn, hi: Insn, i: number, ctx: Context): string {
   const dst = `r${lo.dst}`;
-  if (lo.src === BPF_PSEUDO_IMM64) return `${dst} = ${BigInt.asIntN(64, lddwValue(lo, hi))} ll`;
+  if (lo.src === BPF_PSEUDO_IMM64) {
+    const value = lddwValue(lo, hi);
+    return `${dst} = ${ctx.symbolOf(value) ?? BigInt.asIntN(64, value)} ll`;
+  }
   const name = PSEUDO_NAMES[lo.src];
   if (name === undefined) return UNKNOWN;
   const first = lo.src === BPF_PSEUDO_FUNC ? target(lo.imm, i, ctx) : String(lo.imm);

@@ -38,6 +38,8 @@ export class CpuState {
   pendingIrqs = 0;
   /** Set by a kfunc or helper: reschedule as soon as the current step ends. */
   reschedRequested = false;
+  /** The running task called schedule() itself: a voluntary switch, not a preemption. */
+  yieldRequested = false;
   /** Clock value since which this CPU has not scheduled while non-preemptible, or -1. */
   stuckSince = -1;
   lockupReported = false;

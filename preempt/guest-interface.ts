@@ -29,7 +29,7 @@ import { CpuFault } from '../cpu/fault.ts';
 import { PERCPU_FAMILIES, PERCPU_OPS, type PercpuSize, thisCpuOp } from '../percpu/this-cpu-ops.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { Machine } from './machine.ts';
-import { inInterrupt, setNeedResched } from './preempt-count.ts';
+import { inInterrupt } from './preempt-count.ts';
 import { Rng } from './rng.ts';
 import { sleepFor } from './sleep.ts';
 
@@ -74,7 +74,7 @@ const CORE_KFUNCS: [string, Kfunc][] = [
     'schedule',
     (_c, cpu, m) => {
       const c = m.here();
-      setNeedResched(m.memory, c.vars.preemptCount);
+      c.yieldRequested = true;
       c.reschedRequested = true;
       cpu.requestStop();
     },

@@ -31,6 +31,7 @@ import {
 import { asmWith } from '../cpu/asm/template.ts';
 import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
 import { Cpu, StopReason } from '../cpu/cpu.ts';
+import type { DisasmOptions } from '../cpu/disasm.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
 import { LoadedProgram, loadProgram } from '../cpu/program.ts';
@@ -42,18 +43,19 @@ import {
 } from '../percpu/per-cpu-areas.ts';
 import type { PreemptionModel } from '../percpu/preemption-model.ts';
 import { AddressMap } from '../segments/address-map.ts';
-import { type CType, u64 } from '../segments/ctype.ts';
+import { alignUp, type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
 import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
-import { PhysicalMemory } from '../segments/memory.ts';
+import { PAGE_SIZE, PhysicalMemory } from '../segments/memory.ts';
 import { CpuState } from './cpu-state.ts';
 import { probeOf, registerGuestInterface } from './guest-interface.ts';
-import { deliverInterrupts, raiseIrq } from './interrupts.ts';
+import { deliverInterrupts, doSoftirq, raiseIrq } from './interrupts.ts';
 import { defineKernelVars, kernelVarAddrs } from './kernel-vars.ts';
 import { oopsLines, symbolizePc } from './oops.ts';
 import {
   HARDIRQ_MASK,
+  inInterrupt,
   PREEMPT_ENABLED,
   PREEMPT_OFFSET,
   preemptCountAdd,
@@ -250,6 +252,19 @@ export class Machine implements PreemptionModel {
     return assemble(source, this.asmOptions());
   }
 
+  /**
+   * Disassembly with this machine's names: kfuncs, helpers, and symbols for
+   * `lddw` immediates that are exactly a variable's address or per-CPU pointer.
+   */
+  disasmOptions(): DisasmOptions {
+    const symbols = this.image.symbols;
+    const byValue = new Map<bigint, string>();
+    for (const s of symbols.all())
+      if (!byValue.has(BigInt(s.address))) byValue.set(BigInt(s.address), s.name);
+    const kfuncNames = new Map(this.kfuncs.entries().map((e) => [e.id, e.name] as const));
+    return { helperNames: true, kfuncNames, symbolOf: (v) => byValue.get(v) };
+  }
+
   private unbooted(what: string): Linker {
     if (this.linker === null)
       throw new ErrnoError('EBUSY', `cannot ${what}: the machine has booted`);
@@ -261,6 +276,11 @@ export class Machine implements PreemptionModel {
   /** Links the image, sets up the per-CPU areas, CPUs, run queues and idle tasks. */
   boot(): this {
     const linker = this.unbooted('boot twice');
+    // Per-CPU pointers are offsets below the template's size; as on x86-64,
+    // nothing is mapped there, so one used without this_cpu_ptr faults.
+    const hole = alignUp(Math.max(PAGE_SIZE, linker.percpuSize()), PAGE_SIZE);
+    this.map.skipTo(hole);
+    this.memory.lowLimit = hole;
     this.imageOrNull = linkAndLoad(linker, this.memory, this.map);
     this.linker = null;
     const areas = setupPerCpuAreas(this.memory, this.map, this.image, this.nrCpus);
@@ -469,9 +489,12 @@ export class Machine implements PreemptionModel {
         ]);
       }
       schedule(this, c, false);
+    } else if (c.yieldRequested) {
+      schedule(this, c, false);
     } else if (c.needResched && c.preemptible()) {
       schedule(this, c, true);
     }
+    c.yieldRequested = false;
   }
 
   /** Moves this CPU's clock and the trace clock forward. */
@@ -514,7 +537,6 @@ export class Machine implements PreemptionModel {
       count: this.oopsCount,
     });
     this.report('oops', c, lines);
-    this.resetAfterDeath(c, task);
     exitTask(this, c, task, BigInt(fault.code));
   }
 
@@ -527,11 +549,13 @@ export class Machine implements PreemptionModel {
       `Oops: ${e instanceof ErrnoError ? e.errno : 'EFAULT'} [#${this.oopsCount}] SMP`,
       `CPU: ${c.id} PID: ${task.pid} Comm: ${task.comm}`,
     ]);
-    this.resetAfterDeath(c, task);
     exitTask(this, c, task, BigInt(e instanceof ErrnoError ? e.code : -14));
   }
 
-  /** A dying task's preempt count, interrupt flag and migration pin do not outlive it. */
+  /**
+   * A dying task's preempt count, interrupt flag and migration pin do not
+   * outlive it; like do_exit, say so when the count was not 0.
+   */
   resetAfterDeath(c: CpuState, task: Task): void {
     const count = c.preemptCount & ~HARDIRQ_MASK;
     if (count !== 0) {
@@ -543,7 +567,12 @@ export class Machine implements PreemptionModel {
       c.vars.preemptCount,
       (rawPreemptCount(this.memory, c.vars.preemptCount) & PREEMPT_ENABLED) >>> 0,
     );
-    c.setIrqsEnabled(true);
+    if (!c.irqsEnabled) {
+      this.report('warning', c, [
+        `WARNING: ${task.comm}[${task.pid}] exited with interrupts disabled`,
+      ]);
+      c.setIrqsEnabled(true);
+    }
     task.migrationDisabled = 0;
   }
 
@@ -682,11 +711,12 @@ export class Machine implements PreemptionModel {
     preemptCountAdd(this.memory, this.here().vars.preemptCount, 2 * SOFTIRQ_OFFSET);
   }
 
+  /** __local_bh_enable_ip(): softirqs raised meanwhile run now, unless in interrupt context. */
   localBhEnable(): void {
     const c = this.here();
     preemptCountAdd(this.memory, c.vars.preemptCount, -2 * SOFTIRQ_OFFSET);
-    if (c.softirqPending !== 0 || (c.preemptCount === 0 && c.needResched))
-      c.reschedRequested = true;
+    if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(this, c);
+    if (c.preemptCount === 0 && c.needResched) c.reschedRequested = true;
   }
 
   preemptible(): boolean {

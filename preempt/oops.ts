@@ -10,7 +10,7 @@
  */
 
 import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/context.ts';
-import { disassembleInsn } from '../cpu/disasm.ts';
+import { type DisasmOptions, disassembleInsn } from '../cpu/disasm.ts';
 import type { CpuFault } from '../cpu/fault.ts';
 import { INSN_SIZE } from '../cpu/insn.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
@@ -28,6 +28,7 @@ export function oopsLines(
   fault: CpuFault,
   ctx: CpuContext,
   who: { cpu: number; pid: number; comm: string; count: number },
+  disasm: DisasmOptions = {},
 ): string[] {
   const prog = ctx.program;
   const pc = fault.pc;

@@ -97,8 +97,13 @@ export function sleepCurrent(m: Machine, c: CpuState): void {
   schedule(m, c, false);
 }
 
-/** do_exit(): the running task of `c` ends with `code` and the CPU schedules. */
+/**
+ * do_exit(): the task ends with `code`. If it was running on `c`, what it
+ * held on the CPU (preempt count, disabled interrupts, its migration pin)
+ * is released with the kernel's note, and the CPU schedules.
+ */
 export function exitTask(m: Machine, c: CpuState, task: Task, code: bigint): void {
+  if (c.curr === task) m.resetAfterDeath(c, task);
   task.exitCode = code;
   m.trace(c, {
     type: 'sched_process_exit',

@@ -45,6 +45,17 @@ export class AddressMap {
     return region;
   }
 
+  /** Leaves [current, addr) unreserved: nothing will be placed below `addr`. */
+  skipTo(addr: number): void {
+    if (addr < this.next) {
+      throw new ErrnoError(
+        'EBUSY',
+        `cannot skip to 0x${addr.toString(16)}: memory up to 0x${this.next.toString(16)} is reserved`,
+      );
+    }
+    this.next = addr;
+  }
+
   /** The address the next `reserve` with this alignment would return. */
   peek(align = PAGE_SIZE): number {
     return alignUp(this.next, align);

@@ -96,6 +96,11 @@ export class Linker {
     this.bssVars.push(this.input(name, type, undefined, align));
   }
 
+  /** The size `.data..percpu` will have: `__per_cpu_end - __per_cpu_start`. */
+  percpuSize(): number {
+    return this.layoutPercpu().size;
+  }
+
   /** Lays out every section; `.data` and `.bss` start at `dataBase`. */
   link(dataBase: number): LinkedImage {
     if (this.linked) throw new ErrnoError('EBUSY', 'the image is already linked');
@@ -119,7 +124,8 @@ export class Linker {
     return { name, type, init: encodeValue(type, init), align: Math.max(align, type.align) };
   }
 
-  private linkPercpu(symbols: SymbolTable): Uint8Array {
+  /** PERCPU_INPUT: where each per-CPU variable goes, and the section's size. */
+  private layoutPercpu(): { placed: [InputVar, number][]; size: number } {
     let dot = 0;
     const placed: [InputVar, number][] = [];
     const place = (vars: InputVar[]) => {
@@ -137,7 +143,12 @@ export class Linker {
     dot = alignUp(dot, CACHELINE);
     place(this.percpu.get('plain')!);
     place(this.percpu.get('shared_aligned')!);
-    const template = new Uint8Array(dot);
+    return { placed, size: dot };
+  }
+
+  private linkPercpu(symbols: SymbolTable): Uint8Array {
+    const { placed, size } = this.layoutPercpu();
+    const template = new Uint8Array(size);
     for (const [v, at] of placed) {
       template.set(v.init, at);
       symbols.add(sym(v, '.data..percpu', at));

@@ -1,6 +1,7 @@
 /**
  * Physical memory: one SharedArrayBuffer, and a guest address is a byte offset
- * into it. Page 0 is never mapped, so a NULL dereference faults. Everything
+ * into it. Page 0 (or more, see `lowLimit`) is never mapped, so a NULL
+ * dereference faults. Everything
  * two CPUs could touch lives here; JS objects are handles and caches only.
  *
  * Host-side accessors check bounds and throw a {@link MemoryAccessError};
@@ -32,6 +33,12 @@ export class MemoryAccessError extends ErrnoError {
 }
 
 export class PhysicalMemory {
+  /**
+   * Addresses below this are never mapped: page 0 by default, so NULL
+   * faults. A machine extends it over the per-CPU template's range, so a
+   * per-CPU pointer used without this_cpu_ptr faults as on x86-64.
+   */
+  lowLimit = PAGE_SIZE;
   readonly buffer: SharedArrayBuffer;
   readonly size: number;
   readonly u8: Uint8Array;
@@ -55,7 +62,7 @@ export class PhysicalMemory {
 
   /** True when [addr, addr+len) lies entirely in mapped memory. */
   isMapped(addr: number, len: number): boolean {
-    return Number.isInteger(addr) && addr >= PAGE_SIZE && len >= 0 && addr + len <= this.size;
+    return Number.isInteger(addr) && addr >= this.lowLimit && len >= 0 && addr + len <= this.size;
   }
 
   check(addr: number, len: number, access: AccessKind): void {
