@@ -48,7 +48,7 @@ describe('boot', () => {
       const idle = m.cpus[cpu].idle;
       expect(idle.pid).toBe(0);
       expect(idle.comm).toBe(`swapper/${cpu}`);
-      expect(m.cpus[cpu].curr).toBe(idle);
+      expect(m.cpus[cpu].curr === idle).toBe(true);
       expect(m.memory.read64(m.areas.perCpuPtr(m.symbol('current_task'), cpu))).toBe(
         BigInt(idle.addr),
       );
