@@ -49,25 +49,28 @@ export function runDeterministic(
   while (!m.finished && m.steps < maxSteps) {
     const d = strategy.decide(m);
     if (d === null) break;
-    apply(m, d);
-    log.record(d);
+    const used = apply(m, d);
+    // A run is logged by what it used: a hardirq handler may carry it past its
+    // quantum, and merged runs replay exactly only when counted this way.
+    log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
   }
   return { finished: m.finished, steps: m.steps, replay: log.encode(), strategy: strategy.name };
 }
 
-export function apply(m: Machine, d: Decision): void {
+/** Applies one decision; returns the instructions a run used (0 otherwise). */
+export function apply(m: Machine, d: Decision): number {
   if (d.cpu < 0 || d.cpu >= m.nrCpus)
     throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${m.nrCpus}`);
   switch (d.kind) {
     case 'run':
-      m.runCpu(d.cpu, d.quantum);
-      return;
+      return m.runCpu(d.cpu, d.quantum);
     case 'kick':
       raiseIrq(m.cpus[d.cpu], 'reschedule');
-      return;
+      return 0;
     case 'migrate': {
       const task = m.tasks.get(d.pid);
       if (task !== undefined) migrateTask(m, task, d.cpu);
+      return 0;
     }
   }
 }

@@ -175,6 +175,12 @@ export class Machine implements PreemptionModel {
       if (!Number.isInteger(v) || v < 1)
         throw new ErrnoError('EINVAL', `${key} ${v} is not a positive integer`);
     }
+    for (const key of ['watchdogThresh', 'nsPerInsn'] as const) {
+      const v = this.opts[key];
+      if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+        throw new ErrnoError('EINVAL', `${key} ${v} is not a positive number`);
+      }
+    }
     if (!['warn', 'fatal', 'off'].includes(this.opts.debugPreempt)) {
       throw new ErrnoError(
         'EINVAL',
@@ -438,39 +444,40 @@ export class Machine implements PreemptionModel {
 
   /**
    * Runs CPU `id` for `quantum` instructions (or idle time), delivering its
-   * interrupts and switching tasks on the way. Returns the instructions used.
+   * interrupts and switching tasks on the way. Hardirq handlers count against
+   * the quantum and run whole, so a quantum can end a handler's length late.
+   * Returns the instructions used.
    */
   runCpu(id: number, quantum: number): number {
     const c = this.cpus[id];
     const saved = this.current;
     this.current = c;
-    let left = quantum;
+    const start = c.clock;
+    const end = start + quantum;
     try {
-      while (left > 0) {
+      while (c.clock < end) {
         if (c.clock >= c.nextTick) {
           raiseIrq(c, 'timer');
-          c.nextTick += this.opts.tickInterval;
+          // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
+          while (c.nextTick <= c.clock) c.nextTick += this.opts.tickInterval;
         }
         if (c.pendingIrqs !== 0 && c.irqsEnabled) {
           deliverInterrupts(this, c);
           continue;
         }
+        const until = Math.min(end, c.nextTick);
         if (c.isIdle) {
-          if (schedule(this, c, false)) continue;
           // Nothing to run: halt until the next timer interrupt.
-          const idle = Math.min(left, c.nextTick - c.clock);
-          this.advance(c, idle);
-          left -= idle;
+          if (!schedule(this, c, false)) this.advance(c, until - c.clock);
           continue;
         }
-        const budget = Math.min(left, c.nextTick - c.clock);
-        left -= this.execute(c, budget);
+        this.execute(c, until - c.clock);
         if (c.reschedRequested) this.reschedPoint(c);
       }
     } finally {
       this.current = saved;
     }
-    return quantum - left;
+    return c.clock - start;
   }
 
   /**
@@ -484,9 +491,13 @@ export class Machine implements PreemptionModel {
     if (c.isIdle) return;
     if (task.state !== TASK_RUNNING) {
       if (c.preemptCount !== 0) {
+        // __schedule_bug(): the count as schedule() sees it (its own disable included), then reset.
+        const count = (c.preemptCount + 1).toString(16).padStart(8, '0');
         this.report('warning', c, [
-          `BUG: scheduling while atomic: ${task.comm}/${task.pid}/0x${c.preemptCount.toString(16).padStart(8, '0')}`,
+          `BUG: scheduling while atomic: ${task.comm}/${task.pid}/0x${count}`,
         ]);
+        const raw = rawPreemptCount(this.memory, c.vars.preemptCount);
+        this.memory.write32(c.vars.preemptCount, (raw & PREEMPT_ENABLED) >>> 0);
       }
       schedule(this, c, false);
     } else if (c.yieldRequested) {
@@ -503,8 +514,8 @@ export class Machine implements PreemptionModel {
     this.steps += n;
   }
 
-  /** Runs the current task of `c` for up to `budget` instructions; returns how many ran. */
-  private execute(c: CpuState, budget: number): number {
+  /** Runs the current task of `c` for up to `budget` instructions. */
+  private execute(c: CpuState, budget: number): void {
     const task = c.curr;
     if (task.body.kind === 'native') {
       this.advance(c, 1);
@@ -515,15 +526,13 @@ export class Machine implements PreemptionModel {
       } catch (e) {
         this.nativeDeath(c, task, e);
       }
-      return 1;
+      return;
     }
     const ctx = task.ctx!;
     const reason = c.cpu.run(ctx, budget);
-    const used = Math.max(c.cpu.executed, reason === StopReason.Budget ? budget : 0);
-    this.advance(c, used);
+    this.advance(c, c.cpu.executed);
     if (reason === StopReason.Exit) exitTask(this, c, task, ctx.reg(0));
     else if (reason === StopReason.Fault) this.oops(c, task);
-    return used;
   }
 
   /** A guest fault: the oops report, then the task dies and the CPU goes on. */

@@ -17,11 +17,22 @@ import type { LoadedProgram } from '../cpu/program.ts';
 
 const hex16 = (v: bigint) => BigInt.asUintN(64, v).toString(16).padStart(16, '0');
 
-/** `name+0xoff/0xsize`, the kernel's %pS, with byte offsets into the program. */
+/**
+ * `name+0xoff/0xsize`, the kernel's %pS: the symbol at or before `pc`, the
+ * byte offset into it, and its size (up to the next symbol or the end).
+ */
 export function symbolizePc(prog: LoadedProgram, pc: number): string {
-  const [name, rest] = prog.symbolize(pc).split('+');
-  const base = rest === undefined ? pc : pc - Number(rest);
-  return `${name}+0x${((pc - base) * INSN_SIZE).toString(16)}/0x${(prog.length * INSN_SIZE).toString(16)}`;
+  let start = 0;
+  let name = prog.name;
+  for (const [at, label] of prog.symbols) {
+    if (at <= pc && at >= start) {
+      start = at;
+      name = label;
+    }
+  }
+  let end = prog.length;
+  for (const at of prog.symbols.keys()) if (at > start && at < end) end = at;
+  return `${name}+0x${((pc - start) * INSN_SIZE).toString(16)}/0x${((end - start) * INSN_SIZE).toString(16)}`;
 }
 
 export function oopsLines(

@@ -47,9 +47,18 @@ export class ScheduleLog {
     }
   }
 
+  /** The replay string of the decisions so far; recording may go on after. */
   encode(): string {
-    this.flush();
-    return `v1.${this.cpus}.${Buffer.from(this.bytes.buffer, 0, this.length).toString('base64url')}`;
+    const pending = new ScheduleLog(this.cpus);
+    if (this.pendingCpu >= 0) {
+      pending.varint(this.pendingCpu * 4 + KIND.run);
+      pending.varint(this.pendingQuantum);
+    }
+    const bytes = Buffer.concat([
+      this.bytes.subarray(0, this.length),
+      pending.bytes.subarray(0, pending.length),
+    ]);
+    return `v1.${this.cpus}.${bytes.toString('base64url')}`;
   }
 
   /** The decisions recorded so far, runs of one CPU merged. */
@@ -86,6 +95,7 @@ export class ScheduleLog {
       );
     }
     const cpus = Number(m[1]);
+    if (cpus < 1) throw new ErrnoError('EINVAL', `replay string names ${cpus} CPUs`);
     const list: Decision[] = [];
     const bytes = Buffer.from(m[2], 'base64url');
     let at = 0;

@@ -48,7 +48,9 @@ export function schedule(m: Machine, c: CpuState, preempt: boolean): boolean {
   next.onRq = false;
   if (next !== prev) contextSwitch(m, c, prev, next, preempt && prevRunnable);
   c.sliceLeft = m.opts.timeSlice;
+  // Scheduling is what the watchdog waits for: a new stall starts from here.
   c.stuckSince = -1;
+  c.lockupReported = false;
   return next !== c.idle;
 }
 

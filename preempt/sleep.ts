@@ -1,7 +1,8 @@
 /**
- * Sleeping for a number of timer ticks (msleep, schedule_timeout): the task
- * leaves the run queue in TASK_INTERRUPTIBLE, and the timer interrupt of its
- * CPU wakes it when the tick comes.
+ * Sleeping for a number of timer ticks (msleep: schedule_timeout_uninterruptible
+ * of msecs_to_jiffies(ms) + 1, so the sleep is never shorter than asked even
+ * when it starts mid-tick): the task leaves the run queue in
+ * TASK_UNINTERRUPTIBLE, and the timer interrupt of its CPU wakes it.
  *
  * Context: the caller runs on `c` as its current task.
  *
@@ -12,12 +13,12 @@
 import type { CpuState } from './cpu-state.ts';
 import type { Machine } from './machine.ts';
 import { wakeUpProcess } from './scheduler.ts';
-import { TASK_INTERRUPTIBLE } from './task.ts';
+import { TASK_UNINTERRUPTIBLE } from './task.ts';
 
 export function sleepFor(m: Machine, c: CpuState, ticks: number): void {
   const task = c.curr;
-  task.state = TASK_INTERRUPTIBLE;
-  m.sleepers.push({ task, cpu: c.id, wakeAt: c.ticks + ticks });
+  task.state = TASK_UNINTERRUPTIBLE;
+  m.sleepers.push({ task, cpu: c.id, wakeAt: c.ticks + ticks + 1 });
   c.reschedRequested = true;
 }
 

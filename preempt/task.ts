@@ -101,6 +101,11 @@ export class Task {
     this.comm = new TextDecoder().decode(bytes.subarray(0, end < 0 ? TASK_COMM_LEN : end));
   }
 
+  /** A short form for test output and logs (not the 64 MiB memory it points into). */
+  toJSON(): { pid: number; comm: string; state: string; cpu: number } {
+    return { pid: this.pid, comm: this.comm, state: stateLetter(this.state), cpu: this.cpu };
+  }
+
   /** Writes a fresh task_struct. */
   static init(
     memory: PhysicalMemory,

@@ -241,8 +241,9 @@ describe('guest faults', () => {
     expect(lines).toContain('#PF: supervisor read access in kernel mode');
     expect(lines.find((l) => l.startsWith('Oops: '))).toMatch(/\[#1\]/);
     expect(lines).toContain(`CPU: 0 PID: ${faulty.pid} Comm: faulty`);
-    // 11 instructions (0x58 bytes); g starts at 7, the load is its third instruction.
-    expect(lines).toContain('RIP: g+0x10/0x58');
+    // %pS sizes each symbol to the next: main 0-3 (0x20), f 4-6 (0x18), g 7-10 (0x20);
+    // the load is g's third instruction.
+    expect(lines).toContain('RIP: g+0x10/0x20');
     expect(lines).toContain('Code: r0 = *(u64 *)(r1 + 16)');
     const regs = lines.join('\n');
     expect(regs).toMatch(/\bR1: 0000000000000000\b/);
@@ -252,7 +253,7 @@ describe('guest faults', () => {
     expect(regs).toMatch(/\bR10: [0-9a-f]{16}\b/);
     // Innermost caller first: the call in f (at 5), then the call in main (at 1).
     const trace = lines.slice(lines.indexOf('Call Trace:'));
-    expect(trace).toEqual(['Call Trace:', ' <TASK>', ' f+0x8/0x58', ' main+0x8/0x58', ' </TASK>']);
+    expect(trace).toEqual(['Call Trace:', ' <TASK>', ' f+0x8/0x18', ' main+0x8/0x20', ' </TASK>']);
   });
 
   it('numbers successive oopses [#1], [#2] and puts them in the trace as console lines', () => {
@@ -446,7 +447,8 @@ describe('DEBUG_PREEMPT', () => {
     expect(r.lines[0]).toBe(
       `BUG: using smp_processor_id() in preemptible [00000000] code: nested/${t.pid}`,
     );
-    expect(r.lines[1]).toBe('caller is helper_fn+0x8/0x30');
+    // helper_fn is slots 3-5: 0x18 bytes, the call its second instruction.
+    expect(r.lines[1]).toBe('caller is helper_fn+0x8/0x18');
   });
 
   const SAFE_CONTEXTS: [string, string, string][] = [

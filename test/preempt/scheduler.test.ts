@@ -124,10 +124,11 @@ describe('msleep', () => {
     return { m, s, busy };
   }
 
-  it('puts the task to sleep (prev_state=S), runs another task, and wakes it with sched_wakeup', () => {
+  // msleep sleeps uninterruptibly (schedule_timeout_uninterruptible): ftrace shows D.
+  it('puts the task to sleep (prev_state=D), runs another task, and wakes it with sched_wakeup', () => {
     const { m, s } = sleeper();
     const all = switches(m);
-    const asleep = all.findIndex((e) => e.prevPid === s.pid && e.prevState === 'S');
+    const asleep = all.findIndex((e) => e.prevPid === s.pid && e.prevState === 'D');
     expect(asleep).toBeGreaterThanOrEqual(0);
     expect(all[asleep].nextComm).toBe('busy');
     const woken = wakeups(m).filter((w) => w.taskPid === s.pid);
