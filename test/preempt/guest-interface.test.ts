@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { runDeterministic } from '../../preempt/engine.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
-import type { Report } from '../../preempt/reports.ts';
-import { roundRobin } from '../../preempt/strategies/round-robin.ts';
 import type { TraceEvent } from '../../preempt/trace/events.ts';
 import { array, u64 } from '../../segments/ctype.ts';
-
-const run = (m: Machine, quantum = 10) => runDeterministic(m, roundRobin({ quantum }));
+import { ofKind, perCpu, run, spin, stepUntil } from './machine-fixtures.ts';
 
 /** A machine with a global `out` (u64[16]) that guest programs write results into. */
 function machineWithOut(opts: MachineOptions, setup?: (m: Machine) => void): Machine {
@@ -16,24 +12,6 @@ function machineWithOut(opts: MachineOptions, setup?: (m: Machine) => void): Mac
   return m.boot();
 }
 const out = (m: Machine, k: number) => m.memory.read64(m.symbol('out') + 8 * k);
-const perCpu = (m: Machine, name: string, cpu: number) =>
-  m.memory.read64(m.areas.perCpuPtr(m.symbol(name), cpu));
-const ofKind = (m: Machine, kind: Report['kind']) => m.reports.filter((r) => r.kind === kind);
-
-/** Runs CPU `cpu` one instruction at a time until `done()`; fails after `limit` steps. */
-function stepUntil(m: Machine, cpu: number, done: () => boolean, limit = 100_000): void {
-  for (let k = 0; k < limit; k++) {
-    if (done()) return;
-    m.runCpu(cpu, 1);
-  }
-  throw new Error(`condition not reached in ${limit} steps`);
-}
-
-const spin = (n: number, label: string) => `
-  r6 = 0
-${label}:
-  r6 += 1
-  if r6 < ${n} goto ${label}`;
 
 describe('preempt_count from guest kfuncs', () => {
   // Reads the raw __preempt_count word with this_cpu_read_4 (IRQ-safe, unchecked).

@@ -1,30 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { apply, runDeterministic } from '../../preempt/engine.ts';
+import { apply } from '../../preempt/engine.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
-import { roundRobin } from '../../preempt/strategies/round-robin.ts';
 import type { TraceEvent } from '../../preempt/trace/events.ts';
 import { array, u64 } from '../../segments/ctype.ts';
-
-const run = (m: Machine, quantum = 10) => runDeterministic(m, roundRobin({ quantum }));
-const perCpu = (m: Machine, name: string, cpu: number) =>
-  m.memory.read64(m.areas.perCpuPtr(m.symbol(name), cpu));
-const eventsOn = (m: Machine, cpu: number, type: TraceEvent['type']) =>
-  m.tracer!.events().filter((e) => e.cpu === cpu && e.type === type);
-
-/** Runs CPU `cpu` one instruction at a time until `done()`; fails after `limit` steps. */
-function stepUntil(m: Machine, cpu: number, done: () => boolean, limit = 100_000): void {
-  for (let k = 0; k < limit; k++) {
-    if (done()) return;
-    m.runCpu(cpu, 1);
-  }
-  throw new Error(`condition not reached in ${limit} steps`);
-}
-
-const spin = (n: number, label = 'spin') => `
-  r6 = 0
-${label}:
-  r6 += 1
-  if r6 < ${n} goto ${label}`;
+import { eventsOn, perCpu, run, spin, stepUntil } from './machine-fixtures.ts';
 
 /** A handler program adding 1 to this CPU's `hits`. */
 const COUNT_HITS = `

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { runDeterministic } from '../../preempt/engine.ts';
 import { DEBUG_PREEMPT_BURST, type DebugPreemptMode, Machine } from '../../preempt/machine.ts';
-import type { Report } from '../../preempt/reports.ts';
-import { roundRobin } from '../../preempt/strategies/round-robin.ts';
 import { u64 } from '../../segments/ctype.ts';
 import { ErrnoError } from '../../segments/errno.ts';
+import { ofKind, run, spin } from './machine-fixtures.ts';
 
 /** The ErrnoError `fn` throws (fails the test if it throws something else or nothing). */
 function errnoOf(fn: () => unknown): ErrnoError {
@@ -17,15 +15,7 @@ function errnoOf(fn: () => unknown): ErrnoError {
   throw new Error('expected an ErrnoError, nothing was thrown');
 }
 
-const run = (m: Machine, quantum = 10) => runDeterministic(m, roundRobin({ quantum }));
-const ofKind = (m: Machine, kind: Report['kind']) => m.reports.filter((r) => r.kind === kind);
-
 /** A loop of `n` iterations (2n instructions) using r6; a guest program fragment. */
-const spin = (n: number, label = 'spin') => `
-  r6 = 0
-${label}:
-  r6 += 1
-  if r6 < ${n} goto ${label}`;
 
 describe('boot', () => {
   it('gives every CPU its own __preempt_count at PREEMPT_ENABLED (0x80000000: count 0, inverted NEED_RESCHED set)', () => {

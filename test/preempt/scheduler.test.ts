@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runDeterministic } from '../../preempt/engine.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { cannotMigrate, migrateTask } from '../../preempt/scheduler.ts';
-import { roundRobin } from '../../preempt/strategies/round-robin.ts';
 import type { Task } from '../../preempt/task.ts';
 import type {
   SchedMigrateTaskBody,
@@ -12,8 +10,7 @@ import type {
   TraceHeader,
 } from '../../preempt/trace/events.ts';
 import { u64 } from '../../segments/ctype.ts';
-
-const run = (m: Machine, quantum = 10) => runDeterministic(m, roundRobin({ quantum }));
+import { run, spin, stepUntil } from './machine-fixtures.ts';
 
 type Switch = TraceHeader & SchedSwitchBody;
 type Migrate = TraceHeader & SchedMigrateTaskBody;
@@ -24,21 +21,6 @@ const migrations = (m: Machine): Migrate[] =>
   m.tracer!.events().filter((e): e is Migrate => e.type === 'sched_migrate_task');
 const wakeups = (m: Machine): Wakeup[] =>
   m.tracer!.events().filter((e): e is Wakeup => e.type === 'sched_wakeup');
-
-/** Runs CPU `cpu` one instruction at a time until `done()`; fails after `limit` steps. */
-function stepUntil(m: Machine, cpu: number, done: () => boolean, limit = 100_000): void {
-  for (let k = 0; k < limit; k++) {
-    if (done()) return;
-    m.runCpu(cpu, 1);
-  }
-  throw new Error(`condition not reached in ${limit} steps`);
-}
-
-const spin = (n: number, label = 'spin') => `
-  r6 = 0
-${label}:
-  r6 += 1
-  if r6 < ${n} goto ${label}`;
 
 /** A program that spins `n` iterations and exits with the CPU it ends on. */
 const spinThenCpu = (m: Machine, n: number) =>
