@@ -42,7 +42,7 @@ import {
   setupPerCpuAreas,
 } from '../percpu/per-cpu-areas.ts';
 import type { PreemptionModel } from '../percpu/preemption-model.ts';
-import { AddressMap } from '../segments/address-map.ts';
+import { AddressMap, type Region } from '../segments/address-map.ts';
 import { alignUp, type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
@@ -94,6 +94,8 @@ export interface MachineOptions {
   traceBytesPerCpu?: number;
   /** Most tasks alive at once. Default 64. */
   maxTasks?: number;
+  /** Bytes of `.text` for loaded programs. Default 1 MiB. */
+  textSize?: number;
 }
 
 export interface SpawnOptions {
@@ -129,6 +131,7 @@ const DEFAULTS: Required_ = {
   trace: true,
   traceBytesPerCpu: 256 << 10,
   maxTasks: 64,
+  textSize: 1 << 20,
 };
 
 /** printk_ratelimit()'s burst: DEBUG_PREEMPT reports printed before the rest are only counted. */
@@ -158,6 +161,12 @@ export class Machine implements PreemptionModel {
   private imageOrNull: LinkedImage | null = null;
   private areasOrNull: PerCpuAreas | null = null;
   private taskSlots: { addr: number; stackTop: number }[] = [];
+  /** The region programs are loaded into, and how much of it is used. */
+  private text: Region | null = null;
+  private textUsed = 0;
+  private readonly textAddress = new Map<LoadedProgram, number>();
+  /** Each program source is loaded once, however many tasks run it. */
+  private readonly loaded = new WeakMap<object, LoadedProgram>();
   private nextPid = 1;
   private oopsCount = 0;
   private debugPreemptCount = 0;
@@ -296,6 +305,7 @@ export class Machine implements PreemptionModel {
         bytesPerCpu: this.opts.traceBytesPerCpu,
       });
     }
+    this.text = this.map.reserve('.text', this.opts.textSize);
     this.reserveTaskSlots();
     registerGuestInterface(this);
     const irqStacks = this.map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
@@ -368,7 +378,7 @@ export class Machine implements PreemptionModel {
     }
     let task: Task;
     if (opts.program !== undefined) {
-      const program = toLoaded(opts.program, opts.comm);
+      const program = this.loadText(opts.program, opts.comm);
       task = this.createTask({ ...opts, allowed }, { kind: 'program', program }, this.nextPid++);
       (opts.args ?? []).forEach((v, k) => {
         task.ctx!.setReg(k + 1, BigInt(v));
@@ -412,6 +422,42 @@ export class Machine implements PreemptionModel {
     return new Task(this.memory, slot.addr, body);
   }
 
+  /**
+   * Loads a program: its bytes go into `.text` in emulated memory, with a
+   * `.text` symbol (name, address, size) in the image's symbol table, so a
+   * memory snapshot holds the code too. The same program loaded twice is
+   * placed once.
+   */
+  loadText(p: LoadedProgram | AssembledProgram | readonly Insn[], name: string): LoadedProgram {
+    const cached = this.loaded.get(p);
+    if (cached !== undefined) return cached;
+    const program = toLoaded(p, name);
+    this.loaded.set(p, program);
+    if (this.textAddress.has(program)) return program;
+    const bytes = program.bytes();
+    const text = this.text!;
+    if (this.textUsed + bytes.length > text.size) {
+      throw new ErrnoError(
+        'ENOMEM',
+        `.text is full: ${bytes.length} more bytes for '${name}' do not fit in ${text.size}`,
+      );
+    }
+    const addr = text.start + this.textUsed;
+    this.memory.writeBytes(addr, bytes);
+    this.textUsed += bytes.length;
+    this.textAddress.set(program, addr);
+    let symbol = program.name;
+    for (let k = 2; this.image.symbols.get(symbol) !== undefined; k++)
+      symbol = `${program.name}.${k}`;
+    this.image.symbols.add({ name: symbol, section: '.text', address: addr, size: bytes.length });
+    return program;
+  }
+
+  /** Where a loaded program's code is in `.text`. */
+  textAddressOf(program: LoadedProgram): number | undefined {
+    return this.textAddress.get(program);
+  }
+
   /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
   liveTasks(): Task[] {
     return [...this.tasks.values()].filter((t) => !t.kthread && !t.exited);
@@ -432,7 +478,7 @@ export class Machine implements PreemptionModel {
     const h: TimerHandler =
       'program' in handler || 'fn' in handler
         ? (handler as TimerHandler)
-        : { program: toLoaded(handler, 'timer_handler') };
+        : { program: this.loadText(handler, 'timer_handler') };
     const ids = cpu === 'all' ? this.cpus.map((c) => c.id) : [cpu];
     for (const id of ids) {
       this.areas.checkCpu(id);

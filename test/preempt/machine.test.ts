@@ -586,3 +586,18 @@ describe('DEBUG_PREEMPT', () => {
     expect(m.debugPreemptReports).toBe(25);
   });
 });
+
+describe('.text', () => {
+  it('loads each program once into emulated memory, with a .text symbol', () => {
+    const m = new Machine({ cpus: 1 }).boot();
+    const program = m.assemble('r0 = 3\nexit');
+    m.spawn({ comm: 'first', program });
+    m.spawn({ comm: 'second', program });
+    const text = m.image.symbols.all().filter((s) => s.section === '.text');
+    expect(text.map((s) => [s.name, s.size])).toEqual([['first', 16]]);
+    expect([...m.memory.readBytes(text[0].address, 16)]).toEqual([
+      0xb7, 0, 0, 0, 3, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    expect(m.map.find(text[0].address)?.name).toBe('.text');
+  });
+});
