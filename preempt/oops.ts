@@ -53,7 +53,7 @@ export function oopsLines(
   lines.push(`Oops: ${fault.errno} [#${who.count}] SMP`);
   lines.push(`CPU: ${who.cpu} PID: ${who.pid} Comm: ${who.comm}`);
   const insn =
-    pc >= 0 && pc < prog.length ? disassembleInsn(prog.insns, pc) : '<outside the program>';
+    pc >= 0 && pc < prog.length ? disassembleInsn(prog.insns, pc, disasm) : '<outside the program>';
   lines.push(`RIP: ${symbolizePc(prog, pc)}`);
   lines.push(`Code: ${insn}`);
   for (let r = 0; r <= 10; r += 3) {

@@ -601,3 +601,23 @@ describe('.text', () => {
     expect(m.map.find(text[0].address)?.name).toBe('.text');
   });
 });
+
+describe('oops disassembly', () => {
+  it('names the per-CPU variable an lddw loads, and the kfunc a call calls', () => {
+    const m = new Machine({ cpus: 1 });
+    m.definePerCpu('stats', u64, 0n);
+    m.boot();
+    m.spawn({
+      comm: 'raw_deref',
+      // The per-CPU pointer is used without this_cpu_ptr: its offset is unmapped, as on x86-64.
+      program: m.assemble('r1 = stats ll\nr0 = *(u64 *)(r1 + 0)\nexit'),
+    });
+    run(m);
+    const [oops] = ofKind(m, 'oops');
+    expect(oops.lines[0]).toBe(
+      `BUG: unable to handle page fault for address: ${m.symbol('stats').toString(16).padStart(16, '0')}`,
+    );
+    expect(m.disasmOptions().symbolOf?.(BigInt(m.symbol('stats')))).toBe('stats');
+    expect(oops.lines).toContain('Code: r0 = *(u64 *)(r1 + 0)');
+  });
+});
