@@ -28,6 +28,7 @@ import {
   SCHED_SOFTIRQ,
   TIMER_SOFTIRQ,
 } from './cpu-state.ts';
+import { runIrqProgram } from './execution.ts';
 import type { Machine } from './machine.ts';
 import {
   HARDIRQ_OFFSET,
@@ -80,7 +81,7 @@ function timerInterrupt(m: Machine, c: CpuState): void {
     m.memory.write64(jiffies, m.memory.read64(jiffies) + 1n);
   }
   for (const h of m.timerHandlers[c.id]) {
-    if ('program' in h) m.runIrqProgram(c, h.program);
+    if ('program' in h) runIrqProgram(m, c, h.program);
     else h.fn(m, c.id);
   }
   wakeSleepers(m, c);

@@ -30,11 +30,11 @@ import {
 } from '../cpu/asm/pseudo-c.ts';
 import { asmWith } from '../cpu/asm/template.ts';
 import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
-import { Cpu, StopReason } from '../cpu/cpu.ts';
+import { Cpu } from '../cpu/cpu.ts';
 import type { DisasmOptions } from '../cpu/disasm.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
-import { LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import {
   definePercpuCoreSymbols,
@@ -42,30 +42,24 @@ import {
   setupPerCpuAreas,
 } from '../percpu/per-cpu-areas.ts';
 import type { PreemptionModel } from '../percpu/preemption-model.ts';
-import { AddressMap, type Region } from '../segments/address-map.ts';
+import { AddressMap } from '../segments/address-map.ts';
 import { alignUp, type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
 import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../segments/memory.ts';
 import { CpuState } from './cpu-state.ts';
+import { DebugPreempt } from './debug-preempt.ts';
+import { runCpu } from './execution.ts';
 import { probeOf, registerGuestInterface } from './guest-interface.ts';
-import { deliverInterrupts, doSoftirq, raiseIrq } from './interrupts.ts';
+import { doSoftirq } from './interrupts.ts';
 import { defineKernelVars, kernelVarAddrs } from './kernel-vars.ts';
-import { oopsLines, symbolizePc } from './oops.ts';
-import {
-  HARDIRQ_MASK,
-  inInterrupt,
-  PREEMPT_ENABLED,
-  PREEMPT_OFFSET,
-  preemptCountAdd,
-  rawPreemptCount,
-  SOFTIRQ_OFFSET,
-} from './preempt-count.ts';
+import { inInterrupt, PREEMPT_OFFSET, preemptCountAdd, SOFTIRQ_OFFSET } from './preempt-count.ts';
 import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
-import { exitTask, schedule, wakeUpProcess } from './scheduler.ts';
-import { TASK_RUNNING, Task, type TaskBody, taskStruct } from './task.ts';
+import { wakeUpProcess } from './scheduler.ts';
+import { Task, type TaskBody, taskStruct } from './task.ts';
+import { type ProgramSource, TextSection } from './text-section.ts';
 import { type TraceEventBody, traceFlags } from './trace/events.ts';
 import { Tracer } from './trace/tracer.ts';
 
@@ -134,12 +128,6 @@ const DEFAULTS: Required_ = {
   textSize: 1 << 20,
 };
 
-/** printk_ratelimit()'s burst: DEBUG_PREEMPT reports printed before the rest are only counted. */
-export const DEBUG_PREEMPT_BURST = 10;
-
-/** Instructions a guest hardirq handler may run before it is declared stuck. */
-const IRQ_HANDLER_BUDGET = 1_000_000;
-
 export class Machine implements PreemptionModel {
   readonly opts: Required_;
   readonly memory: PhysicalMemory;
@@ -161,15 +149,11 @@ export class Machine implements PreemptionModel {
   private imageOrNull: LinkedImage | null = null;
   private areasOrNull: PerCpuAreas | null = null;
   private taskSlots: { addr: number; stackTop: number }[] = [];
-  /** The region programs are loaded into, and how much of it is used. */
-  private text: Region | null = null;
-  private textUsed = 0;
-  private readonly textAddress = new Map<LoadedProgram, number>();
-  /** Each program source is loaded once, however many tasks run it. */
-  private readonly loaded = new WeakMap<object, LoadedProgram>();
+  /** Where loaded programs live. */
+  text: TextSection | null = null;
   private nextPid = 1;
   private oopsCount = 0;
-  private debugPreemptCount = 0;
+  readonly debugPreempt = new DebugPreempt(this);
   private liveCount = 0;
   private readonly asmSymbols = new Map<string, AsmSymbol>();
 
@@ -305,7 +289,11 @@ export class Machine implements PreemptionModel {
         bytesPerCpu: this.opts.traceBytesPerCpu,
       });
     }
-    this.text = this.map.reserve('.text', this.opts.textSize);
+    this.text = new TextSection(
+      this.memory,
+      this.map.reserve('.text', this.opts.textSize),
+      this.image.symbols,
+    );
     this.reserveTaskSlots();
     registerGuestInterface(this);
     const irqStacks = this.map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
@@ -422,40 +410,10 @@ export class Machine implements PreemptionModel {
     return new Task(this.memory, slot.addr, body);
   }
 
-  /**
-   * Loads a program: its bytes go into `.text` in emulated memory, with a
-   * `.text` symbol (name, address, size) in the image's symbol table, so a
-   * memory snapshot holds the code too. The same program loaded twice is
-   * placed once.
-   */
-  loadText(p: LoadedProgram | AssembledProgram | readonly Insn[], name: string): LoadedProgram {
-    const cached = this.loaded.get(p);
-    if (cached !== undefined) return cached;
-    const program = toLoaded(p, name);
-    this.loaded.set(p, program);
-    if (this.textAddress.has(program)) return program;
-    const bytes = program.bytes();
-    const text = this.text!;
-    if (this.textUsed + bytes.length > text.size) {
-      throw new ErrnoError(
-        'ENOMEM',
-        `.text is full: ${bytes.length} more bytes for '${name}' do not fit in ${text.size}`,
-      );
-    }
-    const addr = text.start + this.textUsed;
-    this.memory.writeBytes(addr, bytes);
-    this.textUsed += bytes.length;
-    this.textAddress.set(program, addr);
-    let symbol = program.name;
-    for (let k = 2; this.image.symbols.get(symbol) !== undefined; k++)
-      symbol = `${program.name}.${k}`;
-    this.image.symbols.add({ name: symbol, section: '.text', address: addr, size: bytes.length });
-    return program;
-  }
-
-  /** Where a loaded program's code is in `.text`. */
-  textAddressOf(program: LoadedProgram): number | undefined {
-    return this.textAddress.get(program);
+  /** Loads a program into `.text` (once per source); see text-section.ts. */
+  loadText(source: ProgramSource, name: string): LoadedProgram {
+    if (this.text === null) this.boot();
+    return this.text!.load(source, name);
   }
 
   /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
@@ -488,70 +446,9 @@ export class Machine implements PreemptionModel {
 
   // ---- execution ------------------------------------------------------------------
 
-  /**
-   * Runs CPU `id` for `quantum` instructions (or idle time), delivering its
-   * interrupts and switching tasks on the way. Hardirq handlers count against
-   * the quantum and run whole, so a quantum can end a handler's length late.
-   * Returns the instructions used.
-   */
+  /** Runs CPU `id` for `quantum` instructions (see execution.ts); returns those used. */
   runCpu(id: number, quantum: number): number {
-    const c = this.cpus[id];
-    const saved = this.current;
-    this.current = c;
-    const start = c.clock;
-    const end = start + quantum;
-    try {
-      while (c.clock < end) {
-        if (c.clock >= c.nextTick) {
-          raiseIrq(c, 'timer');
-          // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
-          while (c.nextTick <= c.clock) c.nextTick += this.opts.tickInterval;
-        }
-        if (c.pendingIrqs !== 0 && c.irqsEnabled) {
-          deliverInterrupts(this, c);
-          continue;
-        }
-        const until = Math.min(end, c.nextTick);
-        if (c.isIdle) {
-          // Nothing to run: halt until the next timer interrupt.
-          if (!schedule(this, c, false)) this.advance(c, until - c.clock);
-          continue;
-        }
-        this.execute(c, until - c.clock);
-        if (c.reschedRequested) this.reschedPoint(c);
-      }
-    } finally {
-      this.current = saved;
-    }
-    return c.clock - start;
-  }
-
-  /**
-   * After a kfunc or native step asked to stop: a task that went to sleep
-   * gives up the CPU; a runnable one is preempted if a reschedule is pending
-   * and it is preemptible (preempt_enable's and local_irq_restore's check).
-   */
-  private reschedPoint(c: CpuState): void {
-    c.reschedRequested = false;
-    const task = c.curr;
-    if (c.isIdle) return;
-    if (task.state !== TASK_RUNNING) {
-      if (c.preemptCount !== 0) {
-        // __schedule_bug(): the count as schedule() sees it (its own disable included), then reset.
-        const count = (c.preemptCount + 1).toString(16).padStart(8, '0');
-        this.report('warning', c, [
-          `BUG: scheduling while atomic: ${task.comm}/${task.pid}/0x${count}`,
-        ]);
-        const raw = rawPreemptCount(this.memory, c.vars.preemptCount);
-        this.memory.write32(c.vars.preemptCount, (raw & PREEMPT_ENABLED) >>> 0);
-      }
-      schedule(this, c, false);
-    } else if (c.yieldRequested) {
-      schedule(this, c, false);
-    } else if (c.needResched && c.preemptible()) {
-      schedule(this, c, true);
-    }
-    c.yieldRequested = false;
+    return runCpu(this, this.cpus[id], quantum);
   }
 
   /** Moves this CPU's clock and the trace clock forward. */
@@ -560,98 +457,9 @@ export class Machine implements PreemptionModel {
     this.steps += n;
   }
 
-  /** Runs the current task of `c` for up to `budget` instructions. */
-  private execute(c: CpuState, budget: number): void {
-    const task = c.curr;
-    if (task.body.kind === 'native') {
-      this.advance(c, 1);
-      try {
-        const r = task.body.body.next();
-        if (r.done) exitTask(this, c, task, BigInt(r.value ?? 0));
-        else c.reschedRequested = true;
-      } catch (e) {
-        this.nativeDeath(c, task, e);
-      }
-      return;
-    }
-    const ctx = task.ctx!;
-    const reason = c.cpu.run(ctx, budget);
-    this.advance(c, c.cpu.executed);
-    if (reason === StopReason.Exit) exitTask(this, c, task, ctx.reg(0));
-    else if (reason === StopReason.Fault) this.oops(c, task);
-  }
-
-  /** A guest fault: the oops report, then the task dies and the CPU goes on. */
-  private oops(c: CpuState, task: Task): void {
-    const fault = c.cpu.fault!;
-    this.oopsCount++;
-    const lines = oopsLines(fault, task.ctx!, {
-      cpu: c.id,
-      pid: task.pid,
-      comm: task.comm,
-      count: this.oopsCount,
-    });
-    this.report('oops', c, lines);
-    exitTask(this, c, task, BigInt(fault.code));
-  }
-
-  /** Native task code threw: a BUG report with the error, then the task dies. */
-  private nativeDeath(c: CpuState, task: Task, e: unknown): void {
-    const message = e instanceof Error ? e.message : String(e);
-    this.oopsCount++;
-    this.report('oops', c, [
-      `BUG: ${message}`,
-      `Oops: ${e instanceof ErrnoError ? e.errno : 'EFAULT'} [#${this.oopsCount}] SMP`,
-      `CPU: ${c.id} PID: ${task.pid} Comm: ${task.comm}`,
-    ]);
-    exitTask(this, c, task, BigInt(e instanceof ErrnoError ? e.code : -14));
-  }
-
-  /**
-   * A dying task's preempt count, interrupt flag and migration pin do not
-   * outlive it; like do_exit, say so when the count was not 0.
-   */
-  resetAfterDeath(c: CpuState, task: Task): void {
-    const count = c.preemptCount & ~HARDIRQ_MASK;
-    if (count !== 0) {
-      this.report('warning', c, [
-        `note: ${task.comm}[${task.pid}] exited with preempt_count ${count}`,
-      ]);
-    }
-    this.memory.write32(
-      c.vars.preemptCount,
-      (rawPreemptCount(this.memory, c.vars.preemptCount) & PREEMPT_ENABLED) >>> 0,
-    );
-    if (!c.irqsEnabled) {
-      this.report('warning', c, [
-        `WARNING: ${task.comm}[${task.pid}] exited with interrupts disabled`,
-      ]);
-      c.setIrqsEnabled(true);
-    }
-    task.migrationDisabled = 0;
-  }
-
-  /** Runs a guest hardirq handler to completion on CPU `c`. */
-  runIrqProgram(c: CpuState, program: LoadedProgram): void {
-    const ctx = c.irqCtx;
-    ctx.program = program;
-    ctx.reset();
-    const reason = c.cpu.run(ctx, IRQ_HANDLER_BUDGET);
-    this.advance(c, c.cpu.executed);
-    if (reason === StopReason.Fault) {
-      this.oopsCount++;
-      const lines = oopsLines(c.cpu.fault!, ctx, {
-        cpu: c.id,
-        pid: 0,
-        comm: 'irq',
-        count: this.oopsCount,
-      });
-      this.report('oops', c, lines);
-    } else if (reason !== StopReason.Exit) {
-      this.report('warning', c, [
-        `WARNING: CPU: ${c.id} hardirq handler ${program.name} did not return`,
-      ]);
-    }
+  /** The number of the next oops report (`Oops: ... [#n]`). */
+  nextOops(): number {
+    return ++this.oopsCount;
   }
 
   // ---- reports and trace ----------------------------------------------------------
@@ -778,50 +586,15 @@ export class Machine implements PreemptionModel {
     return this.here().preemptible();
   }
 
-  /**
-   * check_preemption_disabled(): a DEBUG_PREEMPT report when the caller
-   * could be preempted or migrated. `pc` is the guest instruction that
-   * asked (the kfunc call by default). Rate-limited like printk_ratelimit():
-   * a burst of DEBUG_PREEMPT_BURST reports, then only a count.
-   */
+  /** DEBUG_PREEMPT's check_preemption_disabled(); see debug-preempt.ts. */
   checkPreemptionDisabled(what1: string, what2: string, pc?: number): void {
-    if (this.opts.debugPreempt === 'off') return;
-    const c = this.here();
-    const task = c.curr;
-    if (c.preemptCount !== 0 || !c.irqsEnabled) return;
-    if (task.kthread || task.migrationDisabled > 0) return;
-    const line = `BUG: using ${what1}${what2}() in preemptible [${c.preemptCount.toString(16).padStart(8, '0')}] code: ${task.comm}/${task.pid}`;
-    this.debugPreemptCount++;
-    if (this.debugPreemptCount <= DEBUG_PREEMPT_BURST) {
-      this.report('debug_preempt', c, [line, `caller is ${this.callerOf(c, pc)}`]);
-    }
-    if (this.opts.debugPreempt === 'fatal') throw new ErrnoError('EPERM', `DEBUG_PREEMPT: ${line}`);
+    this.debugPreempt.check(this.here(), what1, what2, pc);
   }
 
   /** DEBUG_PREEMPT reports made, including those the rate limit suppressed. */
   get debugPreemptReports(): number {
-    return this.debugPreemptCount;
+    return this.debugPreempt.count;
   }
-
-  /** The guest instruction (or native task) that called into the kernel, as %pS prints it. */
-  private callerOf(c: CpuState, pc?: number): string {
-    const ctx = c.cpu.current;
-    if (ctx === null) return c.curr.comm;
-    return symbolizePc(ctx.program, pc ?? Math.max(0, ctx.pc - 1));
-  }
-}
-
-function toLoaded(
-  p: LoadedProgram | AssembledProgram | readonly Insn[],
-  name: string,
-): LoadedProgram {
-  if (p instanceof LoadedProgram) return p;
-  if ('insns' in p) {
-    const symbols = new Map([...p.labels].map(([label, at]) => [at, label] as const));
-    if (!symbols.has(0)) symbols.set(0, name);
-    return loadProgram(p.insns, { name, symbols });
-  }
-  return loadProgram(p as readonly Insn[], { name, symbols: new Map([[0, name]]) });
 }
 
 /** A generator that forwards to one created after the task exists (it may need the task). */

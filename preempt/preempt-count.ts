@@ -75,3 +75,8 @@ export const inHardirq = (count: number): boolean => (count & HARDIRQ_MASK) !== 
 export const inServingSoftirq = (count: number): boolean => (count & SOFTIRQ_OFFSET) !== 0;
 /** in_atomic(): any nonzero count. */
 export const inAtomic = (count: number): boolean => count !== 0;
+
+/** preempt_count_set(PREEMPT_ENABLED), keeping a pending reschedule. */
+export function preemptCountReset(mem: PhysicalMemory, addr: number): void {
+  mem.write32(addr, (mem.read32(addr) & PREEMPT_NEED_RESCHED) >>> 0);
+}

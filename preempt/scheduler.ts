@@ -21,6 +21,7 @@
  */
 
 import type { CpuState } from './cpu-state.ts';
+import { releaseDyingTask } from './execution.ts';
 import type { Machine } from './machine.ts';
 import { clearNeedResched, setNeedResched } from './preempt-count.ts';
 import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from './task.ts';
@@ -105,7 +106,7 @@ export function sleepCurrent(m: Machine, c: CpuState): void {
  * is released with the kernel's note, and the CPU schedules.
  */
 export function exitTask(m: Machine, c: CpuState, task: Task, code: bigint): void {
-  if (c.curr === task) m.resetAfterDeath(c, task);
+  if (c.curr === task) releaseDyingTask(m, c, task);
   task.exitCode = code;
   m.trace(c, {
     type: 'sched_process_exit',

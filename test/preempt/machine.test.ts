@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEBUG_PREEMPT_BURST, type DebugPreemptMode, Machine } from '../../preempt/machine.ts';
+import { DEBUG_PREEMPT_BURST } from '../../preempt/debug-preempt.ts';
+import { type DebugPreemptMode, Machine } from '../../preempt/machine.ts';
 import { u64 } from '../../segments/ctype.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import { ofKind, run, spin } from './machine-fixtures.ts';
