@@ -14,6 +14,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run a scenario: run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct] ...',
     load: () => import('./commands/run.ts'),
   },
+  explore: {
+    summary: 'run a scenario under many seeds until one breaks: explore <scenario> [--runs N] ...',
+    load: () => import('./commands/explore.ts'),
+  },
   conformance: {
     summary: 'run eBPF conformance .data files: conformance <files or folders...>',
     load: () => import('./commands/conformance.ts'),

@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { explore } from '../../scenarios/explore.ts';
+import { lostUpdate } from '../../scenarios/races/lost-update.ts';
+import { stalePointer } from '../../scenarios/races/stale-pointer.ts';
+import { runScenario } from '../../scenarios/run-scenario.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+describe('explore', () => {
+  it('stops at the first failing seed and returns a replay that reproduces it', () => {
+    // PCT misses stale-pointer-racy on seed 5 and catches it on seed 6.
+    const r = explore(stalePointer('racy'), { runs: 10, firstSeed: 5 });
+    expect(r.runs).toBe(2);
+    expect(r.failure?.seed).toBe(6);
+    const again = runScenario(stalePointer('racy'), { replay: r.failure!.replay });
+    expect(again.verdicts).toEqual(r.failure!.verdicts);
+  });
+
+  it('reports every seed held for a fixed scenario', () => {
+    const seen: number[] = [];
+    const r = explore(lostUpdate('fixed'), { runs: 20, onRun: (seed) => seen.push(seed) });
+    expect(r).toEqual({ runs: 20 });
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, k) => k + 1));
+  });
+
+  it('the CLI prints the failing seed with its report, exit status 1, and 0 when all hold', () => {
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ['scenarios/bin.js', 'explore', ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+    const bad = cli('stale-pointer-racy', '--runs', '10', '--first-seed', '5');
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('stale-pointer-racy: seed 6 broke an invariant (run 2 of 10)');
+    expect(bad.stdout).toMatch(/--replay v1\.2\.\S+/);
+    const good = cli('lost-update-fixed', '--runs', '5');
+    expect(good.status).toBe(0);
+    expect(good.stdout).toContain('every invariant held on 5 seeds');
+    expect(cli('lost-update-fixed', '--runs', 'many').stderr).toContain(
+      '--runs many is not a non-negative integer',
+    );
+  });
+});
