@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   cpu: () => import('./cpu.ts'),
   registers: () => import('./registers.ts'),
   engine: () => import('./engine.ts'),
+  percpu: () => import('./percpu.ts'),
 };
 
 const args = process.argv.slice(2);

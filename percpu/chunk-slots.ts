@@ -1,0 +1,208 @@
+/**
+ * The chunk slots (pcpu_chunk_lists in mm/percpu.c): an array of list heads
+ * in emulated memory, each a circular doubly linked list threaded through
+ * the chunks' `list` fields. A chunk sits in the slot of its largest free
+ * area, so an allocation looks only at chunks that might hold it, starting
+ * with the fullest.
+ *
+ *     slot 0                        no free area, or sidelined after failed fits
+ *     1 .. size_to_slot(unit)       largest free area of 1-31 bytes (1), 32-63 (2),
+ *                                   then one slot per power of two
+ *     sidelined_slot                isolated chunks, already depopulated
+ *     free_slot                     wholly free chunks
+ *     to_depopulate_slot            isolated chunks waiting for the balance worker
+ *
+ * `__pcpu_size_to_slot(size) = max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)`,
+ * and a size equal to the unit size maps to free_slot.
+ *
+ * Relocation: after an allocation or a free, a chunk moves to the slot of
+ * its new largest free area: to the front of that list when it grew (its
+ * new space is most useful), to the back when it shrank. The reserved chunk
+ * is on no list; an isolated chunk stays where the balance worker put it.
+ *
+ * Failed fits: a chunk in a slot below PCPU_SLOT_FAIL_THRESHOLD (3) whose
+ * hints say a request fits but whose blocks cannot place it (alignment or
+ * populated pages) is moved to slot 0, which allocations never search; it
+ * comes back when an allocation or free changes its slot.
+ *
+ * Isolation: a chunk with many empty populated pages while others have
+ * enough is isolated to the to_depopulate list, so its empty pages no longer
+ * count towards pcpu_nr_empty_pop_pages; the balance worker depopulates it
+ * and sidelines it, or reintegrates it when the count runs low.
+ *
+ * Locking: all of it under pcpu_lock.
+ *
+ * @example
+ * const slots = new ChunkSlots(chunks, listsAddr, unitSize);
+ * slots.init();
+ * slots.relocate(chunk, -1);     // a new chunk, into the slot of its free area
+ * slots.first(slots.freeSlot);   // the first wholly free chunk, or 0
+ */
+
+import type { PhysicalMemory } from '../segments/memory.ts';
+import {
+  C_ISOLATED,
+  C_LIST,
+  C_NR_EMPTY_POP_PAGES,
+  type Chunks,
+  listHead,
+  PCPU_MIN_ALLOC_SIZE,
+} from './chunk.ts';
+
+/** 1-31 bytes share slot 1. */
+export const PCPU_SLOT_BASE_SHIFT = 5;
+/** Chunks in slots below this are sidelined to slot 0 when a fit fails. */
+export const PCPU_SLOT_FAIL_THRESHOLD = 3;
+
+const fls = (x: number): number => 32 - Math.clz32(x);
+
+/**
+ * __pcpu_size_to_slot: the slot of a largest free area of `size` bytes.
+ *
+ * @example
+ * sizeToSlotRaw(31);  // 1
+ * sizeToSlotRaw(512); // 7
+ */
+export const sizeToSlotRaw = (size: number): number =>
+  Math.max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1);
+
+/** pcpu_nr_slots for a unit size: the size slots plus sidelined, free and to_depopulate. */
+export const nrSlotsFor = (unitSize: number): number => sizeToSlotRaw(unitSize) + 4;
+
+/** The byte offset of a chunk's list node in its header. */
+const LIST_OFFSET = C_LIST << 2;
+
+export class ChunkSlots {
+  readonly memory: PhysicalMemory;
+  readonly sidelinedSlot: number;
+  readonly freeSlot: number;
+  readonly toDepopulateSlot: number;
+  readonly nrSlots: number;
+  private readonly m: Int32Array;
+
+  constructor(
+    readonly chunks: Chunks,
+    /** Address of the array of nrSlots list heads. */
+    readonly listsAddr: number,
+    readonly unitSize: number,
+  ) {
+    this.memory = chunks.memory;
+    this.m = chunks.m;
+    this.sidelinedSlot = sizeToSlotRaw(unitSize) + 1;
+    this.freeSlot = this.sidelinedSlot + 1;
+    this.toDepopulateSlot = this.freeSlot + 1;
+    this.nrSlots = this.toDepopulateSlot + 1;
+  }
+
+  /** Bytes of list heads. */
+  static bytes(unitSize: number): number {
+    return nrSlotsFor(unitSize) * listHead.size;
+  }
+
+  /** INIT_LIST_HEAD on every slot. Boot only. */
+  init(): void {
+    for (let slot = 0; slot < this.nrSlots; slot++) {
+      const h = this.head(slot);
+      this.m[h >> 2] = h;
+      this.m[(h >> 2) + 1] = h;
+    }
+  }
+
+  /** pcpu_size_to_slot: a unit-sized area means a wholly free chunk. */
+  sizeToSlot(size: number): number {
+    return size === this.unitSize ? this.freeSlot : sizeToSlotRaw(size);
+  }
+
+  /** pcpu_chunk_slot: the slot a chunk belongs in by its largest free area. */
+  chunkSlot(c: number): number {
+    const contig = this.chunks.contigHint(c);
+    if (this.chunks.freeBytes(c) < PCPU_MIN_ALLOC_SIZE || contig === 0) return 0;
+    return this.sizeToSlot(contig * PCPU_MIN_ALLOC_SIZE);
+  }
+
+  /** Address of slot `slot`'s list head. */
+  head(slot: number): number {
+    return this.listsAddr + slot * listHead.size;
+  }
+
+  /** The first chunk on slot `slot`, or 0. */
+  first(slot: number): number {
+    const h = this.head(slot);
+    const node = this.m[h >> 2] >>> 0;
+    return node === h ? 0 : node - LIST_OFFSET;
+  }
+
+  /** The chunk after `c` on slot `slot`, or 0. */
+  next(c: number, slot: number): number {
+    const node = this.m[(c >> 2) + C_LIST] >>> 0;
+    return node === this.head(slot) ? 0 : node - LIST_OFFSET;
+  }
+
+  /** list_del_init of the chunk's node. */
+  del(c: number): void {
+    const m = this.m;
+    const node = c + LIST_OFFSET;
+    const next = m[node >> 2] >>> 0;
+    const prev = m[(node >> 2) + 1] >>> 0;
+    m[(next >> 2) + 1] = prev;
+    m[prev >> 2] = next;
+    m[node >> 2] = node;
+    m[(node >> 2) + 1] = node;
+  }
+
+  /** list_move / list_move_tail of the chunk's node onto slot `slot`. */
+  private moveTo(c: number, slot: number, front: boolean): void {
+    this.del(c);
+    const m = this.m;
+    const node = c + LIST_OFFSET;
+    const h = this.head(slot);
+    const prev = front ? h : m[(h >> 2) + 1] >>> 0;
+    const next = m[prev >> 2] >>> 0;
+    m[node >> 2] = next;
+    m[(node >> 2) + 1] = prev;
+    m[(next >> 2) + 1] = node;
+    m[prev >> 2] = node;
+  }
+
+  /** __pcpu_chunk_move: moves `c` onto slot `slot` (never the reserved chunk). */
+  move(c: number, slot: number, front: boolean): void {
+    if (!this.chunks.isReserved(c)) this.moveTo(c, slot, front);
+  }
+
+  /**
+   * pcpu_chunk_relocate: after `c` changed, moves it from `oslot` to the
+   * slot of its largest free area: to the front when it grew, to the back
+   * when it shrank. `oslot` -1 places a new chunk. Isolated chunks stay.
+   */
+  relocate(c: number, oslot: number): void {
+    if (this.chunks.isIsolated(c)) return;
+    const nslot = this.chunkSlot(c);
+    if (oslot !== nslot) this.move(c, nslot, oslot < nslot);
+  }
+
+  /** pcpu_isolate_chunk: onto to_depopulate, its empty pages out of the global count. */
+  isolate(c: number): void {
+    const m = this.m;
+    const cw = c >> 2;
+    if (m[cw + C_ISOLATED] === 0) {
+      m[cw + C_ISOLATED] = 1;
+      this.chunks.updateGlobalEmptyPages(-m[cw + C_NR_EMPTY_POP_PAGES]);
+    }
+    this.moveTo(c, this.toDepopulateSlot, true);
+  }
+
+  /** pcpu_reintegrate_chunk: back among the size slots, its empty pages counted again. */
+  reintegrate(c: number): void {
+    const m = this.m;
+    const cw = c >> 2;
+    if (m[cw + C_ISOLATED] === 0) return;
+    m[cw + C_ISOLATED] = 0;
+    this.chunks.updateGlobalEmptyPages(m[cw + C_NR_EMPTY_POP_PAGES]);
+    this.relocate(c, -1);
+  }
+
+  /** list_move_tail onto the sidelined slot (the balance worker, after depopulating). */
+  sideline(c: number): void {
+    this.moveTo(c, this.sidelinedSlot, false);
+  }
+}

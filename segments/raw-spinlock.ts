@@ -1,0 +1,151 @@
+/**
+ * A raw spinlock (the kernel's `raw_spinlock_t`) living in emulated memory:
+ * one 32-bit lock word taken with `Atomics.compareExchange`, and beside it
+ * the CPU that holds it (the `owner_cpu` that CONFIG_DEBUG_SPINLOCK keeps),
+ * for reports and for catching misuse.
+ *
+ *     struct raw_spinlock { u32 locked; s32 owner_cpu; }   // 8 bytes, 4-aligned
+ *
+ * Every piece of shared kernel state (allocator metadata, run queues, map
+ * buckets) is guarded by one of these, so any CPU, and later any worker
+ * thread over the same SharedArrayBuffer, may take it.
+ *
+ * Contention. In the deterministic engine all CPUs run in one thread and a
+ * helper or kernel function runs whole, so a lock is never seen held by
+ * another CPU: finding it held means a recursion or a lock left held, and
+ * spinning would hang the emulator. `lock` therefore throws EBUSY naming the
+ * holder, like the kernel's `BUG: spinlock recursion`. A lock made with
+ * `{ concurrent: true }` (the parallel runner's worker threads) spins instead.
+ *
+ * Interrupts and preemption are the caller's business, as with
+ * `raw_spin_lock`: host-side kernel code runs whole in this emulator.
+ *
+ * @example
+ * const lock = RawSpinlock.init(memory, addr);
+ * lock.lock(0);
+ * try { ... } finally { lock.unlock(0); }
+ */
+
+import { s32, struct, u32 } from './ctype.ts';
+import { ErrnoError } from './errno.ts';
+import type { PhysicalMemory } from './memory.ts';
+
+/** The in-memory layout of a raw spinlock. */
+export const rawSpinlockType = struct('raw_spinlock', [
+  ['locked', u32],
+  ['owner_cpu', s32],
+]);
+
+const LOCKED = rawSpinlockType.field('locked').offset >> 2;
+const OWNER = rawSpinlockType.field('owner_cpu').offset >> 2;
+/** `owner_cpu` of an unlocked lock (the kernel's SPINLOCK_OWNER_INIT uses -1 too). */
+export const NO_OWNER = -1;
+
+export interface RawSpinlockOptions {
+  /** Spin when the lock is held (worker threads) instead of reporting a deadlock. */
+  concurrent?: boolean;
+}
+
+export class RawSpinlock {
+  private readonly words: Int32Array;
+  private readonly at: number;
+  private readonly concurrent: boolean;
+
+  /** A handle on the lock word at `addr` (4-byte aligned), already initialised. */
+  constructor(
+    readonly memory: PhysicalMemory,
+    readonly addr: number,
+    opts: RawSpinlockOptions = {},
+  ) {
+    memory.check(addr, rawSpinlockType.size, 'write');
+    if (addr % 4 !== 0) {
+      throw new ErrnoError('EINVAL', `spinlock address 0x${addr.toString(16)} is not 4-aligned`);
+    }
+    this.words = new Int32Array(memory.buffer);
+    this.at = addr >> 2;
+    this.concurrent = opts.concurrent === true;
+  }
+
+  /**
+   * `raw_spin_lock_init`: writes an unlocked lock at `addr` and returns a handle.
+   *
+   * @example
+   * const lock = RawSpinlock.init(memory, 0x2000);
+   * lock.holder; // -1
+   */
+  static init(memory: PhysicalMemory, addr: number, opts: RawSpinlockOptions = {}): RawSpinlock {
+    const lock = new RawSpinlock(memory, addr, opts);
+    Atomics.store(lock.words, lock.at + LOCKED, 0);
+    Atomics.store(lock.words, lock.at + OWNER, NO_OWNER);
+    return lock;
+  }
+
+  /**
+   * `raw_spin_trylock` on CPU `cpu`: takes the lock if it is free.
+   *
+   * @example
+   * if (lock.tryLock(1)) lock.unlock(1);
+   */
+  tryLock(cpu: number): boolean {
+    if (Atomics.compareExchange(this.words, this.at + LOCKED, 0, 1) !== 0) return false;
+    Atomics.store(this.words, this.at + OWNER, cpu);
+    return true;
+  }
+
+  /**
+   * `raw_spin_lock` on CPU `cpu`. Throws EBUSY when the lock is held and the
+   * lock is not concurrent (a deadlock in the single-threaded engine).
+   *
+   * @example
+   * lock.lock(0); // ... critical section ...; lock.unlock(0);
+   */
+  lock(cpu: number): void {
+    if (this.tryLock(cpu)) return;
+    if (!this.concurrent) {
+      const owner = this.holder;
+      throw new ErrnoError(
+        'EBUSY',
+        `spinlock ${owner === cpu ? 'recursion' : 'lockup'} on CPU#${cpu}: lock at 0x${this.addr.toString(16)} is held by CPU#${owner}`,
+      );
+    }
+    while (!this.tryLock(cpu)) {
+      // Wait for the word to change rather than hammering it; 1 ms caps a missed wake.
+      Atomics.wait(this.words, this.at + LOCKED, 1, 1);
+    }
+  }
+
+  /**
+   * `raw_spin_unlock` on CPU `cpu`: EPERM when the lock is not held, or held by another CPU.
+   *
+   * @example
+   * lock.lock(2); lock.unlock(2);
+   */
+  unlock(cpu: number): void {
+    const owner = this.holder;
+    if (Atomics.load(this.words, this.at + LOCKED) === 0) {
+      throw new ErrnoError(
+        'EPERM',
+        `spinlock already unlocked on CPU#${cpu}: lock at 0x${this.addr.toString(16)}`,
+      );
+    }
+    if (owner !== cpu) {
+      throw new ErrnoError(
+        'EPERM',
+        `spinlock wrong CPU on CPU#${cpu}: lock at 0x${this.addr.toString(16)} is held by CPU#${owner}`,
+      );
+    }
+    Atomics.store(this.words, this.at + OWNER, NO_OWNER);
+    Atomics.store(this.words, this.at + LOCKED, 0);
+    if (this.concurrent) Atomics.notify(this.words, this.at + LOCKED, 1);
+  }
+
+  /** True while some CPU holds the lock. */
+  get locked(): boolean {
+    return Atomics.load(this.words, this.at + LOCKED) !== 0;
+  }
+
+  /** The CPU holding the lock, or -1. */
+  get holder(): number {
+    return Atomics.load(this.words, this.at + OWNER);
+  }
+}
