@@ -6,24 +6,26 @@
  * with the fullest.
  *
  *     slot 0                        no free area, or sidelined after failed fits
- *     1 .. size_to_slot(unit)       largest free area of 1-31 bytes (1), 32-63 (2),
- *                                   then one slot per power of two
+ *     1 .. size_to_slot(unit)       largest free area of 1-15 bytes (1), 16-31 (2),
+ *                                   32-63 (3), then one slot per power of two
  *     sidelined_slot                isolated chunks, already depopulated
  *     free_slot                     wholly free chunks
  *     to_depopulate_slot            isolated chunks waiting for the balance worker
  *
  * `__pcpu_size_to_slot(size) = max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)`,
- * and a size equal to the unit size maps to free_slot.
+ * and a size equal to the unit size maps to free_slot. (The kernel's comment
+ * on PCPU_SLOT_BASE_SHIFT says 1-31 bytes share a slot; by this formula
+ * 16-31 bytes are slot 2.)
  *
  * Relocation: after an allocation or a free, a chunk moves to the slot of
  * its new largest free area: to the front of that list when it grew (its
  * new space is most useful), to the back when it shrank. The reserved chunk
  * is on no list; an isolated chunk stays where the balance worker put it.
  *
- * Failed fits: a chunk in a slot below PCPU_SLOT_FAIL_THRESHOLD (3) whose
- * hints say a request fits but whose blocks cannot place it (alignment or
- * populated pages) is moved to slot 0, which allocations never search; it
- * comes back when an allocation or free changes its slot.
+ * Failed fits: a chunk in a slot below PCPU_SLOT_FAIL_THRESHOLD (3), so with
+ * less than 32 contiguous free bytes, that cannot place a request it was
+ * searched for is moved to slot 0, which allocations never search; it comes
+ * back when a free changes the slot its largest free area belongs in.
  *
  * Isolation: a chunk with many empty populated pages while others have
  * enough is isolated to the to_depopulate list, so its empty pages no longer
@@ -49,7 +51,7 @@ import {
   PCPU_MIN_ALLOC_SIZE,
 } from './chunk.ts';
 
-/** 1-31 bytes share slot 1. */
+/** Sizes below 2^(PCPU_SLOT_BASE_SHIFT - 1) bytes share slot 1. */
 export const PCPU_SLOT_BASE_SHIFT = 5;
 /** Chunks in slots below this are sidelined to slot 0 when a fit fails. */
 export const PCPU_SLOT_FAIL_THRESHOLD = 3;
@@ -60,7 +62,8 @@ const fls = (x: number): number => 32 - Math.clz32(x);
  * __pcpu_size_to_slot: the slot of a largest free area of `size` bytes.
  *
  * @example
- * sizeToSlotRaw(31);  // 1
+ * sizeToSlotRaw(15);  // 1
+ * sizeToSlotRaw(31);  // 2
  * sizeToSlotRaw(512); // 7
  */
 export const sizeToSlotRaw = (size: number): number =>
