@@ -31,6 +31,7 @@ import {
   C_MD,
   C_NR_ALLOC,
   C_NR_EMPTY_POP_PAGES,
+  C_NR_POPULATED,
   C_START_OFFSET,
   findLastBit,
   findNextBit,
@@ -138,8 +139,14 @@ export type PercpuChunkKind = 'reserved' | 'first' | 'chunk' | 'sidelined' | 'to
 
 export interface PercpuChunkStats {
   kind: PercpuChunkKind;
-  /** The chunk's base address (CPU 0's unit). */
+  /** The chunk's base address (CPU 0's unit). Not in the debugfs text, nor the next three. */
   base: number;
+  /** Pages the chunk's bitmap covers, and how many of them are populated. */
+  nrPages: number;
+  nrPopulated: number;
+  /** Bytes hidden at the start and the end of the pages (the first chunk's neighbours). */
+  startOffset: number;
+  endOffset: number;
   nrAlloc: number;
   maxAllocSize: number;
   emptyPopPages: number;
@@ -241,6 +248,10 @@ function chunkMapStats(a: PercpuAllocator, c: number, kind: PercpuChunkKind): Pe
   return {
     kind,
     base: ch.baseAddr(c),
+    nrPages: ch.nrPages(c),
+    nrPopulated: m[cw + C_NR_POPULATED],
+    startOffset: m[cw + C_START_OFFSET],
+    endOffset: m[cw + C_END_OFFSET],
     nrAlloc: m[cw + C_NR_ALLOC],
     maxAllocSize: m[cw + C_MAX_ALLOC_SIZE] >>> 0,
     emptyPopPages: m[cw + C_NR_EMPTY_POP_PAGES],
