@@ -80,7 +80,7 @@
  */
 
 import type { AddressMap } from '../segments/address-map.ts';
-import { alignUp, isPowerOfTwo, s32, struct, u32 } from '../segments/ctype.ts';
+import { alignUp, s32, struct, u32 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 import { RawSpinlock, rawSpinlockType } from '../segments/raw-spinlock.ts';
@@ -93,8 +93,6 @@ import {
   C_NR_POPULATED,
   Chunks,
   chunkMetaLayout,
-  findNextBit,
-  findNextZeroBit,
   PCPU_MIN_ALLOC_SHIFT,
   PCPU_MIN_ALLOC_SIZE,
 } from './chunk.ts';
@@ -120,6 +118,20 @@ export const PCPU_WARN_LIMIT = 10;
 export const PCPU_CHUNK_REGION_SIZE = 8 << 20;
 
 const PAGE_SHIFT = Math.log2(PAGE_SIZE);
+
+// Transpiled (tsx, vitest), every read of an imported binding is a getter
+// call; the hot paths read these module-local copies instead.
+const PAGE = PAGE_SIZE;
+const MIN_ALLOC = PCPU_MIN_ALLOC_SIZE;
+const MIN_ALLOC_SHIFT = PCPU_MIN_ALLOC_SHIFT;
+const MAX_SIZE = PCPU_MIN_UNIT_SIZE;
+const FAIL_THRESHOLD = PCPU_SLOT_FAIL_THRESHOLD;
+const W_LIVE = C_LIVE;
+const W_ISOLATED = C_ISOLATED;
+const W_NR_PAGES = C_NR_PAGES;
+const W_NR_EMPTY_POP_PAGES = C_NR_EMPTY_POP_PAGES;
+const areaAlloc = statsAreaAlloc;
+const areaDealloc = statsAreaDealloc;
 
 /** The allocator's global state in memory (the kernel's file-scope variables of mm/percpu.c). */
 export const pcpuState = struct('pcpu_state', [
@@ -191,7 +203,10 @@ export type PercpuAllocatorOptions = PercpuBootOptions | PercpuAttachOptions;
 export interface PercpuAllocOptions {
   /** Cannot sleep (GFP_ATOMIC): only populated pages, no new chunk. Default false. */
   atomic?: boolean;
-  /** From the reserved chunk (module per-CPU data). Default false. */
+  /**
+   * From the reserved chunk (module per-CPU data), and only from there; from
+   * the normal chunks when the first chunk has no reserved area. Default false.
+   */
   reserved?: boolean;
   /** __GFP_NOWARN: print nothing on failure. Default false. */
   noWarn?: boolean;
@@ -378,21 +393,21 @@ export class PercpuAllocator {
    * const p = pcpu.alloc(8, 8, { atomic: true });
    * if (p !== null) memory.read64(areas.perCpuPtr(p, 3)); // 0n
    */
-  alloc(size: number, align: number, opts: PercpuAllocOptions = {}): number | null {
-    const atomic = opts.atomic === true;
-    const doWarn = opts.noWarn !== true;
+  alloc(size: number, align: number, opts?: PercpuAllocOptions): number | null {
+    const atomic = opts?.atomic === true;
+    const doWarn = opts?.noWarn !== true;
     if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(align) || align < 0) {
       if (doWarn) this.warn(`illegal size (${size}) or align (${align}) for percpu allocation`);
       return null;
     }
-    if (align < PCPU_MIN_ALLOC_SIZE) align = PCPU_MIN_ALLOC_SIZE;
-    size = alignUp(size, PCPU_MIN_ALLOC_SIZE);
-    if (size === 0 || size > PCPU_MIN_UNIT_SIZE || align > PAGE_SIZE || !isPowerOfTwo(align)) {
+    if (align < MIN_ALLOC) align = MIN_ALLOC;
+    size += (MIN_ALLOC - (size % MIN_ALLOC)) % MIN_ALLOC;
+    if (size === 0 || size > MAX_SIZE || align > PAGE || (align & (align - 1)) !== 0) {
       if (doWarn) this.warn(`illegal size (${size}) or align (${align}) for percpu allocation`);
       return null;
     }
-    const bits = size >> PCPU_MIN_ALLOC_SHIFT;
-    const bitAlign = align >> PCPU_MIN_ALLOC_SHIFT;
+    const bits = size >> MIN_ALLOC_SHIFT;
+    const bitAlign = align >> MIN_ALLOC_SHIFT;
     const cpu = this.currentCpu();
     this.lock.lock(cpu);
     let c = 0;
@@ -400,7 +415,7 @@ export class PercpuAllocator {
     let err = '';
     let balance = false;
     try {
-      if (opts.reserved === true && this.reservedChunk !== 0) {
+      if (opts?.reserved === true && this.reservedChunk !== 0) {
         c = this.reservedChunk;
         const start = this.chunks.findBlockFit(c, bits, bitAlign, atomic);
         if (start >= 0) off = this.chunks.allocArea(c, bits, bitAlign, start);
@@ -413,11 +428,11 @@ export class PercpuAllocator {
         }
       }
       if (off >= 0) {
-        statsAreaAlloc(this.m, this.stats, c, size);
+        areaAlloc(this.m, this.stats, c, size);
         if (this.m[this.st + ST_NR_EMPTY_POP_PAGES] < PCPU_EMPTY_POP_PAGES_LOW) {
           balance = this.requestBalance();
         }
-        if (!atomic) this.populateArea(c, off, size);
+        if (!atomic) this.chunks.populateRange(c, off, off + size);
       } else {
         if (atomic) {
           this.m[this.st + ST_ATOMIC_ALLOC_FAILED] = 1;
@@ -456,7 +471,7 @@ export class PercpuAllocator {
           const next = slots.next(c, slot);
           const start = chunks.findBlockFit(c, bits, bitAlign, atomic);
           if (start < 0) {
-            if (slot < PCPU_SLOT_FAIL_THRESHOLD) slots.move(c, 0, true);
+            if (slot < FAIL_THRESHOLD) slots.move(c, 0, true);
             c = next;
             continue;
           }
@@ -480,22 +495,6 @@ export class PercpuAllocator {
     }
     this.foundOff = -1;
     return 0;
-  }
-
-  /**
-   * Populates the unpopulated pages under [off, off + size) of chunk `c`
-   * (pcpu_populate_chunk + pcpu_chunk_populated). Context: pcpu_lock held.
-   */
-  private populateArea(c: number, off: number, size: number): void {
-    const m = this.m;
-    const pop = this.chunks.populatedW(c);
-    const end = (off + size + PAGE_SIZE - 1) >> PAGE_SHIFT;
-    let rs = findNextZeroBit(m, pop, end, off >> PAGE_SHIFT);
-    while (rs < end) {
-      const re = findNextBit(m, pop, end, rs + 1);
-      this.chunks.populated(c, rs, re);
-      rs = findNextZeroBit(m, pop, end, re + 1);
-    }
   }
 
   /** Prints an allocation failure under the kernel's warn_limit. Context: pcpu_lock held. */
@@ -545,7 +544,7 @@ export class PercpuAllocator {
         );
       }
       const { chunks, slots } = this;
-      statsAreaDealloc(this.m, this.stats, c);
+      areaDealloc(this.m, this.stats, c);
       const oslot = slots.chunkSlot(c);
       chunks.freeArea(c, off);
       slots.relocate(c, oslot);
@@ -580,11 +579,11 @@ export class PercpuAllocator {
     if (c === this.firstChunk || c === this.reservedChunk) return false;
     const m = this.m;
     const cw = c >> 2;
-    const empty = m[cw + C_NR_EMPTY_POP_PAGES];
+    const empty = m[cw + W_NR_EMPTY_POP_PAGES];
     return (
-      (m[cw + C_ISOLATED] !== 0 && empty > 0) ||
+      (m[cw + W_ISOLATED] !== 0 && empty > 0) ||
       (m[this.st + ST_NR_EMPTY_POP_PAGES] > PCPU_EMPTY_POP_PAGES_HIGH + empty &&
-        empty >= Math.floor(m[cw + C_NR_PAGES] / 4))
+        empty >= Math.floor(m[cw + W_NR_PAGES] / 4))
     );
   }
 
@@ -602,7 +601,7 @@ export class PercpuAllocator {
       this.regionStart + Math.floor((addr - this.regionStart) / this.chunkBytes) * this.chunkBytes;
     if (addr - slot >= this.unitSize) return 0;
     const c = slot + this.nrUnits * this.unitSize;
-    return this.m[(c >> 2) + C_LIVE] !== 0 ? c : 0;
+    return this.m[(c >> 2) + W_LIVE] !== 0 ? c : 0;
   }
 
   /**

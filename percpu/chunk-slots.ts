@@ -41,7 +41,6 @@
  * slots.first(slots.freeSlot);   // the first wholly free chunk, or 0
  */
 
-import type { PhysicalMemory } from '../segments/memory.ts';
 import {
   C_ISOLATED,
   C_LIST,
@@ -74,9 +73,14 @@ export const nrSlotsFor = (unitSize: number): number => sizeToSlotRaw(unitSize) 
 
 /** The byte offset of a chunk's list node in its header. */
 const LIST_OFFSET = C_LIST << 2;
+// Module-local copies: once transpiled, reading an imported binding is a getter call.
+const W_LIST = C_LIST;
+const W_ISOLATED = C_ISOLATED;
+const W_NR_EMPTY_POP_PAGES = C_NR_EMPTY_POP_PAGES;
+const LIST_HEAD_SIZE = listHead.size;
+const MIN_ALLOC = PCPU_MIN_ALLOC_SIZE;
 
 export class ChunkSlots {
-  readonly memory: PhysicalMemory;
   readonly sidelinedSlot: number;
   readonly freeSlot: number;
   readonly toDepopulateSlot: number;
@@ -89,7 +93,6 @@ export class ChunkSlots {
     readonly listsAddr: number,
     readonly unitSize: number,
   ) {
-    this.memory = chunks.memory;
     this.m = chunks.m;
     this.sidelinedSlot = sizeToSlotRaw(unitSize) + 1;
     this.freeSlot = this.sidelinedSlot + 1;
@@ -99,7 +102,7 @@ export class ChunkSlots {
 
   /** Bytes of list heads. */
   static bytes(unitSize: number): number {
-    return nrSlotsFor(unitSize) * listHead.size;
+    return nrSlotsFor(unitSize) * LIST_HEAD_SIZE;
   }
 
   /** INIT_LIST_HEAD on every slot. Boot only. */
@@ -119,13 +122,13 @@ export class ChunkSlots {
   /** pcpu_chunk_slot: the slot a chunk belongs in by its largest free area. */
   chunkSlot(c: number): number {
     const contig = this.chunks.contigHint(c);
-    if (this.chunks.freeBytes(c) < PCPU_MIN_ALLOC_SIZE || contig === 0) return 0;
-    return this.sizeToSlot(contig * PCPU_MIN_ALLOC_SIZE);
+    if (this.chunks.freeBytes(c) < MIN_ALLOC || contig === 0) return 0;
+    return this.sizeToSlot(contig * MIN_ALLOC);
   }
 
   /** Address of slot `slot`'s list head. */
   head(slot: number): number {
-    return this.listsAddr + slot * listHead.size;
+    return this.listsAddr + slot * LIST_HEAD_SIZE;
   }
 
   /** The first chunk on slot `slot`, or 0. */
@@ -137,7 +140,7 @@ export class ChunkSlots {
 
   /** The chunk after `c` on slot `slot`, or 0. */
   next(c: number, slot: number): number {
-    const node = this.m[(c >> 2) + C_LIST] >>> 0;
+    const node = this.m[(c >> 2) + W_LIST] >>> 0;
     return node === this.head(slot) ? 0 : node - LIST_OFFSET;
   }
 
@@ -187,9 +190,9 @@ export class ChunkSlots {
   isolate(c: number): void {
     const m = this.m;
     const cw = c >> 2;
-    if (m[cw + C_ISOLATED] === 0) {
-      m[cw + C_ISOLATED] = 1;
-      this.chunks.updateGlobalEmptyPages(-m[cw + C_NR_EMPTY_POP_PAGES]);
+    if (m[cw + W_ISOLATED] === 0) {
+      m[cw + W_ISOLATED] = 1;
+      this.chunks.updateGlobalEmptyPages(-m[cw + W_NR_EMPTY_POP_PAGES]);
     }
     this.moveTo(c, this.toDepopulateSlot, true);
   }
@@ -198,9 +201,9 @@ export class ChunkSlots {
   reintegrate(c: number): void {
     const m = this.m;
     const cw = c >> 2;
-    if (m[cw + C_ISOLATED] === 0) return;
-    m[cw + C_ISOLATED] = 0;
-    this.chunks.updateGlobalEmptyPages(m[cw + C_NR_EMPTY_POP_PAGES]);
+    if (m[cw + W_ISOLATED] === 0) return;
+    m[cw + W_ISOLATED] = 0;
+    this.chunks.updateGlobalEmptyPages(m[cw + W_NR_EMPTY_POP_PAGES]);
     this.relocate(c, -1);
   }
 

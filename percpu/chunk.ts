@@ -83,6 +83,8 @@ const BLOCK_SHIFT = Math.log2(PCPU_BITMAP_BLOCK_BITS);
 const BLOCK_MASK = PCPU_BITMAP_BLOCK_BITS - 1;
 const BLOCK_WORDS = PCPU_BITMAP_BLOCK_BITS >> 5;
 const PAGE_SHIFT = Math.log2(PAGE_SIZE);
+/** PAGE_SIZE as a module-local binding (an imported one is a getter once transpiled). */
+const PAGE = PAGE_SIZE;
 
 export const listHead = struct('list_head', [
   ['next', u32],
@@ -175,15 +177,14 @@ export interface ChunkMetaLayout {
 }
 
 /** pcpu_nr_pages_to_map_bits: bitmap bits for `nrPages` pages. */
-export const pagesToMapBits = (nrPages: number): number =>
-  (nrPages * PAGE_SIZE) >> PCPU_MIN_ALLOC_SHIFT;
+export const pagesToMapBits = (nrPages: number): number => (nrPages * PAGE) >> PCPU_MIN_ALLOC_SHIFT;
 
 /**
  * The metadata of a chunk of `nrPages` pages: header, alloc_map, bound_map
  * (one bit longer), one pcpu_block_md per page, the populated bitmap.
  *
  * @example
- * chunkMetaLayout(10).size; // 2976 bytes for a 40 KiB unit
+ * chunkMetaLayout(10).size; // 3004 bytes for a 40 KiB unit
  */
 export function chunkMetaLayout(nrPages: number): ChunkMetaLayout {
   const bits = pagesToMapBits(nrPages);
@@ -287,7 +288,7 @@ const alignBits = (x: number, align: number): number => (x + align - 1) & -align
 const overlap = (a: number, b: number, x: number, y: number): boolean => a < y && x < b;
 
 /** A 32-bit view of memory, refusing big-endian hosts (the bitmaps are little-endian words). */
-export function wordView(memory: PhysicalMemory): Int32Array {
+function wordView(memory: PhysicalMemory): Int32Array {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
     throw new ErrnoError('ENOSYS', 'the per-CPU allocator needs a little-endian host');
   }
@@ -383,7 +384,7 @@ export class Chunks {
     const cw = c >> 2;
     const base = this.m[cw + C_BASE_ADDR] >>> 0;
     const start = base + this.m[cw + C_START_OFFSET];
-    const end = base + this.m[cw + C_NR_PAGES] * PAGE_SIZE - this.m[cw + C_END_OFFSET];
+    const end = base + this.m[cw + C_NR_PAGES] * PAGE - this.m[cw + C_END_OFFSET];
     return addr >= start && addr < end;
   }
 
@@ -514,6 +515,23 @@ export class Chunks {
     this.m[(c >> 2) + C_NR_POPULATED] -= nr;
     this.m[this.nrPopulatedW] -= nr;
     this.updateEmptyPages(c, -nr);
+  }
+
+  /**
+   * The populating half of pcpu_alloc: backs the unpopulated pages under
+   * bytes [start, end) of the chunk (pcpu_populate_chunk, nothing to do in
+   * this memory) and records them (pcpu_chunk_populated).
+   */
+  populateRange(c: number, start: number, end: number): void {
+    const m = this.m;
+    const pop = this.populatedW(c);
+    const pageEnd = (end + PAGE - 1) >> PAGE_SHIFT;
+    let rs = findNextZeroBit(m, pop, pageEnd, start >> PAGE_SHIFT);
+    while (rs < pageEnd) {
+      const re = findNextBit(m, pop, pageEnd, rs + 1);
+      this.populated(c, rs, re);
+      rs = findNextZeroBit(m, pop, pageEnd, re + 1);
+    }
   }
 
   /** Is page `page` of the chunk populated? */
@@ -934,11 +952,11 @@ export class Chunks {
     const m = this.m;
     const pop = this.populatedW(c);
     let start = (bitOff << PCPU_MIN_ALLOC_SHIFT) >> PAGE_SHIFT;
-    let end = ((bitOff + bits) * PCPU_MIN_ALLOC_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT;
+    let end = ((bitOff + bits) * PCPU_MIN_ALLOC_SIZE + PAGE - 1) >> PAGE_SHIFT;
     start = findNextZeroBit(m, pop, end, start);
     if (start >= end) return true;
     end = findNextBit(m, pop, end, start + 1);
-    this.nextOff = (end * PAGE_SIZE) >> PCPU_MIN_ALLOC_SHIFT;
+    this.nextOff = (end * PAGE) >> PCPU_MIN_ALLOC_SHIFT;
     return false;
   }
 
@@ -1037,7 +1055,7 @@ export class Chunks {
     const m = this.m;
     if (off % PCPU_MIN_ALLOC_SIZE !== 0) return 0;
     if (off < m[cw + C_START_OFFSET]) return 0;
-    if (off >= m[cw + C_NR_PAGES] * PAGE_SIZE - m[cw + C_END_OFFSET]) return 0;
+    if (off >= m[cw + C_NR_PAGES] * PAGE - m[cw + C_END_OFFSET]) return 0;
     const bit = off >> PCPU_MIN_ALLOC_SHIFT;
     const bound = this.boundMapW(c);
     if (!testBit(m, this.allocMapW(c), bit) || !testBit(m, bound, bit)) return 0;

@@ -64,6 +64,11 @@ const S_NR_MAX_CHUNKS = word('nr_max_chunks');
 const S_MIN_ALLOC_SIZE = word('min_alloc_size');
 const S_MAX_ALLOC_SIZE = word('max_alloc_size');
 
+// Module-local copies of the chunk fields the update helpers touch per call
+// (a transpiled import is a getter).
+const W_NR_ALLOC = C_NR_ALLOC;
+const W_MAX_ALLOC_SIZE = C_MAX_ALLOC_SIZE;
+
 const TWO_32 = 2 ** 32;
 const get64 = (m: Int32Array, w: number): number => (m[w + 1] >>> 0) * TWO_32 + (m[w] >>> 0);
 function set64(m: Int32Array, w: number, v: number): void {
@@ -87,15 +92,15 @@ export function statsAreaAlloc(m: Int32Array, s: number, c: number, size: number
   if (size < get64(m, s + S_MIN_ALLOC_SIZE)) set64(m, s + S_MIN_ALLOC_SIZE, size);
   if (size > get64(m, s + S_MAX_ALLOC_SIZE)) set64(m, s + S_MAX_ALLOC_SIZE, size);
   const cw = c >> 2;
-  m[cw + C_NR_ALLOC]++;
-  if (size > m[cw + C_MAX_ALLOC_SIZE] >>> 0) m[cw + C_MAX_ALLOC_SIZE] = size;
+  m[cw + W_NR_ALLOC]++;
+  if (size > m[cw + W_MAX_ALLOC_SIZE] >>> 0) m[cw + W_MAX_ALLOC_SIZE] = size;
 }
 
 /** pcpu_stats_area_dealloc: a free in chunk `c`. */
 export function statsAreaDealloc(m: Int32Array, s: number, c: number): void {
   set64(m, s + S_NR_DEALLOC, get64(m, s + S_NR_DEALLOC) + 1);
   set64(m, s + S_NR_CUR_ALLOC, get64(m, s + S_NR_CUR_ALLOC) - 1);
-  m[(c >> 2) + C_NR_ALLOC]--;
+  m[(c >> 2) + W_NR_ALLOC]--;
 }
 
 /** pcpu_stats_chunk_alloc. */
