@@ -414,6 +414,7 @@ export class PercpuAllocator {
     let off = -1;
     let err = '';
     let balance = false;
+    let warnings = 0;
     try {
       if (opts?.reserved === true && this.reservedChunk !== 0) {
         c = this.reservedChunk;
@@ -438,10 +439,14 @@ export class PercpuAllocator {
           this.m[this.st + ST_ATOMIC_ALLOC_FAILED] = 1;
           balance = this.requestBalance();
         }
-        if (doWarn) this.warnFailure(size, align, atomic, err);
+        if (doWarn) warnings = this.takeWarning();
       }
     } finally {
       this.lock.unlock(cpu);
+    }
+    if (warnings > 0) {
+      this.warn(`allocation failed, size=${size} align=${align} atomic=${atomic ? 1 : 0}, ${err}`);
+      if (warnings > 1) this.warn('limit reached, disable warning');
     }
     if (balance) this.schedule?.();
     if (off < 0) return null;
@@ -497,17 +502,20 @@ export class PercpuAllocator {
     return 0;
   }
 
-  /** Prints an allocation failure under the kernel's warn_limit. Context: pcpu_lock held. */
-  private warnFailure(size: number, align: number, atomic: boolean, err: string): void {
+  /**
+   * The kernel's warn_limit for failure warnings: 0 when this one is only
+   * counted, 1 to print it, 2 to print it and `limit reached`. The caller
+   * prints after dropping the lock. Context: pcpu_lock held.
+   */
+  private takeWarning(): number {
     const m = this.m;
     const limit = m[this.st + ST_WARN_LIMIT];
     if (limit <= 0) {
       m[this.st + ST_WARN_SUPPRESSED]++;
-      return;
+      return 0;
     }
-    this.warn(`allocation failed, size=${size} align=${align} atomic=${atomic ? 1 : 0}, ${err}`);
     m[this.st + ST_WARN_LIMIT] = limit - 1;
-    if (limit === 1) this.warn('limit reached, disable warning');
+    return limit === 1 ? 2 : 1;
   }
 
   /** Marks balance work pending; true if the hook should be called. Context: pcpu_lock held. */

@@ -250,6 +250,19 @@ describe('allocation failures', () => {
     ]);
   });
 
+  it('prints with pcpu_lock released, so the warn hook may look at the allocator', () => {
+    const b = boot();
+    fillFirstChunk(b);
+    const seen: number[] = [];
+    const pcpu = new PercpuAllocator({
+      memory: b.memory,
+      attach: b.pcpu.stateAddr,
+      warn: () => seen.push(percpuStats(pcpu).global.nrCurAlloc),
+    });
+    expect(pcpu.alloc(64, 8, { atomic: true })).toBeNull();
+    expect(seen).toEqual([1]);
+  });
+
   it(`limits failure warnings to ${PCPU_WARN_LIMIT}, then counts them`, () => {
     const b = boot();
     fillFirstChunk(b);
