@@ -23,8 +23,9 @@
  * first.
  *
  * Allocation (pcpu_alloc): the request is rounded up to 4 bytes and 4-byte
- * alignment; a size of 0 or above PCPU_MIN_UNIT_SIZE, or an alignment above
- * PAGE_SIZE or not a power of two, is refused with the kernel's warning.
+ * alignment; a size of 0 or above PCPU_MIN_UNIT_SIZE (the kernel's test: no
+ * unit is smaller, so whatever passes fits a new chunk), or an alignment
+ * above PAGE_SIZE or not a power of two, is refused with the kernel's warning.
  * Reserved requests go to the reserved chunk. Others search the chunk slots
  * (chunk-slots.ts) from the slot of their size upward, fullest first, and in
  * each chunk use the block hints (chunk.ts) to place the area. A sleepable
@@ -831,6 +832,9 @@ export class PercpuAllocator {
   /**
    * Calls `fn` for the reserved chunk (slot -1), then every chunk on the
    * slots in order, as debugfs lists them. Context: pcpu_lock held.
+   *
+   * @example
+   * pcpu.withLock(() => pcpu.forEachChunk((c, slot) => console.log(c.toString(16), slot)));
    */
   forEachChunk(fn: (c: number, slot: number) => void): void {
     if (this.reservedChunk !== 0) fn(this.reservedChunk, -1);

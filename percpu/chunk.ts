@@ -20,9 +20,17 @@
  *    before the contig hint, where a first-fit scan may begin), `left_free`
  *    and `right_free` (free bits touching each edge, so runs spanning blocks
  *    are found without reading the bitmap), and `first_free`.
- *  - `chunk_md`: the same hints for the whole chunk. `contig_hint` says at
- *    once whether a request can possibly fit; it may overestimate by up to
- *    a page after frees that span blocks, never underestimate.
+ *  - `chunk_md`: the same hints for the whole chunk. Its `contig_hint`
+ *    names a run that really is free, so it never promises more than there
+ *    is; it can fall short of the largest run (by up to a page after frees
+ *    at block edges, as the kernel documents), which costs a missed fit,
+ *    never a wrong one.
+ *
+ * Hints are guides, never trusted for correctness: the bitmap decides. What
+ * holds (and test/percpu/chunk.test.ts checks): every hinted run is free,
+ * contig hints never exceed the largest run, left_free is exact, right_free
+ * and first_free are lower bounds (pcpu_block_refresh_hint zeroes right_free
+ * and does not rescan a promoted scan hint that reaches the block's end).
  *
  * Finding room: pcpu_find_block_fit walks the block hints (never the bitmap)
  * to the first block, or run across blocks, that can hold the request at its
