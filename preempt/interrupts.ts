@@ -132,6 +132,8 @@ export function doSoftirq(m: Machine, c: CpuState): void {
     const name = SOFTIRQ_NAMES[vec];
     m.trace(c, { type: 'softirq_entry', vec, name });
     if (vec === SCHED_SOFTIRQ) loadBalance(m, c);
+    // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
+    if (vec === TIMER_SOFTIRQ && c.id === 0 && m.percpu.balancePending) m.percpu.balance();
     m.trace(c, { type: 'softirq_exit', vec, name });
   }
   c.setIrqsEnabled(false);

@@ -35,6 +35,7 @@ import type { DisasmOptions } from '../cpu/disasm.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
 import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { PCPU_CHUNK_REGION_SIZE, PercpuAllocator } from '../percpu/allocator.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import {
   definePercpuCoreSymbols,
@@ -90,6 +91,8 @@ export interface MachineOptions {
   maxTasks?: number;
   /** Bytes of `.text` for loaded programs. Default 1 MiB. */
   textSize?: number;
+  /** Bytes of memory for per-CPU chunks beyond the first (the vmalloc area's role). Default 8 MiB. */
+  percpuChunkRegion?: number;
 }
 
 export interface SpawnOptions {
@@ -126,6 +129,7 @@ const DEFAULTS: Required_ = {
   traceBytesPerCpu: 256 << 10,
   maxTasks: 64,
   textSize: 1 << 20,
+  percpuChunkRegion: PCPU_CHUNK_REGION_SIZE,
 };
 
 export class Machine implements PreemptionModel {
@@ -151,6 +155,7 @@ export class Machine implements PreemptionModel {
   private taskSlots: { addr: number; stackTop: number }[] = [];
   /** Where loaded programs live. */
   text: TextSection | null = null;
+  private percpuOrNull: PercpuAllocator | null = null;
   private nextPid = 1;
   private oopsCount = 0;
   readonly debugPreempt = new DebugPreempt(this);
@@ -198,6 +203,12 @@ export class Machine implements PreemptionModel {
     if (this.areasOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
     return this.areasOrNull;
   }
+  /** alloc_percpu / free_percpu: the per-CPU chunk allocator (percpu/allocator.ts). */
+  get percpu(): PercpuAllocator {
+    if (this.percpuOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.percpuOrNull;
+  }
+
   get nrCpus(): number {
     return this.opts.cpus;
   }
@@ -284,6 +295,16 @@ export class Machine implements PreemptionModel {
     this.linker = null;
     const areas = setupPerCpuAreas(this.memory, this.map, this.image, this.nrCpus);
     this.areasOrNull = areas;
+    // The first chunk's reserved and dynamic parts, then chunks from their own region.
+    // Messages carry mm/percpu.c's pr_fmt prefix; the balance worker runs from the tick.
+    this.percpuOrNull = new PercpuAllocator({
+      memory: this.memory,
+      map: this.map,
+      areas,
+      chunkRegionSize: this.opts.percpuChunkRegion,
+      warn: (line) => this.report('warning', this.current ?? this.cpus[0], [`percpu: ${line}`]),
+      currentCpu: () => this.current?.id ?? 0,
+    });
     if (this.opts.trace) {
       this.tracer = new Tracer(this.memory, this.map, this.nrCpus, {
         bytesPerCpu: this.opts.traceBytesPerCpu,
