@@ -79,6 +79,19 @@ export type StopReason = (typeof StopReason)[keyof typeof StopReason];
 export interface CpuProbe {
   /** BPF_MOV64_PERCPU_REG at instruction `pc` is about to add gsBase. */
   thisCpuPtr(cpu: Cpu, ctx: CpuContext, pc: number): void;
+  /**
+   * The load, store or atomic at instruction `pc` is about to access `size`
+   * bytes at `addr`, inside the range set with `cpu.watch` (the sanitizer's
+   * per-CPU memory). Atomics are writes.
+   */
+  memAccess?(
+    cpu: Cpu,
+    ctx: CpuContext,
+    pc: number,
+    addr: number,
+    size: number,
+    kind: 'read' | 'write',
+  ): void;
 }
 
 export interface CpuOptions {
@@ -102,6 +115,13 @@ export class Cpu {
   gsBase: number;
   concurrent: boolean;
   probe: CpuProbe | null = null;
+  /**
+   * Accesses overlapping [watchLo, watchHi) take the slow path and are shown
+   * to `probe.memAccess`; set with `watch`. Empty by default, which costs the
+   * fast path one comparison.
+   */
+  private watchLo = 0;
+  private watchHi = 0;
   /**
    * Instructions executed by the last `run`; while a helper, kfunc or probe
    * runs, the count so far in the current run (the call included).
@@ -128,6 +148,18 @@ export class Cpu {
     this.i64 = new BigInt64Array(opts.memory.buffer);
   }
 
+  /**
+   * Shows every access overlapping [lo, hi) to `probe.memAccess`, from the
+   * next `run` on; `watch(0, 0)` stops watching.
+   *
+   * @example
+   * cpu.watch(chunkStart, chunkEnd);
+   */
+  watch(lo: number, hi: number): void {
+    this.watchLo = lo;
+    this.watchHi = hi;
+  }
+
   /** Called by a helper: stop the run loop once the helper returns. */
   requestStop(): void {
     this.stopRequested = true;
@@ -148,6 +180,9 @@ export class Cpu {
     const dv = this.memory.view;
     const lim = this.memory.size;
     const low = this.memory.lowLimit;
+    // Watched addresses (the sanitizer's) take the slow path; an empty range by default.
+    const wlo = this.watchLo;
+    const whi = this.watchHi;
     let pc = R[CTX_PC];
     let i = pc;
     let n = 0;
@@ -483,7 +518,8 @@ export class Cpu {
           case 0x61: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
+              a = this.translate(R, s, i, 4, 'read', n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
@@ -492,7 +528,8 @@ export class Cpu {
           case 0x69: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
+              a = this.translate(R, s, i, 2, 'read', n);
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
@@ -501,7 +538,8 @@ export class Cpu {
           case 0x71: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
+              a = this.translate(R, s, i, 1, 'read', n);
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
@@ -510,7 +548,8 @@ export class Cpu {
           case 0x79: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, s, i, 8, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 8 > lim || (a < whi && a + 8 > wlo))
+              a = this.translate(R, s, i, 8, 'read', n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
@@ -520,7 +559,8 @@ export class Cpu {
           case 0x81: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
+              a = this.translate(R, s, i, 4, 'read', n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
@@ -529,7 +569,8 @@ export class Cpu {
           case 0x89: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
+              a = this.translate(R, s, i, 2, 'read', n);
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
@@ -538,7 +579,8 @@ export class Cpu {
           case 0x91: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read');
+            if (R[s + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
+              a = this.translate(R, s, i, 1, 'read', n);
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -549,28 +591,32 @@ export class Cpu {
           case 0x62: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, t, i, 4, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
+              a = this.translate(R, t, i, 4, 'write', n);
             dv.setInt32(a, IMM[i], true);
             break;
           }
           case 0x6a: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, t, i, 2, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
+              a = this.translate(R, t, i, 2, 'write', n);
             dv.setInt16(a, IMM[i], true);
             break;
           }
           case 0x72: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, t, i, 1, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
+              a = this.translate(R, t, i, 1, 'write', n);
             dv.setInt8(a, IMM[i]);
             break;
           }
           case 0x7a: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, t, i, 8, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a < whi && a + 8 > wlo))
+              a = this.translate(R, t, i, 8, 'write', n);
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
             break;
@@ -580,28 +626,32 @@ export class Cpu {
           case 0x63: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, t, i, 4, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
+              a = this.translate(R, t, i, 4, 'write', n);
             dv.setInt32(a, R[S[i]], true);
             break;
           }
           case 0x6b: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, t, i, 2, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
+              a = this.translate(R, t, i, 2, 'write', n);
             dv.setInt16(a, R[S[i]], true);
             break;
           }
           case 0x73: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, t, i, 1, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
+              a = this.translate(R, t, i, 1, 'write', n);
             dv.setInt8(a, R[S[i]]);
             break;
           }
           case 0x7b: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, t, i, 8, 'write');
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a < whi && a + 8 > wlo))
+              a = this.translate(R, t, i, 8, 'write', n);
             const s = S[i];
             dv.setInt32(a, R[s], true);
             dv.setInt32(a + 4, R[s + 1], true);
@@ -612,8 +662,14 @@ export class Cpu {
           case 0xc3: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a & 3) !== 0) {
-              a = this.translate(R, t, i, 4, 'write', true);
+            if (
+              R[t + 1] !== 0 ||
+              a < low ||
+              a + 4 > lim ||
+              (a & 3) !== 0 ||
+              (a < whi && a + 4 > wlo)
+            ) {
+              a = this.translate(R, t, i, 4, 'write', n, true);
             }
             this.atomic32(R, a >> 2, S[i], IMM[i]);
             break;
@@ -621,8 +677,14 @@ export class Cpu {
           case 0xdb: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a & 7) !== 0) {
-              a = this.translate(R, t, i, 8, 'write', true);
+            if (
+              R[t + 1] !== 0 ||
+              a < low ||
+              a + 8 > lim ||
+              (a & 7) !== 0 ||
+              (a < whi && a + 8 > wlo)
+            ) {
+              a = this.translate(R, t, i, 8, 'write', n, true);
             }
             const s = S[i];
             if (IMM[i] === BPF_ADD && !this.concurrent) {
@@ -817,7 +879,10 @@ export class Cpu {
   /**
    * The slow path of an address check: computes the full 64-bit address
    * `reg + off` and returns it if the access is valid (after a wrap-around
-   * the fast check did not handle), otherwise throws the page fault.
+   * the fast check did not handle), otherwise throws the page fault. An
+   * access touching the watched range is shown to `probe.memAccess` first,
+   * which may report it or throw a CpuFault. `n` is the instruction count
+   * of the run so far, for the probe's timestamps.
    */
   private translate(
     R: Int32Array,
@@ -825,26 +890,34 @@ export class Cpu {
     i: number,
     size: number,
     kind: 'read' | 'write',
+    n: number,
     atomic = false,
   ): number {
     const off = this.current!.program.off[i];
-    const addr = BigInt.asUintN(
-      64,
-      ((BigInt(R[reg + 1] >>> 0) << 32n) | BigInt(R[reg] >>> 0)) + BigInt(off),
-    );
-    if (addr >= this.memory.lowLimit && addr + BigInt(size) <= BigInt(this.memory.size)) {
-      const a = Number(addr);
-      if (atomic && a % size !== 0) {
-        throw new CpuFault(
-          'misaligned-atomic',
-          i,
-          `misaligned atomic ${kind} of ${size} bytes at 0x${a.toString(16)}`,
-          { addr, size, kind },
-        );
+    let a = (R[reg] >>> 0) + off;
+    if (R[reg + 1] !== 0 || a < this.memory.lowLimit || a + size > this.memory.size) {
+      const addr = BigInt.asUintN(
+        64,
+        ((BigInt(R[reg + 1] >>> 0) << 32n) | BigInt(R[reg] >>> 0)) + BigInt(off),
+      );
+      if (addr < this.memory.lowLimit || addr + BigInt(size) > BigInt(this.memory.size)) {
+        throw CpuFault.memory(i, addr, size, kind);
       }
-      return a;
+      a = Number(addr);
     }
-    throw CpuFault.memory(i, addr, size, kind);
+    if (atomic && a % size !== 0) {
+      throw new CpuFault(
+        'misaligned-atomic',
+        i,
+        `misaligned atomic ${kind} of ${size} bytes at 0x${a.toString(16)}`,
+        { addr: BigInt(a), size, kind },
+      );
+    }
+    if (a < this.watchHi && a + size > this.watchLo && this.probe?.memAccess !== undefined) {
+      this.executed = n;
+      this.probe.memAccess(this, this.current!, i, a, size, kind);
+    }
+    return a;
   }
 
   private div32(R: Int32Array, d: number, b: number, signed: number): void {

@@ -37,6 +37,7 @@ import {
   SOFTIRQ_OFFSET,
   setNeedResched,
 } from './preempt-count.ts';
+import { RCU_SOFTIRQ, rcuCore, rcuSchedClockIrq } from './rcu.ts';
 import { loadBalance, schedule } from './scheduler.ts';
 import { wakeSleepers } from './sleep.ts';
 import { SOFTIRQ_NAMES } from './trace/events.ts';
@@ -85,6 +86,7 @@ function timerInterrupt(m: Machine, c: CpuState): void {
     else h.fn(m, c.id);
   }
   wakeSleepers(m, c);
+  rcuSchedClockIrq(m, c);
   schedulerTick(m, c);
   watchdog(m, c);
   c.softirqPending |= 1 << TIMER_SOFTIRQ;
@@ -134,6 +136,7 @@ export function doSoftirq(m: Machine, c: CpuState): void {
     if (vec === SCHED_SOFTIRQ) loadBalance(m, c);
     // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
     if (vec === TIMER_SOFTIRQ && c.id === 0 && m.percpu.balancePending) m.percpu.balance();
+    else if (vec === RCU_SOFTIRQ) rcuCore(m, c);
     m.trace(c, { type: 'softirq_exit', vec, name });
   }
   c.setIrqsEnabled(false);

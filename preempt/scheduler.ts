@@ -24,6 +24,7 @@ import type { CpuState } from './cpu-state.ts';
 import { releaseDyingTask } from './execution.ts';
 import type { Machine } from './machine.ts';
 import { clearNeedResched, setNeedResched } from './preempt-count.ts';
+import { rcuNoteContextSwitch } from './rcu.ts';
 import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from './task.ts';
 
 /**
@@ -56,6 +57,7 @@ export function schedule(m: Machine, c: CpuState, preempt: boolean): boolean {
 }
 
 function contextSwitch(m: Machine, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
+  rcuNoteContextSwitch(m, c, prev);
   m.trace(c, {
     type: 'sched_switch',
     prevComm: prev.comm,
