@@ -136,7 +136,7 @@ export function doSoftirq(m: Machine, c: CpuState): void {
     if (vec === SCHED_SOFTIRQ) loadBalance(m, c);
     // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
     if (vec === TIMER_SOFTIRQ && c.id === 0 && m.percpu.balancePending) m.percpu.balance();
-    else if (vec === RCU_SOFTIRQ) rcuCore(m, c);
+    if (vec === RCU_SOFTIRQ) rcuCore(m, c);
     m.trace(c, { type: 'softirq_exit', vec, name });
   }
   c.setIrqsEnabled(false);
