@@ -1,5 +1,6 @@
 /**
- * The per-CPU layer's public surface: boot of the per-CPU areas, the op
+ * The per-CPU layer's public surface: boot of the per-CPU areas, the
+ * dynamic allocator (alloc_percpu/free_percpu) and its statistics, the op
  * families, and the typed TS API after the Rust-for-Linux series (guards,
  * PerCpuPtr, StaticPerCpu, PerCpuToken, CheckedPerCpu).
  *
@@ -7,6 +8,13 @@
  * import { CpuGuard, StaticPerCpu } from '../percpu/index.ts';
  */
 
+export {
+  PCPU_CHUNK_REGION_SIZE,
+  PCPU_EMPTY_POP_PAGES_HIGH,
+  PCPU_EMPTY_POP_PAGES_LOW,
+  PercpuAllocator,
+  type PercpuAllocOptions,
+} from './allocator.ts';
 export { fromBits, readValue, toBits, writeValue } from './c-value.ts';
 export {
   type BorrowState,
@@ -23,6 +31,7 @@ export * from './per-cpu-areas.ts';
 export { type OnCpu, PerCpuPtr } from './per-cpu-ptr.ts';
 export { type ElementOf, PerCpuRef, type RefValidity } from './per-cpu-ref.ts';
 export { type ExclusiveGuard, PerCpuToken } from './per-cpu-token.ts';
+export { formatPercpuStats, meminfoPercpu, percpuStats } from './percpu-stats.ts';
 export type { PreemptionModel } from './preemption-model.ts';
 export { StaticPerCpu } from './static-per-cpu.ts';
 export * from './this-cpu-ops.ts';
