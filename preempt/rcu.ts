@@ -26,8 +26,9 @@
  *
  * The machine calls three hooks, all no-ops until `installRcu(m)`:
  * `rcuNoteContextSwitch` from the context switch, `rcuSchedClockIrq` from
- * the timer tick and `rcuCore` for RCU_SOFTIRQ. Native tasks can wait with
- * `yield* synchronizeRcu(m)` and `yield* rcuBarrier(m)`.
+ * the timer tick and `rcuCore` for RCU_SOFTIRQ. Native tasks can sleep
+ * until a grace period has passed with `yield* synchronizeRcu(m)`, or until
+ * every queued callback has run with `yield* rcuBarrier(m)`.
  *
  * State: one Rcu per machine, in a WeakMap (not a Machine field), and in JS
  * rather than emulated memory: the callbacks are JS functions, and task
@@ -49,7 +50,8 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { CpuState } from './cpu-state.ts';
 import type { Machine } from './machine.ts';
 import { HARDIRQ_OFFSET, PREEMPT_MASK, SOFTIRQ_MASK } from './preempt-count.ts';
-import type { Task } from './task.ts';
+import { wakeUpProcess } from './scheduler.ts';
+import { TASK_UNINTERRUPTIBLE, type Task } from './task.ts';
 
 /** include/linux/interrupt.h: the RCU softirq vector. */
 export const RCU_SOFTIRQ = 9;
@@ -333,10 +335,12 @@ export class Rcu {
 /**
  * synchronize_rcu() for a native task: `yield* synchronizeRcu(m)` returns
  * once a full grace period has elapsed, so every reader that was inside a
- * read section at the call has left it. The task must not be a reader itself.
+ * read section at the call has left it. The task sleeps meanwhile (woken by
+ * an RCU callback, as wait_rcu_gp does); it must not be a reader itself
+ * (EINVAL).
  *
  * @example
- * m.spawn({ comm: 'updater', body: function* () { unpublish(); yield* synchronizeRcu(m); free(); } });
+ * m.spawn({ comm: 'updater', *body() { unpublish(); yield* synchronizeRcu(m); free(); return 0; } });
  */
 export function* synchronizeRcu(m: Machine): Generator<void, void, void> {
   const rcu = requireRcu(m);
@@ -346,13 +350,18 @@ export function* synchronizeRcu(m: Machine): Generator<void, void, void> {
       'illegal synchronize_rcu() in an RCU read-side critical section: it would wait for itself',
     );
   }
-  const cookie = rcu.startPoll();
-  while (rcu.completed < cookie) yield;
+  let done = false;
+  const wake = sleeper(m);
+  rcu.callRcu(() => {
+    done = true;
+    wake();
+  });
+  while (!done) yield* wake.sleep();
 }
 
 /**
  * rcu_barrier() for a native task: returns once every callback queued
- * before the call, on any CPU, has run.
+ * before the call, on any CPU, has run. The task sleeps meanwhile.
  *
  * @example
  * m.spawn({ comm: 'rcu_barrier', body: () => rcuBarrier(m) });
@@ -360,16 +369,35 @@ export function* synchronizeRcu(m: Machine): Generator<void, void, void> {
 export function* rcuBarrier(m: Machine): Generator<void, undefined, void> {
   const rcu = requireRcu(m);
   let left = 0;
+  const wake = sleeper(m);
   // A marker at the end of each CPU's list runs after every callback before it.
   for (const c of m.cpus) {
     if (rcu.pendingCallbacksOn(c.id) === 0) continue;
     left++;
     rcu.callRcu(() => {
-      left--;
+      if (--left === 0) wake();
     }, c.id);
   }
-  while (left > 0) yield;
+  while (left > 0) yield* wake.sleep();
   return undefined;
+}
+
+/**
+ * The calling native task's sleep and its wake-up: `yield* s.sleep()` puts
+ * it to sleep (TASK_UNINTERRUPTIBLE) until `s()` is called.
+ */
+function sleeper(m: Machine): (() => void) & { sleep(): Generator<void, void, void> } {
+  const task = m.here().curr;
+  const wake = () => {
+    if (task.state === TASK_UNINTERRUPTIBLE) wakeUpProcess(m, task, task.cpu);
+  };
+  return Object.assign(wake, {
+    *sleep(): Generator<void, void, void> {
+      task.state = TASK_UNINTERRUPTIBLE;
+      m.here().reschedRequested = true;
+      yield;
+    },
+  });
 }
 
 function requireRcu(m: Machine): Rcu {

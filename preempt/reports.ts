@@ -8,7 +8,7 @@
  * // 'BUG: using smp_processor_id() in preemptible [00000000] code: worker/3'
  */
 
-export type ReportKind = 'debug_preempt' | 'oops' | 'soft_lockup' | 'warning';
+export type ReportKind = 'debug_preempt' | 'oops' | 'soft_lockup' | 'warning' | 'kasan' | 'leak';
 
 export interface Report {
   readonly kind: ReportKind;

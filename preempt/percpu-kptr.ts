@@ -1,0 +1,259 @@
+/**
+ * percpu kptr objects for guest programs (kernel/bpf/helpers.c), and the
+ * machine side of the per-CPU sanitizer.
+ *
+ * Kfuncs (ids from 300, clear of the core table's 1..18 and 100..264):
+ *   300 bpf_percpu_obj_new_impl(size, meta)  an object of `size` bytes
+ *       (1..512, BPF_GLOBAL_PERCPU_MA_MAX_SIZE; the verifier refuses larger
+ *       types, we return NULL), zeroed on every CPU, 8-byte aligned, from
+ *       an atomic allocation that prints nothing on failure (bpf_mem_alloc);
+ *       returns the per-CPU pointer or 0. `meta` is ignored.
+ *   301 bpf_percpu_obj_drop_impl(ptr, meta)  frees the object after an RCU
+ *       grace period (bpf_mem_free_rcu); NULL does nothing.
+ *   302 bpf_rcu_read_lock, 303 bpf_rcu_read_unlock  (preempt/rcu.ts)
+ * Helpers (enum bpf_func_id):
+ *   153 bpf_per_cpu_ptr(ptr, cpu)  CPU `cpu`'s copy; NULL for cpu >= nr_cpus
+ *   154 bpf_this_cpu_ptr(ptr)      this CPU's copy; like the `this_cpu_ptr`
+ *       instruction, DEBUG_PREEMPT reports a preemptible caller (kernel BPF
+ *       programs always run with migration disabled, ours need not)
+ *   194 bpf_kptr_xchg(slot, ptr)   atomically stores `ptr` in the u64 at
+ *       address `slot` and returns the old value
+ * Both pointer helpers return NULL for a NULL pointer, which the verifier
+ * would have refused.
+ *
+ * The sanitizer (percpu/sanitizer.ts) runs in the machine through
+ * `attachPercpuSanitizer`: its reports go to `m.report('kasan' | 'leak')`
+ * with the running task, guest call sites are `prog+0x18/0x40` and the
+ * caller frames, and every CPU watches per-CPU memory so that each guest
+ * load, store or atomic there is checked (cpu.ts's slow path and
+ * `probe.memAccess`). With the sanitizer, a drop is checked when it is
+ * requested (a second drop of a pending object is a double free at once).
+ *
+ * @example
+ * const san = attachPercpuSanitizer(m);        // right after the allocator exists
+ * installPercpuKptr(m, m.percpu, san);         // once the CPUs exist
+ * m.asm`r1 = 24\nr2 = 0\ncall bpf_percpu_obj_new_impl\nexit`;
+ */
+
+import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/context.ts';
+import { CpuFault } from '../cpu/fault.ts';
+import type { PercpuAllocatorApi } from '../percpu/dynamic-per-cpu.ts';
+import {
+  type PercpuSanitizer,
+  type SanitizableAllocator,
+  PercpuSanitizer as Sanitizer,
+  type SanitizerHost,
+  type SanitizerOptions,
+} from '../percpu/sanitizer.ts';
+import { ErrnoError } from '../segments/errno.ts';
+import type { Machine } from './machine.ts';
+import { symbolizePc } from './oops.ts';
+import { installRcu, type Rcu, rcuOf } from './rcu.ts';
+
+/** The largest percpu object bpf_percpu_obj_new hands out (kernel/bpf/verifier.c). */
+export const BPF_GLOBAL_PERCPU_MA_MAX_SIZE = 512;
+
+/** Our kfunc ids. */
+export const PERCPU_KPTR_KFUNCS = {
+  bpf_percpu_obj_new_impl: 300,
+  bpf_percpu_obj_drop_impl: 301,
+  bpf_rcu_read_lock: 302,
+  bpf_rcu_read_unlock: 303,
+} as const;
+
+/** What installPercpuKptr set up on a machine. */
+export interface PercpuKptr {
+  readonly allocator: PercpuAllocatorApi;
+  readonly sanitizer: PercpuSanitizer | undefined;
+  readonly rcu: Rcu;
+}
+
+const installed = new WeakMap<Machine, PercpuKptr>();
+/** Machines whose CPUs watch per-CPU memory for a sanitizer. */
+const watching = new WeakMap<Machine, PercpuSanitizer>();
+
+/**
+ * What installPercpuKptr set up on `m`, if anything.
+ *
+ * @example
+ * percpuKptrOf(m)?.sanitizer?.reportLeaks();
+ */
+export function percpuKptrOf(m: Machine): PercpuKptr | undefined {
+  return installed.get(m);
+}
+
+/**
+ * Attaches a sanitizer to `allocator` (the machine's by default) with the
+ * machine as its host. Call it before anything allocates. If the CPUs exist
+ * already, they start checking guest accesses now; otherwise
+ * installPercpuKptr makes them.
+ *
+ * @example
+ * const san = attachPercpuSanitizer(m);
+ */
+export function attachPercpuSanitizer(
+  m: Machine,
+  allocator: SanitizableAllocator = m.percpu,
+  opts?: SanitizerOptions,
+): PercpuSanitizer {
+  const san = Sanitizer.attach(allocator, machineHost(m), opts);
+  if (m.cpus.length > 0) watchPercpuMemory(m, san);
+  return san;
+}
+
+/**
+ * Registers the percpu kptr kfuncs and helpers on `m` (booted, its CPUs
+ * made), makes sure it has RCU, and lets its CPUs check guest accesses for
+ * `sanitizer`. Once per machine (EBUSY).
+ *
+ * @example
+ * installPercpuKptr(m, m.percpu, attachPercpuSanitizer(m));
+ */
+export function installPercpuKptr(
+  m: Machine,
+  allocator: PercpuAllocatorApi,
+  sanitizer?: PercpuSanitizer,
+): PercpuKptr {
+  if (installed.has(m)) throw new ErrnoError('EBUSY', 'percpu kptr is already installed');
+  if (m.cpus.length === 0) {
+    throw new ErrnoError('EAGAIN', 'install percpu kptr once the machine has its CPUs');
+  }
+  const rcu = rcuOf(m) ?? installRcu(m);
+  if (sanitizer !== undefined && watching.get(m) !== sanitizer) watchPercpuMemory(m, sanitizer);
+  const kptr: PercpuKptr = { allocator, sanitizer, rcu };
+  installed.set(m, kptr);
+  registerKfuncs(m, kptr);
+  registerHelpers(m, sanitizer);
+  return kptr;
+}
+
+/**
+ * The machine's percpu kptr setup, installing it (with a sanitizer on
+ * `m.percpu`, attached unless one is) when the machine boot did not.
+ *
+ * @example
+ * const { sanitizer, rcu } = ensurePercpuKptr(m.boot());
+ */
+export function ensurePercpuKptr(m: Machine): PercpuKptr {
+  const existing = installed.get(m);
+  if (existing !== undefined) return existing;
+  const san = Sanitizer.of(m.percpu) ?? attachPercpuSanitizer(m);
+  return installPercpuKptr(m, m.percpu, san);
+}
+
+function registerKfuncs(m: Machine, { allocator, sanitizer, rcu }: PercpuKptr): void {
+  const K = PERCPU_KPTR_KFUNCS;
+  m.kfuncs
+    .register(K.bpf_percpu_obj_new_impl, 'bpf_percpu_obj_new_impl', (ctx) => {
+      const size = ctx.regNumber(1);
+      const p =
+        size === 0 || size > BPF_GLOBAL_PERCPU_MA_MAX_SIZE
+          ? null
+          : allocator.alloc(size, 8, { atomic: true, noWarn: true });
+      ctx.setRegNumber(0, p ?? 0);
+    })
+    .register(K.bpf_percpu_obj_drop_impl, 'bpf_percpu_obj_drop_impl', (ctx) => {
+      const p = ctx.regNumber(1);
+      if (p === 0) return;
+      if (sanitizer !== undefined) {
+        if (!sanitizer.deferFree(p)) return;
+      } else if (!allocator.isAllocationStart(p)) {
+        throw new ErrnoError(
+          'EINVAL',
+          `0x${p.toString(16)} is not a live percpu object: nothing to drop`,
+        );
+      }
+      rcu.callRcu(() => allocator.free(p));
+    })
+    .register(K.bpf_rcu_read_lock, 'bpf_rcu_read_lock', () => rcu.readLock())
+    .register(K.bpf_rcu_read_unlock, 'bpf_rcu_read_unlock', () => rcu.readUnlock());
+}
+
+function registerHelpers(m: Machine, sanitizer: PercpuSanitizer | undefined): void {
+  const i64 = new BigInt64Array(m.memory.buffer);
+  m.helpers
+    .register(153, 'bpf_per_cpu_ptr', (ctx) => {
+      const p = ctx.regNumber(1);
+      const cpu = ctx.regU32(2);
+      ctx.setRegNumber(0, p === 0 || cpu >= m.nrCpus ? 0 : m.areas.perCpuPtr(p, cpu));
+    })
+    .register(154, 'bpf_this_cpu_ptr', (ctx) => {
+      const p = ctx.regNumber(1);
+      m.checkPreemptionDisabled('smp_processor_id', '');
+      ctx.setRegNumber(0, p === 0 ? 0 : m.areas.perCpuPtr(p, m.rawSmpProcessorId()));
+    })
+    .register(194, 'bpf_kptr_xchg', (ctx, cpu) => {
+      const slot = ctx.regNumber(1);
+      m.memory.check(slot, 8, 'write');
+      if (slot % 8 !== 0) {
+        throw new ErrnoError('EINVAL', `kptr slot 0x${slot.toString(16)} is not 8-byte aligned`);
+      }
+      sanitizer?.checkAccess(slot, 8, 'write');
+      const next = BigInt.asIntN(64, ctx.reg(2));
+      const w = slot / 8;
+      let old: bigint;
+      if (cpu.concurrent) {
+        old = Atomics.exchange(i64, w, next);
+      } else {
+        old = i64[w];
+        i64[w] = next;
+      }
+      ctx.setReg(0, old);
+    });
+}
+
+/** Every CPU shows its accesses to per-CPU memory to the sanitizer. */
+function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
+  if (watching.has(m)) {
+    throw new ErrnoError('EBUSY', 'the CPUs already watch per-CPU memory for a sanitizer');
+  }
+  watching.set(m, san);
+  const [lo, hi] = san.shadow.watchRange;
+  for (const c of m.cpus) {
+    const previous = c.cpu.probe;
+    c.cpu.probe = {
+      thisCpuPtr: (cpu, ctx, pc) => previous?.thisCpuPtr(cpu, ctx, pc),
+      memAccess: (_cpu, ctx, pc, addr, size, kind) => {
+        try {
+          san.checkAccess(addr, size, kind, { site: () => guestBacktrace(ctx, pc) });
+        } catch (e) {
+          if (e instanceof ErrnoError) throw new CpuFault('bug', pc, e.detail);
+          throw e;
+        }
+      },
+    };
+    c.cpu.watch(lo, hi);
+  }
+}
+
+/** The sanitizer's view of the machine. */
+function machineHost(m: Machine): SanitizerHost {
+  return {
+    who() {
+      const c = m.current;
+      return c === null ? null : { cpu: c.id, pid: c.curr.pid, comm: c.curr.comm };
+    },
+    guestSite() {
+      const ctx = m.current?.cpu.current ?? null;
+      // Inside a helper or kfunc: the context's pc is just past the call.
+      return ctx === null ? null : guestBacktrace(ctx, ctx.pc - 1);
+    },
+    report(kind, lines) {
+      const c = m.current ?? m.cpus[0];
+      if (c === undefined) throw new ErrnoError('EAGAIN', `${lines[0]} (before the CPUs exist)`);
+      m.report(kind, c, lines);
+    },
+    jiffies() {
+      return m.memory.read64(m.symbol('jiffies'));
+    },
+  };
+}
+
+/** `prog+0x18/0x40` for `pc`, then the return sites of the local-call frames. */
+function guestBacktrace(ctx: CpuContext, pc: number): string[] {
+  const lines = [symbolizePc(ctx.program, pc)];
+  for (let d = ctx.words[CTX_DEPTH] - 1; d >= 0; d--) {
+    lines.push(symbolizePc(ctx.program, ctx.words[CTX_FRAMES + d * FRAME_WORDS] - 1));
+  }
+  return lines;
+}
