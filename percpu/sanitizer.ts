@@ -154,7 +154,8 @@ export class PercpuSanitizer {
   private readonly quarantine: AllocationRecord[] = [];
   private readonly freedAt = new Map<number, AllocationRecord>();
   private readonly seen = new Set<string>();
-  private readonly onError: 'report' | 'throw';
+  /** What a bug does after its report; may be changed at any time, like panic_on_warn. */
+  onError: 'report' | 'throw';
   private readonly quarantineSize: number;
   private readonly stackDepth: number;
   private restore: (() => void) | null = null;

@@ -1,0 +1,329 @@
+import { describe, expect, it } from 'vitest';
+import { Machine, type MachineOptions } from '../../preempt/machine.ts';
+import { SOFTIRQ_MASK } from '../../preempt/preempt-count.ts';
+import { installRcu, type Rcu, rcuBarrier, rcuOf, synchronizeRcu } from '../../preempt/rcu.ts';
+import type { TaskBody } from '../../preempt/task.ts';
+import { ofKind, run } from './machine-fixtures.ts';
+
+function withRcu(opts: MachineOptions = {}): { m: Machine; rcu: Rcu; log: string[] } {
+  const m = new Machine({ cpus: 2, tickInterval: 10, ...opts }).boot();
+  return { m, rcu: rcuOf(m) ?? installRcu(m), log: [] };
+}
+
+/** A native task body that yields `n` times. */
+function* idle(n: number): TaskBody {
+  for (let k = 0; k < n; k++) yield;
+  return 0;
+}
+
+describe('RCU grace periods', () => {
+  it('wait for a reader on another CPU to leave its read section', () => {
+    const { m, rcu, log } = withRcu();
+    let inside = false;
+    m.spawn({
+      comm: 'reader',
+      cpu: 1,
+      allowed: [1],
+      *body() {
+        rcu.readLock();
+        inside = true;
+        log.push('lock');
+        yield* idle(300);
+        log.push('unlock');
+        rcu.readUnlock();
+        return 0;
+      },
+    });
+    m.spawn({
+      comm: 'updater',
+      cpu: 0,
+      allowed: [0],
+      *body() {
+        while (!inside) yield;
+        log.push('call_rcu');
+        rcu.callRcu(() => log.push('callback'));
+        yield* idle(600);
+        return 0;
+      },
+    });
+    expect(run(m, 7).finished).toBe(true);
+    expect(log).toEqual(['lock', 'call_rcu', 'unlock', 'callback']);
+    expect(rcu.completed).toBe(1);
+  });
+
+  it('wait for a reader that was preempted inside its section and migrated', () => {
+    const { m, rcu, log } = withRcu({ cpus: 3, timeSlice: 1 });
+    let inside = false;
+    const reader = m.spawn({
+      comm: 'reader',
+      cpu: 1,
+      allowed: [1, 2],
+      *body() {
+        rcu.readLock();
+        inside = true;
+        yield* idle(400);
+        log.push(`unlock on CPU ${m.here().id}`);
+        rcu.readUnlock();
+        return 0;
+      },
+    });
+    // Competes for CPU 1, so the reader is preempted inside its section.
+    m.spawn({ comm: 'hog', cpu: 1, allowed: [1], body: () => idle(600) });
+    m.spawn({
+      comm: 'updater',
+      cpu: 0,
+      allowed: [0],
+      *body() {
+        while (!inside) yield;
+        rcu.callRcu(() => log.push('callback'));
+        yield* idle(900);
+        return 0;
+      },
+    });
+    expect(run(m, 5).finished).toBe(true);
+    expect(reader.switches.involuntary).toBeGreaterThan(0n);
+    const migrations = m
+      .tracer!.events()
+      .filter((e) => e.type === 'sched_migrate_task' && e.taskPid === reader.pid);
+    expect(migrations.length).toBeGreaterThan(0);
+    expect(log).toEqual(['unlock on CPU 2', 'callback']);
+  });
+
+  it('are not held by idle CPUs (dynticks-idle)', () => {
+    const { m, rcu } = withRcu({ cpus: 4 });
+    let ran = false;
+    m.spawn({
+      comm: 'updater',
+      cpu: 0,
+      *body() {
+        rcu.callRcu(() => {
+          ran = true;
+        });
+        yield* idle(100);
+        return 0;
+      },
+    });
+    // Only CPU 0 ever runs.
+    for (let k = 0; k < 20 && !ran; k++) m.runCpu(0, 10);
+    expect(ran).toBe(true);
+    expect(m.cpus.slice(1).every((c) => c.clock === 0)).toBe(true);
+  });
+
+  it('do not end on ticks inside preempt_disable(): such a region is a reader too', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    let enabled = false;
+    m.spawn({
+      comm: 'atomic',
+      cpu: 0,
+      *body() {
+        m.preemptDisable();
+        rcu.callRcu(() => {});
+        yield* idle(100);
+        m.preemptEnable();
+        enabled = true;
+        yield* idle(100);
+        return 0;
+      },
+    });
+    m.runCpu(0, 90);
+    expect(m.cpus[0].ticks).toBeGreaterThan(5);
+    expect(rcu.completed).toBe(0);
+    while (!enabled) m.runCpu(0, 1);
+    m.runCpu(0, 30);
+    expect(rcu.completed).toBe(1);
+  });
+
+  it('run callbacks in RCU_SOFTIRQ on the CPU that queued them, in queue order', () => {
+    const { m, rcu } = withRcu();
+    const seen: string[] = [];
+    m.spawn({
+      comm: 'queuer',
+      cpu: 1,
+      allowed: [1],
+      *body() {
+        for (const name of ['a', 'b']) {
+          rcu.callRcu(() => {
+            const c = m.here();
+            seen.push(`${name} on CPU ${c.id}, softirq ${(c.preemptCount & SOFTIRQ_MASK) !== 0}`);
+          });
+        }
+        yield* idle(200);
+        return 0;
+      },
+    });
+    run(m, 10);
+    expect(seen).toEqual(['a on CPU 1, softirq true', 'b on CPU 1, softirq true']);
+    const rcuSoftirqs = m
+      .tracer!.events()
+      .filter((e) => e.type === 'softirq_entry' && e.name === 'RCU');
+    expect(rcuSoftirqs.length).toBeGreaterThan(0);
+    expect(rcuSoftirqs.every((e) => e.cpu === 1)).toBe(true);
+  });
+
+  it('queue a callback made during a grace period for the next one', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    const order: number[] = [];
+    m.spawn({
+      comm: 'queuer',
+      cpu: 0,
+      *body() {
+        rcu.callRcu(() => order.push(rcu.completed));
+        expect(rcu.gpInProgress).toBe(true);
+        rcu.callRcu(() => order.push(rcu.completed));
+        yield* idle(200);
+        return 0;
+      },
+    });
+    run(m, 10);
+    // The first started grace period 1; the second, queued during it, waits for period 2.
+    expect(order).toEqual([1, 2]);
+    expect(rcu.completed).toBe(2);
+  });
+});
+
+describe('RCU readers', () => {
+  it('nest per task', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    const depths: number[] = [];
+    m.spawn({
+      comm: 'nester',
+      cpu: 0,
+      *body() {
+        rcu.readLock();
+        rcu.readLock();
+        depths.push(rcu.depth());
+        rcu.readUnlock();
+        depths.push(rcu.depth());
+        rcu.readUnlock();
+        depths.push(rcu.depth());
+        yield;
+        return 0;
+      },
+    });
+    run(m);
+    expect(depths).toEqual([2, 1, 0]);
+  });
+
+  it('warns on rcu_read_unlock() without rcu_read_lock()', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    m.spawn({
+      comm: 'unbalanced',
+      cpu: 0,
+      *body() {
+        rcu.readUnlock();
+        yield;
+        return 0;
+      },
+    });
+    run(m);
+    const [w] = ofKind(m, 'warning');
+    expect(w.lines[1]).toBe('rcu_read_unlock() in unbalanced/1 without rcu_read_lock()');
+  });
+
+  it('a task that exits inside its read section is warned about and holds no grace period', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    let ran = false;
+    m.spawn({
+      comm: 'leaver',
+      cpu: 0,
+      *body() {
+        rcu.readLock();
+        rcu.callRcu(() => {
+          ran = true;
+        });
+        yield;
+        return 0;
+      },
+    });
+    m.spawn({ comm: 'after', cpu: 0, body: () => idle(100) });
+    run(m);
+    expect(ofKind(m, 'warning')[0].lines).toEqual([
+      'WARNING: leaver/1 still has locks held!',
+      ' #0: (rcu_read_lock){....}, nesting 1',
+    ]);
+    expect(ran).toBe(true);
+  });
+});
+
+describe('waiting for RCU from native tasks', () => {
+  it('synchronizeRcu sleeps until a reader that was inside has left', () => {
+    const { m, rcu, log } = withRcu();
+    let inside = false;
+    m.spawn({
+      comm: 'reader',
+      cpu: 1,
+      allowed: [1],
+      *body() {
+        rcu.readLock();
+        inside = true;
+        yield* idle(200);
+        log.push('reader done');
+        rcu.readUnlock();
+        return 0;
+      },
+    });
+    const updater = m.spawn({
+      comm: 'updater',
+      cpu: 0,
+      allowed: [0],
+      *body() {
+        while (!inside) yield;
+        yield* synchronizeRcu(m);
+        log.push('synchronized');
+        return 0;
+      },
+    });
+    run(m, 5);
+    expect(log).toEqual(['reader done', 'synchronized']);
+    expect(updater.switches.voluntary).toBeGreaterThan(0n); // it slept
+  });
+
+  it('synchronizeRcu inside a read section is refused', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    m.spawn({
+      comm: 'selfwait',
+      cpu: 0,
+      *body() {
+        rcu.readLock();
+        yield* synchronizeRcu(m);
+        return 0;
+      },
+    });
+    run(m);
+    expect(ofKind(m, 'oops')[0].lines[0]).toBe(
+      'BUG: EINVAL: illegal synchronize_rcu() in an RCU read-side critical section: it would wait for itself',
+    );
+  });
+
+  it('rcuBarrier returns once every callback queued before it has run, on every CPU', () => {
+    const { m, rcu } = withRcu({ cpus: 3 });
+    const ran: number[] = [];
+    for (const cpu of [0, 1, 2]) {
+      m.spawn({
+        comm: `queuer${cpu}`,
+        cpu,
+        allowed: [cpu],
+        *body() {
+          rcu.callRcu(() => ran.push(cpu));
+          yield;
+          return 0;
+        },
+      });
+    }
+    let afterBarrier: number[] = [];
+    m.spawn({
+      comm: 'barrier',
+      cpu: 0,
+      allowed: [0],
+      *body() {
+        yield;
+        yield* rcuBarrier(m);
+        afterBarrier = [...ran];
+        return 0;
+      },
+    });
+    run(m, 3);
+    expect(afterBarrier.sort()).toEqual([0, 1, 2]);
+    expect(rcu.pendingCallbacks).toBe(0);
+  });
+});
