@@ -135,7 +135,7 @@ export type AccessKind = 'read' | 'write';
  */
 export interface AccessOrigin {
   readonly task?: TaskInfo | null;
-  readonly site?: () => readonly string[];
+  site?(): readonly string[];
 }
 
 const attached = new WeakMap<object, PercpuSanitizer>();

@@ -142,13 +142,25 @@ export class PercpuShadow {
    * shadow.firstBad(addr, 8); // 4 when the last 4 bytes are past the allocation
    */
   firstBad(addr: number, size: number): number {
-    const at = this.locate(addr);
-    if (at === undefined) return -1;
-    const s = this.shadowOf(at.chunk, false);
-    const end = Math.min(at.off + size, this.geometry.unitSize);
-    if (s === undefined) return 0;
-    for (let k = at.off; k < end; k++) if (s[k] !== SHADOW_LIVE) return k - at.off;
-    return at.off + size > end ? end - at.off : -1;
+    const g = this.geometry;
+    const unit = g.unitSize;
+    let s: Uint8Array | undefined;
+    let rel: number;
+    // The first chunk inline: this runs for every guest access to per-CPU memory.
+    if (addr >= g.baseAddr && addr < this.firstEnd) {
+      s = this.first;
+      rel = addr - g.baseAddr;
+    } else {
+      const at = this.locate(addr);
+      if (at === undefined) return -1;
+      s = this.shadowOf(at.chunk, false);
+      if (s === undefined) return 0;
+      rel = at.off;
+    }
+    const off = rel % unit;
+    const end = Math.min(off + size, unit);
+    for (let k = off; k < end; k++) if (s[k] !== SHADOW_LIVE) return k - off;
+    return off + size > end ? end - off : -1;
   }
 
   private shadowOf(chunk: number, create: boolean): Uint8Array | undefined {

@@ -39,6 +39,7 @@ import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/cont
 import { CpuFault } from '../cpu/fault.ts';
 import type { PercpuAllocatorApi } from '../percpu/dynamic-per-cpu.ts';
 import {
+  type AccessOrigin,
   type PercpuSanitizer,
   type SanitizableAllocator,
   PercpuSanitizer as Sanitizer,
@@ -211,11 +212,15 @@ function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
   const [lo, hi] = san.shadow.watchRange;
   for (const c of m.cpus) {
     const previous = c.cpu.probe;
+    // One origin per CPU, updated in place: nothing is allocated per access.
+    const origin = new GuestAccess();
     c.cpu.probe = {
       thisCpuPtr: (cpu, ctx, pc) => previous?.thisCpuPtr(cpu, ctx, pc),
       memAccess: (_cpu, ctx, pc, addr, size, kind) => {
+        origin.ctx = ctx;
+        origin.pc = pc;
         try {
-          san.checkAccess(addr, size, kind, { site: () => guestBacktrace(ctx, pc) });
+          san.checkAccess(addr, size, kind, origin);
         } catch (e) {
           if (e instanceof ErrnoError) throw new CpuFault('bug', pc, e.detail);
           throw e;
@@ -223,6 +228,16 @@ function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
       },
     };
     c.cpu.watch(lo, hi);
+  }
+}
+
+/** The instruction making a guest access, as the sanitizer names it. */
+class GuestAccess implements AccessOrigin {
+  ctx: CpuContext | null = null;
+  pc = 0;
+
+  site(): readonly string[] {
+    return this.ctx === null ? [] : guestBacktrace(this.ctx, this.pc);
   }
 }
 
