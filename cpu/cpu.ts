@@ -116,9 +116,8 @@ export class Cpu {
   concurrent: boolean;
   probe: CpuProbe | null = null;
   /**
-   * Accesses overlapping [watchLo, watchHi) take the slow path and are shown
-   * to `probe.memAccess`; set with `watch`. Empty by default, which costs the
-   * fast path one comparison.
+   * Accesses overlapping [watchLo, watchHi) are shown to `probe.memAccess`;
+   * set with `watch`. Empty by default.
    */
   private watchLo = 0;
   private watchHi = 0;
@@ -150,7 +149,10 @@ export class Cpu {
 
   /**
    * Shows every access overlapping [lo, hi) to `probe.memAccess`, from the
-   * next `run` on; `watch(0, 0)` stops watching.
+   * next `run` on; `watch(0, 0)` stops watching. Every access below `hi`
+   * then takes the slow path (raising the fast path's lower bound is what
+   * keeps the fast path free of a watch test), so this is cheapest for a
+   * range low in memory, as per-CPU memory is.
    *
    * @example
    * cpu.watch(chunkStart, chunkEnd);
@@ -179,10 +181,9 @@ export class Cpu {
     const IMM = prog.imm;
     const dv = this.memory.view;
     const lim = this.memory.size;
-    const low = this.memory.lowLimit;
-    // Watched addresses (the sanitizer's) take the slow path; an empty range by default.
-    const wlo = this.watchLo;
-    const whi = this.watchHi;
+    // Everything below the end of the watched range takes the slow path, which
+    // shows the watched part to the probe: no cost per access when not watching.
+    const low = this.watchHi > this.memory.lowLimit ? this.watchHi : this.memory.lowLimit;
     let pc = R[CTX_PC];
     let i = pc;
     let n = 0;
@@ -518,8 +519,7 @@ export class Cpu {
           case 0x61: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
-              a = this.translate(R, s, i, 4, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read', n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
@@ -528,8 +528,7 @@ export class Cpu {
           case 0x69: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
-              a = this.translate(R, s, i, 2, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read', n);
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
@@ -538,8 +537,7 @@ export class Cpu {
           case 0x71: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
-              a = this.translate(R, s, i, 1, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read', n);
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
@@ -548,8 +546,7 @@ export class Cpu {
           case 0x79: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 8 > lim || (a < whi && a + 8 > wlo))
-              a = this.translate(R, s, i, 8, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, s, i, 8, 'read', n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
@@ -559,8 +556,7 @@ export class Cpu {
           case 0x81: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
-              a = this.translate(R, s, i, 4, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read', n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
@@ -569,8 +565,7 @@ export class Cpu {
           case 0x89: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
-              a = this.translate(R, s, i, 2, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read', n);
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
@@ -579,8 +574,7 @@ export class Cpu {
           case 0x91: {
             const s = S[i];
             let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
-              a = this.translate(R, s, i, 1, 'read', n);
+            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read', n);
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -591,7 +585,7 @@ export class Cpu {
           case 0x62: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim)
               a = this.translate(R, t, i, 4, 'write', n);
             dv.setInt32(a, IMM[i], true);
             break;
@@ -599,7 +593,7 @@ export class Cpu {
           case 0x6a: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 2 > lim)
               a = this.translate(R, t, i, 2, 'write', n);
             dv.setInt16(a, IMM[i], true);
             break;
@@ -607,7 +601,7 @@ export class Cpu {
           case 0x72: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 1 > lim)
               a = this.translate(R, t, i, 1, 'write', n);
             dv.setInt8(a, IMM[i]);
             break;
@@ -615,7 +609,7 @@ export class Cpu {
           case 0x7a: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a < whi && a + 8 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim)
               a = this.translate(R, t, i, 8, 'write', n);
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
@@ -626,7 +620,7 @@ export class Cpu {
           case 0x63: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a < whi && a + 4 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim)
               a = this.translate(R, t, i, 4, 'write', n);
             dv.setInt32(a, R[S[i]], true);
             break;
@@ -634,7 +628,7 @@ export class Cpu {
           case 0x6b: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim || (a < whi && a + 2 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 2 > lim)
               a = this.translate(R, t, i, 2, 'write', n);
             dv.setInt16(a, R[S[i]], true);
             break;
@@ -642,7 +636,7 @@ export class Cpu {
           case 0x73: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim || (a < whi && a + 1 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 1 > lim)
               a = this.translate(R, t, i, 1, 'write', n);
             dv.setInt8(a, R[S[i]]);
             break;
@@ -650,7 +644,7 @@ export class Cpu {
           case 0x7b: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a < whi && a + 8 > wlo))
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim)
               a = this.translate(R, t, i, 8, 'write', n);
             const s = S[i];
             dv.setInt32(a, R[s], true);
@@ -662,13 +656,7 @@ export class Cpu {
           case 0xc3: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (
-              R[t + 1] !== 0 ||
-              a < low ||
-              a + 4 > lim ||
-              (a & 3) !== 0 ||
-              (a < whi && a + 4 > wlo)
-            ) {
+            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a & 3) !== 0) {
               a = this.translate(R, t, i, 4, 'write', n, true);
             }
             this.atomic32(R, a >> 2, S[i], IMM[i]);
@@ -677,13 +665,7 @@ export class Cpu {
           case 0xdb: {
             const t = D[i];
             let a = (R[t] >>> 0) + OFF[i];
-            if (
-              R[t + 1] !== 0 ||
-              a < low ||
-              a + 8 > lim ||
-              (a & 7) !== 0 ||
-              (a < whi && a + 8 > wlo)
-            ) {
+            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a & 7) !== 0) {
               a = this.translate(R, t, i, 8, 'write', n, true);
             }
             const s = S[i];
