@@ -183,7 +183,7 @@ export class Cpu {
     const lim = this.memory.size;
     // Everything below the end of the watched range takes the slow path, which
     // shows the watched part to the probe: no cost per access when not watching.
-    const low = this.watchHi > this.memory.lowLimit ? this.watchHi : this.memory.lowLimit;
+    const low = Math.max(this.watchHi, this.memory.lowLimit);
     let pc = R[CTX_PC];
     let i = pc;
     let n = 0;
