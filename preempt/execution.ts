@@ -88,7 +88,7 @@ function execute(m: Machine, c: CpuState, budget: number): void {
  * preempted if a reschedule is pending and it is preemptible
  * (preempt_enable's and local_irq_restore's check).
  */
-function reschedPoint(m: Machine, c: CpuState): void {
+export function reschedPoint(m: Machine, c: CpuState): void {
   c.reschedRequested = false;
   const task = c.curr;
   if (c.isIdle) return;
@@ -109,7 +109,7 @@ function reschedPoint(m: Machine, c: CpuState): void {
 }
 
 /** A guest fault: the oops report, then the task dies and the CPU goes on. */
-function guestOops(m: Machine, c: CpuState, task: Task): void {
+export function guestOops(m: Machine, c: CpuState, task: Task): void {
   const fault = c.cpu.fault!;
   const who = { cpu: c.id, pid: task.pid, comm: task.comm, count: m.nextOops() };
   m.report('oops', c, oopsLines(fault, task.ctx!, who, m.disasmOptions()));
@@ -117,7 +117,7 @@ function guestOops(m: Machine, c: CpuState, task: Task): void {
 }
 
 /** Native task code threw: a BUG report with the error, then the task dies. */
-function nativeDeath(m: Machine, c: CpuState, task: Task, e: unknown): void {
+export function nativeDeath(m: Machine, c: CpuState, task: Task, e: unknown): void {
   const message = e instanceof Error ? e.message : String(e);
   m.report('oops', c, [
     `BUG: ${message}`,

@@ -162,7 +162,12 @@ export class Machine implements PreemptionModel {
   private liveCount = 0;
   private readonly asmSymbols = new Map<string, AsmSymbol>();
 
-  constructor(options: MachineOptions = {}) {
+  /**
+   * @param shared `buffer`: build the machine over this SharedArrayBuffer
+   *   (memorySize bytes) instead of a new one; the parallel runner's workers
+   *   rebuild one machine this way (preempt/parallel/attach.ts).
+   */
+  constructor(options: MachineOptions = {}, shared?: { buffer: SharedArrayBuffer }) {
     this.opts = { ...DEFAULTS, ...options };
     const n = this.opts.cpus;
     if (!Number.isInteger(n) || n < 1 || n > NR_CPUS) {
@@ -185,7 +190,7 @@ export class Machine implements PreemptionModel {
         `debugPreempt '${this.opts.debugPreempt}' is not warn, fatal or off`,
       );
     }
-    this.memory = new PhysicalMemory(this.opts.memorySize);
+    this.memory = new PhysicalMemory(this.opts.memorySize, shared?.buffer);
     this.map = new AddressMap(this.memory.size);
     definePercpuCoreSymbols(this.linker!);
     defineKernelVars(this.linker!);

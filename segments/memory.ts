@@ -44,7 +44,11 @@ export class PhysicalMemory {
   readonly u8: Uint8Array;
   readonly view: DataView;
 
-  constructor(size: number) {
+  /**
+   * @param buffer the SharedArrayBuffer to use (its contents kept), for a
+   *   machine rebuilt over another thread's memory; a new zeroed one by default.
+   */
+  constructor(size: number, buffer?: SharedArrayBuffer) {
     if (!Number.isInteger(size) || size < 2 * PAGE_SIZE || size > MAX_MEMORY_SIZE) {
       throw new ErrnoError(
         'EINVAL',
@@ -55,7 +59,13 @@ export class PhysicalMemory {
       throw new ErrnoError('EINVAL', `memory size ${size} is not a multiple of ${PAGE_SIZE}`);
     }
     this.size = size;
-    this.buffer = new SharedArrayBuffer(size);
+    if (buffer !== undefined && buffer.byteLength !== size) {
+      throw new ErrnoError(
+        'EINVAL',
+        `shared buffer of ${buffer.byteLength} bytes does not match memory size ${size}`,
+      );
+    }
+    this.buffer = buffer ?? new SharedArrayBuffer(size);
     this.u8 = new Uint8Array(this.buffer);
     this.view = new DataView(this.buffer);
   }

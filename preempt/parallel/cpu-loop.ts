@@ -1,0 +1,174 @@
+/**
+ * One CPU's loop in parallel mode: what runCpu (execution.ts) does for a
+ * quantum, done by this CPU's worker thread until the machine finishes or
+ * stops, with the kernel parts under the scheduler lock:
+ *
+ *   take IPIs      reschedule -> the reschedule interrupt line; call-function
+ *                  -> answered; stop -> leave the loop
+ *   lock           timer tick due -> the timer line; pending interrupts
+ *                  delivered (handlers, softirqs, preemption on return);
+ *                  an idle CPU picks a task (pulling one from a busy CPU);
+ *                  a native task's step; unlock
+ *   run            the guest program until the next tick, without the lock:
+ *                  this is where CPUs run truly in parallel
+ *   lock           exit, oops, or the reschedule the program asked for; unlock
+ *   idle           nothing to run: halt in Atomics.wait on the mailbox
+ *                  (short when a task sleeps on this CPU), then the clock
+ *                  jumps to the next tick, as an idle CPU sleeps until it
+ *
+ * After each locked part, a halted CPU whose run queue gained a task gets a
+ * reschedule IPI (resched_curr's smp_send_reschedule).
+ *
+ * The timer ticks by this CPU's own instruction count. The machine's trace
+ * clock (`m.steps`) is the sum of every CPU's published clock, so merged
+ * traces stay roughly causal; exact order is not reproducible in this mode.
+ *
+ * Context: the worker of CPU `c`, with the machine attached (attach.ts).
+ *
+ * @example
+ * const end = runCpuParallel(m, m.cpus[1], ctl, live, { maxSteps: 1e7, sliceMs: 20 });
+ */
+
+import { StopReason } from '../../cpu/cpu.ts';
+import { ErrnoError } from '../../segments/errno.ts';
+import type { CpuState } from '../cpu-state.ts';
+import { guestOops, nativeDeath, reschedPoint } from '../execution.ts';
+import { deliverInterrupts, raiseIrq } from '../interrupts.ts';
+import type { Machine } from '../machine.ts';
+import { exitTask, schedule } from '../scheduler.ts';
+import type { Task } from '../task.ts';
+import { allExited } from './attach.ts';
+import { IPI_CALL_FUNCTION, IPI_RESCHEDULE, IPI_STOP, type ParallelControl } from './mailbox.ts';
+
+/** How long an idle CPU with nothing of its own halts before looking for work again. */
+const IDLE_HALT_MS = 1;
+
+/** Why the loop returned: `slice` means it gave the event loop a turn and should be called again. */
+export type LoopEnd = 'finished' | 'stopped' | 'max-steps' | 'slice';
+
+export interface LoopOptions {
+  /** Stop the machine once all CPUs together have executed this many instructions. */
+  readonly maxSteps: number;
+  /** Return 'slice' after about this many ms, so the worker can answer messages. */
+  readonly sliceMs: number;
+}
+
+/**
+ * Runs CPU `c` until the machine finishes (every task in `live` exited),
+ * stops, reaches `maxSteps`, or `sliceMs` passes. Exceptions out of here
+ * are emulator bugs: the worker reports them and stops the machine.
+ */
+export function runCpuParallel(
+  m: Machine,
+  c: CpuState,
+  ctl: ParallelControl,
+  live: readonly Task[],
+  opts: LoopOptions,
+): LoopEnd {
+  const deadline = performance.now() + opts.sliceMs;
+  const taskCount = m.tasks.size;
+  m.current = c;
+  try {
+    for (let n = 0; ; n++) {
+      const ipis = ctl.takeIpis(c.id);
+      if (ipis !== 0) {
+        if (ipis & IPI_STOP) return 'stopped';
+        if (ipis & IPI_RESCHEDULE) raiseIrq(c, 'reschedule');
+        if (ipis & IPI_CALL_FUNCTION) ctl.answerCall(c.id);
+      }
+      if (ctl.stopped) return 'stopped';
+      if (allExited(live)) return 'finished';
+      m.steps = ctl.steps();
+      if (m.steps >= opts.maxSteps) return 'max-steps';
+      if ((n & 15) === 15 && performance.now() >= deadline) return 'slice';
+      if (m.tasks.size !== taskCount) {
+        throw new ErrnoError(
+          'ENOTSUPP',
+          `CPU ${c.id} spawned a task while running in parallel mode: other CPUs' workers do not know it`,
+        );
+      }
+      step(m, c, ctl);
+      ctl.publishClock(c.id, c.clock);
+    }
+  } finally {
+    m.current = null;
+  }
+}
+
+/** One pass of the loop: the kernel part under the lock, then the guest or the idle halt. */
+function step(m: Machine, c: CpuState, ctl: ParallelControl): void {
+  let idle = false;
+  ctl.lock(c.id);
+  try {
+    if (c.clock >= c.nextTick) {
+      raiseIrq(c, 'timer');
+      while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
+    }
+    if (c.pendingIrqs !== 0 && c.irqsEnabled) {
+      deliverInterrupts(m, c);
+      return;
+    }
+    if (c.isIdle && !schedule(m, c, false)) idle = true;
+    else if (c.curr.body.kind === 'native') {
+      nativeStep(m, c, c.curr);
+      return;
+    }
+  } finally {
+    ctl.unlock(c.id);
+    kickHalted(m, c, ctl);
+  }
+  if (idle) haltUntilTick(m, c, ctl);
+  else runGuest(m, c, ctl);
+}
+
+/** One step of native code (under the lock: it may wake or spawn like kernel code). */
+function nativeStep(m: Machine, c: CpuState, task: Task): void {
+  if (task.body.kind !== 'native') return;
+  m.advance(c, 1);
+  try {
+    const r = task.body.body.next();
+    if (r.done) exitTask(m, c, task, BigInt(r.value ?? 0));
+    else c.reschedRequested = true;
+  } catch (e) {
+    nativeDeath(m, c, task, e);
+  }
+  if (c.reschedRequested) reschedPoint(m, c);
+}
+
+/** The running guest program until the next tick, unlocked; its exit, oops or reschedule locked. */
+function runGuest(m: Machine, c: CpuState, ctl: ParallelControl): void {
+  const task = c.curr;
+  const ctx = task.ctx!;
+  const reason = c.cpu.run(ctx, c.nextTick - c.clock);
+  m.advance(c, c.cpu.executed);
+  const exited = reason === StopReason.Exit;
+  const faulted = reason === StopReason.Fault;
+  if (!exited && !faulted && !c.reschedRequested) return;
+  ctl.lock(c.id);
+  try {
+    if (exited) exitTask(m, c, task, ctx.reg(0));
+    else if (faulted) guestOops(m, c, task);
+    if (c.reschedRequested) reschedPoint(m, c);
+  } finally {
+    ctl.unlock(c.id);
+    kickHalted(m, c, ctl);
+  }
+}
+
+/**
+ * HLT: nothing to run. With a task sleeping on this CPU, time only has to
+ * reach the next tick; otherwise wait for an IPI a little first.
+ */
+function haltUntilTick(m: Machine, c: CpuState, ctl: ParallelControl): void {
+  if (!m.sleepers.some((s) => s.cpu === c.id)) ctl.halt(c.id, IDLE_HALT_MS);
+  if (c.nextTick > c.clock) m.advance(c, c.nextTick - c.clock);
+}
+
+/** smp_send_reschedule to halted CPUs that have tasks waiting in their run queue. */
+function kickHalted(m: Machine, c: CpuState, ctl: ParallelControl): void {
+  for (const other of m.cpus) {
+    if (other !== c && ctl.isHalted(other.id) && other.rq.length > 0) {
+      ctl.sendIpi(other.id, IPI_RESCHEDULE);
+    }
+  }
+}

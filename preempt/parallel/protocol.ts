@@ -1,0 +1,73 @@
+/**
+ * What the main thread and a CPU's worker say to each other through comlink:
+ * the requests of boot and run, the statistics and the end of a run. Only
+ * structured-clonable data (the memory is a SharedArrayBuffer, shared, not
+ * copied).
+ *
+ * @example
+ * const result: CpuRunResult = await worker.run({ maxSteps: 1e7, sliceMs: 20 });
+ */
+
+import type { MachineOptions } from '../machine.ts';
+import type { Report } from '../reports.ts';
+import type { LoopEnd } from './cpu-loop.ts';
+
+/** Where a worker finds the recipe of the machine: a module and one of its exports. */
+export interface RecipeRef {
+  /** A file URL (or path) of an ES module. */
+  readonly module: string;
+  /** The export holding the recipe. Default 'default'. */
+  readonly exportName?: string;
+}
+
+export interface BootRequest {
+  readonly recipe: RecipeRef;
+  readonly options: MachineOptions;
+  readonly buffer: SharedArrayBuffer;
+  /** Bytes the previous thread's setup wrote, zeroed before this setup. */
+  readonly dirtyEnd: number;
+  /** The CPU this worker runs. */
+  readonly cpu: number;
+  /** The main thread's layout fingerprint; the worker's must equal it. */
+  readonly layout: string;
+}
+
+export interface RunRequest {
+  readonly maxSteps: number;
+  readonly sliceMs: number;
+}
+
+/** What a worker says about its CPU. */
+export interface CpuStats {
+  readonly cpu: number;
+  /** Instructions executed or idled through (the CPU's clock). */
+  readonly clock: number;
+  /** Guest instructions executed. */
+  readonly executed: number;
+  readonly ticks: number;
+  /** Context switches on this CPU (rq->nr_switches). */
+  readonly switches: number;
+  readonly ipis: number;
+  readonly idleWaits: number;
+  /** The running task, `comm/pid`. */
+  readonly running: string;
+}
+
+/** An exception inside a worker: an emulator bug, not a guest fault. */
+export interface CpuCrash {
+  readonly cpu: number;
+  /** What the CPU was running: `comm/pid`, and where. */
+  readonly running: string;
+  readonly message: string;
+  readonly stack: string;
+}
+
+export interface CpuRunResult {
+  readonly cpu: number;
+  readonly end: LoopEnd | 'crashed';
+  readonly crash?: CpuCrash;
+  readonly reports: readonly Report[];
+  /** DEBUG_PREEMPT reports on this CPU, including those the rate limit suppressed. */
+  readonly debugPreemptReports: number;
+  readonly stats: CpuStats;
+}
