@@ -57,7 +57,11 @@ export function formatReport(r: ScenarioResult, source: string): string {
       out.push(`  ... ${distinct.size - SHOWN_PER_KIND} more distinct reports`);
   }
   out.push(`verdict:  ${r.ok ? 'every invariant held' : 'an invariant FAILED'}`);
-  out.push(`replay:   ${r.replay}`);
-  out.push(`          npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
+  if (r.replay === '') {
+    out.push('replay:   none: parallel runs are not reproducible');
+  } else {
+    out.push(`replay:   ${r.replay}`);
+    out.push(`          npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
+  }
   return out.join('\n');
 }

@@ -38,6 +38,11 @@ export interface Scenario {
   /** Defines variables (before boot), then boots and spawns tasks. */
   setup(m: Machine): void;
   readonly invariants: readonly Invariant[];
+  /**
+   * How `percpu-emu run` runs it without `--mode`: under the deterministic
+   * engine (default), or one worker thread per CPU (scenarios/run-parallel.ts).
+   */
+  readonly mode?: 'deterministic' | 'parallel';
   /** PCT parameters that suit this scenario. */
   readonly pct?: { readonly depth?: number; readonly steps?: number };
 }

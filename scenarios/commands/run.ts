@@ -1,8 +1,10 @@
 /**
  * `percpu-emu run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct]
  * [--depth D] [--steps K] [--quantum Q] [--replay STRING] [--max-steps N]
- * [--trace FILE] [--format ftrace|json]`: runs one scenario, prints its
- * report, writes the trace if asked; exit status 1 when an invariant fails.
+ * [--trace FILE] [--format ftrace|json] [--mode deterministic|parallel]
+ * [--timeout MS]`: runs one scenario, prints its report, writes the trace if
+ * asked; exit status 1 when an invariant fails. `--mode parallel` runs one
+ * worker thread per CPU (scenarios/run-parallel.ts), without a strategy.
  *
  * @example
  * // npx percpu-emu run lost-update-racy --strategy pct --seed 3 --trace out.txt
@@ -12,10 +14,19 @@ import { writeFileSync } from 'node:fs';
 import { ErrnoError } from '../../segments/errno.ts';
 import { loadScenario } from '../load-scenario.ts';
 import { formatReport } from '../report.ts';
-import { type RunScenarioOptions, runScenario, type StrategyName } from '../run-scenario.ts';
+import { runScenarioParallel } from '../run-parallel.ts';
+import {
+  type RunScenarioOptions,
+  runScenario,
+  type ScenarioResult,
+  type StrategyName,
+} from '../run-scenario.ts';
+
+/** Options that choose or replay a deterministic schedule: meaningless in parallel mode. */
+const DETERMINISTIC_ONLY = ['--seed', '--strategy', '--depth', '--steps', '--quantum', '--replay'];
 
 const USAGE =
-  'usage: percpu-emu run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct] [--depth D] [--steps K] [--quantum Q] [--replay STRING] [--max-steps N] [--trace FILE] [--format ftrace|json]';
+  'usage: percpu-emu run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct] [--depth D] [--steps K] [--quantum Q] [--replay STRING] [--max-steps N] [--trace FILE] [--format ftrace|json] [--mode deterministic|parallel] [--timeout MS]';
 
 const NUMERIC = {
   '--cpus': 'cpus',
@@ -31,6 +42,9 @@ export async function main(args: string[]): Promise<number> {
   let spec: string | undefined;
   let traceFile: string | undefined;
   let format = 'ftrace';
+  let mode: string | undefined;
+  let timeoutMs: number | undefined;
+  const given: string[] = [];
   for (let k = 0; k < args.length; k++) {
     const a = args[k];
     const value = () => {
@@ -38,6 +52,7 @@ export async function main(args: string[]): Promise<number> {
       if (v === undefined) throw new ErrnoError('EINVAL', `${a} needs a value`);
       return v;
     };
+    if (a.startsWith('--')) given.push(a);
     if (a in NUMERIC) {
       const v = value();
       const n = Number(v);
@@ -49,6 +64,15 @@ export async function main(args: string[]): Promise<number> {
       if (!['rr', 'random', 'pct'].includes(v))
         throw new ErrnoError('EINVAL', `--strategy ${v}: use rr, random or pct`);
       opts.strategy = v as StrategyName;
+    } else if (a === '--mode') {
+      mode = value();
+      if (mode !== 'deterministic' && mode !== 'parallel')
+        throw new ErrnoError('EINVAL', `--mode ${mode}: use deterministic or parallel`);
+    } else if (a === '--timeout') {
+      const v = value();
+      timeoutMs = Number(v);
+      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+        throw new ErrnoError('EINVAL', `--timeout ${v} is not a positive number of ms`);
     } else if (a === '--replay') opts.replay = value();
     else if (a === '--trace') traceFile = value();
     else if (a === '--format') {
@@ -69,7 +93,22 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const scenario = await loadScenario(spec);
-  const result = runScenario(scenario, opts);
+  let result: ScenarioResult;
+  if ((mode ?? scenario.mode) === 'parallel') {
+    const bad = given.find((a) => DETERMINISTIC_ONLY.includes(a));
+    if (bad !== undefined)
+      throw new ErrnoError(
+        'EINVAL',
+        `${bad} chooses a deterministic schedule: not with --mode parallel`,
+      );
+    result = await runScenarioParallel(spec, {
+      cpus: opts.cpus,
+      maxSteps: opts.maxSteps,
+      timeoutMs,
+    });
+  } else {
+    result = runScenario(scenario, opts);
+  }
   process.stdout.write(`${formatReport(result, spec)}\n`);
   if (traceFile !== undefined) {
     const tracer = result.machine.tracer;
