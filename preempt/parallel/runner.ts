@@ -123,7 +123,12 @@ async function loadRecipe(ref: RecipeRef): Promise<MachineRecipe> {
 
 export class ParallelRunner {
   private pool: CpuWorker[] = [];
-  private running: { ctl: ParallelControl; workers: CpuWorker[] } | null = null;
+  private running: {
+    ctl: ParallelControl;
+    workers: CpuWorker[];
+    /** Settles when the run's workers have all answered or been terminated. */
+    settled?: Promise<unknown>;
+  } | null = null;
   private closed = false;
 
   /** Worker threads alive in the pool (for tests that check none leaked). */
@@ -156,7 +161,9 @@ export class ParallelRunner {
         };
         await call(workers[cpu], workers[cpu].api.boot(request));
       }
-      return await this.runBooted(main, workers, opts);
+      const result = this.runBooted(main, workers, opts);
+      this.running.settled = result.catch(() => {});
+      return await result;
     } finally {
       this.running = null;
       this.pool = this.pool.filter((w) => w.alive);
@@ -184,10 +191,16 @@ export class ParallelRunner {
     return call(w, w.api.registers());
   }
 
-  /** Terminates every worker. The runner cannot be used afterwards. */
+  /**
+   * Stops the run in progress (its `run` resolves with end 'stopped'), then
+   * terminates every worker. The runner cannot be used afterwards.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    this.running?.ctl.requestStop();
+    if (this.running !== null) {
+      this.running.ctl.requestStop();
+      await this.running.settled;
+    }
     const pool = this.pool;
     this.pool = [];
     await Promise.all(

@@ -31,6 +31,7 @@ import {
   viewRemoteCpus,
 } from './attach.ts';
 import { type LoopEnd, runCpuParallel } from './cpu-loop.ts';
+import { StopRequested } from './mailbox.ts';
 import type { BootRequest, CpuCrash, CpuRunResult, CpuStats, RunRequest } from './protocol.ts';
 
 interface Booted {
@@ -107,6 +108,11 @@ const api = {
       }
       if (end === 'max-steps') ctl.requestStop();
     } catch (e) {
+      if (e instanceof StopRequested) {
+        // Stopped while waiting for the scheduler lock (another CPU crashed or hangs holding it).
+        end = 'stopped';
+        return result();
+      }
       end = 'crashed';
       const err = e instanceof Error ? e : new Error(String(e));
       crash = {
@@ -116,16 +122,19 @@ const api = {
         stack: err.stack ?? '',
       };
       ctl.markCrashed(c.id);
-      if (ctl.schedLock.holder === c.id) ctl.unlock(c.id);
     }
-    return {
-      cpu: c.id,
-      end,
-      crash,
-      reports: m.reports,
-      debugPreemptReports: m.debugPreemptReports,
-      stats: api.stats(),
-    };
+    return result();
+
+    function result(): CpuRunResult {
+      return {
+        cpu: c.id,
+        end,
+        crash,
+        reports: m.reports,
+        debugPreemptReports: m.debugPreemptReports,
+        stats: api.stats(),
+      };
+    }
   },
 
   /** Asks the whole machine to stop (every CPU leaves its loop at its next check). */

@@ -1,0 +1,110 @@
+/**
+ * Machines for the parallel runner's tests, one per named export, each a
+ * recipe (machine options and a setup) that a worker rebuilds by importing
+ * this module. Some inject emulator bugs on purpose.
+ */
+
+import type { MachineRecipe } from '../../../preempt/parallel/attach.ts';
+import { u64 } from '../../../segments/ctype.ts';
+
+/** Guest code on every CPU that counts to `n` in its CPU's `hits`. */
+const counting = (n: number) => `
+    r6 = 0
+  loop:
+    r1 = hits ll
+    r2 = 1
+    call this_cpu_add
+    r6 += 1
+    if r6 < ${n} goto loop
+    r0 = 0
+    exit
+`;
+
+/** One counting task per CPU, each bound to it. */
+export const boundCounters: MachineRecipe = {
+  machine: { cpus: 2, tickInterval: 200 },
+  setup(m) {
+    m.definePerCpu('hits', u64, 0n);
+    const program = m.assemble(counting(2000));
+    for (const c of m.cpus) m.spawn({ comm: `count${c.id}`, cpu: c.id, allowed: [c.id], program });
+  },
+};
+
+/** Six tasks queued on CPU 0, free to run anywhere: the others must pull them. */
+export const crowdedCpu0: MachineRecipe = {
+  machine: { cpus: 2, tickInterval: 100 },
+  setup(m) {
+    m.definePerCpu('hits', u64, 0n);
+    const program = m.assemble(counting(3000));
+    for (let k = 0; k < 6; k++) m.spawn({ comm: `crowd${k}`, cpu: 0, program });
+  },
+};
+
+/** A guest loop that never ends, on each CPU: runs until stopped. */
+export const forever: MachineRecipe = {
+  machine: { cpus: 2 },
+  setup(m) {
+    const program = m.assemble('  r6 = 0\nloop:\n  r6 += 1\n  goto loop');
+    for (const c of m.cpus) m.spawn({ comm: `spin${c.id}`, cpu: c.id, allowed: [c.id], program });
+  },
+};
+
+/** CPU 1's timer handler throws (an emulator bug) on its fifth tick. */
+export const throwsOnCpu1: MachineRecipe = {
+  machine: { cpus: 2, tickInterval: 100 },
+  setup(m) {
+    forever.setup(m);
+    m.onTimer(1, {
+      fn: (mm, cpu) => {
+        if (mm.cpus[cpu].ticks >= 5) throw new Error('injected emulator bug');
+      },
+    });
+  },
+};
+
+/** CPU 1's worker thread exits from inside its timer handler. */
+export const workerExitsOnCpu1: MachineRecipe = {
+  machine: { cpus: 2, tickInterval: 100 },
+  setup(m) {
+    forever.setup(m);
+    m.onTimer(1, {
+      fn: (mm, cpu) => {
+        if (mm.cpus[cpu].ticks >= 5) process.exit(3);
+      },
+    });
+  },
+};
+
+/** A native kthread on CPU 1 whose second step never returns (it never yields). */
+export const hangsOnCpu1: MachineRecipe = {
+  machine: { cpus: 2 },
+  setup(m) {
+    forever.setup(m);
+    m.spawn({
+      comm: 'stuck',
+      cpu: 1,
+      kthread: true,
+      *body() {
+        yield;
+        for (;;) {
+          // a native step that never yields: only terminating the worker ends it
+        }
+      },
+    });
+  },
+};
+
+/** A native task that may run on either CPU: refused in parallel mode. */
+export const unboundNative: MachineRecipe = {
+  machine: { cpus: 2 },
+  setup(m) {
+    m.spawn({
+      comm: 'roamer',
+      cpu: 0,
+      *body() {
+        yield;
+        return 0;
+      },
+    });
+  },
+};

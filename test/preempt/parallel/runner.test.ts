@@ -1,0 +1,121 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ParallelRunner } from '../../../preempt/parallel/runner.ts';
+import { perCpuValues } from '../../../scenarios/scenario.ts';
+
+const RECIPES = new URL('./recipes.ts', import.meta.url).href;
+const recipe = (exportName: string) => ({ module: RECIPES, exportName });
+
+describe('the parallel runner', () => {
+  const runner = new ParallelRunner();
+  afterAll(async () => {
+    await runner.close();
+  });
+
+  it('runs one CPU per worker thread to completion over the shared memory', async () => {
+    const r = await runner.run(recipe('boundCounters'));
+    expect(r.end).toBe('finished');
+    expect(r.finished).toBe(true);
+    expect(perCpuValues(r.machine, 'hits')).toEqual([2000n, 2000n]);
+    expect(r.cpus.map((c) => c.end)).toEqual(['finished', 'finished']);
+    for (const c of r.cpus) expect(c.stats.executed).toBeGreaterThan(2000 * 5);
+    expect(r.crash).toBeUndefined();
+  });
+
+  it('lets the idle CPU pull guest tasks queued on a busy one, which then run in its worker', async () => {
+    const r = await runner.run(recipe('crowdedCpu0'));
+    expect(r.end).toBe('finished');
+    const hits = perCpuValues(r.machine, 'hits');
+    expect(hits[0] + hits[1]).toBe(6n * 3000n);
+    expect(hits[1]).toBeGreaterThan(0n);
+    expect(r.machine.tracer!.toFtrace()).toContain('sched_migrate_task: comm=crowd');
+  });
+
+  it('stops on request while it runs, answering stats and register dumps meanwhile', async () => {
+    const run = runner.run(recipe('forever'), { timeoutMs: 30_000, maxSteps: Infinity });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const stats = await runner.stats();
+    expect(stats.map((s) => s.cpu)).toEqual([0, 1]);
+    expect(stats[0].running).toBe('spin0/1');
+    expect(stats[1].executed).toBeGreaterThan(0);
+    const regs = await runner.registers(1);
+    expect(regs[0]).toBe('CPU: 1 PID: 2 Comm: spin1');
+    expect(regs.join('\n')).toMatch(/R6: [0-9a-f]{16}/);
+    runner.stop();
+    const r = await run;
+    expect(r.end).toBe('stopped');
+    expect(r.finished).toBe(false);
+    expect(r.cpus.map((c) => c.end)).toEqual(['stopped', 'stopped']);
+  });
+
+  it('stops every CPU once the step budget is spent', async () => {
+    const r = await runner.run(recipe('forever'), { maxSteps: 200_000 });
+    expect(r.end).toBe('max-steps');
+    expect(r.steps).toBeGreaterThanOrEqual(200_000);
+  });
+
+  it('an exception inside a worker stops the machine and names the CPU and what it ran', async () => {
+    const r = await runner.run(recipe('throwsOnCpu1'), { timeoutMs: 30_000 });
+    expect(r.end).toBe('crashed');
+    expect(r.crash?.cpu).toBe(1);
+    expect(r.crash?.message).toBe('injected emulator bug');
+    expect(r.crash?.running).toMatch(/^spin1\/2 in hardirq, \d+ instructions into the run$/);
+    expect(r.cpus[0].end).toBe('stopped');
+    const bug = r.machine.reports.find((x) => x.lines[0].startsWith('BUG: emulator exception'));
+    expect(bug?.lines[0]).toBe(
+      `BUG: emulator exception on CPU#1 while running ${r.crash?.running}: injected emulator bug`,
+    );
+    // The worker survived its exception: the next run reuses it.
+    expect((await runner.run(recipe('boundCounters'))).end).toBe('finished');
+  });
+
+  it('a worker thread that dies stops the machine; the next run starts a new one', async () => {
+    const r = await runner.run(recipe('workerExitsOnCpu1'), { timeoutMs: 30_000 });
+    expect(r.end).toBe('crashed');
+    expect(r.crash?.cpu).toBe(1);
+    expect(r.crash?.message).toMatch(
+      /^CPU 1's worker thread died: EFAULT: the worker thread exited with code 3$/,
+    );
+    expect(r.crash?.running).toBe('spin1/2');
+    expect(r.cpus[0].end).toBe('stopped');
+    expect(runner.liveWorkers).toBe(1);
+    expect((await runner.run(recipe('boundCounters'))).end).toBe('finished');
+    expect(runner.liveWorkers).toBe(2);
+  });
+
+  it('a timeout terminates a worker that does not stop, and reports it', async () => {
+    const r = await runner.run(recipe('hangsOnCpu1'), { timeoutMs: 1500, graceMs: 500 });
+    expect(r.end).toBe('timeout');
+    expect(r.crash?.cpu).toBe(1);
+    expect(r.crash?.message).toBe("CPU 1's worker did not stop in time and was terminated");
+    expect(r.cpus[0].end).toBe('stopped');
+    expect(runner.liveWorkers).toBe(1);
+  });
+
+  it('refuses a native task that could run on more than one CPU', async () => {
+    await expect(runner.run(recipe('unboundNative'))).rejects.toThrow(
+      /native task 'roamer' \(pid 1\) may run on CPU mask 0x3: in parallel mode native TS code runs in one CPU's worker/,
+    );
+  });
+});
+
+describe('closing the parallel runner', () => {
+  it('terminates every worker, and refuses runs afterwards', async () => {
+    const runner = new ParallelRunner();
+    await runner.run(recipe('boundCounters'));
+    expect(runner.liveWorkers).toBe(2);
+    await runner.close();
+    expect(runner.liveWorkers).toBe(0);
+    await expect(runner.run(recipe('boundCounters'))).rejects.toThrow(
+      'the parallel runner is closed',
+    );
+  });
+
+  it('ends a run in progress', async () => {
+    const runner = new ParallelRunner();
+    const run = runner.run(recipe('forever'), { timeoutMs: 30_000, maxSteps: Infinity });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await runner.close();
+    await expect(run).resolves.toMatchObject({ end: 'stopped' });
+    expect(runner.liveWorkers).toBe(0);
+  });
+});
