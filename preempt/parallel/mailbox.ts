@@ -7,6 +7,7 @@
  *       u32 stop;                            // nonzero: every CPU stops at its next check
  *       s32 crashed_cpu;                     // the CPU whose worker threw, or -1
  *       struct raw_spinlock sched_lock;      // the run queues, task states, wakeups
+ *       u32 started;                         // CPUs that reached the start line
  *     };
  *     struct parallel_cpu {                  // 64 bytes each: no false sharing between CPUs
  *       u32 mailbox;                         // pending IPI bits (IPI_*)
@@ -50,6 +51,7 @@ const CPU_BYTES = 64;
 const STOP = 0;
 const CRASHED = 1;
 const LOCK_OFFSET = 8;
+const STARTED = 4;
 /** The lock's `locked` word, which its unlock notifies. */
 const LOCK_WORD = LOCK_OFFSET >> 2;
 const SPINS_BEFORE_WAIT = 64;
@@ -134,6 +136,22 @@ export class ParallelControl {
   /** The CPU whose worker threw first, or -1. */
   get crashedCpu(): number {
     return Atomics.load(this.words, this.base + CRASHED);
+  }
+
+  /**
+   * The start line: CPU `cpu` arrives and waits until every CPU has, so all
+   * start running together however late their workers got the order.
+   * Throws StopRequested if the machine stops first.
+   */
+  arriveAndWait(cpu: number): void {
+    const at = this.base + STARTED;
+    if (Atomics.add(this.words, at, 1) + 1 >= this.nrCpus) Atomics.notify(this.words, at);
+    for (;;) {
+      const n = Atomics.load(this.words, at);
+      if (n >= this.nrCpus) return;
+      if (this.stopped) throw new StopRequested(cpu);
+      Atomics.wait(this.words, at, n, 1);
+    }
   }
 
   /** Raises IPI `bits` on `cpu` and wakes it if it is halted. */

@@ -102,6 +102,7 @@ const api = {
     let end: LoopEnd | 'crashed' = 'slice';
     let crash: CpuCrash | undefined;
     try {
+      ctl.arriveAndWait(c.id);
       while (end === 'slice') {
         end = runCpuParallel(m, c, ctl, liveTasks, req);
         if (end === 'slice') await new Promise((resolve) => setImmediate(resolve));
