@@ -66,6 +66,8 @@ export interface CpuRunResult {
   readonly cpu: number;
   readonly end: LoopEnd | 'crashed';
   readonly crash?: CpuCrash;
+  /** Wall time this CPU spent in its loop, from the start line to its end, in ms. */
+  readonly loopMs: number;
   readonly reports: readonly Report[];
   /** DEBUG_PREEMPT reports on this CPU, including those the rate limit suppressed. */
   readonly debugPreemptReports: number;

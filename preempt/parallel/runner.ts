@@ -192,6 +192,18 @@ export class ParallelRunner {
   }
 
   /**
+   * IPI round trips during a run: CPU `from` sends `count` call-function
+   * IPIs to CPU `to`, each waiting for the answer; the mean in µs.
+   */
+  async ipiRoundTrip(from: number, to: number, count: number): Promise<number> {
+    const r = this.running;
+    if (r === null) throw new ErrnoError('EAGAIN', 'no parallel run is in progress');
+    const w = r.workers[from];
+    if (w === undefined) throw new ErrnoError('EINVAL', `no CPU ${from} in this run`);
+    return call(w, w.api.callFunctionSingle(to, count));
+  }
+
+  /**
    * Stops the run in progress (its `run` resolves with end 'stopped'), then
    * terminates every worker. The runner cannot be used afterwards.
    */
@@ -278,6 +290,7 @@ function lostCpu(m: Machine, cpu: number, terminated: boolean, e: unknown): CpuR
     cpu,
     end: 'crashed',
     crash: { cpu, running, message, stack: e instanceof Error ? (e.stack ?? '') : '' },
+    loopMs: 0,
     reports: [],
     debugPreemptReports: 0,
     stats: {

@@ -101,8 +101,10 @@ const api = {
     const { machine: m, ctl, liveTasks } = attached;
     let end: LoopEnd | 'crashed' = 'slice';
     let crash: CpuCrash | undefined;
+    let started = performance.now();
     try {
       ctl.arriveAndWait(c.id);
+      started = performance.now();
       while (end === 'slice') {
         end = runCpuParallel(m, c, ctl, liveTasks, req);
         if (end === 'slice') await new Promise((resolve) => setImmediate(resolve));
@@ -131,6 +133,7 @@ const api = {
         cpu: c.id,
         end,
         crash,
+        loopMs: performance.now() - started,
         reports: m.reports,
         debugPreemptReports: m.debugPreemptReports,
         stats: api.stats(),
@@ -156,6 +159,20 @@ const api = {
       idleWaits: k.idleWaits,
       running: `${c.curr.comm}/${c.curr.pid}`,
     };
+  },
+
+  /**
+   * smp_call_function_single(to, ..., wait=1) from this CPU, `count` times,
+   * between two slices of its loop; returns the mean round trip in µs.
+   */
+  callFunctionSingle(to: number, count: number): number {
+    const { attached, c } = current();
+    if (to === c.id || to < 0 || to >= attached.machine.nrCpus) {
+      throw new ErrnoError('EINVAL', `CPU ${c.id} cannot call a function on CPU ${to}`);
+    }
+    const t0 = performance.now();
+    for (let k = 0; k < count; k++) attached.ctl.smpCallFunctionSingle(c.id, to);
+    return ((performance.now() - t0) * 1000) / count;
   },
 
   /** The running task's registers, as an oops prints them (idle and native tasks have none). */
