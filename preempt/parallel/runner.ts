@@ -126,8 +126,10 @@ export class ParallelRunner {
   private running: {
     ctl: ParallelControl;
     workers: CpuWorker[];
+    /** Set by stop(): a run still booting stops as soon as it starts. */
+    stopRequested: boolean;
     /** Settles when the run's workers have all answered or been terminated. */
-    settled?: Promise<unknown>;
+    settled: Promise<unknown>;
   } | null = null;
   private closed = false;
 
@@ -138,18 +140,22 @@ export class ParallelRunner {
 
   /** Runs the machine of `ref` with one worker per CPU; see ParallelRunOptions. */
   async run(ref: RecipeRef, opts: ParallelRunOptions = {}): Promise<ParallelRunResult> {
+    const recipe = await loadRecipe(ref);
     if (this.closed) throw new ErrnoError('EBADF', 'the parallel runner is closed');
     if (this.running !== null) throw new ErrnoError('EBUSY', 'a parallel run is in progress');
-    const recipe = await loadRecipe(ref);
     const options = opts.machine ?? {};
     const memorySize = options.memorySize ?? recipe.machine?.memorySize ?? 64 << 20;
     const buffer = new SharedArrayBuffer(memorySize);
     const main = attachMachine(recipe, options, buffer, 0);
-    const m = main.machine;
-    viewRemoteCpus(m, -1);
-    const workers = this.take(m.nrCpus);
-    this.running = { ctl: main.ctl, workers };
-    try {
+    viewRemoteCpus(main.machine, -1);
+    const workers = this.take(main.machine.nrCpus);
+    const running = {
+      ctl: main.ctl,
+      workers,
+      stopRequested: false,
+      settled: Promise.resolve() as Promise<unknown>,
+    };
+    const boot = async () => {
       for (let cpu = 0; cpu < workers.length; cpu++) {
         const request = {
           recipe: ref,
@@ -161,8 +167,14 @@ export class ParallelRunner {
         };
         await call(workers[cpu], workers[cpu].api.boot(request));
       }
-      const result = this.runBooted(main, workers, opts);
-      this.running.settled = result.catch(() => {});
+      // Each boot rewrote the control block: a stop asked for meanwhile is asked again.
+      if (running.stopRequested) main.ctl.requestStop();
+      return this.runBooted(main, workers, opts);
+    };
+    const result = boot();
+    running.settled = result.catch(() => {});
+    this.running = running;
+    try {
       return await result;
     } finally {
       this.running = null;
@@ -172,7 +184,9 @@ export class ParallelRunner {
 
   /** Asks the run in progress to stop; its `run` resolves with end 'stopped'. */
   stop(): void {
-    this.running?.ctl.requestStop();
+    if (this.running === null) return;
+    this.running.stopRequested = true;
+    this.running.ctl.requestStop();
   }
 
   /** Statistics of every CPU of the run in progress, from its worker (answered between slices). */
@@ -209,9 +223,10 @@ export class ParallelRunner {
    */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.running !== null) {
-      this.running.ctl.requestStop();
-      await this.running.settled;
+    const running = this.running;
+    if (running !== null) {
+      this.stop();
+      await running.settled;
     }
     const pool = this.pool;
     this.pool = [];

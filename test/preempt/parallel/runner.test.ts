@@ -40,6 +40,11 @@ describe('the parallel runner', () => {
     const regs = await runner.registers(1);
     expect(regs[0]).toBe('CPU: 1 PID: 2 Comm: spin1');
     expect(regs.join('\n')).toMatch(/R6: [0-9a-f]{16}/);
+    // A call-function IPI from CPU 0's worker to CPU 1's, answered while CPU 1 runs its task.
+    expect(await runner.ipiRoundTrip(0, 1, 20)).toBeGreaterThan(0);
+    await expect(runner.ipiRoundTrip(1, 1, 1)).rejects.toThrow(
+      'CPU 1 cannot call a function on CPU 1',
+    );
     runner.stop();
     const r = await run;
     expect(r.end).toBe('stopped');
@@ -108,6 +113,23 @@ describe('closing the parallel runner', () => {
     await expect(runner.run(recipe('boundCounters'))).rejects.toThrow(
       'the parallel runner is closed',
     );
+  });
+
+  it('ends a run still booting', async () => {
+    const runner = new ParallelRunner();
+    const run = runner.run(recipe('forever'), { timeoutMs: 30_000, maxSteps: Infinity });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await runner.close();
+    await expect(run).resolves.toMatchObject({ end: 'stopped' });
+    expect(runner.liveWorkers).toBe(0);
+  });
+
+  it('refuses a second run while one is in progress', async () => {
+    const runner = new ParallelRunner();
+    const run = runner.run(recipe('forever'), { timeoutMs: 30_000, maxSteps: Infinity });
+    await expect(runner.run(recipe('forever'))).rejects.toThrow('a parallel run is in progress');
+    await runner.close();
+    await run;
   });
 
   it('ends a run in progress', async () => {
