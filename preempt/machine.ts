@@ -34,7 +34,7 @@ import { Cpu } from '../cpu/cpu.ts';
 import type { DisasmOptions } from '../cpu/disasm.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
-import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { type LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/program.ts';
 import { PCPU_CHUNK_REGION_SIZE, PercpuAllocator } from '../percpu/allocator.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import {
@@ -47,6 +47,7 @@ import { AddressMap } from '../segments/address-map.ts';
 import { alignUp, type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
+import { KernelHeap } from '../segments/kmalloc.ts';
 import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../segments/memory.ts';
 import { CpuState } from './cpu-state.ts';
@@ -93,6 +94,8 @@ export interface MachineOptions {
   textSize?: number;
   /** Bytes of memory for per-CPU chunks beyond the first (the vmalloc area's role). Default 8 MiB. */
   percpuChunkRegion?: number;
+  /** Bytes of the kernel heap (kmalloc, segments/kmalloc.ts). Default 4 MiB. */
+  kmallocHeap?: number;
 }
 
 export interface SpawnOptions {
@@ -130,6 +133,7 @@ const DEFAULTS: Required_ = {
   maxTasks: 64,
   textSize: 1 << 20,
   percpuChunkRegion: PCPU_CHUNK_REGION_SIZE,
+  kmallocHeap: 4 << 20,
 };
 
 export class Machine implements PreemptionModel {
@@ -155,7 +159,10 @@ export class Machine implements PreemptionModel {
   private taskSlots: { addr: number; stackTop: number }[] = [];
   /** Where loaded programs live. */
   text: TextSection | null = null;
+  /** How programs' `lddw` map and map-value sources resolve at load (set by maps/). */
+  readonly pseudoResolver: PseudoResolver = {};
   private percpuOrNull: PercpuAllocator | null = null;
+  private kheapOrNull: KernelHeap | null = null;
   private nextPid = 1;
   private oopsCount = 0;
   readonly debugPreempt = new DebugPreempt(this);
@@ -207,6 +214,11 @@ export class Machine implements PreemptionModel {
   get percpu(): PercpuAllocator {
     if (this.percpuOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
     return this.percpuOrNull;
+  }
+  /** kmalloc / kfree: the kernel heap (segments/kmalloc.ts). */
+  get kheap(): KernelHeap {
+    if (this.kheapOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.kheapOrNull;
   }
 
   get nrCpus(): number {
@@ -305,6 +317,9 @@ export class Machine implements PreemptionModel {
       warn: (line) => this.report('warning', this.current ?? this.cpus[0], [`percpu: ${line}`]),
       currentCpu: () => this.current?.id ?? 0,
     });
+    this.kheapOrNull = KernelHeap.create(this.memory, this.map, this.opts.kmallocHeap, {
+      currentCpu: () => this.current?.id ?? 0,
+    });
     if (this.opts.trace) {
       this.tracer = new Tracer(this.memory, this.map, this.nrCpus, {
         bytesPerCpu: this.opts.traceBytesPerCpu,
@@ -314,6 +329,7 @@ export class Machine implements PreemptionModel {
       this.memory,
       this.map.reserve('.text', this.opts.textSize),
       this.image.symbols,
+      this.pseudoResolver,
     );
     this.reserveTaskSlots();
     registerGuestInterface(this);
