@@ -1,7 +1,7 @@
 /**
  * BPF_MAP_TYPE_ARRAY and BPF_MAP_TYPE_PERCPU_ARRAY (kernel/bpf/arraymap.c).
  *
- * Layout in emulated memory, one kzalloc'ed block:
+ * Layout in emulated memory, one block from bpf_map_area_alloc:
  *
  *     struct bpf_array { struct bpf_map map; u32 elem_size; u32 pad; u8 value[]; }
  *
@@ -33,6 +33,7 @@ import {
   BPF_MAP_TYPE,
   BPF_NOEXIST,
 } from './bpf-uapi.ts';
+import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 import { withValueLock } from './value-lock.ts';
 
 /** Offset of `elem_size` and of `value[]` in `struct bpf_array`. */
@@ -76,13 +77,13 @@ export class ArrayMap extends BpfMap {
     const elemSize = alignUp(attr.valueSize, 8);
     const slot = percpu ? 8 : elemSize;
     const bytes = VALUE_OFF + slot * attr.maxEntries;
-    const addr = bytes <= Number.MAX_SAFE_INTEGER ? m.kheap.kzalloc(bytes) : 0;
+    const addr = bpfMapAreaAlloc(m, bytes);
     if (addr === 0) {
       throw new ErrnoError('ENOMEM', `no memory for ${attr.maxEntries} entries of ${slot} bytes`);
     }
     const scratch = m.percpu.alloc(4, 4, { noWarn: true });
     if (scratch === null) {
-      m.kheap.kfree(addr);
+      bpfMapAreaFree(m, addr);
       throw new ErrnoError('ENOMEM', 'no per-CPU memory for the array');
     }
     const map = new ArrayMap(m, attr, id, addr, percpu, scratch);
@@ -284,7 +285,7 @@ export class ArrayMap extends BpfMap {
       }
     }
     this.m.percpu.free(this.keyScratch);
-    this.m.kheap.kfree(this.addr);
+    bpfMapAreaFree(this.m, this.addr);
   }
 }
 

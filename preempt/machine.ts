@@ -50,6 +50,7 @@ import { linkAndLoad } from '../segments/image-loader.ts';
 import { KernelHeap } from '../segments/kmalloc.ts';
 import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../segments/memory.ts';
+import { Vmalloc } from '../segments/vmalloc.ts';
 import { CpuState } from './cpu-state.ts';
 import { DebugPreempt } from './debug-preempt.ts';
 import { runCpu } from './execution.ts';
@@ -96,6 +97,8 @@ export interface MachineOptions {
   percpuChunkRegion?: number;
   /** Bytes of the kernel heap (kmalloc, segments/kmalloc.ts). Default 4 MiB. */
   kmallocHeap?: number;
+  /** Bytes of the vmalloc area (segments/vmalloc.ts), for allocations too big for kmalloc. Default 16 MiB. */
+  vmallocSize?: number;
 }
 
 export interface SpawnOptions {
@@ -134,6 +137,7 @@ const DEFAULTS: Required_ = {
   textSize: 1 << 20,
   percpuChunkRegion: PCPU_CHUNK_REGION_SIZE,
   kmallocHeap: 4 << 20,
+  vmallocSize: 16 << 20,
 };
 
 export class Machine implements PreemptionModel {
@@ -163,6 +167,7 @@ export class Machine implements PreemptionModel {
   readonly pseudoResolver: PseudoResolver = {};
   private percpuOrNull: PercpuAllocator | null = null;
   private kheapOrNull: KernelHeap | null = null;
+  private vmallocOrNull: Vmalloc | null = null;
   private nextPid = 1;
   private oopsCount = 0;
   readonly debugPreempt = new DebugPreempt(this);
@@ -219,6 +224,11 @@ export class Machine implements PreemptionModel {
   get kheap(): KernelHeap {
     if (this.kheapOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
     return this.kheapOrNull;
+  }
+  /** vmalloc / vfree: page runs for what kmalloc cannot hold (segments/vmalloc.ts). */
+  get vmalloc(): Vmalloc {
+    if (this.vmallocOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.vmallocOrNull;
   }
 
   get nrCpus(): number {
@@ -318,6 +328,9 @@ export class Machine implements PreemptionModel {
       currentCpu: () => this.current?.id ?? 0,
     });
     this.kheapOrNull = KernelHeap.create(this.memory, this.map, this.opts.kmallocHeap, {
+      currentCpu: () => this.current?.id ?? 0,
+    });
+    this.vmallocOrNull = Vmalloc.create(this.memory, this.map, this.opts.vmallocSize, {
       currentCpu: () => this.current?.id ?? 0,
     });
     if (this.opts.trace) {
