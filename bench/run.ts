@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   registers: () => import('./registers.ts'),
   engine: () => import('./engine.ts'),
   percpu: () => import('./percpu.ts'),
+  maps: () => import('./maps.ts'),
 };
 
 const args = process.argv.slice(2);
