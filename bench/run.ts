@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   engine: () => import('./engine.ts'),
   percpu: () => import('./percpu.ts'),
   maps: () => import('./maps.ts'),
+  sanitizer: () => import('./sanitizer.ts'),
 };
 
 const args = process.argv.slice(2);

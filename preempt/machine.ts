@@ -57,6 +57,7 @@ import { runCpu } from './execution.ts';
 import { probeOf, registerGuestInterface } from './guest-interface.ts';
 import { doSoftirq } from './interrupts.ts';
 import { defineKernelVars, kernelVarAddrs } from './kernel-vars.ts';
+import { attachPercpuSanitizer, installPercpuKptr } from './percpu-kptr.ts';
 import { inInterrupt, PREEMPT_OFFSET, preemptCountAdd, SOFTIRQ_OFFSET } from './preempt-count.ts';
 import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
@@ -99,6 +100,15 @@ export interface MachineOptions {
   kmallocHeap?: number;
   /** Bytes of the vmalloc area (segments/vmalloc.ts), for allocations too big for kmalloc. Default 16 MiB. */
   vmallocSize?: number;
+  /**
+   * The per-CPU sanitizer (percpu/sanitizer.ts): double and invalid frees,
+   * use after free and out-of-bounds accesses to per-CPU memory by guest
+   * instructions, kfuncs and the TS API, reported as `kasan` and, at the end
+   * of a scenario run, leaks as `leak`. It makes guest accesses below the end
+   * of per-CPU memory (per-CPU variables and globals) take the CPU's slow
+   * path. Default true.
+   */
+  sanitizer?: boolean;
 }
 
 export interface SpawnOptions {
@@ -138,6 +148,7 @@ const DEFAULTS: Required_ = {
   percpuChunkRegion: PCPU_CHUNK_REGION_SIZE,
   kmallocHeap: 4 << 20,
   vmallocSize: 16 << 20,
+  sanitizer: true,
 };
 
 export class Machine implements PreemptionModel {
@@ -305,7 +316,11 @@ export class Machine implements PreemptionModel {
 
   // ---- boot -------------------------------------------------------------------
 
-  /** Links the image, sets up the per-CPU areas, CPUs, run queues and idle tasks. */
+  /**
+   * Links the image, sets up the per-CPU areas, the per-CPU allocator (and
+   * its sanitizer, unless the `sanitizer` option is off), the CPUs, run
+   * queues and idle tasks, then RCU and the percpu kptr kfuncs and helpers.
+   */
   boot(): this {
     const linker = this.unbooted('boot twice');
     // Per-CPU pointers are offsets below the template's size; as on x86-64,
@@ -333,6 +348,7 @@ export class Machine implements PreemptionModel {
     this.vmallocOrNull = Vmalloc.create(this.memory, this.map, this.opts.vmallocSize, {
       currentCpu: () => this.current?.id ?? 0,
     });
+    const sanitizer = this.opts.sanitizer ? attachPercpuSanitizer(this) : undefined;
     if (this.opts.trace) {
       this.tracer = new Tracer(this.memory, this.map, this.nrCpus, {
         bytesPerCpu: this.opts.traceBytesPerCpu,
@@ -381,6 +397,7 @@ export class Machine implements PreemptionModel {
       this.cpus.push(state);
       this.timerHandlers.push([]);
     }
+    installPercpuKptr(this, this.percpu, sanitizer);
     return this;
   }
 
