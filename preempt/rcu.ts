@@ -214,22 +214,6 @@ export class Rcu {
     if (this.gp === null) this.startGp();
   }
 
-  /**
-   * The number of the first grace period that starts after now: when
-   * `completed` reaches it, every reader that existed now is done
-   * (get_state_synchronize_rcu). Starts that grace period if none runs.
-   *
-   * @example
-   * const cookie = rcu.startPoll();
-   * // ... later: rcu.completed >= cookie means a full grace period has elapsed
-   */
-  startPoll(): number {
-    const gp = this.gp === null ? this.completed + 1 : this.gp.seq + 1;
-    this.needed = Math.max(this.needed, gp);
-    if (this.gp === null) this.startGp();
-    return gp;
-  }
-
   /** See rcuNoteContextSwitch. */
   noteContextSwitch(c: CpuState, prev: Task): void {
     const depth = this.depth(prev);
