@@ -1,10 +1,11 @@
 /**
  * Runs a scenario once on a fresh machine under the deterministic engine and
- * judges its invariants. When every task has finished, the per-CPU
+ * judges its invariants. Then, when every task has finished, the machine
+ * shuts down: the scenario's map fds are closed, and the per-CPU
  * allocations still live are reported as leaks (kmemleak's `unreferenced
- * object` reports, kind `leak`) before the invariants are judged. The same
- * scenario, options and seed give the same result, trace included;
- * `result.replay` reproduces it with `replay`.
+ * percpu object` reports, kind `leak`). The same scenario, options and seed
+ * give the same result, trace included; `result.replay` reproduces it with
+ * `replay`.
  *
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
