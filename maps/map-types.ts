@@ -12,6 +12,8 @@ import type { Machine } from '../preempt/machine.ts';
 import { ArrayMap } from './array-map.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import { BPF_MAP_TYPE } from './bpf-uapi.ts';
+import { HashMap } from './hash-map.ts';
+import { LruHashMap } from './lru-hash-map.ts';
 
 export interface MapTypeOps {
   /** Throws an ErrnoError (EINVAL, E2BIG, ENOTSUPP, ...) for attributes the type refuses. */
@@ -28,4 +30,8 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
     { allocCheck: ArrayMap.allocCheck, create: ArrayMap.create, spinLock: true },
   ],
   [BPF_MAP_TYPE.PERCPU_ARRAY, { allocCheck: ArrayMap.allocCheck, create: ArrayMap.create }],
+  [BPF_MAP_TYPE.HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create, spinLock: true }],
+  [BPF_MAP_TYPE.PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create }],
+  [BPF_MAP_TYPE.LRU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
+  [BPF_MAP_TYPE.LRU_PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
 ]);
