@@ -14,6 +14,7 @@ import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import { BPF_MAP_TYPE } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
 import { LruHashMap } from './lru-hash-map.ts';
+import { QueueStackMap } from './queue-stack-map.ts';
 
 export interface MapTypeOps {
   /** Throws an ErrnoError (EINVAL, E2BIG, ENOTSUPP, ...) for attributes the type refuses. */
@@ -34,4 +35,6 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
   [BPF_MAP_TYPE.PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create }],
   [BPF_MAP_TYPE.LRU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
   [BPF_MAP_TYPE.LRU_PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
+  [BPF_MAP_TYPE.QUEUE, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
+  [BPF_MAP_TYPE.STACK, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
 ]);
