@@ -9,10 +9,16 @@
 
 import { expect } from 'vitest';
 import { BpfLru } from '../../maps/bpf-lru-list.ts';
-import { BPF_LRU_LIST_T, type BpfLruListType, readLruNodeType } from '../../maps/bpf-lru-node.ts';
+import {
+  BPF_LRU_LIST_T,
+  type BpfLruListType,
+  lruListTypeName,
+  readLruNodeCpu,
+  readLruNodeType,
+} from '../../maps/bpf-lru-node.ts';
 import { BPF_EXIST, BPF_NOEXIST } from '../../maps/bpf-uapi.ts';
-import { ERRNO } from '../../segments/errno.ts';
 import { Machine } from '../../preempt/machine.ts';
+import { ERRNO } from '../../segments/errno.ts';
 
 /** Element layout: 8 bytes of hash-node link, the LRU node, the u32 hash, the u32 key. */
 export const ELEM_SIZE = 32;
@@ -88,7 +94,10 @@ export class FakeLruHtab {
     const node = this.lru.popFree(cpu, hashOf(key));
     if (node === 0) return -ERRNO.ENOMEM;
     const old = this.byKey.get(key);
-    if ((old !== undefined && flags === BPF_NOEXIST) || (old === undefined && flags === BPF_EXIST)) {
+    if (
+      (old !== undefined && flags === BPF_NOEXIST) ||
+      (old === undefined && flags === BPF_EXIST)
+    ) {
       this.lru.pushFree(node, cpu);
       return old === undefined ? -ERRNO.ENOENT : -ERRNO.EEXIST;
     }
@@ -132,48 +141,77 @@ const LOCAL_TYPES = [BPF_LRU_LIST_T.LOCAL_FREE, BPF_LRU_LIST_T.LOCAL_PENDING] as
  * Every node on exactly one list, of its type, with consistent links;
  * counts right; next_inactive_rotation on the INACTIVE list; pending and
  * per-CPU nodes marked with their CPU; the table's elements exactly the
- * nodes that are not free; every lock free.
+ * nodes that are not free; every lock free. Plain checks rather than one
+ * expect per node, so the property test stays quick.
  */
 export function expectLruConsistent(h: FakeLruHtab): void {
   const { lru, m } = h;
   const mem = m.memory;
   const where = new Map<number, number>();
-  const inUse = new Set<number>();
+  const inUse: number[] = [];
+  const hex = (a: number) => `0x${a.toString(16)}`;
+  const check = (ok: boolean, what: () => string) => {
+    if (!ok) expect.fail(what());
+  };
   const walk = (type: BpfLruListType, cpu: number, head: number) => {
     const nodes = lru.listNodes(type, cpu);
+    const name = `${lruListTypeName(type)} of CPU ${cpu}`;
     let prev = head;
     for (const node of nodes) {
-      expect(where.has(node), `node 0x${node.toString(16)} on two lists`).toBe(false);
+      check(!where.has(node), () => `node ${hex(node)} on ${name} and on type ${where.get(node)}`);
       where.set(node, type);
-      expect(readLruNodeType(mem, node)).toBe(type);
-      expect(mem.read32(node + 4)).toBe(prev);
+      check(
+        readLruNodeType(mem, node) === type,
+        () => `node ${hex(node)} on ${name} has type ${readLruNodeType(mem, node)}`,
+      );
+      check(mem.read32(node + 4) === prev, () => `node ${hex(node)} on ${name}: prev link broken`);
       prev = node;
       if (lru.percpu || type === BPF_LRU_LIST_T.LOCAL_PENDING) {
-        expect(mem.read16(node + 8)).toBe(cpu);
+        check(
+          readLruNodeCpu(mem, node) === cpu,
+          () => `node ${hex(node)} on ${name} has cpu ${readLruNodeCpu(mem, node)}`,
+        );
       }
-      if (type !== BPF_LRU_LIST_T.FREE && type !== BPF_LRU_LIST_T.LOCAL_FREE) inUse.add(node);
+      if (type !== BPF_LRU_LIST_T.FREE && type !== BPF_LRU_LIST_T.LOCAL_FREE) inUse.push(node);
     }
-    expect(mem.read32(head + 4)).toBe(prev);
+    check(mem.read32(head + 4) === prev, () => `${name}: the head's prev is not the tail`);
     return nodes;
   };
   const listCpus = lru.percpu ? [...Array(lru.nrCpus).keys()] : [0];
   for (const cpu of listCpus) {
     const l = lru.lruListAddr(cpu);
     const byType = GLOBAL_TYPES.map((t) => walk(t, cpu, l + 8 * t));
-    expect(lru.count(BPF_LRU_LIST_T.ACTIVE, cpu)).toBe(byType[0].length);
-    expect(lru.count(BPF_LRU_LIST_T.INACTIVE, cpu)).toBe(byType[1].length);
+    check(
+      lru.count(BPF_LRU_LIST_T.ACTIVE, cpu) === byType[0].length,
+      () =>
+        `CPU ${cpu}: active count ${lru.count(BPF_LRU_LIST_T.ACTIVE, cpu)} for ${byType[0].length} nodes`,
+    );
+    check(
+      lru.count(BPF_LRU_LIST_T.INACTIVE, cpu) === byType[1].length,
+      () =>
+        `CPU ${cpu}: inactive count ${lru.count(BPF_LRU_LIST_T.INACTIVE, cpu)} for ${byType[1].length} nodes`,
+    );
     const nir = lru.nextInactiveRotation(cpu);
-    if (nir !== 0) expect(byType[1]).toContain(nir);
-    expect(lru.lock(cpu).locked).toBe(false);
+    check(
+      nir === 0 || byType[1].includes(nir),
+      () => `CPU ${cpu}: next_inactive_rotation ${hex(nir)} is not on the inactive list`,
+    );
+    check(!lru.lock(cpu).locked, () => `CPU ${cpu}: LRU list lock left held`);
   }
   if (!lru.percpu) {
     for (let cpu = 0; cpu < lru.nrCpus; cpu++) {
       const loc = lru.localListAddr(cpu);
       for (const t of LOCAL_TYPES) walk(t, cpu, loc + 8 * (t - BPF_LRU_LIST_T.LOCAL_FREE));
-      expect(lru.lock(cpu, true).locked).toBe(false);
+      check(!lru.lock(cpu, true).locked, () => `CPU ${cpu}: local list lock left held`);
     }
   }
-  expect(where.size).toBe(h.nrElems);
-  for (let i = 0; i < h.nrElems; i++) expect(where.has(h.node(i))).toBe(true);
-  expect([...inUse].sort()).toEqual([...h.byKey.values()].sort());
+  check(where.size === h.nrElems, () => `${where.size} nodes on the lists, ${h.nrElems} elements`);
+  for (let i = 0; i < h.nrElems; i++)
+    check(where.has(h.node(i)), () => `element ${i} is on no list`);
+  const inTable = [...h.byKey.values()].sort((a, b) => a - b);
+  inUse.sort((a, b) => a - b);
+  check(
+    inUse.length === inTable.length && inUse.every((n, i) => n === inTable[i]),
+    () => `nodes in use ${inUse.map(hex)} but elements in the table ${inTable.map(hex)}`,
+  );
 }
