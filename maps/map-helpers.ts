@@ -12,6 +12,14 @@
  *     (r2 from `r2 = func(callback) ll`) per element until it returns 1
  * 195 bpf_map_lookup_percpu_elem(map, key, cpu)   CPU `cpu`'s copy or NULL
  *
+ * and the ring buffer's (maps/ringbuf-map.ts):
+ *
+ * 130 bpf_ringbuf_output(ringbuf, data, size, flags)   0, -EINVAL (flags), -EAGAIN (no room)
+ * 131 bpf_ringbuf_reserve(ringbuf, size, flags)   a sample's address, or NULL (no room, flags)
+ * 132 bpf_ringbuf_submit(sample, flags)    returns 0
+ * 133 bpf_ringbuf_discard(sample, flags)   returns 0
+ * 134 bpf_ringbuf_query(ringbuf, flags)    BPF_RB_AVAIL_DATA, _RING_SIZE, _CONS_POS, _PROD_POS
+ *
  * Each runs whole on the calling CPU, like one instruction. A first argument
  * that is not a map, a key or value pointer outside memory, or a helper the
  * map type has no use for (which the verifier would refuse) faults the task
@@ -32,6 +40,7 @@ import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import type { BpfMap } from './bpf-map.ts';
 import { BPF_F_RDONLY_PROG } from './bpf-uapi.ts';
 import type { BpfMapTable } from './map-table.ts';
+import { RingbufMap } from './ringbuf-map.ts';
 
 /** The map in r1, checked. */
 type MapOf = (ctx: CpuContext, helper: string) => BpfMap;
@@ -93,5 +102,36 @@ export function registerMapHelpers(m: Machine, table: BpfMapTable): void {
     .register(195, 'bpf_map_lookup_percpu_elem', (ctx, cpu) => {
       const map = mapOf(ctx, 'bpf_map_lookup_percpu_elem');
       ctx.setRegNumber(0, map.lookupPercpuElem(ctx.regNumber(2), ctx.regNumber(3), cpu.id));
+    });
+  registerRingbufHelpers(m, table, mapOf);
+}
+
+/** Helpers 130-134 on BPF_MAP_TYPE_RINGBUF maps. */
+function registerRingbufHelpers(m: Machine, table: BpfMapTable, mapOf: MapOf): void {
+  const ringbufOf = (ctx: CpuContext, helper: string): RingbufMap => {
+    const map = mapOf(ctx, helper);
+    if (!(map instanceof RingbufMap))
+      throw new ErrnoError('EINVAL', `${helper}: ${map.describe} is not a ring buffer`);
+    return map;
+  };
+  const commit = (ctx: CpuContext, helper: string, discard: boolean) => {
+    const sample = ctx.regNumber(1);
+    const rb = RingbufMap.fromSample(m, sample, (addr) => table.fromAddr(addr, helper), helper);
+    rb.commit(sample, ctx.regNumber(2), discard);
+    ctx.setRegNumber(0, 0);
+  };
+  m.helpers
+    .register(130, 'bpf_ringbuf_output', (ctx, cpu) => {
+      const rb = ringbufOf(ctx, 'bpf_ringbuf_output');
+      ctx.setRegNumber(0, rb.output(ctx.regNumber(2), ctx.regNumber(3), ctx.regNumber(4), cpu.id));
+    })
+    .register(131, 'bpf_ringbuf_reserve', (ctx, cpu) => {
+      const rb = ringbufOf(ctx, 'bpf_ringbuf_reserve');
+      ctx.setRegNumber(0, ctx.regNumber(3) !== 0 ? 0 : rb.reserve(ctx.regNumber(2), cpu.id));
+    })
+    .register(132, 'bpf_ringbuf_submit', (ctx) => commit(ctx, 'bpf_ringbuf_submit', false))
+    .register(133, 'bpf_ringbuf_discard', (ctx) => commit(ctx, 'bpf_ringbuf_discard', true))
+    .register(134, 'bpf_ringbuf_query', (ctx) => {
+      ctx.setRegNumber(0, ringbufOf(ctx, 'bpf_ringbuf_query').query(ctx.regNumber(2)));
     });
 }

@@ -15,6 +15,7 @@ import { BPF_MAP_TYPE } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
 import { LruHashMap } from './lru-hash-map.ts';
 import { QueueStackMap } from './queue-stack-map.ts';
+import { RingbufMap } from './ringbuf-map.ts';
 
 export interface MapTypeOps {
   /** Throws an ErrnoError (EINVAL, E2BIG, ENOTSUPP, ...) for attributes the type refuses. */
@@ -37,4 +38,5 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
   [BPF_MAP_TYPE.LRU_PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
   [BPF_MAP_TYPE.QUEUE, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
   [BPF_MAP_TYPE.STACK, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
+  [BPF_MAP_TYPE.RINGBUF, { allocCheck: RingbufMap.allocCheck, create: RingbufMap.create }],
 ]);
