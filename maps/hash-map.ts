@@ -5,7 +5,10 @@
  * `roundup_pow_of_two(max_entries)` buckets each with a raw spinlock, and
  * the elements.
  *
- * Elements. By default they are preallocated at creation, one block of
+ * The header, buckets and preallocated elements come from
+ * bpf_map_area_alloc (maps/map-area.ts: kmalloc when small, vmalloc else).
+ *
+ * Elements. By default they are preallocated at creation, one area of
  * `elem_size` each, and kept on a per-CPU free list (maps/pcpu-freelist.ts):
  * an insert pops one (none left: E2BIG), a delete pushes it back. A HASH map
  * has `nr_cpus` extra elements, one spare per CPU (`extra_elems`): replacing
@@ -72,6 +75,7 @@ import {
   nullsMarker,
 } from './htab-elem.ts';
 import { htabMapHash, jhash2 } from './jhash.ts';
+import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 import { PcpuFreelist } from './pcpu-freelist.ts';
 import { withValueLock } from './value-lock.ts';
 
@@ -90,13 +94,24 @@ const isPercpuType = (type: number) =>
 /** roundup_pow_of_two for 1 <= n <= 2^31. */
 const roundupPowOfTwo = (n: number): number => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
 
-/** True for update flags beyond BPF_EXIST (ignoring BPF_F_LOCK when `lockOk`), as a u64. */
+/**
+ * True for update flags beyond BPF_EXIST (ignoring BPF_F_LOCK when `lockOk`), as a u64.
+ *
+ * @example
+ * badUpdateFlags(BPF_F_LOCK | BPF_EXIST, true); // false
+ * badUpdateFlags(-1, true);                     // true
+ */
 export function badUpdateFlags(flags: number, lockOk: boolean): boolean {
   if (!Number.isInteger(flags) || flags < 0 || flags > U32_MAX) return true;
   return (lockOk ? flags & ~BPF_F_LOCK : flags) >>> 0 > BPF_EXIST;
 }
 
-/** check_flags: EEXIST for NOEXIST on an element, ENOENT for EXIST on none. */
+/**
+ * check_flags: -EEXIST for NOEXIST on an element, -ENOENT for EXIST on none, else 0.
+ *
+ * @example
+ * checkFlags(elem, BPF_NOEXIST); // -17 when elem !== 0
+ */
 export function checkFlags(old: number, flags: number): number {
   const f = flags & ~BPF_F_LOCK;
   if (old !== 0 && f === BPF_NOEXIST) return -EEXIST;
@@ -104,6 +119,15 @@ export function checkFlags(old: number, flags: number): number {
   return 0;
 }
 
+/**
+ * A HASH or PERCPU_HASH map (and the table under LruHashMap). Made by
+ * bpfMapCreate through MAP_TYPES; the fields describe its memory for tests
+ * and reports.
+ *
+ * @example
+ * const map = bpfMapCreate(m, 'HASH', 'h', 4, 8, 100).map as HashMap;
+ * map.nBuckets; // 128
+ */
 export class HashMap extends BpfMap {
   override readonly batchOps: BatchOps = {
     lookup: 'own',
@@ -177,7 +201,7 @@ export class HashMap extends BpfMap {
 
   /** htab_map_alloc for HASH and PERCPU_HASH. */
   static create(m: Machine, attr: BpfMapAttr, id: number): HashMap {
-    return HashMap.build(m, attr, id, (a, addr) => new HashMap(m, a, id, addr));
+    return HashMap.build(m, attr, (a, addr) => new HashMap(m, a, id, addr));
   }
 
   /**
@@ -188,7 +212,6 @@ export class HashMap extends BpfMap {
   protected static build<T extends HashMap>(
     m: Machine,
     attr: BpfMapAttr,
-    id: number,
     make: (attr: BpfMapAttr, addr: number) => T,
   ): T {
     let maxEntries = attr.maxEntries;
@@ -205,7 +228,7 @@ export class HashMap extends BpfMap {
       throw new ErrnoError('E2BIG', `${nBuckets} buckets of ${BUCKET_SIZE} bytes overflow a u32`);
     }
     const headerSize = isLruType(attr.type) ? HTAB_LRU_OFF + BpfLru.size : bpfHtabType.size;
-    const addr = m.kheap.kzalloc(headerSize);
+    const addr = bpfMapAreaAlloc(m, headerSize);
     if (addr === 0) throw new ErrnoError('ENOMEM', 'no memory for the bpf_htab header');
     const map = make(maxEntries === attr.maxEntries ? attr : { ...attr, maxEntries }, addr);
     try {
@@ -252,7 +275,7 @@ export class HashMap extends BpfMap {
   private allocParts(): void {
     const m = this.m;
     const mem = m.memory;
-    this.buckets = m.kheap.kzalloc(this.nBuckets * BUCKET_SIZE);
+    this.buckets = bpfMapAreaAlloc(m, this.nBuckets * BUCKET_SIZE);
     if (this.buckets === 0) {
       throw new ErrnoError('ENOMEM', `no memory for ${this.nBuckets} buckets`);
     }
@@ -265,8 +288,7 @@ export class HashMap extends BpfMap {
     if (!this.prealloc) return;
     const extra = this.hasExtraElems ? m.nrCpus : 0;
     const num = this.maxEntries + extra;
-    const bytes = this.elemSize * num;
-    this.elems = bytes <= KMALLOC_MAX_SIZE ? m.kheap.kzalloc(bytes) : 0;
+    this.elems = bpfMapAreaAlloc(m, this.elemSize * num);
     if (this.elems === 0) {
       throw new ErrnoError(
         'ENOMEM',
@@ -888,7 +910,7 @@ export class HashMap extends BpfMap {
             if (p !== 0) m.percpu.free(p);
           }
         }
-        m.kheap.kfree(this.elems);
+        bpfMapAreaFree(m, this.elems);
       }
       this.destroyFreeElems();
     } else if (this.buckets !== 0) {
@@ -902,8 +924,8 @@ export class HashMap extends BpfMap {
       }
     }
     if (this.extraElems !== 0) m.percpu.free(this.extraElems);
-    if (this.buckets !== 0) m.kheap.kfree(this.buckets);
-    m.kheap.kfree(this.addr);
+    if (this.buckets !== 0) bpfMapAreaFree(m, this.buckets);
+    bpfMapAreaFree(m, this.addr);
   }
 
   /** pcpu_freelist_destroy (bpf_lru_destroy for the LRU maps). */

@@ -33,13 +33,20 @@ import { ELEM_HASH, ELEM_LRU_NODE, HTAB_LRU_OFF } from './htab-elem.ts';
 
 const { EINVAL, ENOMEM } = ERRNO;
 
+/**
+ * An LRU_HASH or LRU_PERCPU_HASH map. Made by bpfMapCreate through MAP_TYPES.
+ *
+ * @example
+ * const map = bpfMapCreate(m, 'LRU_HASH', 'l', 8, 8, 64).map as LruHashMap;
+ * map.lru?.listNodes(BPF_LRU_LIST_T.LOCAL_PENDING, 0); // nodes CPU 0 handed out
+ */
 export class LruHashMap extends HashMap {
   /** The map's LRU (set once the elements are populated). */
   lru: BpfLru | null = null;
 
   /** htab_map_alloc for LRU_HASH and LRU_PERCPU_HASH. */
   static override create(m: Machine, attr: BpfMapAttr, id: number): LruHashMap {
-    return HashMap.build(m, attr, id, (a, addr) => new LruHashMap(m, a, id, addr));
+    return HashMap.build(m, attr, (a, addr) => new LruHashMap(m, a, id, addr));
   }
 
   protected override get hasExtraElems(): boolean {

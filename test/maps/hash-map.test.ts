@@ -200,7 +200,7 @@ describe('HASH attributes (test_hashmap_sizes, htab_map_alloc_check)', () => {
       /^E2BIG: 268435456 buckets of 16 bytes overflow a u32/,
     );
     expect(() => mk('HASH', 8, 8, 2 ** 20)).toThrow(/^ENOMEM/);
-    expect(() => mk('HASH', 8, 1 << 20, 8)).toThrow(/^ENOMEM: no memory for 12 preallocated/);
+    expect(() => mk('HASH', 8, 1 << 21, 8)).toThrow(/^ENOMEM: no memory for 12 preallocated/);
     expect(() => mk('PERCPU_HASH', 8, 8, 2, 0)).not.toThrow();
   });
 
@@ -406,21 +406,25 @@ describe('hash maps from programs on two CPUs', () => {
     expect(ofKind(m, 'oops')).toEqual([]);
   });
 
-  it('PERCPU_HASH: a program writes this CPU’s copy; a new element zeroes the others', () => {
-    const m = booted(2);
-    const h = bpfMapCreate(m, 'PERCPU_HASH', 'ph', 8, 8, 4);
-    h.updateElem(
-      u64b(1),
-      percpuU64(2, (c) => 100 + c),
-    );
-    const update = (cpu: number, key: number, value: number) =>
-      exitOf(m, `r1 = ph ll\n${args(key, value)}\nr4 = 0\ncall bpf_map_update_elem\nexit`, cpu);
-    expect(update(1, 1, 7)).toBe(0n);
-    expect(perCpuU64s(h.lookupElem(u64b(1)), 2)).toEqual([100, 7]);
-    h.deleteElem(u64b(1));
-    expect(update(0, 1, 9)).toBe(0n); // reuses the freed element: CPU 1's copy zeroed
-    expect(perCpuU64s(h.lookupElem(u64b(1)), 2)).toEqual([9, 0]);
-    const incr = `r1 = ph ll\n${args(1, 0)}\ncall bpf_map_lookup_elem
+  for (const [variant, mapFlags] of [
+    ['preallocated', 0],
+    ['BPF_F_NO_PREALLOC', BPF_F_NO_PREALLOC],
+  ] as const)
+    it(`PERCPU_HASH, ${variant}: a program writes this CPU’s copy; a new element zeroes the others`, () => {
+      const m = booted(2);
+      const h = bpfMapCreate(m, 'PERCPU_HASH', 'ph', 8, 8, 4, { mapFlags });
+      h.updateElem(
+        u64b(1),
+        percpuU64(2, (c) => 100 + c),
+      );
+      const update = (cpu: number, key: number, value: number) =>
+        exitOf(m, `r1 = ph ll\n${args(key, value)}\nr4 = 0\ncall bpf_map_update_elem\nexit`, cpu);
+      expect(update(1, 1, 7)).toBe(0n);
+      expect(perCpuU64s(h.lookupElem(u64b(1)), 2)).toEqual([100, 7]);
+      h.deleteElem(u64b(1));
+      expect(update(0, 1, 9)).toBe(0n); // a new element: CPU 1's copy zeroed
+      expect(perCpuU64s(h.lookupElem(u64b(1)), 2)).toEqual([9, 0]);
+      const incr = `r1 = ph ll\n${args(1, 0)}\ncall bpf_map_lookup_elem
       r1 = *(u64 *)(r0 + 0)
       r1 += 1
       *(u64 *)(r0 + 0) = r1
@@ -441,10 +445,10 @@ describe('hash maps from programs on two CPUs', () => {
     bad:
       r0 = -1
       exit`;
-    expect(exitOf(m, incr, 1)).toBe(9n);
-    expect(exitOf(m, incr, 0)).toBe(10n);
-    expect(perCpuU64s(h.lookupElem(u64b(1)), 2)).toEqual([10, 1]);
-  });
+      expect(exitOf(m, incr, 1)).toBe(9n);
+      expect(exitOf(m, incr, 0)).toBe(10n);
+      expect(perCpuU64s(h.lookupElem(u64b(1)), 2)).toEqual([10, 1]);
+    });
 
   it('bpf_for_each_map_elem visits every element with this CPU’s value; the callback may delete', () => {
     const m = booted(2);
