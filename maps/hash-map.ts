@@ -765,7 +765,9 @@ export class HashMap extends BpfMap {
 
   /** __htab_map_lookup_and_delete_elem. */
   override sysLookupAndDelete(key: Uint8Array | null, value: Uint8Array, flags: number): void {
-    const k = key!;
+    if (key === null)
+      throw new ErrnoError('EINVAL', `lookup_and_delete on ${this.describe} needs a key`);
+    const k = key;
     const cpu = this.sysCpu();
     const hash = this.hashOf(k, 0);
     const index = hash & this.mask;

@@ -53,6 +53,8 @@ for (const [variant, mapFlags] of [
       h.updateElem(u64b(2), u64b(1234), BPF_ANY);
       expect(readU64(h.lookupAndDeleteElem(u64b(2)))).toBe(1234);
       expect(() => h.lookupElem(u64b(2))).toThrow(/^ENOENT: key 0200000000000000 is not in/);
+      expect(() => h.lookupAndDeleteElem(u64b(2))).toThrow(/^ENOENT/);
+      expect(() => h.lookupAndDeleteElem(null)).toThrow(/^EINVAL: .* needs a key/);
       expect(() => h.updateElem(u64b(2), u64b(1234), BPF_EXIST)).toThrow(/^ENOENT: .*BPF_EXIST/);
       h.updateElem(u64b(2), u64b(1234), BPF_NOEXIST);
       expect(() => h.updateElem(u64b(0), u64b(1234), BPF_NOEXIST)).toThrow(
