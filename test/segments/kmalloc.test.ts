@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AddressMap } from '../../segments/address-map.ts';
 import { ErrnoError } from '../../segments/errno.ts';
@@ -415,5 +416,185 @@ describe('state in memory', () => {
     expect(() => heap.kmalloc(9000)).toThrow('EBUSY: spinlock lockup on CPU#2');
     zoneLock.unlock(0);
     expect(heap.kmalloc(9000)).not.toBe(0);
+  });
+});
+
+/**
+ * The heap against a model: random sequences of kmalloc (1 B to 64 KiB,
+ * zeroed or not), kfree, free-and-ask-again and shrink on a 512 KiB heap,
+ * small enough to run out. The model keeps the live objects with the size
+ * they asked for and a tag byte written over their whole usable size. After
+ * every step:
+ *
+ *  - every live object lies in the page area, at the alignment of its usable
+ *    size (the largest power of two dividing it), overlapping no other, and
+ *    ksize gives the usable size the model expects;
+ *  - a zeroed object is zero over its usable size when returned, and a freed
+ *    object still holds its tag (nothing wrote into a live object);
+ *  - kmalloc returns 0 only when no slab of its cache has a free object and
+ *    no free block of the order it needs is left, after reclaim;
+ *  - freed space is reused: freeing an object and asking for its size again
+ *    succeeds and takes no new pages;
+ *  - the statistics agree with the model (objects, bytes, large pages, each
+ *    cache's active objects) and with themselves (slab + large + free pages
+ *    is the page area, the buddy lists hold the free pages, at most one
+ *    empty slab per cache).
+ *
+ * At the end everything is freed and the heap shrunk: every page is free, in
+ * the blocks the heap started with.
+ */
+describe('kmalloc against a model', () => {
+  interface Live {
+    addr: number;
+    size: number;
+    usable: number;
+    tag: number;
+  }
+
+  type Op =
+    | { kind: 'alloc'; size: number; zero: boolean }
+    | { kind: 'free'; pick: number }
+    | { kind: 'reuse'; pick: number }
+    | { kind: 'shrink' };
+
+  const size = fc.oneof(
+    fc.integer({ min: 1, max: 256 }),
+    fc.integer({ min: 1, max: 8192 }),
+    fc.integer({ min: 1, max: 64 << 10 }),
+  );
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({ kind: fc.constant('alloc' as const), size, zero: fc.boolean() }),
+    },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('reuse' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'shrink' as const }) },
+  );
+
+  /** True when `len` bytes at `addr` all equal `value`. */
+  const allBytes = (memory: PhysicalMemory, addr: number, len: number, value: number) => {
+    const u8 = memory.u8;
+    for (let k = addr; k < addr + len; k++) if (u8[k] !== value) return false;
+    return true;
+  };
+
+  /** The usable size the kernel gives a request: its cache's size, or whole pages in a power of two. */
+  const usableOf = (n: number) => {
+    const cacheSize = KMALLOC_SIZES.find((s) => s >= n);
+    if (cacheSize !== undefined) return cacheSize;
+    let bytes = PAGE_SIZE;
+    while (bytes < n) bytes *= 2;
+    return bytes;
+  };
+  const orderOf = (usable: number) => (usable > 8192 ? Math.log2(usable / PAGE_SIZE) : undefined);
+
+  function check(heap: KernelHeap, live: readonly Live[]): void {
+    const sorted = [...live].sort((a, b) => a.addr - b.addr);
+    const problems: string[] = [];
+    for (const [k, l] of sorted.entries()) {
+      const at = `${hex(l.addr)} (${l.usable} bytes)`;
+      if (l.addr < heap.pagesStart || l.addr + l.usable > heap.pagesEnd) {
+        problems.push(`${at} outside the page area`);
+      }
+      if (l.addr % (l.usable & -l.usable) !== 0) problems.push(`${at} misaligned`);
+      const prev = sorted[k - 1];
+      if (prev !== undefined && prev.addr + prev.usable > l.addr) {
+        problems.push(`${at} overlaps ${hex(prev.addr)} (${prev.usable} bytes)`);
+      }
+      if (heap.ksize(l.addr) !== l.usable) problems.push(`${at} has ksize ${heap.ksize(l.addr)}`);
+    }
+    expect(problems).toEqual([]);
+    const s = heap.stats();
+    const large = live.filter((l) => l.usable > 8192);
+    expect(s).toMatchObject({
+      objects: live.length,
+      bytesInUse: live.reduce((n, l) => n + l.usable, 0),
+      largeObjects: large.length,
+      largePages: large.reduce((n, l) => n + l.usable / PAGE_SIZE, 0),
+      pagesInUse: s.slabPages + s.largePages,
+      slabPages: s.caches.reduce((n, c) => n + (c.numSlabs << c.order), 0),
+      totalPages: s.slabPages + s.largePages + s.freePages,
+      freePages: s.buddyinfo.reduce((n, k, o) => n + (k << o), 0),
+    });
+    const active = new Map<number, number>();
+    for (const l of live) active.set(l.usable, (active.get(l.usable) ?? 0) + 1);
+    for (const c of s.caches) {
+      const ok =
+        c.activeObjs === (active.get(c.size) ?? 0) &&
+        c.numObjs >= c.activeObjs &&
+        c.emptySlabs <= 1 &&
+        c.partialSlabs <= c.numSlabs;
+      expect(ok, `${JSON.stringify(c)}, model active ${active.get(c.size) ?? 0}`).toBe(true);
+    }
+  }
+
+  /** After kmalloc(n) returned 0: nothing could have served it, even after reclaim. */
+  function checkFull(heap: KernelHeap, n: number): void {
+    const s = heap.stats();
+    const usable = usableOf(n);
+    const c = s.caches.find((x) => x.size === usable);
+    const order = c?.order ?? orderOf(usable)!;
+    if (c !== undefined) expect(c.partialSlabs).toBe(0);
+    expect(s.caches.every((x) => x.emptySlabs === 0)).toBe(true);
+    expect(
+      s.buddyinfo.slice(order).every((k) => k === 0),
+      `order ${order} for ${n}`,
+    ).toBe(true);
+  }
+
+  it('keeps objects apart, aligned, zeroed when asked and counted, and reuses freed space', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 150, size: 'max' }), (ops) => {
+        const { memory, heap } = heapOf(512 << 10, {}, 4 << 20);
+        const initial = heap.stats().buddyinfo;
+        const live: Live[] = [];
+        let nextTag = 0;
+        const give = (n: number, zero: boolean): boolean => {
+          const addr = zero ? heap.kmalloc(n, { zero: true }) : heap.kmalloc(n);
+          if (addr === 0) {
+            checkFull(heap, n);
+            return false;
+          }
+          const usable = usableOf(n);
+          if (zero) expect(allBytes(memory, addr, usable, 0)).toBe(true);
+          const tag = (nextTag++ % 255) + 1;
+          memory.fill(addr, usable, tag);
+          live.push({ addr, size: n, usable, tag });
+          return true;
+        };
+        const take = (pick: number): Live => {
+          const [l] = live.splice(pick % live.length, 1);
+          expect(allBytes(memory, l.addr, l.usable, l.tag), `${hex(l.addr)} was overwritten`).toBe(
+            true,
+          );
+          heap.kfree(l.addr);
+          return l;
+        };
+        for (const o of ops) {
+          if (o.kind === 'alloc') give(o.size, o.zero);
+          else if (o.kind === 'free' && live.length > 0) take(o.pick);
+          else if (o.kind === 'reuse' && live.length > 0) {
+            const before = heap.stats();
+            const l = take(o.pick);
+            expect(give(l.size, false), `kmalloc(${l.size}) after freeing one`).toBe(true);
+            const after = heap.stats();
+            if (l.usable > 8192) expect(after.pagesInUse).toBe(before.pagesInUse);
+            else expect(after.slabPages).toBeLessThanOrEqual(before.slabPages);
+          } else if (o.kind === 'shrink') {
+            heap.shrink();
+            expect(heap.stats().caches.every((c) => c.emptySlabs === 0)).toBe(true);
+          }
+          check(heap, live);
+        }
+        while (live.length > 0) take(live.length >> 1);
+        check(heap, live);
+        heap.shrink();
+        const s = heap.stats();
+        expect(s.freePages).toBe(s.totalPages);
+        expect(s.buddyinfo).toEqual(initial);
+      }),
+      { numRuns: 40 },
+    );
   });
 });
