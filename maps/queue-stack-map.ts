@@ -1,7 +1,8 @@
 /**
  * BPF_MAP_TYPE_QUEUE and BPF_MAP_TYPE_STACK (kernel/bpf/queue_stack_maps.c).
  *
- * Layout in emulated memory, one kzalloc'ed block:
+ * Layout in emulated memory, one block from bpf_map_area_alloc (kmalloc
+ * when small, vmalloc else, as the kernel's queue_stack_map_alloc):
  *
  *     struct bpf_queue_stack {
  *       struct bpf_map map; raw_spinlock_t lock;
@@ -45,6 +46,7 @@ import {
   BPF_MAP_TYPE,
   BPF_NOEXIST,
 } from './bpf-uapi.ts';
+import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 
 /** QUEUE_STACK_CREATE_FLAG_MASK. */
 const CREATE_FLAG_MASK = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK;
@@ -98,7 +100,7 @@ export class QueueStackMap extends BpfMap {
   static create(m: Machine, attr: BpfMapAttr, id: number): QueueStackMap {
     const slots = attr.maxEntries + 1;
     const bytes = ELEMENTS_OFF + slots * attr.valueSize;
-    const addr = bytes <= KMALLOC_MAX_SIZE ? m.kheap.kzalloc(bytes) : 0;
+    const addr = bpfMapAreaAlloc(m, bytes);
     if (addr === 0) {
       throw new ErrnoError(
         'ENOMEM',
@@ -280,6 +282,6 @@ export class QueueStackMap extends BpfMap {
   }
 
   override free(): void {
-    this.m.kheap.kfree(this.addr);
+    bpfMapAreaFree(this.m, this.addr);
   }
 }

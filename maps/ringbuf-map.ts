@@ -4,7 +4,8 @@
  * reserve, fill in place and submit (or discard), and that the scenario
  * reads in order (maps/ring-buffer.ts, libbpf's ring_buffer).
  *
- * Layout in emulated memory, two kzalloc'ed blocks as the kernel's:
+ * Layout in emulated memory, two blocks as the kernel's: the map from
+ * bpf_map_area_alloc, the ring from vmalloc (the kernel vmaps its pages):
  *
  *     struct bpf_ringbuf_map { struct bpf_map map; u64 rb; }
  *
@@ -63,6 +64,7 @@ import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 import { RawSpinlock } from '../segments/raw-spinlock.ts';
 import { BpfMap, type BpfMapAttr, bpfMapHeader } from './bpf-map.ts';
 import { BPF_F_NUMA_NODE } from './bpf-uapi.ts';
+import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 
 /** Bits of a record header's `len`. */
 export const BPF_RINGBUF_BUSY_BIT = 0x8000_0000;
@@ -143,11 +145,11 @@ export class RingbufMap extends BpfMap {
 
   /** ringbuf_map_alloc: the map, then the ring (meta pages and data twice), zeroed; ENOMEM. */
   static create(m: Machine, attr: BpfMapAttr, id: number): RingbufMap {
-    const addr = m.kheap.kzalloc(bpfRingbufMap.size);
+    const addr = bpfMapAreaAlloc(m, bpfRingbufMap.size);
     if (addr === 0) throw new ErrnoError('ENOMEM', 'no memory for struct bpf_ringbuf_map');
-    const rb = m.kheap.kzalloc(DATA_OFF + 2 * attr.maxEntries);
+    const rb = m.vmalloc.vzalloc(DATA_OFF + 2 * attr.maxEntries);
     if (rb === 0) {
-      m.kheap.kfree(addr);
+      bpfMapAreaFree(m, addr);
       throw new ErrnoError(
         'ENOMEM',
         `no memory for a ring of ${attr.maxEntries} bytes (mapped twice) and ${NR_META_PAGES} meta pages`,
@@ -346,8 +348,8 @@ export class RingbufMap extends BpfMap {
   }
 
   override free(): void {
-    this.m.kheap.kfree(this.rb);
-    this.m.kheap.kfree(this.addr);
+    this.m.vmalloc.vfree(this.rb);
+    bpfMapAreaFree(this.m, this.addr);
   }
 }
 

@@ -149,12 +149,19 @@ describe('queue and stack attributes and flags', () => {
     expect(() => q.lookupElem(null)).toThrow(/^ENOENT/);
   });
 
-  it('close frees the block', () => {
+  it('takes its block from kmalloc when small, vmalloc when large (bpf_map_area_alloc), and close frees it', () => {
     const m = booted();
     const q = bpfMapCreate(m, 'QUEUE', 'q', 0, 4, 2);
     const addr = q.map.addr;
+    expect(m.vmalloc.contains(addr)).toBe(false);
     q.close();
     expect(() => m.kheap.ksize(addr)).toThrow(/^EINVAL/);
+    const big = bpfMapCreate(m, 'STACK', 'big', 0, 8, 10_000);
+    expect(m.vmalloc.areaSize(big.map.addr)).toBe(20 * 4096); // 56 + 10001 * 8 bytes
+    big.updateElem(null, new Uint8Array(8).fill(3));
+    expect([...big.lookupAndDeleteElem(null)]).toEqual(new Array(8).fill(3));
+    big.close();
+    expect(m.vmalloc.areaSize(big.map.addr)).toBe(0);
   });
 });
 
