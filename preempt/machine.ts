@@ -98,7 +98,10 @@ export interface MachineOptions {
   percpuChunkRegion?: number;
   /** Bytes of the kernel heap (kmalloc, segments/kmalloc.ts). Default 4 MiB. */
   kmallocHeap?: number;
-  /** Bytes of the vmalloc area (segments/vmalloc.ts), for allocations too big for kmalloc. Default 16 MiB. */
+  /**
+   * Bytes of the vmalloc area (segments/vmalloc.ts), for allocations too big
+   * for kmalloc. Default a sixteenth of memorySize, at most 16 MiB.
+   */
   vmallocSize?: number;
   /**
    * The per-CPU sanitizer (percpu/sanitizer.ts): double and invalid frees,
@@ -147,7 +150,7 @@ const DEFAULTS: Required_ = {
   textSize: 1 << 20,
   percpuChunkRegion: PCPU_CHUNK_REGION_SIZE,
   kmallocHeap: 4 << 20,
-  vmallocSize: 16 << 20,
+  vmallocSize: 0,
   sanitizer: true,
 };
 
@@ -345,7 +348,9 @@ export class Machine implements PreemptionModel {
     this.kheapOrNull = KernelHeap.create(this.memory, this.map, this.opts.kmallocHeap, {
       currentCpu: () => this.current?.id ?? 0,
     });
-    this.vmallocOrNull = Vmalloc.create(this.memory, this.map, this.opts.vmallocSize, {
+    const vmallocSize =
+      this.opts.vmallocSize || Math.min(16 << 20, alignUp(this.memory.size / 16, PAGE_SIZE));
+    this.vmallocOrNull = Vmalloc.create(this.memory, this.map, vmallocSize, {
       currentCpu: () => this.current?.id ?? 0,
     });
     const sanitizer = this.opts.sanitizer ? attachPercpuSanitizer(this) : undefined;
