@@ -153,7 +153,6 @@ export class HashMap extends BpfMap {
   protected readonly w: Int32Array;
   protected readonly u8: Uint8Array;
   protected readonly mask: number;
-  private readonly locks: (RawSpinlock | undefined)[];
   private readonly offsets: readonly number[];
 
   /**
@@ -250,7 +249,6 @@ export class HashMap extends BpfMap {
     this.hashrnd = attr.mapFlags & BPF_F_ZERO_SEED ? 0 : HashMap.seed(m, attr, id);
     this.w = new Int32Array(m.memory.buffer);
     this.u8 = m.memory.u8;
-    this.locks = new Array(this.nBuckets);
     this.offsets = m.areas.offsets;
     this.writeHeader();
     const mem = m.memory;
@@ -347,14 +345,14 @@ export class HashMap extends BpfMap {
     return this.buckets + index * BUCKET_SIZE;
   }
 
-  /** The lock of bucket `index` (a handle made on first use). */
-  protected lockOf(index: number): RawSpinlock {
-    let lock = this.locks[index];
-    if (lock === undefined) {
-      lock = new RawSpinlock(this.m.memory, this.bucketAddr(index) + BUCKET_LOCK);
-      this.locks[index] = lock;
-    }
-    return lock;
+  /** raw_spin_lock of bucket `index`'s lock on CPU `cpu`. */
+  protected lockBucket(index: number, cpu: number): void {
+    RawSpinlock.lockAt(this.w, this.buckets + index * BUCKET_SIZE + BUCKET_LOCK, cpu);
+  }
+
+  /** raw_spin_unlock of bucket `index`'s lock on CPU `cpu`. */
+  protected unlockBucket(index: number, cpu: number): void {
+    RawSpinlock.unlockAt(this.w, this.buckets + index * BUCKET_SIZE + BUCKET_LOCK, cpu);
   }
 
   private keyEquals(elemKey: number, src: Uint8Array, at: number): boolean {
@@ -575,10 +573,9 @@ export class HashMap extends BpfMap {
         return 0;
       }
     }
-    const lock = this.lockOf(index);
     let ret = 0;
     let old = 0;
-    lock.lock(cpu);
+    this.lockBucket(index, cpu);
     try {
       old = this.lookupRaw(index, hash, ksrc, kat);
       ret = checkFlags(old, flags);
@@ -596,7 +593,7 @@ export class HashMap extends BpfMap {
         }
       }
     } finally {
-      lock.unlock(cpu);
+      this.unlockBucket(index, cpu);
     }
     if (ret === 0 && old !== 0 && !this.prealloc) this.freeHtabElem(old, cpu);
     return ret;
@@ -615,9 +612,8 @@ export class HashMap extends BpfMap {
     if (badUpdateFlags(flags, false)) return -EINVAL;
     const hash = this.hashOf(ksrc, kat);
     const index = hash & this.mask;
-    const lock = this.lockOf(index);
     let ret = 0;
-    lock.lock(cpu);
+    this.lockBucket(index, cpu);
     try {
       const old = this.lookupRaw(index, hash, ksrc, kat);
       ret = checkFlags(old, flags);
@@ -631,7 +627,7 @@ export class HashMap extends BpfMap {
         }
       }
     } finally {
-      lock.unlock(cpu);
+      this.unlockBucket(index, cpu);
     }
     return ret;
   }
@@ -640,14 +636,13 @@ export class HashMap extends BpfMap {
   protected deleteCore(ksrc: Uint8Array, kat: number, cpu: number): number {
     const hash = this.hashOf(ksrc, kat);
     const index = hash & this.mask;
-    const lock = this.lockOf(index);
     let l = 0;
-    lock.lock(cpu);
+    this.lockBucket(index, cpu);
     try {
       l = this.lookupRaw(index, hash, ksrc, kat);
       if (l !== 0) this.unlink(l);
     } finally {
-      lock.unlock(cpu);
+      this.unlockBucket(index, cpu);
     }
     if (l === 0) return -ENOENT;
     this.freeHtabElem(l, cpu);
@@ -771,9 +766,8 @@ export class HashMap extends BpfMap {
     const cpu = this.sysCpu();
     const hash = this.hashOf(k, 0);
     const index = hash & this.mask;
-    const lock = this.lockOf(index);
     let l = 0;
-    lock.lock(cpu);
+    this.lockBucket(index, cpu);
     try {
       l = this.lookupRaw(index, hash, k, 0);
       if (l !== 0) {
@@ -781,7 +775,7 @@ export class HashMap extends BpfMap {
         this.unlink(l);
       }
     } finally {
-      lock.unlock(cpu);
+      this.unlockBucket(index, cpu);
     }
     if (l === 0) throw this.missing(k);
     this.freeHtabElem(l, cpu);
@@ -815,10 +809,9 @@ export class HashMap extends BpfMap {
     let total = 0;
     let error: ErrnoError | undefined;
     for (;;) {
-      const lock = this.lockOf(batch);
       let bucketCnt = 0;
       let toFree = 0;
-      lock.lock(cpu);
+      this.lockBucket(batch, cpu);
       try {
         for (let l = w[this.bucketAddr(batch) >> 2]; (l & 1) === 0; l = w[l >> 2]) bucketCnt++;
         if (bucketCnt > maxCount - total) {
@@ -844,7 +837,7 @@ export class HashMap extends BpfMap {
           l = next;
         }
       } finally {
-        lock.unlock(cpu);
+        this.unlockBucket(batch, cpu);
       }
       while (toFree !== 0) {
         const l = toFree;

@@ -83,9 +83,8 @@ export class LruHashMap extends HashMap {
   private deleteNode(node: number, cpu: number): boolean {
     const target = node - ELEM_LRU_NODE;
     const index = this.w[(target + ELEM_HASH) >> 2] & this.mask;
-    const lock = this.lockOf(index);
     let found = false;
-    lock.lock(cpu);
+    this.lockBucket(index, cpu);
     try {
       for (let l = this.w[this.bucketAddr(index) >> 2]; (l & 1) === 0; l = this.w[l >> 2]) {
         if (l === target) {
@@ -95,7 +94,7 @@ export class LruHashMap extends HashMap {
         }
       }
     } finally {
-      lock.unlock(cpu);
+      this.unlockBucket(index, cpu);
     }
     return found;
   }
@@ -132,10 +131,9 @@ export class LruHashMap extends HashMap {
       if (fresh === 0) return -ENOMEM;
       if (!this.percpu) this.putValue(fresh + this.valueOff, vsrc, vat);
     }
-    const lock = this.lockOf(index);
     let ret = 0;
     let old = 0;
-    lock.lock(cpu);
+    this.lockBucket(index, cpu);
     try {
       old = this.lookupRaw(index, hash, ksrc, kat);
       ret = checkFlags(old, flags);
@@ -156,7 +154,7 @@ export class LruHashMap extends HashMap {
         }
       }
     } finally {
-      lock.unlock(cpu);
+      this.unlockBucket(index, cpu);
     }
     if (!this.percpu) {
       if (ret !== 0) this.freeHtabElem(fresh, cpu);
