@@ -214,7 +214,7 @@ export class SlabAllocator {
   }
 
   /** Address of the first object of the slab with descriptor `page`. */
-  slabBase(page: number): number {
+  private slabBase(page: number): number {
     return this.pages.pageToAddr(page);
   }
 
