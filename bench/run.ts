@@ -13,6 +13,9 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   registers: () => import('./registers.ts'),
   engine: () => import('./engine.ts'),
   percpu: () => import('./percpu.ts'),
+  kmalloc: () => import('./kmalloc.ts'),
+  maps: () => import('./maps.ts'),
+  sanitizer: () => import('./sanitizer.ts'),
   parallel: () => import('./parallel.ts'),
 };
 

@@ -133,6 +133,8 @@ export class Cpu {
   /** The context being run, while `run` is on the stack. */
   current: CpuContext | null = null;
   private stopRequested = false;
+  /** The call depth whose `exit` ends a run: 0, or a callback's frame while one runs. */
+  private exitDepth = 0;
   private readonly i32: Int32Array;
   private readonly i64: BigInt64Array;
 
@@ -162,6 +164,55 @@ export class Cpu {
     this.watchHi = hi;
   }
 
+  /**
+   * Called by a helper (bpf_for_each_map_elem, bpf_loop): runs the guest
+   * function at instruction `target` of the running program on a new call
+   * frame with r1.. = `args`, to its `exit`, and returns its r0. The helper
+   * still runs whole: a stop that a helper inside asks for is kept for when
+   * the outer helper returns. A fault inside is thrown, so it faults the
+   * task at the outer call; so does a callback that runs `budget`
+   * instructions without returning.
+   *
+   * @example
+   * const stop = cpu.callback(ctx, callbackPc, [mapAddr, keyAddr, valueAddr, cbCtx]);
+   */
+  callback(ctx: CpuContext, target: number, args: readonly number[], budget = 1 << 24): number {
+    const R = ctx.words;
+    const returnPc = R[CTX_PC];
+    const depth = R[CTX_DEPTH];
+    const outer = { exitDepth: this.exitDepth, executed: this.executed };
+    let stopLater = this.stopRequested;
+    this.enterFrame(R, returnPc - 1, returnPc, target);
+    for (let k = 0; k < args.length; k++) ctx.setRegNumber(k + 1, args[k]);
+    R[CTX_PC] = target;
+    this.exitDepth = depth + 1;
+    try {
+      for (let left = budget; ; ) {
+        const reason = this.run(ctx, left);
+        left -= this.executed;
+        if (reason === StopReason.Exit) break;
+        if (reason === StopReason.Fault) throw this.fault;
+        if (reason === StopReason.Stop) stopLater = true;
+        else if (left <= 0) {
+          throw new CpuFault(
+            'bug',
+            returnPc - 1,
+            `callback at insn ${target} ran ${budget} instructions without returning`,
+          );
+        }
+      }
+    } finally {
+      this.exitDepth = outer.exitDepth;
+      this.executed = outer.executed;
+      this.current = ctx;
+    }
+    const r0 = ctx.regNumber(0);
+    this.leaveFrame(R, depth + 1);
+    R[CTX_PC] = returnPc;
+    this.stopRequested = stopLater;
+    return r0;
+  }
+
   /** Called by a helper: stop the run loop once the helper returns. */
   requestStop(): void {
     this.stopRequested = true;
@@ -184,6 +235,7 @@ export class Cpu {
     // Everything below the end of the watched range takes the slow path, which
     // shows the watched part to the probe: no cost per access when not watching.
     const low = Math.max(this.watchHi, this.memory.lowLimit);
+    const exitDepth = this.exitDepth;
     let pc = R[CTX_PC];
     let i = pc;
     let n = 0;
@@ -816,7 +868,7 @@ export class Cpu {
           }
           case 0x95: {
             const depth = R[CTX_DEPTH];
-            if (depth === 0) {
+            if (depth === exitDepth) {
               R[CTX_PC] = i;
               return this.stop(n, StopReason.Exit);
             }

@@ -34,7 +34,7 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { Guard } from './guard.ts';
 import type { PerCpuAreas } from './per-cpu-areas.ts';
 import type { PerCpuPtr } from './per-cpu-ptr.ts';
-import { PerCpuRef } from './per-cpu-ref.ts';
+import type { PerCpuRef } from './per-cpu-ref.ts';
 
 /** Live borrows per machine, by the physical address of the borrowed copy. */
 const borrows = new WeakMap<PerCpuAreas, Map<number, Set<PerCpuBorrow<unknown>>>>();
@@ -127,8 +127,8 @@ export class CheckedPerCpu<T> {
       );
     }
     const b = mutable
-      ? new PerCpuBorrowMut<T>(this.ptr, guard, cpu, addr)
-      : new PerCpuBorrow<T>(this.ptr, guard, cpu, addr);
+      ? new PerCpuBorrowMut<T>(this.ptr, guard, cpu)
+      : new PerCpuBorrow<T>(this.ptr, guard, cpu);
     set.add(b as PerCpuBorrow<unknown>);
     return b;
   }
@@ -161,9 +161,8 @@ export class PerCpuBorrow<T> implements Disposable {
     readonly guard: Guard,
     /** The CPU whose copy is borrowed. */
     readonly cpu: number,
-    addr: number,
   ) {
-    this.ref = new PerCpuRef<T>(ptr.areas.memory, addr, ptr.type, cpu, ptr.name, (what) => {
+    this.ref = ptr.refOn(cpu, (what) => {
       if (this.released) throw new ErrnoError('EPERM', `${what} used after its borrow ended`);
       guard.assertHeld(what);
     });

@@ -4,13 +4,14 @@
  * `ptr` is its PerCpuPtr, with every way in that a static variable's has
  * (guards, tokens, the op families, remote access).
  *
- * When a sanitizer is attached to the allocator (sanitizer.ts), `ptr` is a
- * checked pointer: every read and write through it, through the refs and
- * tokens it hands out and through its op families is checked against the
- * shadow after it is made, so a ref kept past `drop()` reports
- * use-after-free, and a pointer whose C type runs past the allocation
- * reports out-of-bounds. `sanitizedPerCpuPtr` makes such a pointer for any
- * per-CPU object. (CheckedPerCpu builds its refs itself and is not checked.)
+ * When a sanitizer is attached to the allocator (sanitizer.ts, on every
+ * machine by default), `ptr` is a checked pointer: every read and write
+ * through the refs it hands out (get, remote, tokens, CheckedPerCpu
+ * borrows, their field and element refs) and every op-family call is
+ * checked against the shadow before it is made, so a ref kept past `drop()`
+ * reports use-after-free, and a pointer whose C type runs past the
+ * allocation reports out-of-bounds. `sanitizedPerCpuPtr` makes such a
+ * pointer for any per-CPU object.
  *
  * Rules, enforced: dropped once (a second drop is EINVAL); `ptr` is not
  * handed out after the drop (EINVAL). Allocation failure returns null, as
@@ -30,19 +31,15 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 import type { PercpuAllocator } from './allocator.ts';
 import { writeValue } from './c-value.ts';
-import { Guard } from './guard.ts';
 import type { PerCpuAreas } from './per-cpu-areas.ts';
-import { type OnCpu, PerCpuPtr } from './per-cpu-ptr.ts';
-import { type ElementOf, PerCpuRef, type RefValidity } from './per-cpu-ref.ts';
-import { type ExclusiveGuard, PerCpuToken } from './per-cpu-token.ts';
-import { type AccessKind, PercpuSanitizer } from './sanitizer.ts';
-import { PERCPU_FAMILIES, PERCPU_OPS } from './this-cpu-ops.ts';
+import { PerCpuPtr } from './per-cpu-ptr.ts';
+import { PerCpuRef, type RefValidity } from './per-cpu-ref.ts';
+import type { PreemptionModel } from './preemption-model.ts';
+import { PercpuSanitizer } from './sanitizer.ts';
+import type { PercpuFamily, PercpuOpName, PercpuSize } from './this-cpu-ops.ts';
 
 /** What DynamicPerCpu needs of an allocator. */
-export type PercpuAllocatorApi = Pick<
-  PercpuAllocator,
-  'alloc' | 'free' | 'isAllocationStart' | 'sizeOf'
->;
+export type PercpuAllocatorApi = Pick<PercpuAllocator, 'alloc' | 'free'>;
 
 export interface DynamicPerCpuOptions {
   /** GFP_ATOMIC: only populated pages, no new chunk. Default false. */
@@ -198,151 +195,72 @@ class SanitizedPerCpuPtr<T> extends PerCpuPtr<T> {
     areas: PerCpuAreas,
     ptr: number,
     type: CType,
-    readonly sanitizer: PercpuSanitizer,
+    private readonly sanitizer: PercpuSanitizer,
     name?: string,
   ) {
     super(areas, ptr, type, name);
   }
 
-  override get(guard: Guard): PerCpuRef<T> {
-    const plain = super.get(guard);
-    return new SanitizedPerCpuRef<T>(
-      this.areas.memory,
-      this.perCpuPtr(plain.cpu),
-      this.type,
-      plain.cpu,
-      this.name,
-      (w) => guard.assertHeld(w),
-      this.sanitizer,
-    );
-  }
-
-  override remote(cpu: number): PerCpuRef<T> {
+  override refOn(cpu: number, validity: RefValidity): PerCpuRef<T> {
     return new SanitizedPerCpuRef<T>(
       this.areas.memory,
       this.perCpuPtr(cpu),
       this.type,
       cpu,
       this.name,
-      () => {},
+      validity,
       this.sanitizer,
     );
   }
 
-  override token(guard: ExclusiveGuard): PerCpuToken<T> {
-    return new SanitizedPerCpuToken<T>(this, guard, this.sanitizer);
-  }
-
-  /** After an op-family call at `at`: checks the caller's CPU's copy. */
-  checkOp(at: OnCpu, kind: AccessKind): void {
-    const cpu = at instanceof Guard ? at.cpu : at.rawSmpProcessorId();
-    this.sanitizer.checkAccess(this.perCpuPtr(cpu), this.type.size, kind);
-  }
-}
-
-// Every op-family method (thisCpuAdd, __thisCpuRead, rawCpuXchg, ...) of a
-// checked pointer runs the plain one, then checks the copy it touched.
-type OpMethod = (this: PerCpuPtr<unknown>, at: OnCpu, ...args: unknown[]) => unknown;
-const FAMILY_PREFIX = { this_cpu_: 'thisCpu', __this_cpu_: '__thisCpu', raw_cpu_: 'rawCpu' };
-for (const family of PERCPU_FAMILIES) {
-  for (const op of PERCPU_OPS) {
-    const name =
-      FAMILY_PREFIX[family] +
-      op
-        .split('_')
-        .map((w) => w[0].toUpperCase() + w.slice(1))
-        .join('');
-    const plain = (PerCpuPtr.prototype as unknown as Record<string, OpMethod>)[name];
-    if (typeof plain !== 'function') throw new Error(`PerCpuPtr has no method ${name}`);
-    const kind: AccessKind = op === 'read' ? 'read' : 'write';
-    (SanitizedPerCpuPtr.prototype as unknown as Record<string, OpMethod>)[name] = function (
-      this: PerCpuPtr<unknown>,
-      at: OnCpu,
-      ...args: unknown[]
-    ) {
-      const result = plain.call(this, at, ...args);
-      (this as SanitizedPerCpuPtr<unknown>).checkOp(at, kind);
-      return result;
-    };
+  protected override applyOp(
+    model: PreemptionModel,
+    family: PercpuFamily,
+    op: PercpuOpName,
+    size: PercpuSize,
+    a: bigint,
+    b: bigint,
+  ): bigint {
+    const addr = this.perCpuPtr(model.rawSmpProcessorId());
+    this.sanitizer.checkAccess(addr, size, op === 'read' ? 'read' : 'write');
+    return super.applyOp(model, family, op, size, a, b);
   }
 }
 
-class SanitizedPerCpuToken<T> extends PerCpuToken<T> {
-  constructor(
-    ptr: PerCpuPtr<T>,
-    guard: ExclusiveGuard,
-    private readonly sanitizer: PercpuSanitizer,
-  ) {
-    super(ptr, guard);
-  }
-
-  override with<R>(fn: (ref: PerCpuRef<T>) => R): R;
-  override with<R>(guard: Guard, fn: (ref: PerCpuRef<T>) => R): R;
-  override with<R>(a: Guard | ((ref: PerCpuRef<T>) => R), b?: (ref: PerCpuRef<T>) => R): R {
-    const checked =
-      (fn: (ref: PerCpuRef<T>) => R) =>
-      (ref: PerCpuRef<T>): R =>
-        fn(
-          new SanitizedPerCpuRef<T>(
-            this.ptr.areas.memory,
-            ref.address,
-            ref.type,
-            ref.cpu,
-            ref.name,
-            // The token's ref knows when it expires; its own check throws.
-            () => void ref.address,
-            this.sanitizer,
-          ),
-        );
-    return typeof a === 'function' ? super.with(checked(a)) : super.with(a, checked(b!));
-  }
-}
-
-/** A PerCpuRef whose reads and writes (and those of its field and element refs) are checked. */
+/** A PerCpuRef whose reads and writes (and those of its field and element refs) are checked first. */
 class SanitizedPerCpuRef<T> extends PerCpuRef<T> {
   constructor(
-    private readonly mem: PhysicalMemory,
-    private readonly where: number,
+    memory: PhysicalMemory,
+    addr: number,
     type: CType,
     cpu: number,
     name: string,
-    private readonly check: RefValidity,
+    validity: RefValidity,
     private readonly sanitizer: PercpuSanitizer,
   ) {
-    super(mem, where, type, cpu, name, check);
+    super(memory, addr, type, cpu, name, validity);
   }
 
   override read(): T {
-    const v = super.read();
-    this.sanitizer.checkAccess(this.where, this.type.size, 'read');
-    return v;
+    this.validity(this.description);
+    this.sanitizer.checkAccess(this.addr, this.type.size, 'read');
+    return super.read();
   }
 
   override write(value: T): void {
+    this.validity(this.description);
+    this.sanitizer.checkAccess(this.addr, this.type.size, 'write');
     super.write(value);
-    this.sanitizer.checkAccess(this.where, this.type.size, 'write');
   }
 
-  override field<K extends keyof T & string>(name: K): PerCpuRef<T[K]> {
-    const plain = super.field(name);
-    const off = this.type.kind === 'struct' ? this.type.field(name).offset : 0;
-    return this.derive<T[K]>(plain, off);
-  }
-
-  override at(index: number): PerCpuRef<ElementOf<T>> {
-    const plain = super.at(index);
-    const off = this.type.kind === 'array' ? index * this.type.elem.size : 0;
-    return this.derive<ElementOf<T>>(plain, off);
-  }
-
-  private derive<U>(plain: PerCpuRef<U>, off: number): PerCpuRef<U> {
+  protected override part<U>(offset: number, type: CType, name: string): PerCpuRef<U> {
     return new SanitizedPerCpuRef<U>(
-      this.mem,
-      this.where + off,
-      plain.type,
-      plain.cpu,
-      plain.name,
-      this.check,
+      this.memory,
+      this.addr + offset,
+      type,
+      this.cpu,
+      name,
+      this.validity,
       this.sanitizer,
     );
   }

@@ -37,10 +37,15 @@ import { ErrnoError } from '../segments/errno.ts';
 import { fromBits, toBits } from './c-value.ts';
 import { Guard } from './guard.ts';
 import type { PerCpuAreas } from './per-cpu-areas.ts';
-import { PerCpuRef } from './per-cpu-ref.ts';
+import { PerCpuRef, type RefValidity } from './per-cpu-ref.ts';
 import { type ExclusiveGuard, PerCpuToken } from './per-cpu-token.ts';
 import type { PreemptionModel } from './preemption-model.ts';
-import { type PercpuFamily, type PercpuOpName, thisCpuOp } from './this-cpu-ops.ts';
+import {
+  type PercpuFamily,
+  type PercpuOpName,
+  type PercpuSize,
+  thisCpuOp,
+} from './this-cpu-ops.ts';
 
 /**
  * Where an operation runs: the model (the caller's CPU, whatever it is) or a
@@ -132,15 +137,7 @@ export class PerCpuPtr<T> {
     this.checkMachine(guard.model);
     const what = `PerCpuRef to ${this.name}`;
     guard.assertHeld(what);
-    const cpu = guard.cpu;
-    return new PerCpuRef<T>(
-      this.areas.memory,
-      this.perCpuPtr(cpu),
-      this.type,
-      cpu,
-      this.name,
-      (w) => guard.assertHeld(w),
-    );
+    return this.refOn(guard.cpu, (w) => guard.assertHeld(w));
   }
 
   /**
@@ -152,13 +149,26 @@ export class PerCpuPtr<T> {
    * for (let cpu = 0; cpu < areas.nrCpus; cpu++) total += hits.remote(cpu).read();
    */
   remote(cpu: number): PerCpuRef<T> {
+    return this.refOn(cpu, () => {});
+  }
+
+  /**
+   * A ref to CPU `cpu`'s copy, usable while `validity` allows. `get`,
+   * `remote`, tokens and CheckedPerCpu borrows all make their refs here, so
+   * a subclass (the sanitizer's checked pointer, dynamic-per-cpu.ts) decides
+   * what every ref to its object does.
+   *
+   * @example
+   * hits.refOn(1, () => {}).read(); // what hits.remote(1).read() does
+   */
+  refOn(cpu: number, validity: RefValidity): PerCpuRef<T> {
     return new PerCpuRef<T>(
       this.areas.memory,
       this.perCpuPtr(cpu),
       this.type,
       cpu,
       this.name,
-      () => {},
+      validity,
     );
   }
 
@@ -430,8 +440,22 @@ export class PerCpuPtr<T> {
       at.assertHeld(what);
       if (family === '__this_cpu_') family = 'raw_cpu_';
     }
-    const raw = thisCpuOp(model, family, op, t.size, this.ptr, av, bv);
-    return fromBits(t, raw) as R;
+    return fromBits(t, this.applyOp(model, family, op, t.size, av, bv)) as R;
+  }
+
+  /**
+   * Runs `<family><op>` on the caller's copy: the one place every op-family
+   * method ends up, so a subclass can observe them all.
+   */
+  protected applyOp(
+    model: PreemptionModel,
+    family: PercpuFamily,
+    op: PercpuOpName,
+    size: PercpuSize,
+    a: bigint,
+    b: bigint,
+  ): bigint {
+    return thisCpuOp(model, family, op, size, this.ptr, a, b);
   }
 
   private intType(what: string): IntType {

@@ -46,15 +46,15 @@ export class PerCpuRef<T> {
    * new PerCpuRef<number>(memory, addr, u32, 0, "'hits'", () => {}); // an unchecked ref
    */
   constructor(
-    private readonly memory: PhysicalMemory,
-    private readonly addr: number,
+    protected readonly memory: PhysicalMemory,
+    protected readonly addr: number,
     /** The C type of the object. */
     readonly type: CType,
     /** The CPU whose copy this is. */
     readonly cpu: number,
     /** The object's name for messages, e.g. `'hits'` or `'stats'.drops`. */
     readonly name: string,
-    private readonly validity: RefValidity,
+    protected readonly validity: RefValidity,
   ) {}
 
   /**
@@ -142,14 +142,7 @@ export class PerCpuRef<T> {
       throw new ErrnoError('EINVAL', `${this.name} is ${this.type.name}, not a struct`);
     }
     const f = this.type.field(name);
-    return new PerCpuRef<T[K]>(
-      this.memory,
-      this.addr + f.offset,
-      f.type,
-      this.cpu,
-      `${this.name}.${name}`,
-      this.validity,
-    );
+    return this.part<T[K]>(f.offset, f.type, `${this.name}.${name}`);
   }
 
   /**
@@ -165,13 +158,18 @@ export class PerCpuRef<T> {
     if (!Number.isInteger(index) || index < 0 || index >= this.type.count) {
       throw new ErrnoError('ERANGE', `index ${index} is outside ${this.name} (${this.type.name})`);
     }
-    return new PerCpuRef<ElementOf<T>>(
-      this.memory,
-      this.addr + index * this.type.elem.size,
+    return this.part<ElementOf<T>>(
+      index * this.type.elem.size,
       this.type.elem,
-      this.cpu,
       `${this.name}[${index}]`,
-      this.validity,
     );
+  }
+
+  /**
+   * A ref to the `type` at `offset` into this object (a field, an element),
+   * with the same CPU and validity; a subclass returns its own kind.
+   */
+  protected part<U>(offset: number, type: CType, name: string): PerCpuRef<U> {
+    return new PerCpuRef<U>(this.memory, this.addr + offset, type, this.cpu, name, this.validity);
   }
 }

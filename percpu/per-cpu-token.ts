@@ -27,7 +27,7 @@ import type { CpuGuard } from './cpu-guard.ts';
 import type { Guard } from './guard.ts';
 import type { IrqGuard } from './irq-guard.ts';
 import type { PerCpuPtr } from './per-cpu-ptr.ts';
-import { PerCpuRef } from './per-cpu-ref.ts';
+import type { PerCpuRef } from './per-cpu-ref.ts';
 
 /**
  * Guards that keep every other task off the CPU while they live.
@@ -125,18 +125,10 @@ export class PerCpuToken<T> {
     }
     let inside = true;
     const guard = this.guard;
-    const ref = new PerCpuRef<T>(
-      this.ptr.areas.memory,
-      addr,
-      this.ptr.type,
-      cpu,
-      this.ptr.name,
-      (refWhat) => {
-        if (!inside)
-          throw new ErrnoError('EPERM', `${refWhat} used after PerCpuToken.with returned`);
-        guard.assertHeld(refWhat);
-      },
-    );
+    const ref = this.ptr.refOn(cpu, (refWhat) => {
+      if (!inside) throw new ErrnoError('EPERM', `${refWhat} used after PerCpuToken.with returned`);
+      guard.assertHeld(refWhat);
+    });
     busy.add(addr);
     try {
       const result = fn(ref);

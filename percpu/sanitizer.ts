@@ -11,6 +11,7 @@
  *                     holds: past an allocation's requested size, in the
  *                     free parts of a chunk, past the end of a unit
  *   leaks             `reportLeaks()` at shutdown: every live allocation
+ *                     not marked notLeak and not waiting for an RCU free
  *
  * by guest instructions (the machine's CPU probe calls `checkAccess` for
  * every access to per-CPU memory, see preempt/percpu-kptr.ts), by guest
@@ -29,7 +30,7 @@
  *
  * Sites: a guest caller is named by the host (`prog+0x18/0x40` and its
  * caller frames); TS callers by the first frames of the JS stack outside
- * this layer's own files. The stack is captured as an Error and only
+ * the percpu/ layer (its allocator and TS API are plumbing). The stack is captured as an Error and only
  * formatted when a report needs it.
  *
  * Reports follow mm/kasan/report.c (and kmemleak for leaks). Like KASAN
@@ -63,10 +64,7 @@ import {
 } from './shadow.ts';
 
 /** What the sanitizer needs of an allocator: its API and where its memory is. */
-export type SanitizableAllocator = Pick<
-  PercpuAllocator,
-  'alloc' | 'free' | 'isAllocationStart' | 'sizeOf'
-> &
+export type SanitizableAllocator = Pick<PercpuAllocator, 'alloc' | 'free' | 'sizeOf'> &
   PercpuGeometry;
 
 /** The task doing something, for `by task comm/pid` and `CPU: n PID: p Comm: c`. */
@@ -140,15 +138,15 @@ export interface AccessOrigin {
 
 const attached = new WeakMap<object, PercpuSanitizer>();
 
-/** Files whose frames are the sanitizer's own plumbing, not call sites. */
-const OWN_FRAMES = /\/percpu\/(sanitizer|shadow|dynamic-per-cpu)\.ts|node:internal|node_modules/;
+/** This layer's folder: its files (the allocator, the TS API) are plumbing, not call sites. */
+const LAYER_DIR = new URL('.', import.meta.url).pathname;
+const isPlumbing = (frame: string) =>
+  frame.includes(LAYER_DIR) || frame.includes('node:internal') || frame.includes('node_modules');
 
 export class PercpuSanitizer {
   readonly shadow: PercpuShadow;
   /** Bugs not reported again (same type, site and allocation as one reported). */
   suppressed = 0;
-  /** Reports made (kasan and leak). */
-  reports = 0;
   private readonly live = new Map<number, AllocationRecord>();
   /** The last frees, oldest first; and the newest freed record per pointer. */
   private readonly quarantine: AllocationRecord[] = [];
@@ -158,7 +156,6 @@ export class PercpuSanitizer {
   onError: 'report' | 'throw';
   private readonly quarantineSize: number;
   private readonly stackDepth: number;
-  private restore: (() => void) | null = null;
 
   constructor(
     private readonly allocator: SanitizableAllocator,
@@ -200,11 +197,6 @@ export class PercpuSanitizer {
       free.call(allocator, ptr);
       san.noteFree(ptr);
     };
-    san.restore = () => {
-      Reflect.deleteProperty(allocator, 'alloc');
-      Reflect.deleteProperty(allocator, 'free');
-      attached.delete(allocator);
-    };
     attached.set(allocator, san);
     return san;
   }
@@ -217,17 +209,6 @@ export class PercpuSanitizer {
    */
   static of(allocator: object): PercpuSanitizer | undefined {
     return attached.get(allocator);
-  }
-
-  /**
-   * Undoes `attach`: the allocator's own methods again. Records are kept.
-   *
-   * @example
-   * san.detach();
-   */
-  detach(): void {
-    this.restore?.();
-    this.restore = null;
   }
 
   /** Live allocations, in allocation order. */
@@ -314,7 +295,7 @@ export class PercpuSanitizer {
         ...this.callTrace(task, site),
         ...this.describe(at, rec),
       ];
-      this.emit('kasan', lines);
+      this.host.report('kasan', lines);
     }
     if (this.onError === 'throw') {
       throw new ErrnoError('EFAULT', `KASAN: ${bug} ${kind} of size ${size} at ${hex(addr)}`);
@@ -323,27 +304,36 @@ export class PercpuSanitizer {
   }
 
   /**
-   * Reports every live allocation (except those marked notLeak) as
-   * kmemleak does, with its allocation site; returns how many.
+   * The allocations kmemleak would report now: every live one, except those
+   * marked notLeak and those whose RCU-deferred free is queued (the queued
+   * callback still refers to them), in allocation order.
+   *
+   * @example
+   * san.leaks().length; // 0 after a clean run
+   */
+  leaks(): AllocationRecord[] {
+    return [...this.live.values()].filter((r) => !r.notLeak && r.state === 'live');
+  }
+
+  /**
+   * Reports every leak (see `leaks`) as kmemleak does, with its allocation
+   * site; returns how many. The machine's scenario runs call it at the end.
    *
    * @example
    * san.reportLeaks(); // 0 after a clean run
    */
   reportLeaks(): number {
-    let n = 0;
-    for (const rec of this.live.values()) {
-      if (rec.notLeak) continue;
-      n++;
+    const leaks = this.leaks();
+    for (const rec of leaks) {
       const a = rec.allocated;
-      const pending = rec.state === 'free-pending' ? ' (free pending an RCU grace period)' : '';
-      this.emit('leak', [
-        `unreferenced percpu object ${hex(rec.ptr)} (size ${rec.size})${pending}:`,
+      this.host.report('leak', [
+        `unreferenced percpu object ${hex(rec.ptr)} (size ${rec.size}):`,
         `  comm "${a.task?.comm ?? 'host'}", pid ${a.task?.pid ?? 0}, jiffies ${a.jiffies}`,
         '  backtrace:',
         ...this.siteLines(a).map((l) => `    ${l}`),
       ]);
     }
-    return n;
+    return leaks.length;
   }
 
   // ---- the allocator hooks -----------------------------------------------------------------
@@ -365,6 +355,8 @@ export class PercpuSanitizer {
     };
     this.live.set(p, rec);
     this.shadow.mark(p, size, SHADOW_LIVE);
+    // The allocator's rounding is a redzone, whatever an earlier allocation left there.
+    if (held > size) this.shadow.mark(p + size, held - size, SHADOW_UNALLOCATED);
   }
 
   /**
@@ -385,10 +377,7 @@ export class PercpuSanitizer {
     let bug: string;
     let describe: string[];
     const at = this.shadow.locate(ptr + this.shadow.geometry.baseAddr);
-    const freedBefore =
-      at !== undefined && this.shadow.stateAt(at) === SHADOW_FREED
-        ? this.freedAt.get(ptr)
-        : undefined;
+    const freedBefore = this.isFreed(ptr) ? this.freedAt.get(ptr) : undefined;
     if (rec !== undefined || freedBefore !== undefined) {
       const freed = rec ?? freedBefore!;
       bug = 'double-free';
@@ -405,7 +394,7 @@ export class PercpuSanitizer {
       this.suppressed++;
     } else {
       this.seen.add(key);
-      this.emit('kasan', [
+      this.host.report('kasan', [
         `BUG: KASAN: ${bug} in ${site[0] ?? '<unknown>'}`,
         `Free of addr ${hex(ptr)} by ${byTask(origin.task)}`,
         ...this.callTrace(origin.task, site),
@@ -435,11 +424,6 @@ export class PercpuSanitizer {
 
   // ---- report pieces -------------------------------------------------------------------------
 
-  private emit(kind: 'kasan' | 'leak', lines: string[]): void {
-    this.reports++;
-    this.host.report(kind, lines);
-  }
-
   private origin(): Origin {
     const guest = this.host.guestSite();
     return {
@@ -455,7 +439,7 @@ export class PercpuSanitizer {
     if (o.guest !== null) return [...o.guest];
     const frames: string[] = [];
     for (const line of (o.stack?.stack ?? '').split('\n').slice(1)) {
-      if (OWN_FRAMES.test(line)) continue;
+      if (isPlumbing(line)) continue;
       frames.push(formatFrame(line));
       if (frames.length >= this.stackDepth) break;
     }
@@ -514,6 +498,12 @@ export class PercpuSanitizer {
     return lines;
   }
 
+  /** True when the shadow says the byte at per-CPU pointer `ptr` is freed. */
+  private isFreed(ptr: number): boolean {
+    const at = this.shadow.locate(ptr + this.shadow.geometry.baseAddr);
+    return at !== undefined && this.shadow.stateAt(at) === SHADOW_FREED;
+  }
+
   /** The newest freed record holding the byte at `at`. */
   private freedContaining(at: PercpuLocation): AllocationRecord | undefined {
     for (let k = this.quarantine.length - 1; k >= 0; k--) {
@@ -529,7 +519,10 @@ export class PercpuSanitizer {
     return undefined;
   }
 
-  /** The live or quarantined allocation of the same chunk nearest to `at`. */
+  /**
+   * The allocation of the same chunk nearest to `at`: a live one, or a
+   * quarantined one whose area has not been allocated again.
+   */
   private nearest(at: PercpuLocation): AllocationRecord | undefined {
     let best: AllocationRecord | undefined;
     let bestDistance = Number.POSITIVE_INFINITY;
@@ -542,7 +535,7 @@ export class PercpuSanitizer {
       }
     };
     for (const r of this.live.values()) consider(r);
-    for (const r of this.freedAt.values()) consider(r);
+    for (const r of this.freedAt.values()) if (this.isFreed(r.ptr)) consider(r);
     return best;
   }
 }

@@ -24,12 +24,10 @@
  * per-CPU memory and is not shadowed.
  *
  * @example
- * const shadow = new PercpuShadow(geometryOf(allocator, areas));
+ * const shadow = new PercpuShadow(percpuGeometry(allocator));
  * shadow.mark(p, 24, SHADOW_LIVE);
  * shadow.firstBad(areas.perCpuPtr(p, 1), 8); // -1: all 8 bytes are live
  */
-
-import type { PerCpuAreas } from './per-cpu-areas.ts';
 
 /** A byte of a live allocation (or of a static per-CPU variable). */
 export const SHADOW_LIVE = 0x00;
@@ -67,24 +65,35 @@ export interface PercpuLocation {
 export class PercpuShadow {
   private readonly first: Uint8Array;
   private readonly slots: (Uint8Array | undefined)[];
+  // Copies of the geometry for firstBad, which runs for every guest access to per-CPU memory.
+  private readonly baseAddr: number;
+  private readonly unitSize: number;
   private readonly firstEnd: number;
   private readonly unitsBytes: number;
+  private readonly regionStart: number;
+  /** The end of the region's last whole slot. */
+  private readonly slotsEnd: number;
+  private readonly chunkBytes: number;
 
   constructor(readonly geometry: PercpuGeometry) {
     const g = geometry;
+    this.baseAddr = g.baseAddr;
+    this.unitSize = g.unitSize;
     this.unitsBytes = g.nrUnits * g.unitSize;
     this.firstEnd = g.baseAddr + this.unitsBytes;
     this.first = newShadow(g.unitSize);
     this.first.fill(SHADOW_LIVE, 0, g.staticSize);
     const nrSlots = g.chunkBytes > 0 ? Math.floor((g.regionEnd - g.regionStart) / g.chunkBytes) : 0;
     this.slots = new Array(nrSlots).fill(undefined);
+    this.regionStart = g.regionStart;
+    this.chunkBytes = g.chunkBytes;
+    this.slotsEnd = g.regionStart + nrSlots * g.chunkBytes;
   }
 
   /** The physical range that holds all per-CPU memory (for the CPU's watched range). */
   get watchRange(): readonly [number, number] {
-    const g = this.geometry;
-    const end = this.slots.length > 0 ? g.regionEnd : this.firstEnd;
-    return [Math.min(g.baseAddr, g.regionStart), Math.max(this.firstEnd, end)];
+    if (this.slots.length === 0) return [this.baseAddr, this.firstEnd];
+    return [Math.min(this.baseAddr, this.regionStart), Math.max(this.firstEnd, this.slotsEnd)];
   }
 
   /**
@@ -95,23 +104,21 @@ export class PercpuShadow {
    * shadow.locate(areas.perCpuPtr(p, 2)); // { cpu: 2, ptr: p, off, chunk }
    */
   locate(addr: number): PercpuLocation | undefined {
-    const g = this.geometry;
     let rel: number;
     let chunk: number;
-    if (addr >= g.baseAddr && addr < this.firstEnd) {
-      rel = addr - g.baseAddr;
+    if (addr >= this.baseAddr && addr < this.firstEnd) {
+      rel = addr - this.baseAddr;
       chunk = -1;
-    } else if (addr >= g.regionStart && addr < g.regionEnd && g.chunkBytes > 0) {
-      chunk = Math.floor((addr - g.regionStart) / g.chunkBytes);
-      if (chunk >= this.slots.length) return undefined;
-      rel = addr - g.regionStart - chunk * g.chunkBytes;
+    } else if (addr >= this.regionStart && addr < this.slotsEnd) {
+      chunk = Math.floor((addr - this.regionStart) / this.chunkBytes);
+      rel = addr - this.regionStart - chunk * this.chunkBytes;
       if (rel >= this.unitsBytes) return undefined;
     } else {
       return undefined;
     }
-    const cpu = Math.floor(rel / g.unitSize);
-    const off = rel - cpu * g.unitSize;
-    return { cpu, off, chunk, ptr: addr - g.baseAddr - cpu * g.unitSize };
+    const cpu = Math.floor(rel / this.unitSize);
+    const off = rel - cpu * this.unitSize;
+    return { cpu, off, chunk, ptr: addr - this.baseAddr - cpu * this.unitSize };
   }
 
   /**
@@ -119,8 +126,8 @@ export class PercpuShadow {
    * copy), which must lie in one chunk's unit.
    */
   mark(ptr: number, size: number, state: number): void {
-    const at = this.locate(ptr + this.geometry.baseAddr);
-    if (at === undefined || at.off + size > this.geometry.unitSize) {
+    const at = this.locate(ptr + this.baseAddr);
+    if (at === undefined || at.off + size > this.unitSize) {
       throw new RangeError(
         `per-CPU pointer 0x${ptr.toString(16)} (+${size}) is not inside one chunk's unit`,
       );
@@ -142,21 +149,22 @@ export class PercpuShadow {
    * shadow.firstBad(addr, 8); // 4 when the last 4 bytes are past the allocation
    */
   firstBad(addr: number, size: number): number {
-    const g = this.geometry;
-    const unit = g.unitSize;
     let s: Uint8Array | undefined;
     let rel: number;
-    // The first chunk inline: this runs for every guest access to per-CPU memory.
-    if (addr >= g.baseAddr && addr < this.firstEnd) {
+    // No allocation here: this runs for every guest access to per-CPU memory.
+    if (addr >= this.baseAddr && addr < this.firstEnd) {
       s = this.first;
-      rel = addr - g.baseAddr;
-    } else {
-      const at = this.locate(addr);
-      if (at === undefined) return -1;
-      s = this.shadowOf(at.chunk, false);
+      rel = addr - this.baseAddr;
+    } else if (addr >= this.regionStart && addr < this.slotsEnd) {
+      const chunk = Math.floor((addr - this.regionStart) / this.chunkBytes);
+      rel = addr - this.regionStart - chunk * this.chunkBytes;
+      if (rel >= this.unitsBytes) return -1;
+      s = this.slots[chunk];
       if (s === undefined) return 0;
-      rel = at.off;
+    } else {
+      return -1;
     }
+    const unit = this.unitSize;
     const off = rel % unit;
     const end = Math.min(off + size, unit);
     for (let k = off; k < end; k++) if (s[k] !== SHADOW_LIVE) return k - off;
@@ -167,7 +175,7 @@ export class PercpuShadow {
     if (chunk < 0) return this.first;
     let s = this.slots[chunk];
     if (s === undefined && create) {
-      s = newShadow(this.geometry.unitSize);
+      s = newShadow(this.unitSize);
       this.slots[chunk] = s;
     }
     return s;
@@ -188,18 +196,4 @@ function newShadow(unitSize: number): Uint8Array {
 export function percpuGeometry(allocator: PercpuGeometry): PercpuGeometry {
   const { baseAddr, unitSize, nrUnits, staticSize, regionStart, regionEnd, chunkBytes } = allocator;
   return { baseAddr, unitSize, nrUnits, staticSize, regionStart, regionEnd, chunkBytes };
-}
-
-/** The geometry of the first chunk alone (no chunk region), from the per-CPU areas. */
-export function firstChunkGeometry(areas: PerCpuAreas): PercpuGeometry {
-  const fc = areas.firstChunk;
-  return {
-    baseAddr: areas.base,
-    unitSize: fc.unitSize,
-    nrUnits: areas.nrCpus,
-    staticSize: fc.staticSize,
-    regionStart: 0,
-    regionEnd: 0,
-    chunkBytes: 0,
-  };
 }

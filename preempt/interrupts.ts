@@ -124,6 +124,9 @@ function watchdog(m: Machine, c: CpuState): void {
 
 /** __do_softirq(): runs the pending vectors in softirq context. */
 export function doSoftirq(m: Machine, c: CpuState): void {
+  // do_softirq()'s local_irq_save/restore: irq exit comes and goes with
+  // interrupts off, local_bh_enable() with them on.
+  const irqsWereEnabled = c.irqsEnabled;
   preemptCountAdd(m.memory, c.vars.preemptCount, SOFTIRQ_OFFSET);
   c.setIrqsEnabled(true);
   let pending = c.softirqPending;
@@ -139,6 +142,6 @@ export function doSoftirq(m: Machine, c: CpuState): void {
     if (vec === RCU_SOFTIRQ) rcuCore(m, c);
     m.trace(c, { type: 'softirq_exit', vec, name });
   }
-  c.setIrqsEnabled(false);
+  c.setIrqsEnabled(irqsWereEnabled);
   preemptCountAdd(m.memory, c.vars.preemptCount, -SOFTIRQ_OFFSET);
 }

@@ -34,7 +34,7 @@ import { Cpu } from '../cpu/cpu.ts';
 import type { DisasmOptions } from '../cpu/disasm.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
-import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { type LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/program.ts';
 import { PCPU_CHUNK_REGION_SIZE, PercpuAllocator } from '../percpu/allocator.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import {
@@ -47,14 +47,17 @@ import { AddressMap } from '../segments/address-map.ts';
 import { alignUp, type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
+import { KernelHeap } from '../segments/kmalloc.ts';
 import { type LinkedImage, Linker, type PlacementOptions } from '../segments/linker.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../segments/memory.ts';
+import { Vmalloc } from '../segments/vmalloc.ts';
 import { CpuState } from './cpu-state.ts';
 import { DebugPreempt } from './debug-preempt.ts';
 import { runCpu } from './execution.ts';
 import { probeOf, registerGuestInterface } from './guest-interface.ts';
 import { doSoftirq } from './interrupts.ts';
 import { defineKernelVars, kernelVarAddrs } from './kernel-vars.ts';
+import { attachPercpuSanitizer, installPercpuKptr } from './percpu-kptr.ts';
 import { inInterrupt, PREEMPT_OFFSET, preemptCountAdd, SOFTIRQ_OFFSET } from './preempt-count.ts';
 import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
@@ -93,6 +96,22 @@ export interface MachineOptions {
   textSize?: number;
   /** Bytes of memory for per-CPU chunks beyond the first (the vmalloc area's role). Default 8 MiB. */
   percpuChunkRegion?: number;
+  /** Bytes of the kernel heap (kmalloc, segments/kmalloc.ts). Default 4 MiB. */
+  kmallocHeap?: number;
+  /**
+   * Bytes of the vmalloc area (segments/vmalloc.ts), for allocations too big
+   * for kmalloc. Default a sixteenth of memorySize, at most 16 MiB.
+   */
+  vmallocSize?: number;
+  /**
+   * The per-CPU sanitizer (percpu/sanitizer.ts): double and invalid frees,
+   * use after free and out-of-bounds accesses to per-CPU memory by guest
+   * instructions, kfuncs and the TS API, reported as `kasan` and, at the end
+   * of a scenario run, leaks as `leak`. It makes guest accesses below the end
+   * of per-CPU memory (per-CPU variables and globals) take the CPU's slow
+   * path. Default true.
+   */
+  sanitizer?: boolean;
 }
 
 export interface SpawnOptions {
@@ -130,6 +149,9 @@ const DEFAULTS: Required_ = {
   maxTasks: 64,
   textSize: 1 << 20,
   percpuChunkRegion: PCPU_CHUNK_REGION_SIZE,
+  kmallocHeap: 4 << 20,
+  vmallocSize: 0,
+  sanitizer: true,
 };
 
 export class Machine implements PreemptionModel {
@@ -155,7 +177,11 @@ export class Machine implements PreemptionModel {
   private taskSlots: { addr: number; stackTop: number }[] = [];
   /** Where loaded programs live. */
   text: TextSection | null = null;
+  /** How programs' `lddw` map and map-value sources resolve at load (set by maps/). */
+  readonly pseudoResolver: PseudoResolver = {};
   private percpuOrNull: PercpuAllocator | null = null;
+  private kheapOrNull: KernelHeap | null = null;
+  private vmallocOrNull: Vmalloc | null = null;
   private nextPid = 1;
   private oopsCount = 0;
   readonly debugPreempt = new DebugPreempt(this);
@@ -212,6 +238,16 @@ export class Machine implements PreemptionModel {
   get percpu(): PercpuAllocator {
     if (this.percpuOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
     return this.percpuOrNull;
+  }
+  /** kmalloc / kfree: the kernel heap (segments/kmalloc.ts). */
+  get kheap(): KernelHeap {
+    if (this.kheapOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.kheapOrNull;
+  }
+  /** vmalloc / vfree: page runs for what kmalloc cannot hold (segments/vmalloc.ts). */
+  get vmalloc(): Vmalloc {
+    if (this.vmallocOrNull === null) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+    return this.vmallocOrNull;
   }
 
   get nrCpus(): number {
@@ -288,7 +324,11 @@ export class Machine implements PreemptionModel {
 
   // ---- boot -------------------------------------------------------------------
 
-  /** Links the image, sets up the per-CPU areas, CPUs, run queues and idle tasks. */
+  /**
+   * Links the image, sets up the per-CPU areas, the per-CPU allocator (and
+   * its sanitizer, unless the `sanitizer` option is off), the CPUs, run
+   * queues and idle tasks, then RCU and the percpu kptr kfuncs and helpers.
+   */
   boot(): this {
     const linker = this.unbooted('boot twice');
     // Per-CPU pointers are offsets below the template's size; as on x86-64,
@@ -310,6 +350,15 @@ export class Machine implements PreemptionModel {
       warn: (line) => this.report('warning', this.current ?? this.cpus[0], [`percpu: ${line}`]),
       currentCpu: () => this.current?.id ?? 0,
     });
+    this.kheapOrNull = KernelHeap.create(this.memory, this.map, this.opts.kmallocHeap, {
+      currentCpu: () => this.current?.id ?? 0,
+    });
+    const vmallocSize =
+      this.opts.vmallocSize || Math.min(16 << 20, alignUp(this.memory.size / 16, PAGE_SIZE));
+    this.vmallocOrNull = Vmalloc.create(this.memory, this.map, vmallocSize, {
+      currentCpu: () => this.current?.id ?? 0,
+    });
+    const sanitizer = this.opts.sanitizer ? attachPercpuSanitizer(this) : undefined;
     if (this.opts.trace) {
       this.tracer = new Tracer(this.memory, this.map, this.nrCpus, {
         bytesPerCpu: this.opts.traceBytesPerCpu,
@@ -319,6 +368,7 @@ export class Machine implements PreemptionModel {
       this.memory,
       this.map.reserve('.text', this.opts.textSize),
       this.image.symbols,
+      this.pseudoResolver,
     );
     this.reserveTaskSlots();
     registerGuestInterface(this);
@@ -357,6 +407,7 @@ export class Machine implements PreemptionModel {
       this.cpus.push(state);
       this.timerHandlers.push([]);
     }
+    installPercpuKptr(this, this.percpu, sanitizer);
     return this;
   }
 

@@ -1,6 +1,9 @@
 /**
  * percpu kptr objects for guest programs (kernel/bpf/helpers.c), and the
- * machine side of the per-CPU sanitizer.
+ * machine side of the per-CPU sanitizer. Every machine has both from boot
+ * (machine.ts): `attachPercpuSanitizer` right after the allocator exists
+ * (when the `sanitizer` option is on, the default), `installPercpuKptr`
+ * once the CPUs exist.
  *
  * Kfuncs (ids from 300, clear of the core table's 1..18 and 100..264):
  *   300 bpf_percpu_obj_new_impl(size, meta)  an object of `size` bytes
@@ -21,35 +24,31 @@
  * Both pointer helpers return NULL for a NULL pointer, which the verifier
  * would have refused.
  *
- * The sanitizer (percpu/sanitizer.ts) runs in the machine through
- * `attachPercpuSanitizer`: its reports go to `m.report('kasan' | 'leak')`
- * with the running task, guest call sites are `prog+0x18/0x40` and the
- * caller frames, and every CPU watches per-CPU memory so that each guest
- * load, store or atomic there is checked (cpu.ts's slow path and
- * `probe.memAccess`). With the sanitizer, a drop is checked when it is
- * requested (a second drop of a pending object is a double free at once).
+ * The sanitizer (percpu/sanitizer.ts) runs in the machine with the machine
+ * as its host: its reports go to `m.report('kasan' | 'leak')` with the
+ * running task, and guest call sites are `prog+0x18/0x40` and the caller
+ * frames. Every CPU watches per-CPU memory, so that each guest load, store
+ * or atomic there is checked (cpu.ts's slow path and `probe.memAccess`);
+ * the per-CPU op kfuncs (`this_cpu_add_4` and the rest) check the calling
+ * CPU's copy first; bpf_kptr_xchg checks its slot. A drop is checked when
+ * it is requested, so a second drop of a pending object is a double free
+ * at once. Without the sanitizer, dropping a pointer that starts no live
+ * allocation faults the task (EINVAL).
  *
  * @example
- * const san = attachPercpuSanitizer(m);        // right after the allocator exists
- * installPercpuKptr(m, m.percpu, san);         // once the CPUs exist
+ * const { sanitizer, rcu } = percpuKptrOf(m.boot());
  * m.asm`r1 = 24\nr2 = 0\ncall bpf_percpu_obj_new_impl\nexit`;
  */
 
 import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/context.ts';
 import { CpuFault } from '../cpu/fault.ts';
-import type { PercpuAllocatorApi } from '../percpu/dynamic-per-cpu.ts';
-import {
-  type AccessOrigin,
-  type PercpuSanitizer,
-  type SanitizableAllocator,
-  PercpuSanitizer as Sanitizer,
-  type SanitizerHost,
-  type SanitizerOptions,
-} from '../percpu/sanitizer.ts';
+import type { PercpuAllocator } from '../percpu/allocator.ts';
+import { type AccessOrigin, PercpuSanitizer, type SanitizerHost } from '../percpu/sanitizer.ts';
+import { PERCPU_FAMILIES, PERCPU_OPS } from '../percpu/this-cpu-ops.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { Machine } from './machine.ts';
 import { symbolizePc } from './oops.ts';
-import { installRcu, type Rcu, rcuOf } from './rcu.ts';
+import { installRcu, type Rcu } from './rcu.ts';
 
 /** The largest percpu object bpf_percpu_obj_new hands out (kernel/bpf/verifier.c). */
 export const BPF_GLOBAL_PERCPU_MA_MAX_SIZE = 512;
@@ -62,84 +61,72 @@ export const PERCPU_KPTR_KFUNCS = {
   bpf_rcu_read_unlock: 303,
 } as const;
 
+/** What the kfuncs allocate from. */
+export type PercpuKptrAllocator = Pick<PercpuAllocator, 'alloc' | 'free' | 'isAllocationStart'>;
+
 /** What installPercpuKptr set up on a machine. */
 export interface PercpuKptr {
-  readonly allocator: PercpuAllocatorApi;
+  readonly allocator: PercpuKptrAllocator;
+  /** The machine's sanitizer; undefined when its `sanitizer` option is off. */
   readonly sanitizer: PercpuSanitizer | undefined;
   readonly rcu: Rcu;
 }
 
 const installed = new WeakMap<Machine, PercpuKptr>();
-/** Machines whose CPUs watch per-CPU memory for a sanitizer. */
-const watching = new WeakMap<Machine, PercpuSanitizer>();
 
 /**
- * What installPercpuKptr set up on `m`, if anything.
+ * What the machine's boot set up: the allocator the kfuncs use, the
+ * sanitizer (if on) and RCU. EAGAIN before boot.
  *
  * @example
- * percpuKptrOf(m)?.sanitizer?.reportLeaks();
+ * percpuKptrOf(m).sanitizer?.leaks(); // live allocations
  */
-export function percpuKptrOf(m: Machine): PercpuKptr | undefined {
-  return installed.get(m);
+export function percpuKptrOf(m: Machine): PercpuKptr {
+  const k = installed.get(m);
+  if (k === undefined) throw new ErrnoError('EAGAIN', 'the machine has not booted');
+  return k;
 }
 
 /**
- * Attaches a sanitizer to `allocator` (the machine's by default) with the
- * machine as its host. Call it before anything allocates. If the CPUs exist
- * already, they start checking guest accesses now; otherwise
- * installPercpuKptr makes them.
+ * Attaches a sanitizer to the machine's allocator, with the machine as its
+ * host; boot does this right after the allocator exists, before anything
+ * allocates. The CPUs start checking guest accesses in installPercpuKptr.
+ * EBUSY when one is attached.
  *
  * @example
  * const san = attachPercpuSanitizer(m);
  */
-export function attachPercpuSanitizer(
-  m: Machine,
-  allocator: SanitizableAllocator = m.percpu,
-  opts?: SanitizerOptions,
-): PercpuSanitizer {
-  const san = Sanitizer.attach(allocator, machineHost(m), opts);
-  if (m.cpus.length > 0) watchPercpuMemory(m, san);
-  return san;
+export function attachPercpuSanitizer(m: Machine): PercpuSanitizer {
+  return PercpuSanitizer.attach(m.percpu, machineHost(m));
 }
 
 /**
  * Registers the percpu kptr kfuncs and helpers on `m` (booted, its CPUs
- * made), makes sure it has RCU, and lets its CPUs check guest accesses for
- * `sanitizer`. Once per machine (EBUSY).
+ * made), installs RCU, and, given the sanitizer, lets the CPUs and the
+ * per-CPU op kfuncs check guest accesses for it. Boot does this; once per
+ * machine (EBUSY).
  *
  * @example
  * installPercpuKptr(m, m.percpu, attachPercpuSanitizer(m));
  */
 export function installPercpuKptr(
   m: Machine,
-  allocator: PercpuAllocatorApi,
-  sanitizer?: PercpuSanitizer,
+  allocator: PercpuKptrAllocator,
+  sanitizer: PercpuSanitizer | undefined,
 ): PercpuKptr {
   if (installed.has(m)) throw new ErrnoError('EBUSY', 'percpu kptr is already installed');
   if (m.cpus.length === 0) {
     throw new ErrnoError('EAGAIN', 'install percpu kptr once the machine has its CPUs');
   }
-  const rcu = rcuOf(m) ?? installRcu(m);
-  if (sanitizer !== undefined && watching.get(m) !== sanitizer) watchPercpuMemory(m, sanitizer);
-  const kptr: PercpuKptr = { allocator, sanitizer, rcu };
+  const kptr: PercpuKptr = { allocator, sanitizer, rcu: installRcu(m) };
   installed.set(m, kptr);
   registerKfuncs(m, kptr);
   registerHelpers(m, sanitizer);
+  if (sanitizer !== undefined) {
+    watchPercpuMemory(m, sanitizer);
+    checkPercpuOpKfuncs(m, sanitizer);
+  }
   return kptr;
-}
-
-/**
- * The machine's percpu kptr setup, installing it (with a sanitizer on
- * `m.percpu`, attached unless one is) when the machine boot did not.
- *
- * @example
- * const { sanitizer, rcu } = ensurePercpuKptr(m.boot());
- */
-export function ensurePercpuKptr(m: Machine): PercpuKptr {
-  const existing = installed.get(m);
-  if (existing !== undefined) return existing;
-  const san = Sanitizer.of(m.percpu) ?? attachPercpuSanitizer(m);
-  return installPercpuKptr(m, m.percpu, san);
 }
 
 function registerKfuncs(m: Machine, { allocator, sanitizer, rcu }: PercpuKptr): void {
@@ -205,11 +192,8 @@ function registerHelpers(m: Machine, sanitizer: PercpuSanitizer | undefined): vo
 
 /** Every CPU shows its accesses to per-CPU memory to the sanitizer. */
 function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
-  if (watching.has(m)) {
-    throw new ErrnoError('EBUSY', 'the CPUs already watch per-CPU memory for a sanitizer');
-  }
-  watching.set(m, san);
-  const [lo, hi] = san.shadow.watchRange;
+  const shadow = san.shadow;
+  const [lo, hi] = shadow.watchRange;
   for (const c of m.cpus) {
     const previous = c.cpu.probe;
     // One origin per CPU, updated in place: nothing is allocated per access.
@@ -217,6 +201,7 @@ function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
     c.cpu.probe = {
       thisCpuPtr: (cpu, ctx, pc) => previous?.thisCpuPtr(cpu, ctx, pc),
       memAccess: (_cpu, ctx, pc, addr, size, kind) => {
+        if (shadow.firstBad(addr, size) < 0) return;
         origin.ctx = ctx;
         origin.pc = pc;
         try {
@@ -228,6 +213,26 @@ function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
       },
     };
     c.cpu.watch(lo, hi);
+  }
+}
+
+/**
+ * The per-CPU op kfuncs of guest-interface.ts (`<family><op>[_1|_2|_4|_8]`,
+ * r1 = per-CPU pointer) check the calling CPU's copy before they touch it.
+ * A read op reads, every other op writes (or may: cmpxchg).
+ */
+function checkPercpuOpKfuncs(m: Machine, san: PercpuSanitizer): void {
+  const name = new RegExp(`^(?:${PERCPU_FAMILIES.join('|')})(${PERCPU_OPS.join('|')})(?:_(\\d))?$`);
+  for (const entry of m.kfuncs.entries()) {
+    const op = name.exec(entry.name);
+    if (op === null) continue;
+    const size = op[2] === undefined ? 8 : Number(op[2]);
+    const kind = op[1] === 'read' ? 'read' : 'write';
+    const fn = entry.fn;
+    m.kfuncs.register(entry.id, entry.name, (ctx, cpu) => {
+      san.checkAccess(m.areas.perCpuPtr(ctx.regNumber(1), m.rawSmpProcessorId()), size, kind);
+      fn(ctx, cpu);
+    });
   }
 }
 
@@ -254,9 +259,7 @@ function machineHost(m: Machine): SanitizerHost {
       return ctx === null ? null : guestBacktrace(ctx, ctx.pc - 1);
     },
     report(kind, lines) {
-      const c = m.current ?? m.cpus[0];
-      if (c === undefined) throw new ErrnoError('EAGAIN', `${lines[0]} (before the CPUs exist)`);
-      m.report(kind, c, lines);
+      m.report(kind, m.current ?? m.cpus[0], lines);
     },
     jiffies() {
       return m.memory.read64(m.symbol('jiffies'));

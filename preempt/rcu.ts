@@ -24,9 +24,10 @@
  *    context, at c's next interrupt exit or local_bh_enable(). Callbacks of
  *    one CPU run in the order they were queued.
  *
- * The machine calls three hooks, all no-ops until `installRcu(m)`:
- * `rcuNoteContextSwitch` from the context switch, `rcuSchedClockIrq` from
- * the timer tick and `rcuCore` for RCU_SOFTIRQ. Native tasks can sleep
+ * Every machine has RCU from boot (installPercpuKptr calls `installRcu`).
+ * The machine calls three hooks: `rcuNoteContextSwitch` from the context
+ * switch, `rcuSchedClockIrq` from the timer tick and `rcuCore` for
+ * RCU_SOFTIRQ. Native tasks can sleep
  * until a grace period has passed with `yield* synchronizeRcu(m)`, or until
  * every queued callback has run with `yield* rcuBarrier(m)`.
  *
@@ -40,7 +41,7 @@
  * stands for holding the rcu_node lock.
  *
  * @example
- * const rcu = installRcu(m);
+ * const rcu = rcuOf(m.boot());
  * // in a native task on some CPU:
  * rcu.readLock();  ...  rcu.readUnlock();
  * rcu.callRcu(() => allocator.free(p)); // after every reader of p is done
@@ -76,43 +77,45 @@ interface GracePeriod {
 const rcus = new WeakMap<Machine, Rcu>();
 
 /**
- * Gives `m` RCU; once per machine, after boot (EBUSY the second time).
+ * Gives `m` RCU; once per machine (EBUSY the second time), from its boot.
  *
  * @example
- * const rcu = installRcu(m.boot());
+ * const rcu = installRcu(m); // in boot, once the CPUs exist
  */
 export function installRcu(m: Machine): Rcu {
   if (rcus.has(m)) throw new ErrnoError('EBUSY', 'RCU is already installed on this machine');
-  if (!m.booted) throw new ErrnoError('EAGAIN', 'install RCU after the machine has booted');
+  if (m.cpus.length === 0) throw new ErrnoError('EAGAIN', 'install RCU once the CPUs exist');
   const rcu = new Rcu(m);
   rcus.set(m, rcu);
   return rcu;
 }
 
 /**
- * The machine's RCU, or undefined when none was installed.
+ * The machine's RCU; EAGAIN before boot.
  *
  * @example
- * rcuOf(m)?.completed; // grace periods completed so far
+ * rcuOf(m).completed; // grace periods completed so far
  */
-export function rcuOf(m: Machine): Rcu | undefined {
-  return rcus.get(m);
+export function rcuOf(m: Machine): Rcu {
+  const rcu = rcus.get(m);
+  if (rcu === undefined) throw new ErrnoError('EAGAIN', 'the machine has not booted: no RCU yet');
+  return rcu;
 }
 
 /**
  * rcu_note_context_switch(): called by the scheduler when `c` switches away
- * from `prev`. A no-op without RCU.
+ * from `prev`.
  */
 export function rcuNoteContextSwitch(m: Machine, c: CpuState, prev: Task): void {
   rcus.get(m)?.noteContextSwitch(c, prev);
 }
 
-/** rcu_sched_clock_irq(): called from `c`'s timer interrupt. A no-op without RCU. */
+/** rcu_sched_clock_irq(): called from `c`'s timer interrupt. */
 export function rcuSchedClockIrq(m: Machine, c: CpuState): void {
   rcus.get(m)?.schedClockIrq(c);
 }
 
-/** rcu_core(): the RCU_SOFTIRQ handler of `c`. A no-op without RCU. */
+/** rcu_core(): the RCU_SOFTIRQ handler of `c`. */
 export function rcuCore(m: Machine, c: CpuState): void {
   rcus.get(m)?.invokeCallbacks(c);
 }
@@ -209,22 +212,6 @@ export class Rcu {
     this.callbacks[cpu].push({ fn, gp });
     this.needed = Math.max(this.needed, gp);
     if (this.gp === null) this.startGp();
-  }
-
-  /**
-   * The number of the first grace period that starts after now: when
-   * `completed` reaches it, every reader that existed now is done
-   * (get_state_synchronize_rcu). Starts that grace period if none runs.
-   *
-   * @example
-   * const cookie = rcu.startPoll();
-   * // ... later: rcu.completed >= cookie means a full grace period has elapsed
-   */
-  startPoll(): number {
-    const gp = this.gp === null ? this.completed + 1 : this.gp.seq + 1;
-    this.needed = Math.max(this.needed, gp);
-    if (this.gp === null) this.startGp();
-    return gp;
   }
 
   /** See rcuNoteContextSwitch. */
@@ -343,7 +330,7 @@ export class Rcu {
  * m.spawn({ comm: 'updater', *body() { unpublish(); yield* synchronizeRcu(m); free(); return 0; } });
  */
 export function* synchronizeRcu(m: Machine): Generator<void, void, void> {
-  const rcu = requireRcu(m);
+  const rcu = rcuOf(m);
   if (rcu.depth() > 0) {
     throw new ErrnoError(
       'EINVAL',
@@ -367,7 +354,7 @@ export function* synchronizeRcu(m: Machine): Generator<void, void, void> {
  * m.spawn({ comm: 'rcu_barrier', body: () => rcuBarrier(m) });
  */
 export function* rcuBarrier(m: Machine): Generator<void, undefined, void> {
-  const rcu = requireRcu(m);
+  const rcu = rcuOf(m);
   let left = 0;
   const wake = sleeper(m);
   // A marker at the end of each CPU's list runs after every callback before it.
@@ -398,10 +385,4 @@ function sleeper(m: Machine): (() => void) & { sleep(): Generator<void, void, vo
       yield;
     },
   });
-}
-
-function requireRcu(m: Machine): Rcu {
-  const rcu = rcus.get(m);
-  if (rcu === undefined) throw new ErrnoError('ENOSYS', 'RCU is not installed on this machine');
-  return rcu;
 }

@@ -11,7 +11,7 @@
 
 import type { AssembledProgram } from '../cpu/asm/pseudo-c.ts';
 import type { Insn } from '../cpu/insn.ts';
-import { LoadedProgram, loadProgram } from '../cpu/program.ts';
+import { LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/program.ts';
 import type { Region } from '../segments/address-map.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
@@ -28,13 +28,15 @@ export class TextSection {
     private readonly memory: PhysicalMemory,
     readonly region: Region,
     private readonly symbols: SymbolTable,
+    /** How `lddw` pseudo sources (maps, map values) resolve at load. */
+    private readonly resolver: PseudoResolver = {},
   ) {}
 
   /** Loads `source` (named `name` unless it has a name) and returns the loaded program. */
   load(source: ProgramSource, name: string): LoadedProgram {
     const cached = this.loaded.get(source);
     if (cached !== undefined) return cached;
-    const program = toLoaded(source, name);
+    const program = toLoaded(source, name, this.resolver);
     this.loaded.set(source, program);
     if (this.addresses.has(program)) return program;
     const bytes = program.bytes();
@@ -60,12 +62,12 @@ export class TextSection {
 }
 
 /** A program ready to run, its labels as symbols and `name` at its first instruction. */
-function toLoaded(p: ProgramSource, name: string): LoadedProgram {
+function toLoaded(p: ProgramSource, name: string, resolver: PseudoResolver): LoadedProgram {
   if (p instanceof LoadedProgram) return p;
   if ('insns' in p) {
     const symbols = new Map([...p.labels].map(([label, at]) => [at, label] as const));
     if (!symbols.has(0)) symbols.set(0, name);
-    return loadProgram(p.insns, { name, symbols });
+    return loadProgram(p.insns, { name, symbols, resolver });
   }
-  return loadProgram(p as readonly Insn[], { name, symbols: new Map([[0, name]]) });
+  return loadProgram(p as readonly Insn[], { name, symbols: new Map([[0, name]]), resolver });
 }

@@ -1,7 +1,8 @@
 /**
  * The readable report of one scenario run: machine and strategy, each
- * invariant with its verdict and values, the DEBUG_PREEMPT, oops and soft
- * lockup messages, and the replay string with the command that replays it.
+ * invariant with its verdict and values, the DEBUG_PREEMPT, oops, soft
+ * lockup, warning, KASAN and kmemleak messages, and the replay string with
+ * the command that replays it.
  *
  * @example
  * console.log(formatReport(runScenario(s, { seed: 3 }), 'scenarios/examples/lost-update-racy.ts'));
@@ -31,6 +32,8 @@ export function formatReport(r: ScenarioResult, source: string): string {
     ['oops', 'oops'],
     ['soft_lockup', 'soft lockup'],
     ['warning', 'warnings'],
+    ['kasan', 'KASAN'],
+    ['leak', 'kmemleak'],
   ];
   for (const [kind, title] of kinds) {
     const list = r.reports.filter((x) => x.kind === kind);

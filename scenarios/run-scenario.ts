@@ -1,7 +1,11 @@
 /**
  * Runs a scenario once on a fresh machine under the deterministic engine and
- * judges its invariants. The same scenario, options and seed give the same
- * result, trace included; `result.replay` reproduces it with `replay`.
+ * judges its invariants. Then, when every task has finished, the machine
+ * shuts down: the scenario's map fds are closed, and the per-CPU
+ * allocations still live are reported as leaks (kmemleak's `unreferenced
+ * percpu object` reports, kind `leak`). The same scenario, options and seed
+ * give the same result, trace included; `result.replay` reproduces it with
+ * `replay`.
  *
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
@@ -9,8 +13,10 @@
  * r.replay;  // 'v1.2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
+import { BpfMapTable } from '../maps/map-table.ts';
 import { type EngineResult, runDeterministic, type Strategy } from '../preempt/engine.ts';
 import { Machine } from '../preempt/machine.ts';
+import { percpuKptrOf } from '../preempt/percpu-kptr.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
@@ -72,6 +78,13 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     name: inv.name,
     ...inv.check(machine),
   }));
+  // Shutdown, once every task has finished (a run cut short still uses its
+  // objects): the scenario's process exits, closing its map fds, and then
+  // kmemleak scans for what nothing freed.
+  if (engine.finished) {
+    BpfMapTable.closeAll(machine);
+    percpuKptrOf(machine).sanitizer?.reportLeaks();
+  }
   return {
     scenario: s,
     machine,

@@ -168,3 +168,36 @@ function writeValueInto(view: DataView, at: number, t: CType, value: unknown): v
     }
   }
 }
+
+/**
+ * Decodes the value of type `t` from `bytes` at `at`: an integer of up to 4
+ * bytes as a number, of 8 as a bigint (negative when signed), an array as a
+ * JS array, a struct as a record of its fields. The inverse of encodeValue.
+ *
+ * @example
+ * decodeValue(u32, new Uint8Array([7, 0, 0, 0])); // 7
+ */
+export function decodeValue(t: CType, bytes: Uint8Array, at = 0): unknown {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decodeFrom(view, at, t);
+}
+
+function decodeFrom(view: DataView, at: number, t: CType): unknown {
+  switch (t.kind) {
+    case 'int': {
+      if (t.size === 8) return t.signed ? view.getBigInt64(at, true) : view.getBigUint64(at, true);
+      if (t.size === 4) return t.signed ? view.getInt32(at, true) : view.getUint32(at, true);
+      if (t.size === 2) return t.signed ? view.getInt16(at, true) : view.getUint16(at, true);
+      return t.signed ? view.getInt8(at) : view.getUint8(at);
+    }
+    case 'array':
+      return Array.from({ length: t.count }, (_, k) =>
+        decodeFrom(view, at + k * t.elem.size, t.elem),
+      );
+    case 'struct': {
+      const out: Record<string, unknown> = {};
+      for (const f of t.fields) out[f.name] = decodeFrom(view, at + f.offset, f.type);
+      return out;
+    }
+  }
+}

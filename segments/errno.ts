@@ -25,6 +25,7 @@ export const ERRNO = {
   ERANGE: 34,
   ENOSYS: 38,
   EOVERFLOW: 75,
+  EOPNOTSUPP: 95,
   ENOTSUPP: 524,
 } as const;
 

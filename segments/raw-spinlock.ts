@@ -87,9 +87,7 @@ export class RawSpinlock {
    * if (lock.tryLock(1)) lock.unlock(1);
    */
   tryLock(cpu: number): boolean {
-    if (Atomics.compareExchange(this.words, this.at + LOCKED, 0, 1) !== 0) return false;
-    Atomics.store(this.words, this.at + OWNER, cpu);
-    return true;
+    return RawSpinlock.tryLockAt(this.words, this.addr, cpu);
   }
 
   /**
@@ -100,18 +98,7 @@ export class RawSpinlock {
    * lock.lock(0); // ... critical section ...; lock.unlock(0);
    */
   lock(cpu: number): void {
-    if (this.tryLock(cpu)) return;
-    if (!this.concurrent) {
-      const owner = this.holder;
-      throw new ErrnoError(
-        'EBUSY',
-        `spinlock ${owner === cpu ? 'recursion' : 'lockup'} on CPU#${cpu}: lock at 0x${this.addr.toString(16)} is held by CPU#${owner}`,
-      );
-    }
-    while (!this.tryLock(cpu)) {
-      // Wait for the word to change rather than hammering it; 1 ms caps a missed wake.
-      Atomics.wait(this.words, this.at + LOCKED, 1, 1);
-    }
+    RawSpinlock.lockAt(this.words, this.addr, cpu, this.concurrent);
   }
 
   /**
@@ -121,22 +108,73 @@ export class RawSpinlock {
    * lock.lock(2); lock.unlock(2);
    */
   unlock(cpu: number): void {
-    const owner = this.holder;
-    if (Atomics.load(this.words, this.at + LOCKED) === 0) {
+    RawSpinlock.unlockAt(this.words, this.addr, cpu, this.concurrent);
+  }
+
+  /**
+   * `raw_spin_trylock` of the lock at `addr` (4-aligned, initialised)
+   * through `words`, an Int32Array over the whole memory: for code with a
+   * lock per bucket that keeps no handle per lock. No check of `addr`.
+   *
+   * @example
+   * const words = new Int32Array(memory.buffer);
+   * if (RawSpinlock.tryLockAt(words, bucket + 8, cpu)) RawSpinlock.unlockAt(words, bucket + 8, cpu);
+   */
+  static tryLockAt(words: Int32Array, addr: number, cpu: number): boolean {
+    const at = addr >> 2;
+    if (Atomics.compareExchange(words, at + LOCKED, 0, 1) !== 0) return false;
+    Atomics.store(words, at + OWNER, cpu);
+    return true;
+  }
+
+  /**
+   * `raw_spin_lock` of the lock at `addr` through `words`, as `lock`: EBUSY
+   * when held, unless `concurrent` (then it spins).
+   *
+   * @example
+   * RawSpinlock.lockAt(words, bucket + 8, cpu);
+   */
+  static lockAt(words: Int32Array, addr: number, cpu: number, concurrent = false): void {
+    if (RawSpinlock.tryLockAt(words, addr, cpu)) return;
+    const at = addr >> 2;
+    if (!concurrent) {
+      const owner = Atomics.load(words, at + OWNER);
+      throw new ErrnoError(
+        'EBUSY',
+        `spinlock ${owner === cpu ? 'recursion' : 'lockup'} on CPU#${cpu}: lock at 0x${addr.toString(16)} is held by CPU#${owner}`,
+      );
+    }
+    while (!RawSpinlock.tryLockAt(words, addr, cpu)) {
+      // Wait for the word to change rather than hammering it; 1 ms caps a missed wake.
+      Atomics.wait(words, at + LOCKED, 1, 1);
+    }
+  }
+
+  /**
+   * `raw_spin_unlock` of the lock at `addr` through `words`, as `unlock`:
+   * EPERM when it is not held, or held by another CPU.
+   *
+   * @example
+   * RawSpinlock.unlockAt(words, bucket + 8, cpu);
+   */
+  static unlockAt(words: Int32Array, addr: number, cpu: number, concurrent = false): void {
+    const at = addr >> 2;
+    const owner = Atomics.load(words, at + OWNER);
+    if (Atomics.load(words, at + LOCKED) === 0) {
       throw new ErrnoError(
         'EPERM',
-        `spinlock already unlocked on CPU#${cpu}: lock at 0x${this.addr.toString(16)}`,
+        `spinlock already unlocked on CPU#${cpu}: lock at 0x${addr.toString(16)}`,
       );
     }
     if (owner !== cpu) {
       throw new ErrnoError(
         'EPERM',
-        `spinlock wrong CPU on CPU#${cpu}: lock at 0x${this.addr.toString(16)} is held by CPU#${owner}`,
+        `spinlock wrong CPU on CPU#${cpu}: lock at 0x${addr.toString(16)} is held by CPU#${owner}`,
       );
     }
-    Atomics.store(this.words, this.at + OWNER, NO_OWNER);
-    Atomics.store(this.words, this.at + LOCKED, 0);
-    if (this.concurrent) Atomics.notify(this.words, this.at + LOCKED, 1);
+    Atomics.store(words, at + OWNER, NO_OWNER);
+    Atomics.store(words, at + LOCKED, 0);
+    if (concurrent) Atomics.notify(words, at + LOCKED, 1);
   }
 
   /** True while some CPU holds the lock. */

@@ -94,8 +94,12 @@ import { AsmError, validateAtSource } from './asm-error.ts';
 export type AsmSymbol =
   /** A plain 64-bit value: `lddw` with src 0 (an address, a per-CPU offset, a constant). */
   | { readonly kind: 'value'; readonly value: bigint | number }
-  /** A map by fd: `lddw` with src 1 (BPF_PSEUDO_MAP_FD), imm = fd. */
-  | { readonly kind: 'map'; readonly fd: number }
+  /**
+   * A map by fd: `lddw` with src 1 (BPF_PSEUDO_MAP_FD), imm = fd. With
+   * `valueStride`, `name[i] + off` is the address of entry i's value plus
+   * off: src 2 (BPF_PSEUDO_MAP_VALUE), next imm = i * valueStride + off.
+   */
+  | { readonly kind: 'map'; readonly fd: number; readonly valueStride?: number }
   /** An address inside a map's value: `lddw` with src 2 (BPF_PSEUDO_MAP_VALUE), imm = fd, next imm = offset. */
   | { readonly kind: 'map_value'; readonly fd: number; readonly offset?: number };
 
@@ -234,6 +238,8 @@ const PUNCT = [
   '-',
   ',',
   ':',
+  '[',
+  ']',
 ];
 
 const IDENT = /[A-Za-z_.$][\w.$]*/y;
@@ -527,9 +533,14 @@ class LineParser {
     return [insn(cls | BPF_MOV | BPF_K, dst.n, 0, 0, this.imm32(value, tok))];
   }
 
-  // `rX = name ll`, `rX = name + 8 ll`
+  // `rX = name ll`, `rX = name + 8 ll`, `rX = map[2] + 8 ll`
   private symbolLoad(dst: Reg, ctx: Resolver): Insn[] {
     const name = this.next();
+    let index: { value: bigint; tok: Token } | undefined;
+    if (this.accept('[')) {
+      index = this.number();
+      this.expect(']');
+    }
     let addend = 0n;
     const sign = this.peek();
     if (sign.text === '+' || sign.text === '-') {
@@ -551,8 +562,17 @@ class LineParser {
     };
     switch (symbol.kind) {
       case 'value':
+        if (index !== undefined) throw this.fail(index.tok, `'${name.text}' is not a map`);
         return lddw(dst.n, this.imm64(integer(symbol.value, 'value') + addend, name));
       case 'map': {
+        if (index !== undefined) {
+          if (symbol.valueStride === undefined)
+            throw this.fail(index.tok, `map '${name.text}' has no directly addressable values`);
+          const [lo, hi] = lddw(dst.n, 0n, BPF_PSEUDO_MAP_VALUE);
+          lo.imm = this.imm32(integer(symbol.fd, 'fd'), name);
+          hi.imm = this.imm32(index.value * BigInt(symbol.valueStride) + addend, index.tok);
+          return [lo, hi];
+        }
         if (addend !== 0n)
           throw this.fail(sign, `map '${name.text}' takes no offset; use a map_value symbol`);
         const [lo, hi] = lddw(dst.n, 0n, BPF_PSEUDO_MAP_FD);
@@ -560,6 +580,7 @@ class LineParser {
         return [lo, hi];
       }
       case 'map_value': {
+        if (index !== undefined) throw this.fail(index.tok, `'${name.text}' is not a map`);
         const [lo, hi] = lddw(dst.n, 0n, BPF_PSEUDO_MAP_VALUE);
         lo.imm = this.imm32(integer(symbol.fd, 'fd'), name);
         hi.imm = this.imm32(integer(symbol.offset, 'offset') + addend, name);

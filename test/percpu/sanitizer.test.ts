@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CheckedPerCpu } from '../../percpu/checked-per-cpu.ts';
 import { CpuGuard } from '../../percpu/cpu-guard.ts';
 import { DynamicPerCpu, sanitizedPerCpuPtr } from '../../percpu/dynamic-per-cpu.ts';
 import { PercpuSanitizer } from '../../percpu/sanitizer.ts';
@@ -100,7 +101,7 @@ describe('the per-CPU sanitizer: accesses through the TS API', () => {
     expect(lines.some((l) => l.startsWith(' freed 8-byte region'))).toBe(true);
   });
 
-  it('checks writes, field and element refs, tokens and the op families', () => {
+  it('checks writes, field and element refs, tokens, CheckedPerCpu borrows and the op families, naming the caller', () => {
     const b = sanitizedBoot();
     const d = DynamicPerCpu.newZero<{ a: number; b: number }>(b, b.pcpu, pair)!;
     const arr = DynamicPerCpu.newZero<number[]>(b, b.pcpu, array(u8, 4))!;
@@ -110,6 +111,7 @@ describe('the per-CPU sanitizer: accesses through the TS API', () => {
     const field = pp.get(guard).field('b');
     const elem = pa.remote(1).at(3);
     const token = pn.token(guard);
+    const cells = new CheckedPerCpu(pn);
     d.drop();
     arr.drop();
     n.drop();
@@ -118,14 +120,44 @@ describe('the per-CPU sanitizer: accesses through the TS API', () => {
     token.with((r) => r.update((v) => v + 1n));
     pn.thisCpuAdd(b.model, 1n);
     pn.__thisCpuRead(guard);
+    {
+      using w = cells.borrowMut(guard);
+      w.write(0n);
+    }
     guard[Symbol.dispose]();
     const kinds = b.reports.map((r) => r.lines[1].split(' of ')[0]);
-    expect(b.bugs().every((l) => l.startsWith('BUG: KASAN: use-after-free'))).toBe(true);
-    // field write, element read, the token's read and write, this_cpu_add, __this_cpu_read;
-    // repeats from the same call site on the same allocation are counted, not reported again.
-    expect(kinds).toEqual(['Write', 'Read', 'Read', 'Write', 'Write', 'Read']);
+    expect(b.bugs().every((l) => l.startsWith('BUG: KASAN: use-after-free in '))).toBe(true);
+    // The site is the caller's line, not the percpu/ plumbing in between.
+    expect(b.bugs().every((l) => l.includes('sanitizer.test.ts'))).toBe(true);
+    // field write, element read, the token's update (its write repeats the read's site and
+    // allocation, so it is counted, not reported again), this_cpu_add, __this_cpu_read, the borrow.
+    expect(kinds).toEqual(['Write', 'Read', 'Read', 'Write', 'Read', 'Write']);
+    expect(b.san.suppressed).toBe(1);
     expect(b.reports[0].lines[1]).toMatch(/^Write of size 4 at addr /);
     expect(b.reports[1].lines[1]).toMatch(/^Read of size 1 at addr /);
+  });
+
+  it('checks an access before it is made: with onError throw, a write to freed memory does not happen', () => {
+    const b = sanitizedBoot({ sanitizer: { onError: 'throw' } });
+    const d = DynamicPerCpu.newWith<bigint>(b, b.pcpu, u64, 5n)!;
+    const ref = d.ptr.remote(0);
+    const at = b.addr(d.ptr.ptr, 0);
+    d.drop();
+    b.memory.write64(at, 7n);
+    expect(() => ref.write(9n)).toThrow(/EFAULT: KASAN: use-after-free write of size 8/);
+    expect(() => d.ptr).toThrow(/EINVAL/);
+    expect(b.memory.read64(at)).toBe(7n);
+  });
+
+  it('marks the rounding of a reused area as out of bounds, not as the old allocation freed', () => {
+    const b = sanitizedBoot();
+    const p = b.pcpu.alloc(12, 4)!;
+    b.pcpu.free(p);
+    const q = b.pcpu.alloc(10, 4)!;
+    expect(q).toBe(p);
+    expect(b.san.checkAccess(b.addr(q + 8, 2), 4, 'read')).toBe(false);
+    expect(b.bugs()).toEqual([expect.stringMatching(/^BUG: KASAN: out-of-bounds in /)]);
+    expect(b.reports[0].lines).toContain('The buggy address is located 0 bytes to the right of');
   });
 
   it('reports an access past the requested size (rounding included) as out-of-bounds', () => {
@@ -233,7 +265,22 @@ describe('the per-CPU sanitizer: leaks and attachment', () => {
     expect(r.lines[3]).toContain('sanitizer.test.ts');
   });
 
-  it('attaches once per allocator, and detach gives the allocator its own methods back', () => {
+  it('does not count as leaks the objects whose RCU-deferred free is queued; notLeak needs a live object', () => {
+    const b = sanitizedBoot();
+    const dropped = b.pcpu.alloc(8, 8)!;
+    const kept = b.pcpu.alloc(8, 8)!;
+    b.san.deferFree(dropped);
+    expect(b.san.liveAllocations().map((r) => r.ptr)).toEqual([dropped, kept]);
+    expect(b.san.leaks().map((r) => r.ptr)).toEqual([kept]);
+    b.pcpu.free(kept);
+    expect(() => b.san.notLeak(kept)).toThrow(
+      `EINVAL: no live per-CPU allocation at 0x${kept.toString(16)}`,
+    );
+    expect(b.san.reportLeaks()).toBe(0);
+    expect(b.reports).toEqual([]);
+  });
+
+  it('attaches once per allocator', () => {
     const b = sanitizedBoot();
     expect(PercpuSanitizer.of(b.pcpu)).toBe(b.san);
     expect(() =>
@@ -243,13 +290,7 @@ describe('the per-CPU sanitizer: leaks and attachment', () => {
         report: () => {},
         jiffies: () => 0n,
       }),
-    ).toThrow(/EBUSY/);
-    b.san.detach();
-    expect(PercpuSanitizer.of(b.pcpu)).toBeUndefined();
-    const p = b.pcpu.alloc(8, 8)!;
-    expect(b.san.record(p)).toBeUndefined();
-    b.pcpu.free(p);
-    expect(() => b.pcpu.free(p)).toThrow(/EINVAL/); // the allocator's own check
+    ).toThrow('EBUSY: a sanitizer is already attached to this allocator');
   });
 });
 

@@ -234,6 +234,28 @@ describe('softirqs and bottom halves', () => {
     expect(entries[0].ts).toBeGreaterThan(50_000);
     expect(entries[0].ts).toBeLessThan(100_000);
   });
+
+  it('local_bh_enable that runs softirqs gives the task back its interrupts enabled', () => {
+    const m = new Machine({ cpus: 1, tickInterval: 50 }).boot();
+    const t = m.spawn({
+      comm: 'bh',
+      program: m.assemble(`
+        call local_bh_disable
+        ${spin(40, 'off')}
+        call local_bh_enable
+        call local_irq_save
+        r6 = r0
+        r1 = r0
+        call local_irq_restore
+        r0 = r6
+        exit
+      `),
+    });
+    run(m);
+    expect(m.tracer!.events().some((e) => e.type === 'softirq_entry')).toBe(true);
+    expect(t.exitCode).toBe(0x200n); // X86_EFLAGS_IF: interrupts were on
+    expect(m.reports).toEqual([]);
+  });
 });
 
 describe('helpers', () => {

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { PercpuSanitizer } from '../../percpu/sanitizer.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import {
+  attachPercpuSanitizer,
   BPF_GLOBAL_PERCPU_MA_MAX_SIZE,
-  ensurePercpuKptr,
+  installPercpuKptr,
   PERCPU_KPTR_KFUNCS,
   type PercpuKptr,
+  percpuKptrOf,
 } from '../../preempt/percpu-kptr.ts';
-import { rcuBarrier } from '../../preempt/rcu.ts';
+import { installRcu, rcuBarrier, rcuOf } from '../../preempt/rcu.ts';
 import { u64 } from '../../segments/ctype.ts';
 import { ofKind, run } from './machine-fixtures.ts';
 
@@ -15,7 +18,7 @@ function kptrMachine(opts: MachineOptions = {}): { m: Machine; k: PercpuKptr } {
   const m = new Machine({ cpus: 2, tickInterval: 20, ...opts });
   for (const name of ['slot', 'out0', 'out1', 'out2', 'out3']) m.defineData(name, u64, 0n);
   m.boot();
-  return { m, k: ensurePercpuKptr(m) };
+  return { m, k: percpuKptrOf(m) };
 }
 
 const global = (m: Machine, name: string) => m.memory.read64(m.symbol(name));
@@ -38,6 +41,40 @@ function barrierAfter(m: Machine, cpu = 0): void {
     },
   });
 }
+
+describe('every booted machine', () => {
+  it('has RCU, the percpu kptr kfuncs and helpers, and the sanitizer on its allocator', () => {
+    const m = new Machine({ cpus: 1 });
+    expect(() => percpuKptrOf(m)).toThrow('EAGAIN: the machine has not booted');
+    expect(() => rcuOf(m)).toThrow('EAGAIN: the machine has not booted: no RCU yet');
+    m.boot();
+    const k = percpuKptrOf(m);
+    expect(k.allocator).toBe(m.percpu);
+    expect(k.sanitizer).toBe(PercpuSanitizer.of(m.percpu));
+    expect(k.rcu).toBe(rcuOf(m));
+    expect(m.kfuncs.byNameLookup('bpf_percpu_obj_new_impl')?.id).toBe(300);
+    expect(m.helpers.get(194)?.name).toBe('bpf_kptr_xchg');
+  });
+
+  it("has no sanitizer with the 'sanitizer: false' option, and still the kfuncs and RCU", () => {
+    const m = new Machine({ cpus: 1, sanitizer: false }).boot();
+    expect(percpuKptrOf(m).sanitizer).toBeUndefined();
+    expect(PercpuSanitizer.of(m.percpu)).toBeUndefined();
+    expect(rcuOf(m)).toBe(percpuKptrOf(m).rcu);
+    expect(m.kfuncs.byNameLookup('bpf_rcu_read_lock')?.id).toBe(302);
+  });
+
+  it('refuses a second sanitizer, percpu kptr install or RCU', () => {
+    const m = new Machine({ cpus: 1 }).boot();
+    expect(() => attachPercpuSanitizer(m)).toThrow(
+      'EBUSY: a sanitizer is already attached to this allocator',
+    );
+    expect(() => installPercpuKptr(m, m.percpu, undefined)).toThrow(
+      'EBUSY: percpu kptr is already installed',
+    );
+    expect(() => installRcu(m)).toThrow('EBUSY: RCU is already installed on this machine');
+  });
+});
 
 describe('bpf_percpu_obj_new_impl', () => {
   it('returns an object zeroed on every CPU, 8-byte aligned, for sizes 1..512', () => {
@@ -353,6 +390,21 @@ describe('bpf_percpu_obj_drop_impl and RCU', () => {
   });
 });
 
+describe('without the sanitizer', () => {
+  it('dropping a pointer that starts no live object faults the task, and bad reads go unreported', () => {
+    const { m } = kptrMachine({ sanitizer: false });
+    const p = m.percpu.alloc(8, 8)!;
+    m.percpu.free(p);
+    runProgram(m, `r1 = ${m.areas.perCpuPtr(p, 0)}\nr0 = *(u64 *)(r1 + 0)\nr0 = 0\nexit`);
+    expect(m.reports).toEqual([]);
+    runProgram(m, `r1 = ${p}\nr2 = 0\ncall bpf_percpu_obj_drop_impl\nr0 = 0\nexit`);
+    const [oops] = ofKind(m, 'oops');
+    expect(oops.lines[0]).toBe(
+      `BUG: bpf_percpu_obj_drop_impl: EINVAL: 0x${p.toString(16)} is not a live percpu object: nothing to drop at pc 2`,
+    );
+  });
+});
+
 describe('the sanitizer on guest accesses', () => {
   it('reports a read after the drop’s grace period as use-after-free at the reading instruction', () => {
     const { m } = kptrMachine();
@@ -415,6 +467,53 @@ describe('the sanitizer on guest accesses', () => {
     expect(kasan[0].lines[0]).toBe('BUG: KASAN: out-of-bounds in oob+0x48/0x88');
     expect(kasan[0].lines[1]).toMatch(/^Write of size 4 at addr /);
     expect(kasan[0].lines).toContain('The buggy address is located 0 bytes to the right of');
+  });
+
+  it('checks the this_cpu_* kfuncs: a write after the drop and a read past the object', () => {
+    const { m } = kptrMachine();
+    m.spawn({
+      comm: 'ops',
+      cpu: 0,
+      allowed: [0],
+      program: m.assemble(`
+        r1 = 12
+        r2 = 0
+        call bpf_percpu_obj_new_impl
+        r6 = r0
+        r1 = r6
+        r1 += 8
+        call this_cpu_read_4
+        r1 = r6
+        r1 += 8
+        call this_cpu_read_8
+        r1 = cpu_number ll
+        call this_cpu_read_4
+        r1 = r6
+        r2 = 0
+        call bpf_percpu_obj_drop_impl
+        r1 = 5
+        call msleep
+        r1 = r6
+        r2 = 1
+        call this_cpu_add
+        r0 = 0
+        exit
+      `),
+    });
+    run(m);
+    const kasan = ofKind(m, 'kasan');
+    expect(kasan.map((r) => r.lines.slice(0, 2))).toEqual([
+      [
+        'BUG: KASAN: out-of-bounds in ops+0x48/0xb8',
+        expect.stringMatching(/^Read of size 8 at addr 0x[0-9a-f]+ by task ops\/1$/),
+      ],
+      [
+        'BUG: KASAN: use-after-free in ops+0xa0/0xb8',
+        expect.stringMatching(/^Write of size 8 at addr 0x[0-9a-f]+ by task ops\/1$/),
+      ],
+    ]);
+    expect(kasan[0].lines).toContain('The buggy address is located 0 bytes to the right of');
+    expect(kasan[1].lines).toContain('The buggy address is located 0 bytes inside of');
   });
 
   it("with onError 'throw' the bad access kills the task with an oops", () => {

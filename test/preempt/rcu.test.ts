@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import { SOFTIRQ_MASK } from '../../preempt/preempt-count.ts';
-import { installRcu, type Rcu, rcuBarrier, rcuOf, synchronizeRcu } from '../../preempt/rcu.ts';
+import { type Rcu, rcuBarrier, rcuOf, synchronizeRcu } from '../../preempt/rcu.ts';
 import type { TaskBody } from '../../preempt/task.ts';
 import { ofKind, run } from './machine-fixtures.ts';
 
 function withRcu(opts: MachineOptions = {}): { m: Machine; rcu: Rcu; log: string[] } {
   const m = new Machine({ cpus: 2, tickInterval: 10, ...opts }).boot();
-  return { m, rcu: rcuOf(m) ?? installRcu(m), log: [] };
+  return { m, rcu: rcuOf(m), log: [] };
 }
 
 /** A native task body that yields `n` times. */
@@ -158,6 +158,31 @@ describe('RCU grace periods', () => {
       .filter((e) => e.type === 'softirq_entry' && e.name === 'RCU');
     expect(rcuSoftirqs.length).toBeGreaterThan(0);
     expect(rcuSoftirqs.every((e) => e.cpu === 1)).toBe(true);
+  });
+
+  it('report a callback that throws as an oops and still run the others', () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    let after = false;
+    m.spawn({
+      comm: 'queuer',
+      cpu: 0,
+      *body() {
+        rcu.callRcu(() => {
+          throw new Error('no such object');
+        });
+        rcu.callRcu(() => {
+          after = true;
+        });
+        yield* idle(200);
+        return 0;
+      },
+    });
+    run(m, 10);
+    expect(ofKind(m, 'oops')[0].lines).toEqual([
+      'BUG: an RCU callback failed: no such object',
+      expect.stringMatching(/^CPU: 0 PID: \d+ Comm: /),
+    ]);
+    expect(after).toBe(true);
   });
 
   it('queue a callback made during a grace period for the next one', () => {

@@ -1,0 +1,115 @@
+/**
+ * The memory layout of the hash maps (kernel/bpf/hashtab.c), with guest
+ * pointers of 32 bits:
+ *
+ *     struct bucket {                       // 16 bytes, as the kernel's
+ *       struct hlist_nulls_head head;       // u32 first: an element, or the nulls marker
+ *       u32 __pad;
+ *       struct raw_spinlock raw_lock;       // segments/raw-spinlock.ts
+ *     };
+ *     struct htab_elem {
+ *       union {
+ *         struct hlist_nulls_node hash_node;               // u32 next; u32 pprev
+ *         struct { u32 padding; union { struct pcpu_freelist_node fnode; u32 batch_flink; }; };
+ *       };
+ *       union { u32 ptr_to_pptr; struct bpf_lru_node lru_node; };   // 12 bytes
+ *       u32 hash;
+ *       char key[] __aligned(8);            // then the value at round_up(key_size, 8),
+ *     };                                    // or for per-CPU maps its per-CPU pointer (8 bytes)
+ *     struct bpf_htab {
+ *       struct bpf_map map;
+ *       u32 buckets, elems, freelist, extra_elems, count, n_buckets, elem_size, hashrnd;
+ *       struct bpf_lru lru;                 // LRU maps only, 64-aligned
+ *     };
+ *
+ * As in the kernel, a free-list node's `next` is the hash node's `pprev`, so
+ * a deleted element keeps its `next` link until it is reused: a walk that
+ * stood on it (get_next_key, for_each) can still move on.
+ *
+ * A bucket list ends in a "nulls" marker, `(bucket index << 1) | 1`, instead
+ * of 0 (include/linux/list_nulls.h); element addresses are 8-aligned, so
+ * bit 0 tells a marker from an element.
+ *
+ * @example
+ * htabElemSize(8, 8, false); // 24 + 8 + 8 = 40 bytes
+ */
+
+import { alignUp, struct, u32 } from '../segments/ctype.ts';
+import { rawSpinlockType } from '../segments/raw-spinlock.ts';
+import { bpfMapHeader } from './bpf-map.ts';
+
+/** `struct bucket`. */
+export const bucketType = struct('bucket', [
+  ['head', u32],
+  ['__pad', u32],
+  ['raw_lock', rawSpinlockType],
+]);
+
+/** `struct bpf_htab` without its LRU (which follows at HTAB_LRU_OFF in LRU maps). */
+export const bpfHtabType = struct('bpf_htab', [
+  ['map', bpfMapHeader],
+  ['buckets', u32],
+  ['elems', u32],
+  /** Per-CPU pointer of the pcpu_freelist heads (preallocated, non-LRU). */
+  ['freelist', u32],
+  /** Per-CPU pointer of each CPU's spare element (preallocated HASH). */
+  ['extra_elems', u32],
+  /** Elements in a BPF_F_NO_PREALLOC map (atomic_t count). */
+  ['count', u32],
+  ['n_buckets', u32],
+  ['elem_size', u32],
+  ['hashrnd', u32],
+]);
+
+/** Where `struct bpf_lru` sits in an LRU map's `bpf_htab` (a cache line of its own). */
+export const HTAB_LRU_OFF = alignUp(bpfHtabType.size, 64);
+
+/** Byte offsets in `struct bpf_htab`. */
+export const HTAB = {
+  buckets: bpfHtabType.field('buckets').offset,
+  elems: bpfHtabType.field('elems').offset,
+  freelist: bpfHtabType.field('freelist').offset,
+  extraElems: bpfHtabType.field('extra_elems').offset,
+  count: bpfHtabType.field('count').offset,
+  nBuckets: bpfHtabType.field('n_buckets').offset,
+  elemSize: bpfHtabType.field('elem_size').offset,
+  hashrnd: bpfHtabType.field('hashrnd').offset,
+} as const;
+
+/** Byte offsets in `struct htab_elem`. */
+export const ELEM_NEXT = 0;
+export const ELEM_PPREV = 4;
+/** `fnode` (its `next` is the first word) and `batch_flink` share `pprev`'s word. */
+export const ELEM_FNODE = 4;
+export const ELEM_BATCH_FLINK = 4;
+export const ELEM_LRU_NODE = 8;
+export const ELEM_HASH = 20;
+export const ELEM_KEY = 24;
+
+/** Offsets in `struct bucket`. */
+export const BUCKET_HEAD = bucketType.field('head').offset;
+export const BUCKET_LOCK = bucketType.field('raw_lock').offset;
+export const BUCKET_SIZE = bucketType.size;
+
+/** LIST_POISON2 (without POISON_POINTER_DELTA): what hlist_nulls_del_rcu leaves in pprev. */
+export const LIST_POISON2 = 0x122;
+
+/** The nulls marker ending bucket `index`'s list. */
+export const nullsMarker = (index: number): number => ((index << 1) | 1) >>> 0;
+
+/** is_a_nulls: true for a list end rather than an element. */
+export const isNulls = (ptr: number): boolean => (ptr & 1) === 1;
+
+/** get_nulls_value: the bucket index a nulls marker names. */
+export const nullsValue = (ptr: number): number => ptr >>> 1;
+
+/**
+ * elem_size: the header, the key rounded up to 8, then the value rounded up
+ * to 8 or, for per-CPU maps, a pointer slot of 8.
+ *
+ * @example
+ * htabElemSize(4, 8, true); // 24 + 8 + 8
+ */
+export function htabElemSize(keySize: number, valueSize: number, percpu: boolean): number {
+  return ELEM_KEY + alignUp(keySize, 8) + (percpu ? 8 : alignUp(valueSize, 8));
+}

@@ -1,0 +1,3 @@
+import { hashCounter } from '../races/hash-counter.ts';
+
+export default hashCounter('racy');

@@ -1,0 +1,3 @@
+import { packetStats } from '../maps/packet-stats.ts';
+
+export default packetStats();

@@ -1,0 +1,3 @@
+import { percpuMapCounter } from '../races/percpu-map-counter.ts';
+
+export default percpuMapCounter('racy');

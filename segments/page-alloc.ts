@@ -1,0 +1,333 @@
+/**
+ * The page allocator of the kernel heap: a binary buddy allocator after
+ * mm/page_alloc.c over the heap's page area, one zone, orders 0 to
+ * MAX_PAGE_ORDER (a block of order n is 2^n pages).
+ *
+ * Blocks are aligned by absolute page frame number (pfn = address >> 12),
+ * as in the kernel, so a block of order n starts at a multiple of
+ * 4096 << n and its buddy is at pfn ^ (1 << n). The page area need not be
+ * aligned or a power of two long: at init it is cut into the largest
+ * aligned blocks that fit, and a buddy outside the area never merges.
+ *
+ * Allocation (__rmqueue_smallest) takes the first block of the smallest
+ * order that has one and splits it, the upper halves going back on the
+ * lower free lists (expand). Freeing (__free_one_page) merges a block with
+ * its buddy while the buddy is a free block of the same order, and puts the
+ * result first on its list.
+ *
+ * Descriptors (segments/page.ts): the head of a free block is PG_buddy with
+ * its order; the head of an allocated block gets the caller's kind
+ * (PG_slab, PG_large_kmalloc) and order, and every other page of it
+ * PG_tail with compound_head pointing at the head (prep_compound_page).
+ * Freeing clears the tails, so every page is exactly one of: head of a live
+ * block, tail of a live block, head of a free block, or 0.
+ *
+ * State and locking. The zone (lock, counters, free_area[]) and the
+ * descriptors live in emulated memory; this object holds constants only.
+ * allocPages and freePages take zone->lock themselves; they may be called
+ * with a slab cache's list_lock held (lock order: list_lock, then zone
+ * lock), never with the zone lock held.
+ *
+ * @example
+ * PageAllocator.init(memory, zoneAddr, memMap, startPfn, nrPages);
+ * const pages = new PageAllocator(memory, zoneAddr);
+ * const page = pages.allocPages(2, PG_large_kmalloc, 0); // a descriptor, or 0
+ * pages.pageToAddr(page); // 16 KiB, 16 KiB-aligned
+ * pages.freePages(page, PG_large_kmalloc, 0);
+ */
+
+import { array, struct, u32 } from './ctype.ts';
+import { ErrnoError } from './errno.ts';
+import { PAGE_SIZE, type PhysicalMemory } from './memory.ts';
+import {
+  listAddHead,
+  listAddTail,
+  listDel,
+  P_FLAGS,
+  P_HEAD,
+  P_ORDER,
+  PAGE_DESC_SHIFT,
+  PG_buddy,
+  PG_slab,
+  PG_tail,
+  pageListType,
+} from './page.ts';
+import { RawSpinlock, type RawSpinlockOptions, rawSpinlockType } from './raw-spinlock.ts';
+
+/** The largest block order (the kernel's MAX_PAGE_ORDER): 1024 pages, 4 MiB. */
+export const MAX_PAGE_ORDER = 10;
+export const PAGE_SHIFT = 12;
+
+/** One order's free list and its length. */
+export const freeAreaType = struct('free_area', [
+  ['free_list', pageListType],
+  ['nr_free', u32],
+]);
+
+/** The zone: its lock, extent, counters and free lists. */
+export const zoneType = struct('zone', [
+  ['lock', rawSpinlockType],
+  ['start_pfn', u32],
+  ['nr_pages', u32],
+  ['mem_map', u32],
+  ['nr_free_pages', u32],
+  ['nr_slab_pages', u32],
+  ['nr_large_pages', u32],
+  ['nr_large_allocs', u32],
+  ['free_area', array(freeAreaType, MAX_PAGE_ORDER + 1)],
+]);
+
+const zoneWord = (name: string) => zoneType.field(name).offset >> 2;
+const Z_START_PFN = zoneWord('start_pfn');
+const Z_NR_PAGES = zoneWord('nr_pages');
+const Z_MEM_MAP = zoneWord('mem_map');
+const Z_NR_FREE = zoneWord('nr_free_pages');
+const Z_NR_SLAB = zoneWord('nr_slab_pages');
+const Z_NR_LARGE = zoneWord('nr_large_pages');
+const Z_NR_LARGE_ALLOCS = zoneWord('nr_large_allocs');
+const Z_FREE_AREA = zoneWord('free_area');
+const FA_WORDS = freeAreaType.size >> 2;
+const FA_NR_FREE = freeAreaType.field('nr_free').offset >> 2;
+
+// Module-local copies of imported constants: transpiled imports are getters.
+const MAX_ORDER = MAX_PAGE_ORDER;
+const DESC_SHIFT = PAGE_DESC_SHIFT;
+const FLAGS = P_FLAGS;
+const HEAD = P_HEAD;
+const ORDER = P_ORDER;
+const BUDDY = PG_buddy;
+const SLAB = PG_slab;
+const TAIL = PG_tail;
+
+/** Page counts read from the zone. */
+export interface ZoneCounters {
+  freePages: number;
+  slabPages: number;
+  largePages: number;
+  largeAllocs: number;
+  /** Free blocks of each order, 0 to MAX_PAGE_ORDER (/proc/buddyinfo). */
+  buddyinfo: number[];
+}
+
+export class PageAllocator {
+  /** First page frame number of the page area. */
+  readonly startPfn: number;
+  readonly nrPages: number;
+  /** Address of the descriptor of the first page. */
+  readonly memMap: number;
+  /** Address of the first page. */
+  readonly start: number;
+  private readonly m: Int32Array;
+  private readonly z: number;
+  private readonly lock: RawSpinlock;
+
+  /** A handle on a zone already initialised at `zoneAddr`. */
+  constructor(
+    memory: PhysicalMemory,
+    readonly zoneAddr: number,
+    opts: RawSpinlockOptions = {},
+  ) {
+    this.m = new Int32Array(memory.buffer);
+    this.z = zoneAddr >> 2;
+    this.startPfn = this.m[this.z + Z_START_PFN];
+    this.nrPages = this.m[this.z + Z_NR_PAGES];
+    this.memMap = this.m[this.z + Z_MEM_MAP];
+    this.start = this.startPfn << PAGE_SHIFT;
+    this.lock = new RawSpinlock(memory, zoneAddr + zoneType.field('lock').offset, opts);
+  }
+
+  /**
+   * Writes a zone over pages [startPfn, startPfn + nrPages) with descriptors
+   * at `memMap` (zeroed here), all pages free in the largest aligned blocks.
+   *
+   * @example
+   * PageAllocator.init(memory, zoneAddr, memMap, 0x400, 256);
+   */
+  static init(
+    memory: PhysicalMemory,
+    zoneAddr: number,
+    memMap: number,
+    startPfn: number,
+    nrPages: number,
+  ): void {
+    if (zoneAddr % 4 !== 0 || memMap % 4 !== 0) {
+      throw new ErrnoError(
+        'EINVAL',
+        `zone 0x${zoneAddr.toString(16)} and mem_map 0x${memMap.toString(16)} must be 4-aligned`,
+      );
+    }
+    if (!Number.isInteger(nrPages) || nrPages < 1) {
+      throw new ErrnoError('EINVAL', `zone of ${nrPages} pages is empty`);
+    }
+    memory.fill(zoneAddr, zoneType.size, 0);
+    memory.fill(memMap, nrPages << DESC_SHIFT, 0);
+    memory.check(startPfn << PAGE_SHIFT, nrPages * PAGE_SIZE, 'write');
+    RawSpinlock.init(memory, zoneAddr + zoneType.field('lock').offset);
+    const m = new Int32Array(memory.buffer);
+    const z = zoneAddr >> 2;
+    m[z + Z_START_PFN] = startPfn;
+    m[z + Z_NR_PAGES] = nrPages;
+    m[z + Z_MEM_MAP] = memMap;
+    m[z + Z_NR_FREE] = nrPages;
+    const end = startPfn + nrPages;
+    for (let pfn = startPfn; pfn < end; ) {
+      let order = MAX_ORDER;
+      while (pfn % (1 << order) !== 0 || pfn + (1 << order) > end) order--;
+      const page = memMap + ((pfn - startPfn) << DESC_SHIFT);
+      m[(page >> 2) + FLAGS] = BUDDY;
+      m[(page >> 2) + ORDER] = order;
+      const area = z + Z_FREE_AREA + order * FA_WORDS;
+      listAddTail(m, area, page);
+      m[area + FA_NR_FREE]++;
+      pfn += 1 << order;
+    }
+  }
+
+  /** Address of the page a descriptor describes. */
+  pageToAddr(page: number): number {
+    return this.start + ((page - this.memMap) << (PAGE_SHIFT - DESC_SHIFT));
+  }
+
+  /** Descriptor of the page holding `addr` (which must lie in the page area). */
+  addrToPage(addr: number): number {
+    return this.memMap + (((addr - this.start) >>> PAGE_SHIFT) << DESC_SHIFT);
+  }
+
+  /**
+   * alloc_pages: a block of 2^order pages, its head marked `kind` (PG_slab or
+   * PG_large_kmalloc) and the rest PG_tail. Returns the head's descriptor, or
+   * 0 when no block of that order or above is free. The pages are not zeroed.
+   *
+   * Context: any; takes zone->lock (CPU `cpu` is recorded as its holder).
+   *
+   * @example
+   * const page = pages.allocPages(0, PG_slab, cpu);
+   */
+  allocPages(order: number, kind: number, cpu: number): number {
+    const m = this.m;
+    const z = this.z;
+    this.lock.lock(cpu);
+    let page = 0;
+    let o = order;
+    for (; o <= MAX_ORDER; o++) {
+      page = m[z + Z_FREE_AREA + o * FA_WORDS];
+      if (page !== 0) break;
+    }
+    if (page === 0) {
+      this.lock.unlock(cpu);
+      return 0;
+    }
+    const area = z + Z_FREE_AREA + o * FA_WORDS;
+    listDel(m, area, page);
+    m[area + FA_NR_FREE]--;
+    // expand: hand the upper halves back, one per order below o.
+    while (o > order) {
+      o--;
+      const half = page + ((1 << o) << DESC_SHIFT);
+      m[(half >> 2) + FLAGS] = BUDDY;
+      m[(half >> 2) + ORDER] = o;
+      const lower = z + Z_FREE_AREA + o * FA_WORDS;
+      listAddHead(m, lower, half);
+      m[lower + FA_NR_FREE]++;
+    }
+    const w = page >> 2;
+    m[w + FLAGS] = kind;
+    m[w + ORDER] = order;
+    m[w + HEAD] = 0;
+    const n = 1 << order;
+    for (let t = 1; t < n; t++) {
+      const tw = (page + (t << DESC_SHIFT)) >> 2;
+      m[tw + FLAGS] = TAIL;
+      m[tw + HEAD] = page;
+    }
+    m[z + Z_NR_FREE] -= n;
+    if (kind === SLAB) m[z + Z_NR_SLAB] += n;
+    else {
+      m[z + Z_NR_LARGE] += n;
+      m[z + Z_NR_LARGE_ALLOCS]++;
+    }
+    this.lock.unlock(cpu);
+    return page;
+  }
+
+  /**
+   * __free_pages: gives back the block headed by descriptor `page`, merging
+   * it with free buddies. Returns false, changing nothing, when `page` is not
+   * the head of a live block of `kind` (a double free, or a race lost to one).
+   *
+   * Context: any; takes zone->lock.
+   *
+   * @example
+   * if (!pages.freePages(page, PG_large_kmalloc, cpu)) throw new Error('double free');
+   */
+  freePages(page: number, kind: number, cpu: number): boolean {
+    const m = this.m;
+    const z = this.z;
+    this.lock.lock(cpu);
+    const w = page >> 2;
+    if (m[w + FLAGS] !== kind) {
+      this.lock.unlock(cpu);
+      return false;
+    }
+    let order = m[w + ORDER];
+    const n = 1 << order;
+    for (let t = 1; t < n; t++) {
+      const tw = (page + (t << DESC_SHIFT)) >> 2;
+      m[tw + FLAGS] = 0;
+      m[tw + HEAD] = 0;
+    }
+    m[w + FLAGS] = 0;
+    m[z + Z_NR_FREE] += n;
+    if (kind === SLAB) m[z + Z_NR_SLAB] -= n;
+    else {
+      m[z + Z_NR_LARGE] -= n;
+      m[z + Z_NR_LARGE_ALLOCS]--;
+    }
+    const startPfn = this.startPfn;
+    const end = startPfn + this.nrPages;
+    let pfn = startPfn + ((page - this.memMap) >> DESC_SHIFT);
+    while (order < MAX_ORDER) {
+      const buddyPfn = pfn ^ (1 << order);
+      if (buddyPfn < startPfn || buddyPfn >= end) break;
+      const buddy = this.memMap + ((buddyPfn - startPfn) << DESC_SHIFT);
+      const bw = buddy >> 2;
+      if (m[bw + FLAGS] !== BUDDY || m[bw + ORDER] !== order) break;
+      const area = z + Z_FREE_AREA + order * FA_WORDS;
+      listDel(m, area, buddy);
+      m[area + FA_NR_FREE]--;
+      m[bw + FLAGS] = 0;
+      if (buddyPfn < pfn) pfn = buddyPfn;
+      order++;
+    }
+    const head = this.memMap + ((pfn - startPfn) << DESC_SHIFT);
+    m[(head >> 2) + FLAGS] = BUDDY;
+    m[(head >> 2) + ORDER] = order;
+    const area = z + Z_FREE_AREA + order * FA_WORDS;
+    listAddHead(m, area, head);
+    m[area + FA_NR_FREE]++;
+    this.lock.unlock(cpu);
+    return true;
+  }
+
+  /**
+   * The zone's counters, read from memory without the lock (a snapshot, as
+   * /proc/buddyinfo and /proc/vmstat are).
+   *
+   * @example
+   * pages.counters().freePages;
+   */
+  counters(): ZoneCounters {
+    const m = this.m;
+    const z = this.z;
+    return {
+      freePages: m[z + Z_NR_FREE],
+      slabPages: m[z + Z_NR_SLAB],
+      largePages: m[z + Z_NR_LARGE],
+      largeAllocs: m[z + Z_NR_LARGE_ALLOCS],
+      buddyinfo: Array.from(
+        { length: MAX_ORDER + 1 },
+        (_, o) => m[z + Z_FREE_AREA + o * FA_WORDS + FA_NR_FREE],
+      ),
+    };
+  }
+}
