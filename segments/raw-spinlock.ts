@@ -41,6 +41,23 @@ const OWNER = rawSpinlockType.field('owner_cpu').offset >> 2;
 /** `owner_cpu` of an unlocked lock (the kernel's SPINLOCK_OWNER_INIT uses -1 too). */
 export const NO_OWNER = -1;
 
+/** Set in a thread that shares the memory with others: every lock then spins when held. */
+let threadsShareMemory = false;
+
+/**
+ * Declares that this thread shares the memory with other threads (the
+ * parallel runner's CPU workers): every lock taken from this thread then
+ * spins while another CPU holds it, as a `{ concurrent: true }` lock does,
+ * whatever it was made with. A lock held by the taking CPU itself is still
+ * a recursion (EBUSY) rather than a hang.
+ *
+ * @example
+ * setThreadsShareMemory(true); // in a worker thread, before running a CPU
+ */
+export function setThreadsShareMemory(on: boolean): void {
+  threadsShareMemory = on;
+}
+
 export interface RawSpinlockOptions {
   /** Spin when the lock is held (worker threads) instead of reporting a deadlock. */
   concurrent?: boolean;
@@ -137,8 +154,8 @@ export class RawSpinlock {
   static lockAt(words: Int32Array, addr: number, cpu: number, concurrent = false): void {
     if (RawSpinlock.tryLockAt(words, addr, cpu)) return;
     const at = addr >> 2;
-    if (!concurrent) {
-      const owner = Atomics.load(words, at + OWNER);
+    const owner = Atomics.load(words, at + OWNER);
+    if ((!concurrent && !threadsShareMemory) || owner === cpu) {
       throw new ErrnoError(
         'EBUSY',
         `spinlock ${owner === cpu ? 'recursion' : 'lockup'} on CPU#${cpu}: lock at 0x${addr.toString(16)} is held by CPU#${owner}`,
@@ -174,7 +191,7 @@ export class RawSpinlock {
     }
     Atomics.store(words, at + OWNER, NO_OWNER);
     Atomics.store(words, at + LOCKED, 0);
-    if (concurrent) Atomics.notify(words, at + LOCKED, 1);
+    if (concurrent || threadsShareMemory) Atomics.notify(words, at + LOCKED, 1);
   }
 
   /** True while some CPU holds the lock. */

@@ -19,6 +19,7 @@ import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
+import { setThreadsShareMemory } from '../../segments/raw-spinlock.ts';
 import type { CpuState } from '../cpu-state.ts';
 import type { Machine } from '../machine.ts';
 import { symbolizePc } from '../oops.ts';
@@ -199,4 +200,8 @@ const api = {
 
 export type CpuWorkerApi = typeof api;
 
-if (parentPort !== null) expose(api, nodeEndpoint(parentPort));
+if (parentPort !== null) {
+  // Other CPUs' workers take the same locks: spin on a held lock instead of calling it a deadlock.
+  setThreadsShareMemory(true);
+  expose(api, nodeEndpoint(parentPort));
+}

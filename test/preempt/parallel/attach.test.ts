@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attachMachine, viewRemoteCpus } from '../../../preempt/parallel/attach.ts';
 import { stalePointer } from '../../../scenarios/races/stale-pointer.ts';
+import { PhysicalMemory } from '../../../segments/memory.ts';
 
 describe('attaching a machine over shared memory', () => {
   it('rebuilds the same machine, byte for byte, over a buffer another thread set up', () => {
@@ -14,6 +15,12 @@ describe('attaching a machine over shared memory', () => {
     expect(Buffer.compare(new Uint8Array(buffer), snapshot)).toBe(0);
     expect(again.liveTasks.map((t) => t.addr)).toEqual(first.liveTasks.map((t) => t.addr));
     expect(first.dirtyEnd).toBeLessThan(buffer.byteLength);
+  });
+
+  it('refuses a shared buffer of another size than the memory', () => {
+    expect(() => new PhysicalMemory(1 << 16, new SharedArrayBuffer(1 << 15))).toThrow(
+      'EINVAL: shared buffer of 32768 bytes does not match memory size 65536',
+    );
   });
 
   it('shows other CPUs running what their run queue says, and refuses to set it', () => {
