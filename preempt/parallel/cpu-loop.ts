@@ -32,9 +32,11 @@
 import { StopReason } from '../../cpu/cpu.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import type { CpuState } from '../cpu-state.ts';
+import { IRQ_TIMER } from '../cpu-state.ts';
 import { guestOops, nativeDeath, reschedPoint } from '../execution.ts';
 import { deliverInterrupts, raiseIrq } from '../interrupts.ts';
 import type { Machine } from '../machine.ts';
+import { rcuOf } from '../rcu.ts';
 import { exitTask, schedule } from '../scheduler.ts';
 import type { Task } from '../task.ts';
 import { allExited } from './attach.ts';
@@ -67,6 +69,11 @@ export function runCpuParallel(
 ): LoopEnd {
   const deadline = performance.now() + opts.sliceMs;
   const taskCount = m.tasks.size;
+  // Other CPUs fill this CPU's run queue only from native code or timer handlers: without
+  // either, an empty queue stays empty until this CPU fills it, and quiet ticks are safe.
+  const quietTicks =
+    ![...m.tasks.values()].some((t) => t.body.kind === 'native') &&
+    m.timerHandlers.every((list) => list.every((h) => !('fn' in h)));
   m.current = c;
   try {
     for (let n = 0; ; n++) {
@@ -87,7 +94,7 @@ export function runCpuParallel(
           `CPU ${c.id} spawned a task while running in parallel mode: other CPUs' workers do not know it`,
         );
       }
-      step(m, c, ctl);
+      step(m, c, ctl, quietTicks);
       ctl.publishClock(c.id, c.clock);
     }
   } finally {
@@ -96,14 +103,18 @@ export function runCpuParallel(
 }
 
 /** One pass of the loop: the kernel part under the lock, then the guest or the idle halt. */
-function step(m: Machine, c: CpuState, ctl: ParallelControl): void {
+function step(m: Machine, c: CpuState, ctl: ParallelControl, quietTicks: boolean): void {
+  if (c.clock >= c.nextTick) {
+    raiseIrq(c, 'timer');
+    while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
+  }
+  if (quietTicks && c.irqsEnabled && isQuietTick(m, c)) {
+    deliverInterrupts(m, c);
+    return;
+  }
   let idle = false;
   ctl.lock(c.id);
   try {
-    if (c.clock >= c.nextTick) {
-      raiseIrq(c, 'timer');
-      while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
-    }
     if (c.pendingIrqs !== 0 && c.irqsEnabled) {
       deliverInterrupts(m, c);
       return;
@@ -119,6 +130,29 @@ function step(m: Machine, c: CpuState, ctl: ParallelControl): void {
   }
   if (idle) haltUntilTick(m, c, ctl);
   else runGuest(m, c, ctl);
+}
+
+/**
+ * True when the timer interrupt pending on `c` touches nothing another CPU
+ * touches, so it can be taken without the scheduler lock: only the timer is
+ * pending, a task runs and keeps running (no need_resched now, and the tick
+ * will set none: slice left, or an empty run queue that no one else can
+ * fill), no balancing softirq is due, no sleeper wakes, and there is no
+ * handler, RCU or per-CPU allocator work. Ticks being most of the lock's
+ * use, taking most of them without it is what lets CPUs scale.
+ */
+function isQuietTick(m: Machine, c: CpuState): boolean {
+  if (c.pendingIrqs !== IRQ_TIMER || c.isIdle || c.needResched || c.softirqPending !== 0) {
+    return false;
+  }
+  if ((c.ticks + 1) % m.opts.balanceInterval === 0 || m.timerHandlers[c.id].length > 0)
+    return false;
+  if (c.sliceLeft <= 1 && c.rq.length > 0) return false;
+  if (c.id === 0 && m.percpu.balancePending) return false;
+  const rcu = rcuOf(m);
+  if (rcu !== undefined && (rcu.gpInProgress || rcu.pendingCallbacks > 0)) return false;
+  for (const s of m.sleepers) if (s.cpu === c.id && s.wakeAt <= c.ticks + 1) return false;
+  return true;
 }
 
 /** One step of native code (under the lock: it may wake or spawn like kernel code). */

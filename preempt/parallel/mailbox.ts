@@ -16,6 +16,7 @@
  *       u32 ipis;                            // IPIs taken
  *       u32 call_done;                       // call-function IPIs answered
  *       u32 idle_waits;                      // times the CPU halted
+ *       u32 lock_spins, lock_waits;          // scheduler lock found held: spun, then slept
  *     };
  *
  * An IPI is `Atomics.or` of its bit into the target's mailbox followed by
@@ -54,7 +55,7 @@ const LOCK_OFFSET = 8;
 const STARTED = 4;
 /** The lock's `locked` word, which its unlock notifies. */
 const LOCK_WORD = LOCK_OFFSET >> 2;
-const SPINS_BEFORE_WAIT = 64;
+const SPINS_BEFORE_WAIT = 2000;
 const MAILBOX = 0;
 const HALTED = 1;
 const CLOCK_LO = 2;
@@ -62,6 +63,8 @@ const CLOCK_HI = 3;
 const IPIS = 4;
 const CALL_DONE = 5;
 const IDLE_WAITS = 6;
+const LOCK_SPINS = 7;
+const LOCK_WAITS = 8;
 
 /** Counters of one CPU, read from its line of the control block. */
 export interface CpuCounters {
@@ -70,6 +73,9 @@ export interface CpuCounters {
   readonly clock: number;
   readonly ipis: number;
   readonly idleWaits: number;
+  /** Times the scheduler lock was found held, and times the CPU then slept on it. */
+  readonly lockSpins: number;
+  readonly lockWaits: number;
   readonly halted: boolean;
 }
 
@@ -206,10 +212,15 @@ export class ParallelControl {
 
   /** Takes the scheduler lock on `cpu`, spinning; StopRequested if the machine stops first. */
   lock(cpu: number): void {
+    if (this.schedLock.tryLock(cpu)) return;
+    Atomics.add(this.words, this.cpuWord(cpu, LOCK_SPINS), 1);
     for (let spins = 0; !this.schedLock.tryLock(cpu); spins++) {
       if (this.stopped) throw new StopRequested(cpu);
-      // Spin a little (holders keep it for microseconds), then sleep on the lock word.
-      if (spins >= SPINS_BEFORE_WAIT) Atomics.wait(this.words, this.base + LOCK_WORD, 1, 1);
+      // Holders keep it for microseconds: spin that long, then sleep on the lock word.
+      if (spins >= SPINS_BEFORE_WAIT) {
+        Atomics.add(this.words, this.cpuWord(cpu, LOCK_WAITS), 1);
+        Atomics.wait(this.words, this.base + LOCK_WORD, 1, 1);
+      }
     }
   }
 
@@ -242,6 +253,8 @@ export class ParallelControl {
       clock: this.clockOf(cpu),
       ipis: Atomics.load(this.words, this.cpuWord(cpu, IPIS)),
       idleWaits: Atomics.load(this.words, this.cpuWord(cpu, IDLE_WAITS)),
+      lockSpins: Atomics.load(this.words, this.cpuWord(cpu, LOCK_SPINS)),
+      lockWaits: Atomics.load(this.words, this.cpuWord(cpu, LOCK_WAITS)),
       halted: this.isHalted(cpu),
     };
   }

@@ -49,6 +49,9 @@ export interface CpuStats {
   readonly switches: number;
   readonly ipis: number;
   readonly idleWaits: number;
+  /** Times the scheduler lock was found held, and times the CPU then slept on it. */
+  readonly lockSpins: number;
+  readonly lockWaits: number;
   /** The running task, `comm/pid`. */
   readonly running: string;
 }

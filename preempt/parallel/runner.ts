@@ -316,6 +316,8 @@ function lostCpu(m: Machine, cpu: number, terminated: boolean, e: unknown): CpuR
       switches: Number(c.rq.nrSwitches),
       ipis: 0,
       idleWaits: 0,
+      lockSpins: 0,
+      lockWaits: 0,
       running,
     },
   };

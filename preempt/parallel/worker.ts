@@ -158,6 +158,8 @@ const api = {
       switches: Number(c.rq.nrSwitches),
       ipis: k.ipis,
       idleWaits: k.idleWaits,
+      lockSpins: k.lockSpins,
+      lockWaits: k.lockWaits,
       running: `${c.curr.comm}/${c.curr.pid}`,
     };
   },
