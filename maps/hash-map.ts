@@ -158,7 +158,8 @@ export class HashMap extends BpfMap {
   /**
    * htab_map_alloc_check: the attribute checks, in the kernel's order, each
    * an ErrnoError naming the attribute. (BPF_F_ZERO_SEED's CAP_SYS_ADMIN
-   * check always passes: a scenario runs as root.)
+   * check always passes: a scenario runs as root. The element-size bound
+   * uses this layout's 24-byte `struct htab_elem` header, the kernel's 48.)
    */
   static allocCheck(attr: BpfMapAttr): void {
     const percpu = isPercpuType(attr.type);

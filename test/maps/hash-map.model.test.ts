@@ -241,7 +241,9 @@ function step(h: BpfMapHandle, model: Model, o: Op): void {
     case 'deleteBatch': {
       const n = o.keys.length;
       const keys = new Uint8Array(4 * n);
-      o.keys.forEach((k, i) => keys.set(u32b(k), 4 * i));
+      o.keys.forEach((k, i) => {
+        keys.set(u32b(k), 4 * i);
+      });
       const r = h.deleteBatch({ keys, count: n });
       let done = 0;
       while (done < n && model.map.delete(o.keys[done])) done++;

@@ -490,6 +490,36 @@ describe('hash maps from programs on two CPUs', () => {
     expect(keysOf(h)).toEqual([]);
   });
 
+  it('a HASH of counters shared by two CPUs loses plain increments; lock += keeps them all', () => {
+    const counter = (add: string) => `
+        r6 = 0
+      loop:
+        *(u32 *)(r10 - 4) = 1
+        r1 = cnt ll
+        r2 = r10
+        r2 += -4
+        call bpf_map_lookup_elem
+        if r0 == 0 goto out
+        ${add}
+        r6 += 1
+        if r6 < 200 goto loop
+      out:
+        r0 = 0
+        exit`;
+    const total = (add: string) => {
+      const m = booted(2);
+      const h = bpfMapCreate(m, 'HASH', 'cnt', 4, 8, 4);
+      h.updateElem(u32b(1), u64b(0));
+      const program = m.assemble(counter(add));
+      for (const cpu of [0, 1]) m.spawn({ comm: `c${cpu}`, cpu, allowed: [cpu], program });
+      run(m, 1); // the CPUs take turns one instruction at a time
+      expect(ofKind(m, 'oops')).toEqual([]);
+      return readU64(h.lookupElem(u32b(1)));
+    };
+    expect(total('r1 = *(u64 *)(r0 + 0)\n r1 += 1\n *(u64 *)(r0 + 0) = r1')).toBeLessThan(400);
+    expect(total('r1 = 1\n lock *(u64 *)(r0 + 0) += r1')).toBe(400);
+  });
+
   it('program lookups on an LRU map set the ref bit; syscall lookups do not', () => {
     const m = booted(2);
     const h = bpfMapCreate(m, 'LRU_HASH', 'lr', 8, 8, 8);
