@@ -102,13 +102,23 @@ export function runCpuParallel(
   }
 }
 
-/** One pass of the loop: the kernel part under the lock, then the guest or the idle halt. */
+/**
+ * One pass of the loop: the guest when nothing else is due; else a quiet tick
+ * without the lock; else the kernel part under the lock, then the guest or
+ * the idle halt.
+ */
 function step(m: Machine, c: CpuState, ctl: ParallelControl, quietTicks: boolean): void {
   if (c.clock >= c.nextTick) {
     raiseIrq(c, 'timer');
     while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
   }
-  if (quietTicks && c.irqsEnabled && isQuietTick(m, c)) {
+  const irqDue = c.pendingIrqs !== 0 && c.irqsEnabled;
+  if (!irqDue && !c.isIdle && c.curr.body.kind === 'program') {
+    // Nothing for the kernel to do: straight back to the guest.
+    runGuest(m, c, ctl);
+    return;
+  }
+  if (irqDue && quietTicks && isQuietTick(m, c)) {
     deliverInterrupts(m, c);
     return;
   }
