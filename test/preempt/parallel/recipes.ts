@@ -108,3 +108,22 @@ export const unboundNative: MachineRecipe = {
     });
   },
 };
+
+/** A kthread on CPU 0 that spawns a task once running: other workers would not know it. */
+export const spawnsWhileRunning: MachineRecipe = {
+  machine: { cpus: 2 },
+  setup(m) {
+    forever.setup(m);
+    const program = m.assemble('  r0 = 0\n  exit');
+    m.spawn({
+      comm: 'spawner',
+      cpu: 0,
+      kthread: true,
+      *body() {
+        yield;
+        m.spawn({ comm: 'late', cpu: 0, allowed: [0], program });
+        return 0;
+      },
+    });
+  },
+};

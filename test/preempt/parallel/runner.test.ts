@@ -96,6 +96,15 @@ describe('the parallel runner', () => {
     expect(runner.liveWorkers).toBe(1);
   });
 
+  it('stops the machine when a task is spawned while it runs, which other workers cannot see', async () => {
+    const r = await runner.run(recipe('spawnsWhileRunning'), { timeoutMs: 30_000 });
+    expect(r.end).toBe('crashed');
+    expect(r.crash?.cpu).toBe(0);
+    expect(r.crash?.message).toBe(
+      "ENOTSUPP: CPU 0 spawned a task while running in parallel mode: other CPUs' workers do not know it",
+    );
+  });
+
   it('refuses a native task that could run on more than one CPU', async () => {
     await expect(runner.run(recipe('unboundNative'))).rejects.toThrow(
       /native task 'roamer' \(pid 1\) may run on CPU mask 0x3: in parallel mode native TS code runs in one CPU's worker/,
