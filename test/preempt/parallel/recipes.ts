@@ -127,3 +127,25 @@ export const spawnsWhileRunning: MachineRecipe = {
     });
   },
 };
+
+/** Two tasks per CPU, free to migrate, each counting 30 times with a 1 ms sleep after each. */
+export const sleepers: MachineRecipe = {
+  machine: { cpus: 2, tickInterval: 100 },
+  setup(m) {
+    m.definePerCpu('hits', u64, 0n);
+    const program = m.assemble(`
+        r6 = 0
+      loop:
+        r1 = hits ll
+        r2 = 1
+        call this_cpu_add
+        r1 = 1
+        call msleep
+        r6 += 1
+        if r6 < 30 goto loop
+        r0 = 0
+        exit
+    `);
+    for (let k = 0; k < 4; k++) m.spawn({ comm: `sleeper${k}`, cpu: k % 2, program });
+  },
+};
