@@ -115,31 +115,27 @@ const api = {
       if (e instanceof StopRequested) {
         // Stopped while waiting for the scheduler lock (another CPU crashed or hangs holding it).
         end = 'stopped';
-        return result();
+      } else {
+        end = 'crashed';
+        const err = e instanceof Error ? e : new Error(String(e));
+        crash = {
+          cpu: c.id,
+          running: describeRunning(m, c),
+          message: err.message,
+          stack: err.stack ?? '',
+        };
+        ctl.markCrashed(c.id);
       }
-      end = 'crashed';
-      const err = e instanceof Error ? e : new Error(String(e));
-      crash = {
-        cpu: c.id,
-        running: describeRunning(m, c),
-        message: err.message,
-        stack: err.stack ?? '',
-      };
-      ctl.markCrashed(c.id);
     }
-    return result();
-
-    function result(): CpuRunResult {
-      return {
-        cpu: c.id,
-        end,
-        crash,
-        loopMs: performance.now() - started,
-        reports: m.reports,
-        debugPreemptReports: m.debugPreemptReports,
-        stats: api.stats(),
-      };
-    }
+    return {
+      cpu: c.id,
+      end,
+      crash,
+      loopMs: performance.now() - started,
+      reports: m.reports,
+      debugPreemptReports: m.debugPreemptReports,
+      stats: api.stats(),
+    };
   },
 
   /** Asks the whole machine to stop (every CPU leaves its loop at its next check). */
