@@ -130,6 +130,8 @@ export class ParallelRunner {
     stopRequested: boolean;
     /** Settles when the run's workers have all answered or been terminated. */
     settled: Promise<unknown>;
+    /** Once running: stops every CPU and terminates workers that do not stop in time. */
+    stopAndReap?: () => void;
   } | null = null;
   private closed = false;
 
@@ -167,9 +169,7 @@ export class ParallelRunner {
         };
         await call(workers[cpu], workers[cpu].api.boot(request));
       }
-      // Each boot rewrote the control block: a stop asked for meanwhile is asked again.
-      if (running.stopRequested) main.ctl.requestStop();
-      return this.runBooted(main, workers, opts);
+      return this.runBooted(main, workers, running, opts);
     };
     const result = boot();
     running.settled = result.catch(() => {});
@@ -184,9 +184,11 @@ export class ParallelRunner {
 
   /** Asks the run in progress to stop; its `run` resolves with end 'stopped'. */
   stop(): void {
-    if (this.running === null) return;
-    this.running.stopRequested = true;
-    this.running.ctl.requestStop();
+    const r = this.running;
+    if (r === null) return;
+    r.stopRequested = true;
+    if (r.stopAndReap !== undefined) r.stopAndReap();
+    else r.ctl.requestStop();
   }
 
   /** Statistics of every CPU of the run in progress, from its worker (answered between slices). */
@@ -248,6 +250,7 @@ export class ParallelRunner {
   private async runBooted(
     main: AttachedMachine,
     workers: CpuWorker[],
+    running: { stopRequested: boolean; stopAndReap?: () => void },
     opts: ParallelRunOptions,
   ): Promise<ParallelRunResult> {
     const { machine: m, ctl } = main;
@@ -256,6 +259,7 @@ export class ParallelRunner {
     let timedOut = false;
     let grace: NodeJS.Timeout | undefined;
     const terminated = new Set<number>();
+    const done = new Set<number>();
     const stopAndReap = () => {
       ctl.requestStop();
       grace ??= setTimeout(() => {
@@ -267,11 +271,13 @@ export class ParallelRunner {
         });
       }, opts.graceMs ?? 2000);
     };
+    running.stopAndReap = stopAndReap;
+    // Each boot rewrote the control block: a stop asked for meanwhile is asked again.
+    if (running.stopRequested) stopAndReap();
     const timer = setTimeout(() => {
       timedOut = true;
       stopAndReap();
     }, opts.timeoutMs ?? 60_000);
-    const done = new Set<number>();
     const results = await Promise.all(
       workers.map(async (w, cpu): Promise<CpuRunResult> => {
         try {
@@ -290,7 +296,14 @@ export class ParallelRunner {
     );
     clearTimeout(timer);
     clearTimeout(grace);
-    return gather(main, results, timedOut, performance.now() - started);
+    // A timeout or a crash ends a run whatever else happened; a worker terminated
+    // for not stopping after stop() is reported, but is not a crash.
+    const cause = timedOut
+      ? 'timeout'
+      : results.some((r) => r.end === 'crashed' && !terminated.has(r.cpu))
+        ? 'crashed'
+        : undefined;
+    return gather(main, results, cause, running.stopRequested, performance.now() - started);
   }
 }
 
@@ -326,7 +339,8 @@ function lostCpu(m: Machine, cpu: number, terminated: boolean, e: unknown): CpuR
 function gather(
   main: AttachedMachine,
   results: CpuRunResult[],
-  timedOut: boolean,
+  cause: 'timeout' | 'crashed' | undefined,
+  stopRequested: boolean,
   wallMs: number,
 ): ParallelRunResult {
   const { machine: m, ctl } = main;
@@ -353,15 +367,7 @@ function gather(
   m.debugPreempt.count = results.reduce((n, r) => n + r.debugPreemptReports, 0);
   const finished = main.liveTasks.every((t) => t.exited);
   m.steps = ctl.steps();
-  const ends = results.map((r) => r.end);
-  const end: ParallelEnd = timedOut
-    ? 'timeout'
-    : crash !== undefined
-      ? 'crashed'
-      : finished
-        ? 'finished'
-        : ends.includes('max-steps')
-          ? 'max-steps'
-          : 'stopped';
+  const maxSteps = !stopRequested && results.some((r) => r.end === 'max-steps');
+  const end: ParallelEnd = cause ?? (finished ? 'finished' : maxSteps ? 'max-steps' : 'stopped');
   return { machine: m, end, finished, steps: m.steps, crash, cpus: results, wallMs };
 }

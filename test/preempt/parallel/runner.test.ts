@@ -116,6 +116,16 @@ describe('the parallel runner', () => {
     );
   });
 
+  it('stop() also terminates a worker that does not stop, and says so', async () => {
+    const run = runner.run(recipe('hangsOnCpu1'), { timeoutMs: 60_000, graceMs: 500 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    runner.stop();
+    const r = await run;
+    expect(r.end).toBe('stopped');
+    expect(r.crash?.message).toBe("CPU 1's worker did not stop in time and was terminated");
+    expect(r.cpus[0].end).toBe('stopped');
+  });
+
   it('refuses a native task that could run on more than one CPU', async () => {
     await expect(runner.run(recipe('unboundNative'))).rejects.toThrow(
       /native task 'roamer' \(pid 1\) may run on CPU mask 0x3: in parallel mode native TS code runs in one CPU's worker/,
