@@ -87,6 +87,12 @@ describe('percpu-emu run --mode parallel', () => {
     expect(r.stdout).toContain('replay:   none: parallel runs are not reproducible');
   });
 
+  it("runs a scenario that says mode: 'parallel' in parallel without --mode", () => {
+    const r = cli('test/scenarios/parallel-by-default.ts');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^strategy: parallel: 2 worker threads/m);
+  });
+
   it('refuses schedule options, which mean nothing in parallel mode', () => {
     const r = cli('lost-update-fixed', '--mode', 'parallel', '--seed', '3');
     expect(r.status).toBe(1);
