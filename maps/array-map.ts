@@ -177,9 +177,7 @@ export class ArrayMap extends BpfMap {
       this.copyValueMem(this.pptr(index) + this.m.areas.offsets[cpu], valueAddr);
     } else if (flags & BPF_F_LOCK) {
       const dst = this.valueAddr(index);
-      withValueLock(this.m.memory, dst + this.spinLockOff, cpu, () =>
-        this.copyValueMem(dst, valueAddr),
-      );
+      this.lockedIf(flags, dst, cpu, () => this.copyValueMem(dst, valueAddr));
     } else {
       this.copyValueMem(this.valueAddr(index), valueAddr);
     }
@@ -228,13 +226,7 @@ export class ArrayMap extends BpfMap {
       return;
     }
     const addr = this.valueAddr(index);
-    if (flags & BPF_F_LOCK) {
-      withValueLock(this.m.memory, addr + this.spinLockOff, -1, () =>
-        this.copyValueOut(addr, value, 0),
-      );
-    } else {
-      this.copyValueOut(addr, value, 0);
-    }
+    this.lockedIf(flags, addr, -1, () => this.copyValueOut(addr, value, 0));
   }
 
   override sysUpdate(key: Uint8Array, value: Uint8Array, flags: number): void {
@@ -256,13 +248,13 @@ export class ArrayMap extends BpfMap {
       return;
     }
     const addr = this.valueAddr(index);
-    if (flags & BPF_F_LOCK) {
-      withValueLock(this.m.memory, addr + this.spinLockOff, -1, () =>
-        this.copyValueIn(addr, value, 0),
-      );
-    } else {
-      this.copyValueIn(addr, value, 0);
-    }
+    this.lockedIf(flags, addr, -1, () => this.copyValueIn(addr, value, 0));
+  }
+
+  /** Runs `copy` under the value's bpf_spin_lock when `flags` has BPF_F_LOCK. */
+  private lockedIf(flags: number, addr: number, cpu: number, copy: () => void): void {
+    if (flags & BPF_F_LOCK) withValueLock(this.m.memory, addr + this.spinLockOff, cpu, copy);
+    else copy();
   }
 
   override sysDelete(_key: Uint8Array): void {

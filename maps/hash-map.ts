@@ -86,6 +86,9 @@ export const HTAB_CREATE_FLAG_MASK =
 const U32_MAX = 0xffffffff;
 const { EINVAL, EEXIST, ENOENT, E2BIG, ENOMEM } = ERRNO;
 
+/** sizeof(struct htab_elem) on x86-64, in htab_map_alloc_check's size bound. */
+const KERNEL_HTAB_ELEM_SIZE = 48;
+
 const isLruType = (type: number) =>
   type === BPF_MAP_TYPE.LRU_HASH || type === BPF_MAP_TYPE.LRU_PERCPU_HASH;
 const isPercpuType = (type: number) =>
@@ -185,7 +188,9 @@ export class HashMap extends BpfMap {
     if (attr.maxEntries === 0) throw new ErrnoError('EINVAL', 'max_entries is 0');
     if (attr.keySize === 0) throw new ErrnoError('EINVAL', 'key_size is 0');
     if (attr.valueSize === 0) throw new ErrnoError('EINVAL', 'value_size is 0');
-    if (attr.keySize + attr.valueSize >= KMALLOC_MAX_SIZE - ELEM_KEY) {
+    // The kernel's bound, with its sizeof(struct htab_elem), so the limit is
+    // the same as on x86-64 though our element header is smaller.
+    if (attr.keySize + attr.valueSize >= KMALLOC_MAX_SIZE - KERNEL_HTAB_ELEM_SIZE) {
       throw new ErrnoError(
         'E2BIG',
         `key_size ${attr.keySize} + value_size ${attr.valueSize} make an element beyond KMALLOC_MAX_SIZE ${KMALLOC_MAX_SIZE}`,

@@ -34,45 +34,43 @@ function checkSizes(h: BpfMapHandle, key: CType, value: CType): void {
 
 const missing = (e: unknown) => e instanceof ErrnoError && e.errno === 'ENOENT';
 
-/** A map whose keys and values are C values (not per-CPU). */
-export class TypedMap<K, V> {
+/** What the typed views share: the handle, the types, deletes and the key walk. */
+abstract class TypedView<K> {
   constructor(
     readonly handle: BpfMapHandle,
     readonly keyType: CType,
     readonly valueType: CType,
+    percpu: boolean,
   ) {
-    if (handle.map.percpu) {
-      throw new ErrnoError('EINVAL', `${handle.map.describe} is per-CPU: use typedPercpuMap`);
+    if (handle.map.percpu !== percpu) {
+      throw new ErrnoError(
+        'EINVAL',
+        percpu
+          ? `${handle.map.describe} is not per-CPU: use typedMap`
+          : `${handle.map.describe} is per-CPU: use typedPercpuMap`,
+      );
     }
     checkSizes(handle, keyType, valueType);
   }
 
-  /** The value at `key`, or undefined. */
-  get(key: K): V | undefined {
+  protected key(key: K): Uint8Array {
+    return encodeValue(this.keyType, key);
+  }
+
+  /** The value bytes at `key`, or undefined. */
+  protected lookup(key: K): Uint8Array | undefined {
     try {
-      return decodeValue(
-        this.valueType,
-        this.handle.lookupElem(encodeValue(this.keyType, key)),
-      ) as V;
+      return this.handle.lookupElem(this.key(key));
     } catch (e) {
       if (missing(e)) return undefined;
       throw e;
     }
   }
 
-  /** Updates `key` with BPF_ANY or `flags`. */
-  set(key: K, value: V, flags = 0): void {
-    this.handle.updateElem(
-      encodeValue(this.keyType, key),
-      encodeValue(this.valueType, value),
-      flags,
-    );
-  }
-
   /** Deletes `key`; false when it was not there. */
   delete(key: K): boolean {
     try {
-      this.handle.deleteElem(encodeValue(this.keyType, key));
+      this.handle.deleteElem(this.key(key));
       return true;
     } catch (e) {
       if (missing(e)) return false;
@@ -83,6 +81,24 @@ export class TypedMap<K, V> {
   /** Every key, in get_next_key order. */
   *keys(): Generator<K> {
     for (const k of this.handle.keys()) yield decodeValue(this.keyType, k) as K;
+  }
+}
+
+/** A map whose keys and values are C values (not per-CPU). */
+export class TypedMap<K, V> extends TypedView<K> {
+  constructor(handle: BpfMapHandle, keyType: CType, valueType: CType) {
+    super(handle, keyType, valueType, false);
+  }
+
+  /** The value at `key`, or undefined. */
+  get(key: K): V | undefined {
+    const bytes = this.lookup(key);
+    return bytes === undefined ? undefined : (decodeValue(this.valueType, bytes) as V);
+  }
+
+  /** Updates `key` with BPF_ANY or `flags`. */
+  set(key: K, value: V, flags = 0): void {
+    this.handle.updateElem(this.key(key), encodeValue(this.valueType, value), flags);
   }
 
   /** Every key and value (elements deleted during the walk are skipped). */
@@ -95,33 +111,19 @@ export class TypedMap<K, V> {
 }
 
 /** A per-CPU map whose keys and per-CPU values are C values. */
-export class TypedPercpuMap<K, V> {
-  private readonly stride: number;
-
-  constructor(
-    readonly handle: BpfMapHandle,
-    readonly keyType: CType,
-    readonly valueType: CType,
-  ) {
-    if (!handle.map.percpu) {
-      throw new ErrnoError('EINVAL', `${handle.map.describe} is not per-CPU: use typedMap`);
-    }
-    checkSizes(handle, keyType, valueType);
-    this.stride = handle.map.percpuStride;
+export class TypedPercpuMap<K, V> extends TypedView<K> {
+  constructor(handle: BpfMapHandle, keyType: CType, valueType: CType) {
+    super(handle, keyType, valueType, true);
   }
 
   /** Every CPU's value at `key`, CPU 0 first, or undefined. */
   get(key: K): V[] | undefined {
-    let bytes: Uint8Array;
-    try {
-      bytes = this.handle.lookupElem(encodeValue(this.keyType, key));
-    } catch (e) {
-      if (missing(e)) return undefined;
-      throw e;
-    }
+    const bytes = this.lookup(key);
+    if (bytes === undefined) return undefined;
+    const stride = this.handle.map.percpuStride;
     return Array.from(
       { length: this.handle.m.nrCpus },
-      (_, cpu) => decodeValue(this.valueType, bytes, cpu * this.stride) as V,
+      (_, cpu) => decodeValue(this.valueType, bytes, cpu * stride) as V,
     );
   }
 
@@ -136,9 +138,9 @@ export class TypedPercpuMap<K, V> {
     }
     const bytes = new Uint8Array(this.handle.map.valueSizeUser);
     all.forEach((v, cpu) => {
-      bytes.set(encodeValue(this.valueType, v), cpu * this.stride);
+      bytes.set(encodeValue(this.valueType, v), cpu * this.handle.map.percpuStride);
     });
-    this.handle.updateElem(encodeValue(this.keyType, key), bytes, flags);
+    this.handle.updateElem(this.key(key), bytes, flags);
   }
 
   /** The sum over CPUs of an integer value at `key` (0n when missing): what a reader of per-CPU counters does. */
@@ -147,22 +149,6 @@ export class TypedPercpuMap<K, V> {
       throw new ErrnoError('EINVAL', `sum needs an integer value type, not ${this.valueType.name}`);
     }
     return (this.get(key) ?? []).reduce<bigint>((acc, v) => acc + BigInt(v as number | bigint), 0n);
-  }
-
-  /** Deletes `key`; false when it was not there. */
-  delete(key: K): boolean {
-    try {
-      this.handle.deleteElem(encodeValue(this.keyType, key));
-      return true;
-    } catch (e) {
-      if (missing(e)) return false;
-      throw e;
-    }
-  }
-
-  /** Every key, in get_next_key order. */
-  *keys(): Generator<K> {
-    for (const k of this.handle.keys()) yield decodeValue(this.keyType, k) as K;
   }
 }
 

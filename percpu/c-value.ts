@@ -10,7 +10,13 @@
  * readValue(mem, addr, pair); // { count: 1n, flags: 2 }
  */
 
-import { type CType, encodeValue, type IntType, readInt, type Scalar } from '../segments/ctype.ts';
+import {
+  type CType,
+  decodeValue,
+  encodeValue,
+  type IntType,
+  type Scalar,
+} from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 
@@ -21,19 +27,8 @@ import type { PhysicalMemory } from '../segments/memory.ts';
  * readValue(mem, addr, u32); // 7
  */
 export function readValue(mem: PhysicalMemory, addr: number, t: CType): unknown {
-  switch (t.kind) {
-    case 'int':
-      return readInt(mem, addr, t);
-    case 'array':
-      return Array.from({ length: t.count }, (_, k) =>
-        readValue(mem, addr + k * t.elem.size, t.elem),
-      );
-    case 'struct': {
-      const out: Record<string, unknown> = {};
-      for (const f of t.fields) out[f.name] = readValue(mem, addr + f.offset, f.type);
-      return out;
-    }
-  }
+  mem.check(addr, t.size, 'read');
+  return decodeValue(t, mem.u8, addr);
 }
 
 /**
