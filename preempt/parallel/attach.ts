@@ -65,7 +65,8 @@ export function attachMachine(
   buffer: SharedArrayBuffer,
   dirtyEnd: number,
 ): AttachedMachine {
-  new Uint8Array(buffer, 0, dirtyEnd).fill(0);
+  // By 32-bit words: several times faster than bytes on shared memory.
+  new Int32Array(buffer, 0, Math.ceil(dirtyEnd / 4)).fill(0);
   const machine = new Machine({ ...recipe.machine, ...options }, { buffer });
   recipe.setup(machine);
   if (!machine.booted) machine.boot();
