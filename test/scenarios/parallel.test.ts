@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParallelRunner } from '../../preempt/parallel/runner.ts';
@@ -91,6 +93,16 @@ describe('percpu-emu run --mode parallel', () => {
     const r = cli('test/scenarios/parallel-by-default.ts');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^strategy: parallel: 2 worker threads/m);
+  });
+
+  it('writes the trace the workers left in the per-CPU rings', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'percpu-emu-')), 'trace.txt');
+    const r = cli('stale-pointer-fixed-guard', '--mode', 'parallel', '--trace', file);
+    expect(r.status).toBe(0);
+    const trace = readFileSync(file, 'utf8');
+    expect(trace).toMatch(/\[000\] .* sched_switch: prev_comm=swapper\/0/);
+    expect(trace).toMatch(/\[001\] .* sched_switch: prev_comm=swapper\/1/);
+    expect(trace).toContain('sched_process_exit: comm=counter3');
   });
 
   it('refuses schedule options, which mean nothing in parallel mode', () => {
