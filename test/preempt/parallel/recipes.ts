@@ -149,3 +149,18 @@ export const sleepers: MachineRecipe = {
     for (let k = 0; k < 4; k++) m.spawn({ comm: `sleeper${k}`, cpu: k % 2, program });
   },
 };
+
+/** A guest program that allocates a percpu kptr object while running. */
+export const allocatesKptr: MachineRecipe = {
+  machine: { cpus: 2 },
+  setup(m) {
+    const program = m.assemble(`
+        r1 = 16
+        r2 = 0
+        call bpf_percpu_obj_new_impl
+        r0 = 0
+        exit
+    `);
+    m.spawn({ comm: 'allocator', cpu: 0, allowed: [0], program });
+  },
+};

@@ -126,6 +126,16 @@ describe('the parallel runner', () => {
     expect(r.cpus[0].end).toBe('stopped');
   });
 
+  it('oopses a guest task calling a kfunc whose state is per thread, saying why', async () => {
+    const r = await runner.run(recipe('allocatesKptr'));
+    expect(r.end).toBe('finished');
+    const oops = r.machine.reports.find((x) => x.kind === 'oops');
+    expect(oops?.comm).toBe('allocator');
+    expect(oops?.lines.join('\n')).toContain(
+      'bpf_percpu_obj_new_impl: ENOTSUPP: bpf_percpu_obj_new_impl is not supported in parallel mode',
+    );
+  });
+
   it('refuses a native task that could run on more than one CPU', async () => {
     await expect(runner.run(recipe('unboundNative'))).rejects.toThrow(
       /native task 'roamer' \(pid 1\) may run on CPU mask 0x3: in parallel mode native TS code runs in one CPU's worker/,
