@@ -61,18 +61,27 @@ export function runCpu(m: Machine, c: CpuState, quantum: number): number {
   return c.clock - start;
 }
 
+/**
+ * One step of a native task: its generator runs to its next yield (one
+ * instruction of time), then exits, asks for a reschedule, or dies.
+ */
+export function nativeStep(m: Machine, c: CpuState, task: Task): void {
+  if (task.body.kind !== 'native') return;
+  m.advance(c, 1);
+  try {
+    const r = task.body.body.next();
+    if (r.done) exitTask(m, c, task, BigInt(r.value ?? 0));
+    else c.reschedRequested = true;
+  } catch (e) {
+    nativeDeath(m, c, task, e);
+  }
+}
+
 /** Runs the current task of `c` for up to `budget` instructions. */
 function execute(m: Machine, c: CpuState, budget: number): void {
   const task = c.curr;
   if (task.body.kind === 'native') {
-    m.advance(c, 1);
-    try {
-      const r = task.body.body.next();
-      if (r.done) exitTask(m, c, task, BigInt(r.value ?? 0));
-      else c.reschedRequested = true;
-    } catch (e) {
-      nativeDeath(m, c, task, e);
-    }
+    nativeStep(m, c, task);
     return;
   }
   const ctx = task.ctx!;

@@ -33,7 +33,7 @@ import { StopReason } from '../../cpu/cpu.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import type { CpuState } from '../cpu-state.ts';
 import { IRQ_TIMER } from '../cpu-state.ts';
-import { guestOops, nativeDeath, reschedPoint } from '../execution.ts';
+import { guestOops, nativeStep, reschedPoint } from '../execution.ts';
 import { deliverInterrupts, raiseIrq } from '../interrupts.ts';
 import type { Machine } from '../machine.ts';
 import { rcuOf } from '../rcu.ts';
@@ -131,7 +131,7 @@ function step(m: Machine, c: CpuState, ctl: ParallelControl, quietTicks: boolean
     }
     if (c.isIdle && !schedule(m, c, false)) idle = true;
     else if (c.curr.body.kind === 'native') {
-      nativeStep(m, c, c.curr);
+      lockedNativeStep(m, c, c.curr);
       return;
     }
   } finally {
@@ -166,16 +166,8 @@ function isQuietTick(m: Machine, c: CpuState): boolean {
 }
 
 /** One step of native code (under the lock: it may wake or spawn like kernel code). */
-function nativeStep(m: Machine, c: CpuState, task: Task): void {
-  if (task.body.kind !== 'native') return;
-  m.advance(c, 1);
-  try {
-    const r = task.body.body.next();
-    if (r.done) exitTask(m, c, task, BigInt(r.value ?? 0));
-    else c.reschedRequested = true;
-  } catch (e) {
-    nativeDeath(m, c, task, e);
-  }
+function lockedNativeStep(m: Machine, c: CpuState, task: Task): void {
+  nativeStep(m, c, task);
   if (c.reschedRequested) reschedPoint(m, c);
 }
 
