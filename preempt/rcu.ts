@@ -31,14 +31,35 @@
  * until a grace period has passed with `yield* synchronizeRcu(m)`, or until
  * every queued callback has run with `yield* rcuBarrier(m)`.
  *
- * State: one Rcu per machine, in a WeakMap (not a Machine field), and in JS
- * rather than emulated memory: the callbacks are JS functions, and task
- * nesting has no field in task_struct yet. So unlike the rest of the
- * machine, RCU state is not in a memory snapshot and not shared with
- * parallel workers.
+ * State. What CPUs share is in emulated memory, so every thread's `Rcu`
+ * handle over the same memory (the parallel runner's workers) sees one RCU:
  *
- * Context: every function runs on the machine's current CPU (runCpu), which
- * stands for holding the rcu_node lock.
+ *     struct rcu_state {                // 'rcu_state' region, reserved at install
+ *       raw_spinlock lock;              // the rcu_node lock (rnp->lock)
+ *       u32 gp_seq;                     // completed << 2 | 1 while one runs (rcu_seq_*)
+ *       u32 gp_seq_needed;              // the highest gp_seq a callback waits for
+ *       u32 qsmask[2];                  // CPUs (64 at most) still to report
+ *       u64 gp_start;                   // emulated ns when the current one started
+ *       u32 blkd_tasks[W];              // blocked readers, a bit per task slot
+ *       u32 gp_tasks[W];                // those of them holding the current one
+ *     };
+ *
+ * A task's read nesting is its task_struct's `rcu_read_lock_nesting`
+ * (preempt/task.ts); the bitmaps count task slots in the machine's
+ * 'task structs' region. The callback lists stay in JS, one per CPU: the
+ * callbacks are JS closures, queued and run by their CPU; each records the
+ * gp_seq it waits for (rcu_seq_snap), compared with gp_seq in memory.
+ *
+ * Locking. `lock` guards every read-modify-write of rcu_state; it is taken
+ * by the calling CPU (the hook's CPU, or the machine's current one, CPU 0
+ * from host code) and never held across a callback, a report or raising a
+ * softirq. Lock-free, as in the kernel: a task's own nesting (only it
+ * changes it, while it runs), the unlocked peeks at gp_seq and at a CPU's
+ * own qsmask bit that skip taking the lock when there is nothing to report
+ * (a CPU's bit is cleared only by that CPU; a bit set meanwhile by a new
+ * grace period is reported at its next quiescent state), and a running
+ * task's own blkd_tasks bit (set only while it is switched out). In the
+ * single-threaded engine the lock found held is a bug: EBUSY.
  *
  * @example
  * const rcu = rcuOf(m.boot());
@@ -47,37 +68,58 @@
  * rcu.callRcu(() => allocator.free(p)); // after every reader of p is done
  */
 
+import { array, type StructType, struct, u32, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { RawSpinlock, rawSpinlockType } from '../segments/raw-spinlock.ts';
 import type { CpuState } from './cpu-state.ts';
 import type { Machine } from './machine.ts';
 import { HARDIRQ_OFFSET, PREEMPT_MASK, SOFTIRQ_MASK } from './preempt-count.ts';
 import { wakeUpProcess } from './scheduler.ts';
-import { TASK_UNINTERRUPTIBLE, type Task } from './task.ts';
+import { TASK_UNINTERRUPTIBLE, type Task, taskStruct } from './task.ts';
 
 /** include/linux/interrupt.h: the RCU softirq vector. */
 export const RCU_SOFTIRQ = 9;
 
-/** A callback and the number of the grace period it waits for. */
+/** A callback and the gp_seq it waits for (rcu_seq_snap at call_rcu). */
 interface RcuCallback {
   readonly fn: () => void;
   readonly gp: number;
 }
 
-/** The grace period in progress. */
-interface GracePeriod {
-  readonly seq: number;
-  /** Emulated ns when it started. */
-  readonly startedAt: number;
-  /** CPUs that have not yet passed a quiescent state since the start. */
-  readonly cpusLeft: Set<number>;
-  /** Blocked readers this grace period waits for. */
-  readonly holders: Set<Task>;
+/** RCU_SEQ_CTR_SHIFT and RCU_SEQ_STATE_MASK: gp_seq is a counter above two state bits. */
+const SEQ_CTR_SHIFT = 2;
+const SEQ_STATE_MASK = 3;
+/** The qsmask words: two u32, for NR_CPUS = 64. */
+const QS_WORDS = 2;
+
+/** The layout of rcu_state for `slots` task slots. */
+export function rcuStateType(slots: number): StructType {
+  const words = Math.ceil(slots / 32);
+  return struct('rcu_state', [
+    ['lock', rawSpinlockType],
+    ['gp_seq', u32],
+    ['gp_seq_needed', u32],
+    ['qsmask', array(u32, QS_WORDS)],
+    ['gp_start', u64],
+    ['blkd_tasks', array(u32, words)],
+    ['gp_tasks', array(u32, words)],
+  ]);
+}
+
+/** The machine's task slots: where the bitmaps' bit k is the task_struct at base + k * size. */
+function taskSlots(m: Machine): { base: number; count: number } {
+  const region = m.map.regions().find((r) => r.name === 'task structs');
+  if (region === undefined) {
+    throw new ErrnoError('EAGAIN', "install RCU once the machine has reserved its 'task structs'");
+  }
+  return { base: region.start, count: region.size / taskStruct.size };
 }
 
 const rcus = new WeakMap<Machine, Rcu>();
 
 /**
- * Gives `m` RCU; once per machine (EBUSY the second time), from its boot.
+ * Gives `m` RCU: reserves and initialises its rcu_state. Once per machine
+ * (EBUSY the second time), from its boot.
  *
  * @example
  * const rcu = installRcu(m); // in boot, once the CPUs exist
@@ -85,7 +127,11 @@ const rcus = new WeakMap<Machine, Rcu>();
 export function installRcu(m: Machine): Rcu {
   if (rcus.has(m)) throw new ErrnoError('EBUSY', 'RCU is already installed on this machine');
   if (m.cpus.length === 0) throw new ErrnoError('EAGAIN', 'install RCU once the CPUs exist');
-  const rcu = new Rcu(m);
+  const type = rcuStateType(taskSlots(m).count);
+  const region = m.map.reserve('rcu_state', type.size, type.align);
+  m.memory.fill(region.start, type.size);
+  RawSpinlock.init(m.memory, region.start + type.field('lock').offset);
+  const rcu = new Rcu(m, region.start);
   rcus.set(m, rcu);
   return rcu;
 }
@@ -121,24 +167,95 @@ export function rcuCore(m: Machine, c: CpuState): void {
 }
 
 export class Rcu {
-  /** Grace periods completed so far (rcu_state.gp_seq, counted in whole periods). */
-  completed = 0;
-  private gp: GracePeriod | null = null;
-  private readonly nesting = new Map<Task, number>();
-  /** Tasks switched out inside a read section and still in it (rnp->blkd_tasks). */
-  private readonly blocked = new Set<Task>();
-  /** Per CPU, callbacks in the order queued. */
+  /** The rcu_node lock, in rcu_state. */
+  readonly lock: RawSpinlock;
+  private readonly words: Int32Array;
+  /** Word indices of rcu_state's fields in `words`. */
+  private readonly seqAt: number;
+  private readonly neededAt: number;
+  private readonly qsAt: number;
+  private readonly blkdAt: number;
+  private readonly gpTasksAt: number;
+  private readonly slotWords: number;
+  private readonly startAddr: number;
+  private readonly slotsBase: number;
+  /** Per CPU, callbacks in the order queued (this thread's; see the top comment). */
   private readonly callbacks: RcuCallback[][];
-  /** The highest grace period number any queued callback waits for. */
-  private needed = 0;
 
-  constructor(private readonly m: Machine) {
+  /**
+   * A handle on the rcu_state at `addr`, which installRcu wrote: every
+   * handle over the same memory sees the same RCU.
+   *
+   * @example
+   * const other = new Rcu(m, rcuOf(m).addr);
+   * other.completed === rcuOf(m).completed; // true
+   */
+  constructor(
+    private readonly m: Machine,
+    readonly addr: number,
+  ) {
+    const slots = taskSlots(m);
+    const type = rcuStateType(slots.count);
+    m.memory.check(addr, type.size, 'write');
+    const at = (name: string) => (addr + type.field(name).offset) >> 2;
+    this.lock = new RawSpinlock(m.memory, addr + type.field('lock').offset);
+    this.words = new Int32Array(m.memory.buffer);
+    this.seqAt = at('gp_seq');
+    this.neededAt = at('gp_seq_needed');
+    this.qsAt = at('qsmask');
+    this.blkdAt = at('blkd_tasks');
+    this.gpTasksAt = at('gp_tasks');
+    this.slotWords = Math.ceil(slots.count / 32);
+    this.startAddr = addr + type.field('gp_start').offset;
+    this.slotsBase = slots.base;
     this.callbacks = m.cpus.map(() => []);
+  }
+
+  /** Grace periods completed so far (the counter of rcu_state.gp_seq). */
+  get completed(): number {
+    return Atomics.load(this.words, this.seqAt) >>> SEQ_CTR_SHIFT;
   }
 
   /** True while a grace period runs. */
   get gpInProgress(): boolean {
-    return this.gp !== null;
+    return (Atomics.load(this.words, this.seqAt) & SEQ_STATE_MASK) !== 0;
+  }
+
+  /** Emulated ns when the current (or last) grace period started. */
+  get gpStart(): number {
+    return Number(this.m.memory.read64(this.startAddr));
+  }
+
+  /**
+   * True while CPU `cpu` owes the current grace period a quiescent state (its qsmask bit).
+   *
+   * @example
+   * rcu.owesQs(1); // false once CPU 1 has context-switched since the start
+   */
+  owesQs(cpu: number): boolean {
+    const word = Atomics.load(this.words, this.qsAt + (cpu >> 5));
+    return (word & (1 << (cpu & 31))) !== 0;
+  }
+
+  /**
+   * True while `task` is a blocked reader: switched out inside its read
+   * section and not yet out of it (on rnp->blkd_tasks).
+   *
+   * @example
+   * rcu.isBlockedReader(reader); // true once it was preempted inside its section
+   */
+  isBlockedReader(task: Task): boolean {
+    return this.testBit(this.blkdAt, this.slotOf(task));
+  }
+
+  /**
+   * True while the grace period in progress waits for the blocked reader `task`.
+   *
+   * @example
+   * rcu.holdsGracePeriod(reader);
+   */
+  holdsGracePeriod(task: Task): boolean {
+    return this.testBit(this.gpTasksAt, this.slotOf(task));
   }
 
   /** Callbacks queued and not yet invoked, over all CPUs. */
@@ -153,7 +270,7 @@ export class Rcu {
    * rcu.depth(); // 0 outside any read section
    */
   depth(task: Task = this.m.here().curr): number {
-    return this.nesting.get(task) ?? 0;
+    return task.rcuReadLockNesting;
   }
 
   /**
@@ -164,7 +281,7 @@ export class Rcu {
    */
   readLock(): void {
     const task = this.m.here().curr;
-    this.nesting.set(task, this.depth(task) + 1);
+    task.rcuReadLockNesting = task.rcuReadLockNesting + 1;
   }
 
   /**
@@ -178,7 +295,7 @@ export class Rcu {
   readUnlock(): void {
     const c = this.m.here();
     const task = c.curr;
-    const depth = this.depth(task);
+    const depth = task.rcuReadLockNesting;
     if (depth === 0) {
       this.m.report('warning', c, [
         `WARNING: CPU: ${c.id} PID: ${task.pid} at kernel/rcu/tree_plugin.h __rcu_read_unlock`,
@@ -186,12 +303,12 @@ export class Rcu {
       ]);
       return;
     }
-    if (depth > 1) {
-      this.nesting.set(task, depth - 1);
-      return;
-    }
-    this.nesting.delete(task);
-    this.unblock(task);
+    task.rcuReadLockNesting = depth - 1;
+    if (depth > 1 || !this.isBlockedReader(task)) return;
+    this.lock.lock(c.id);
+    const ended = this.unblockLocked(task);
+    this.lock.unlock(c.id);
+    if (ended) this.raiseReadyCallbacks();
   }
 
   /** Callbacks queued on CPU `cpu` and not yet invoked. */
@@ -208,42 +325,65 @@ export class Rcu {
    */
   callRcu(fn: () => void, cpu = this.m.current?.id ?? 0): void {
     this.m.areas.checkCpu(cpu);
-    const gp = this.gp === null ? this.completed + 1 : this.gp.seq + 1;
+    const me = this.m.current?.id ?? 0;
+    const w = this.words;
+    this.lock.lock(me);
+    const seq = w[this.seqAt];
+    // rcu_seq_snap(): the end of the first grace period that starts after now.
+    const gp = (seq + 2 * SEQ_STATE_MASK + 1) & ~SEQ_STATE_MASK;
     this.callbacks[cpu].push({ fn, gp });
-    this.needed = Math.max(this.needed, gp);
-    if (this.gp === null) this.startGp();
+    if (gp > w[this.neededAt]) w[this.neededAt] = gp;
+    let ended = false;
+    if ((seq & SEQ_STATE_MASK) === 0) {
+      this.startGpLocked();
+      ended = this.maybeEndGpLocked();
+    }
+    this.lock.unlock(me);
+    if (ended) this.raiseReadyCallbacks();
   }
 
   /** See rcuNoteContextSwitch. */
   noteContextSwitch(c: CpuState, prev: Task): void {
-    const depth = this.depth(prev);
+    const depth = prev.rcuReadLockNesting;
+    if (depth === 0 && !this.owesQs(c.id)) return;
+    if (depth > 0 && prev.exited) {
+      // exit_rcu(): the section ends with the task; lockdep says so.
+      this.m.report('warning', c, [
+        `WARNING: ${prev.comm}/${prev.pid} still has locks held!`,
+        ` #0: (rcu_read_lock){....}, nesting ${depth}`,
+      ]);
+      prev.rcuReadLockNesting = 0;
+    }
+    this.lock.lock(c.id);
+    let ended = false;
     if (depth > 0) {
+      const slot = this.slotOf(prev);
       if (prev.exited) {
-        // exit_rcu(): the section ends with the task; lockdep says so.
-        this.m.report('warning', c, [
-          `WARNING: ${prev.comm}/${prev.pid} still has locks held!`,
-          ` #0: (rcu_read_lock){....}, nesting ${depth}`,
-        ]);
-        this.nesting.delete(prev);
-        this.unblock(prev);
-      } else if (!this.blocked.has(prev)) {
+        ended = this.unblockLocked(prev);
+      } else if (!this.testBit(this.blkdAt, slot)) {
         // rcu_preempt_ctxt_queue(): a preempted reader blocks the current
         // grace period if this CPU still owed it a quiescent state.
-        this.blocked.add(prev);
-        if (this.gp?.cpusLeft.has(c.id)) this.gp.holders.add(prev);
+        this.setBit(this.blkdAt, slot);
+        if (this.owesQs(c.id)) this.setBit(this.gpTasksAt, slot);
       }
     }
-    this.quiescent(c);
+    ended = this.quiescentLocked(c.id) || ended;
+    this.lock.unlock(c.id);
+    if (ended) this.raiseReadyCallbacks();
   }
 
   /** See rcuSchedClockIrq. */
   schedClockIrq(c: CpuState): void {
-    if (c.isIdle) {
-      this.quiescent(c);
-    } else {
+    if (this.owesQs(c.id)) {
       const interrupted = c.preemptCount - HARDIRQ_OFFSET;
-      if ((interrupted & (PREEMPT_MASK | SOFTIRQ_MASK)) === 0 && this.depth(c.curr) === 0) {
-        this.quiescent(c);
+      if (
+        c.isIdle ||
+        ((interrupted & (PREEMPT_MASK | SOFTIRQ_MASK)) === 0 && c.curr.rcuReadLockNesting === 0)
+      ) {
+        this.lock.lock(c.id);
+        const ended = this.quiescentLocked(c.id);
+        this.lock.unlock(c.id);
+        if (ended) this.raiseReadyCallbacks();
       }
     }
     if (this.hasReadyCallbacks(c.id)) c.softirqPending |= 1 << RCU_SOFTIRQ;
@@ -255,8 +395,9 @@ export class Rcu {
    */
   invokeCallbacks(c: CpuState): void {
     const list = this.callbacks[c.id];
+    const seq = Atomics.load(this.words, this.seqAt);
     let k = 0;
-    while (k < list.length && list[k].gp <= this.completed) k++;
+    while (k < list.length && list[k].gp <= seq) k++;
     const ready = list.splice(0, k);
     for (const cb of ready) {
       try {
@@ -271,51 +412,92 @@ export class Rcu {
     }
   }
 
+  /** rcu_seq_done() for the first callback of CPU `cpu`. */
   private hasReadyCallbacks(cpu: number): boolean {
     const list = this.callbacks[cpu];
-    return list.length > 0 && list[0].gp <= this.completed;
+    return list.length > 0 && list[0].gp <= Atomics.load(this.words, this.seqAt);
   }
 
-  /**
-   * rcu_gp_init(): every CPU owes a quiescent state, except idle ones
-   * (dynticks-idle); the CPU starting it is never taken for idle, as it may be
-   * in an interrupt handler inside a read section.
-   */
-  private startGp(): void {
-    const cpusLeft = new Set<number>();
-    for (const c of this.m.cpus) if (!c.isIdle || c === this.m.current) cpusLeft.add(c.id);
-    this.gp = {
-      seq: this.completed + 1,
-      startedAt: this.m.now(),
-      cpusLeft,
-      // Readers preempted before the start are in sections older than it.
-      holders: new Set(this.blocked),
-    };
-    this.maybeEndGp();
-  }
-
-  /** rcu_qs() + rcu_report_qs_rdp(): `c` passed a quiescent state. */
-  private quiescent(c: CpuState): void {
-    if (this.gp === null || !this.gp.cpusLeft.delete(c.id)) return;
-    this.maybeEndGp();
-  }
-
-  /** A blocked reader left its section: it holds no grace period any more. */
-  private unblock(task: Task): void {
-    if (!this.blocked.delete(task)) return;
-    if (this.gp?.holders.delete(task)) this.maybeEndGp();
-  }
-
-  /** rcu_gp_cleanup(): ends the grace period if nothing holds it; starts the next one if needed. */
-  private maybeEndGp(): void {
-    const gp = this.gp;
-    if (gp === null || gp.cpusLeft.size > 0 || gp.holders.size > 0) return;
-    this.completed = gp.seq;
-    this.gp = null;
+  /** After a grace period ended: every CPU with callbacks now ready raises RCU_SOFTIRQ. */
+  private raiseReadyCallbacks(): void {
     for (const c of this.m.cpus) {
       if (this.hasReadyCallbacks(c.id)) c.softirqPending |= 1 << RCU_SOFTIRQ;
     }
-    if (this.needed > this.completed) this.startGp();
+  }
+
+  private slotOf(task: Task): number {
+    return (task.addr - this.slotsBase) / taskStruct.size;
+  }
+
+  private testBit(at: number, bit: number): boolean {
+    return (Atomics.load(this.words, at + (bit >> 5)) & (1 << (bit & 31))) !== 0;
+  }
+
+  /** Sets a bit of a bitmap in rcu_state; caller holds `lock`. */
+  private setBit(at: number, bit: number): void {
+    this.words[at + (bit >> 5)] |= 1 << (bit & 31);
+  }
+
+  /** Clears a bit and says whether it was set; caller holds `lock`. */
+  private clearBit(at: number, bit: number): boolean {
+    const i = at + (bit >> 5);
+    const mask = 1 << (bit & 31);
+    const was = (this.words[i] & mask) !== 0;
+    this.words[i] &= ~mask;
+    return was;
+  }
+
+  /**
+   * rcu_gp_init(), caller holds `lock`: every CPU owes a quiescent state,
+   * except idle ones (dynticks-idle); the CPU starting it is never taken for
+   * idle, as it may be in an interrupt handler inside a read section.
+   * Readers preempted before the start are in sections older than it.
+   */
+  private startGpLocked(): void {
+    const w = this.words;
+    w[this.seqAt] += 1; // rcu_seq_start()
+    this.m.memory.write64(this.startAddr, BigInt(this.m.now()));
+    for (let k = 0; k < QS_WORDS; k++) w[this.qsAt + k] = 0;
+    for (const c of this.m.cpus) {
+      if (!c.isIdle || c === this.m.current) w[this.qsAt + (c.id >> 5)] |= 1 << (c.id & 31);
+    }
+    for (let k = 0; k < this.slotWords; k++) w[this.gpTasksAt + k] = w[this.blkdAt + k];
+  }
+
+  /** rcu_qs() + rcu_report_qs_rdp(), caller holds `lock`: CPU `cpu` passed a quiescent state. */
+  private quiescentLocked(cpu: number): boolean {
+    return this.clearBit(this.qsAt, cpu) && this.maybeEndGpLocked();
+  }
+
+  /** Caller holds `lock`: blocked reader `task` left its section and holds no grace period. */
+  private unblockLocked(task: Task): boolean {
+    const slot = this.slotOf(task);
+    if (!this.clearBit(this.blkdAt, slot)) return false;
+    return this.clearBit(this.gpTasksAt, slot) && this.maybeEndGpLocked();
+  }
+
+  /**
+   * rcu_gp_cleanup(), caller holds `lock`: ends the grace period if nothing
+   * holds it, and starts the next one if a callback needs it. True when one ended.
+   */
+  private maybeEndGpLocked(): boolean {
+    const w = this.words;
+    let ended = false;
+    while ((w[this.seqAt] & SEQ_STATE_MASK) !== 0 && !this.held()) {
+      w[this.seqAt] = (w[this.seqAt] | SEQ_STATE_MASK) + 1; // rcu_seq_end()
+      ended = true;
+      if (w[this.neededAt] <= w[this.seqAt]) break;
+      this.startGpLocked();
+    }
+    return ended;
+  }
+
+  /** Some CPU or blocked reader still holds the grace period in progress. */
+  private held(): boolean {
+    const w = this.words;
+    for (let k = 0; k < QS_WORDS; k++) if (w[this.qsAt + k] !== 0) return true;
+    for (let k = 0; k < this.slotWords; k++) if (w[this.gpTasksAt + k] !== 0) return true;
+    return false;
   }
 }
 

@@ -38,6 +38,7 @@ export const taskStruct = struct('task_struct', [
   ['flags', u32],
   ['migration_disabled', u32],
   ['prio', u32],
+  ['rcu_read_lock_nesting', s32],
   ['cpus_allowed', u64],
   ['exit_code', s64],
   ['nvcsw', u64],
@@ -55,6 +56,7 @@ const ON_RQ = F('on_rq');
 const FLAGS = F('flags');
 const MIGRATION_DISABLED = F('migration_disabled');
 const PRIO = F('prio');
+const RCU_READ_LOCK_NESTING = F('rcu_read_lock_nesting');
 const CPUS_ALLOWED = F('cpus_allowed');
 const EXIT_CODE = F('exit_code');
 const NVCSW = F('nvcsw');
@@ -161,6 +163,13 @@ export class Task {
   }
   get prio(): number {
     return this.memory.read32(this.addr + PRIO);
+  }
+  /** rcu_read_lock() depth; only the task itself changes it, while it runs (preempt/rcu.ts). */
+  get rcuReadLockNesting(): number {
+    return this.memory.read32(this.addr + RCU_READ_LOCK_NESTING) | 0;
+  }
+  set rcuReadLockNesting(value: number) {
+    this.memory.write32(this.addr + RCU_READ_LOCK_NESTING, value);
   }
   get cpusAllowed(): bigint {
     return this.memory.read64(this.addr + CPUS_ALLOWED);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import { SOFTIRQ_MASK } from '../../preempt/preempt-count.ts';
-import { type Rcu, rcuBarrier, rcuOf, synchronizeRcu } from '../../preempt/rcu.ts';
-import type { TaskBody } from '../../preempt/task.ts';
-import { ofKind, run } from './machine-fixtures.ts';
+import { Rcu, rcuBarrier, rcuOf, rcuStateType, synchronizeRcu } from '../../preempt/rcu.ts';
+import { type Task, type TaskBody, taskStruct } from '../../preempt/task.ts';
+import { ofKind, run, stepUntil } from './machine-fixtures.ts';
 
 function withRcu(opts: MachineOptions = {}): { m: Machine; rcu: Rcu; log: string[] } {
   const m = new Machine({ cpus: 2, tickInterval: 10, ...opts }).boot();
@@ -350,5 +350,121 @@ describe('waiting for RCU from native tasks', () => {
     run(m, 3);
     expect(afterBarrier.sort()).toEqual([0, 1, 2]);
     expect(rcu.pendingCallbacks).toBe(0);
+  });
+});
+
+/**
+ * One CPU: a reader preempted inside its section by a hog, then a grace
+ * period started from host code, which the blocked reader holds.
+ */
+function blockedReader(): { m: Machine; rcu: Rcu; reader: Task } {
+  const { m, rcu } = withRcu({ cpus: 1, timeSlice: 1 });
+  const reader = m.spawn({
+    comm: 'reader',
+    cpu: 0,
+    *body() {
+      rcu.readLock();
+      yield* idle(50);
+      rcu.readUnlock();
+      return 0;
+    },
+  });
+  m.spawn({ comm: 'hog', cpu: 0, body: () => idle(200) });
+  stepUntil(m, 0, () => rcu.isBlockedReader(reader));
+  rcu.callRcu(() => {});
+  return { m, rcu, reader };
+}
+
+describe('RCU state in emulated memory', () => {
+  it('is an rcu_state region whose gp_seq counts grace periods above two state bits', () => {
+    const { m, rcu } = blockedReader();
+    const region = m.map.regions().find((r) => r.name === 'rcu_state');
+    expect(region?.start).toBe(rcu.addr);
+    const slots = m.map.regions().find((r) => r.name === 'task structs')!.size / taskStruct.size;
+    const type = rcuStateType(slots);
+    expect(region?.size).toBe(type.size);
+    const gpSeq = () => m.memory.read32(rcu.addr + type.field('gp_seq').offset);
+    expect(gpSeq()).toBe(1); // 0 completed, one in progress
+    run(m);
+    expect(rcu.completed).toBe(1);
+    expect(gpSeq()).toBe(4);
+  });
+
+  it('is seen whole by a second handle over the same memory', () => {
+    const { m, rcu, reader } = blockedReader();
+    const other = new Rcu(m, rcu.addr);
+    expect(other.gpInProgress).toBe(true);
+    expect(other.completed).toBe(0);
+    expect(other.gpStart).toBe(rcu.gpStart);
+    expect(other.owesQs(0)).toBe(true);
+    expect(other.isBlockedReader(reader)).toBe(true);
+    expect(other.holdsGracePeriod(reader)).toBe(true);
+    expect(other.depth(reader)).toBe(1);
+    run(m);
+    expect(other.completed).toBe(1);
+    expect(other.gpInProgress).toBe(false);
+    expect(other.owesQs(0)).toBe(false);
+    expect(other.isBlockedReader(reader)).toBe(false);
+    expect(other.holdsGracePeriod(reader)).toBe(false);
+  });
+
+  it("keeps a reader's nesting in its task_struct", () => {
+    const { m, rcu, reader } = blockedReader();
+    const at = reader.addr + taskStruct.field('rcu_read_lock_nesting').offset;
+    expect(m.memory.read32(at)).toBe(1);
+    m.memory.write32(at, 3);
+    expect(rcu.depth(reader)).toBe(3);
+    m.memory.write32(at, 1);
+    run(m);
+    expect(m.memory.read32(at)).toBe(0);
+  });
+
+  it("runs a handle's callbacks once the shared gp_seq has passed their grace period", () => {
+    const { m, rcu } = withRcu({ cpus: 1 });
+    m.spawn({ comm: 'worker', cpu: 0, body: () => idle(100) });
+    m.runCpu(0, 1);
+    const other = new Rcu(m, rcu.addr);
+    let ran = false;
+    other.callRcu(() => {
+      ran = true;
+    });
+    expect(rcu.gpInProgress).toBe(true); // started through the other handle, seen by the machine's
+    run(m);
+    expect(rcu.completed).toBe(1);
+    expect(ran).toBe(false); // queued in the other handle's lists, which the machine does not run
+    other.invokeCallbacks(m.cpus[0]);
+    expect(ran).toBe(true);
+  });
+});
+
+describe('the rcu_node lock', () => {
+  it('is free between RCU calls and while callbacks run', () => {
+    const { m, rcu, reader } = blockedReader();
+    const heldInCallback: boolean[] = [];
+    rcu.callRcu(() => heldInCallback.push(rcu.lock.locked));
+    expect(rcu.lock.locked).toBe(false);
+    run(m);
+    expect(reader.exited).toBe(true);
+    expect(heldInCallback).toEqual([false]);
+    expect(rcu.lock.locked).toBe(false);
+    expect(rcu.lock.holder).toBe(-1);
+  });
+
+  it('taken twice by one CPU is a recursion (EBUSY), and is one lock for every handle', () => {
+    const { m, rcu } = withRcu({ cpus: 2 });
+    rcu.lock.lock(0);
+    expect(() => rcu.callRcu(() => {})).toThrow(/^EBUSY: spinlock recursion on CPU#0/);
+    rcu.lock.unlock(0);
+    const other = new Rcu(m, rcu.addr);
+    rcu.lock.lock(1);
+    expect(other.lock.holder).toBe(1);
+    expect(() => other.callRcu(() => {})).toThrow(
+      /^EBUSY: spinlock lockup on CPU#0: lock at 0x[0-9a-f]+ is held by CPU#1/,
+    );
+    rcu.lock.unlock(1);
+    // Every CPU idle and called from host code: the grace period ends as it starts.
+    other.callRcu(() => {});
+    expect(other.lock.locked).toBe(false);
+    expect(rcu.completed).toBe(1);
   });
 });
