@@ -5,9 +5,9 @@
  * memory as usual. Runs are not reproducible: there is no replay string, and
  * a racy scenario breaks only when the threads happen to interleave badly.
  *
- * Unlike runScenario, no shutdown leak scan follows the run: the
- * sanitizer's shadow is per thread (preempt/parallel/attach.ts), so the main
- * thread's copy does not know what the workers allocated and freed.
+ * Unlike runScenario, the machine runs without the per-CPU sanitizer and no
+ * shutdown leak scan follows the run: the sanitizer's shadow is per thread
+ * (preempt/parallel/attach.ts).
  *
  * Workers are reused across runs of one ParallelRunner; pass `runner` to
  * run many times (and close it yourself), or leave it out for a one-off run.

@@ -19,11 +19,10 @@
  *    CPU (a kthread, or `allowed: [cpu]`): EINVAL at attach otherwise;
  *  - tasks spawned while running exist in one worker only: the CPU loop
  *    stops the machine with ENOTSUPP (cpu-loop.ts);
- *  - RCU grace periods, RCU read nesting, the per-CPU sanitizer's shadow
- *    and percpu kptr pending frees are per-thread JS state (preempt/rcu.ts,
- *    percpu/sanitizer.ts): in a worker, the guest kfuncs that would use them
- *    at run time (`refuseThreadLocalKfuncs`) fail with ENOTSUPP, which oopses
- *    the calling task with the reason.
+ *  - the per-CPU sanitizer's shadow is per-thread JS state
+ *    (percpu/sanitizer.ts), so parallel machines run without the sanitizer
+ *    (the runner sets `sanitizer: false`); RCU's shared state is in memory
+ *    (preempt/rcu.ts) and its callbacks run on the CPU that queued them.
  *
  * @example
  * const buffer = new SharedArrayBuffer(64 << 20);
@@ -35,7 +34,6 @@
 import { ErrnoError } from '../../segments/errno.ts';
 import type { CpuState } from '../cpu-state.ts';
 import { Machine, type MachineOptions } from '../machine.ts';
-import { PERCPU_KPTR_KFUNCS } from '../percpu-kptr.ts';
 import type { Task } from '../task.ts';
 import { ParallelControl } from './mailbox.ts';
 
@@ -115,22 +113,6 @@ export function viewRemoteCpus(m: Machine, own: number): void {
       set: () => {
         throw new ErrnoError('EPERM', `CPU ${c.id}'s running task is set by its own worker`);
       },
-    });
-  }
-}
-
-/**
- * Makes the percpu kptr and RCU kfuncs of `m` fail with ENOTSUPP: their
- * state (RCU, the sanitizer's shadow) is per thread, so in a worker they
- * would run wrongly rather than fail.
- */
-export function refuseThreadLocalKfuncs(m: Machine): void {
-  for (const [name, id] of Object.entries(PERCPU_KPTR_KFUNCS)) {
-    m.kfuncs.register(id, name, () => {
-      throw new ErrnoError(
-        'ENOTSUPP',
-        `${name} is not supported in parallel mode: RCU and the per-CPU sanitizer keep per-thread state`,
-      );
     });
   }
 }

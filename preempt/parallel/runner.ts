@@ -145,7 +145,8 @@ export class ParallelRunner {
     const recipe = await loadRecipe(ref);
     if (this.closed) throw new ErrnoError('EBADF', 'the parallel runner is closed');
     if (this.running !== null) throw new ErrnoError('EBUSY', 'a parallel run is in progress');
-    const options = opts.machine ?? {};
+    // The sanitizer's shadow is per thread, so parallel machines run without it.
+    const options = { ...opts.machine, sanitizer: false };
     const memorySize = options.memorySize ?? recipe.machine?.memorySize ?? 64 << 20;
     const buffer = new SharedArrayBuffer(memorySize);
     const main = attachMachine(recipe, options, buffer, 0);

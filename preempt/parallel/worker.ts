@@ -29,7 +29,6 @@ import {
   type AttachedMachine,
   attachMachine,
   type MachineRecipe,
-  refuseThreadLocalKfuncs,
   viewRemoteCpus,
 } from './attach.ts';
 import { type LoopEnd, runCpuParallel } from './cpu-loop.ts';
@@ -92,7 +91,6 @@ const api = {
       throw new ErrnoError('EINVAL', `CPU ${req.cpu} is not one of the machine's ${m.nrCpus}`);
     }
     viewRemoteCpus(m, req.cpu);
-    refuseThreadLocalKfuncs(m);
     const c = m.cpus[req.cpu];
     c.cpu.concurrent = true;
     booted = { attached, c };

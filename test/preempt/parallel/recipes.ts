@@ -150,17 +150,44 @@ export const sleepers: MachineRecipe = {
   },
 };
 
-/** A guest program that allocates a percpu kptr object while running. */
-export const allocatesKptr: MachineRecipe = {
-  machine: { cpus: 2 },
+/**
+ * On every CPU, a task that 300 times allocates a percpu kptr object, writes
+ * CPU 0's copy through bpf_per_cpu_ptr inside an RCU read section, reads it
+ * back and drops the object (freed after a grace period), counting the
+ * round trips that read back what they wrote in its CPU's `ok`.
+ */
+export const kptrRoundTrips: MachineRecipe = {
+  machine: { cpus: 2, tickInterval: 200 },
   setup(m) {
+    m.definePerCpu('ok', u64, 0n);
     const program = m.assemble(`
+        r6 = 0
+      loop:
         r1 = 16
         r2 = 0
         call bpf_percpu_obj_new_impl
+        if r0 == 0 goto next
+        r7 = r0
+        call bpf_rcu_read_lock
+        r1 = r7
+        r2 = 0
+        call bpf_per_cpu_ptr
+        *(u64 *)(r0 + 8) = r6
+        r8 = *(u64 *)(r0 + 8)
+        call bpf_rcu_read_unlock
+        r1 = r7
+        r2 = 0
+        call bpf_percpu_obj_drop_impl
+        if r8 != r6 goto next
+        r1 = ok ll
+        r2 = 1
+        call this_cpu_add
+      next:
+        r6 += 1
+        if r6 < 300 goto loop
         r0 = 0
         exit
     `);
-    m.spawn({ comm: 'allocator', cpu: 0, allowed: [0], program });
+    for (const c of m.cpus) m.spawn({ comm: `kptr${c.id}`, cpu: c.id, allowed: [c.id], program });
   },
 };
