@@ -43,6 +43,17 @@ describe('race scenarios in parallel mode (one worker thread per CPU)', () => {
     });
   }
 
+  it('packet-stats counts every packet on every CPU in 20 parallel runs', async () => {
+    for (let run = 0; run < 20; run++) {
+      const r = await runScenarioParallel('packet-stats', { runner });
+      expect(
+        r.verdicts.filter((v) => !v.ok).map((v) => v.detail),
+        `run ${run}`,
+      ).toEqual([]);
+      expect(r.reports).toEqual([]);
+    }
+  });
+
   for (const name of racy) {
     it(`${name} reports its broken invariant when the threads interleave badly`, async () => {
       for (let run = 0; run < 10; run++) {
