@@ -13,7 +13,7 @@ import {
   BPF_F_WRONLY,
   BPF_NOEXIST,
 } from '../../maps/bpf-uapi.ts';
-import { bpfMapCreate } from '../../maps/syscall.ts';
+import { bpfMapByFd, bpfMapCreate } from '../../maps/index.ts';
 import { percpuStats } from '../../percpu/percpu-stats.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { perCpuU64s, percpuU64, readU32, readU64, u32b, u64b } from './map-bytes.ts';
@@ -102,6 +102,9 @@ describe('ARRAY (test_arraymap)', () => {
   it('refuses short buffers and closed fds with a clear error', () => {
     const m = booted();
     const h = bpfMapCreate(m, 'ARRAY', 'a', 4, 8, 2);
+    h.updateElem(u32b(1), u64b(9));
+    expect(readU64(bpfMapByFd(m, h.fd).lookupElem(u32b(1)))).toBe(9);
+    expect(() => bpfMapByFd(m, 99)).toThrow(/^EBADF: fd 99 is not a map/);
     expect(() => h.lookupElem(new Uint8Array(2))).toThrow(/^EINVAL: key of 2 bytes/);
     expect(() => h.updateElem(u32b(0), new Uint8Array(4))).toThrow(/^EINVAL: value of 4 bytes/);
     h.close();

@@ -1,0 +1,21 @@
+/**
+ * The maps layer's public surface: creating maps and using them from
+ * scenario scripts (libbpf-shaped handles, typed views, the ring buffer
+ * consumer), the uapi numbers, and the map types for those who look inside.
+ *
+ * @example
+ * import { BPF_NOEXIST, bpfMapCreate, typedPercpuMap } from '../maps/index.ts';
+ */
+
+export { ArrayMap } from './array-map.ts';
+export { BpfMap, type BpfMapAttr } from './bpf-map.ts';
+export * from './bpf-uapi.ts';
+export type { BatchArgs, BatchResult } from './generic-batch.ts';
+export { HashMap } from './hash-map.ts';
+export { LruHashMap } from './lru-hash-map.ts';
+export { BpfMapTable } from './map-table.ts';
+export { QueueStackMap } from './queue-stack-map.ts';
+export { type RingBufferSampleFn, ringBufferAvailData, ringBufferConsume } from './ring-buffer.ts';
+export { RingbufMap } from './ringbuf-map.ts';
+export { type BpfMapCreateOpts, BpfMapHandle, bpfMapByFd, bpfMapCreate } from './syscall.ts';
+export { TypedMap, TypedPercpuMap, typedMap, typedPercpuMap } from './typed-map.ts';
