@@ -21,22 +21,11 @@
 import { AddressMap } from '../segments/address-map.ts';
 import { KernelHeap } from '../segments/kmalloc.ts';
 import { PhysicalMemory } from '../segments/memory.ts';
+import { prng } from './prng.ts';
 import { type BenchReport, type BenchResult, median } from './report.ts';
 
 const ROUNDS = 3;
 const HEAP = 32 << 20;
-
-/** A small deterministic PRNG (mulberry32), so both sides see the same sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function newHeap(): KernelHeap {
   const memory = new PhysicalMemory(HEAP + (1 << 20));

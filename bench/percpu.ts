@@ -22,6 +22,7 @@
 
 import { PercpuAllocator } from '../percpu/allocator.ts';
 import { Machine } from '../preempt/machine.ts';
+import { prng } from './prng.ts';
 import { type BenchReport, type BenchResult, median } from './report.ts';
 
 const SIZES = [8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
@@ -30,18 +31,6 @@ const ALIGN = 8;
 const CPUS = 2;
 const PAIRS = 100_000;
 const ROUNDS = 3;
-
-/** A small deterministic PRNG (mulberry32), so both allocators see the same sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface Heap {
   alloc(size: number): number;

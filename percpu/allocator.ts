@@ -696,17 +696,13 @@ export class PercpuAllocator {
    * percpuStats(pcpu).global.emptyPopPages; // >= 4 when there was room to populate
    */
   balance(): void {
-    const cpu = this.currentCpu();
-    this.lock.lock(cpu);
-    try {
+    this.withLock(() => {
       this.m[this.st + ST_BALANCE_PENDING] = 0;
       this.balanceFree(false);
       this.reclaimPopulated();
       this.balancePopulated();
       this.balanceFree(true);
-    } finally {
-      this.lock.unlock(cpu);
-    }
+    });
   }
 
   /**
@@ -820,13 +816,7 @@ export class PercpuAllocator {
    * pcpu.withLock(() => pcpu.nrPopulated);
    */
   withLock<T>(fn: () => T): T {
-    const cpu = this.currentCpu();
-    this.lock.lock(cpu);
-    try {
-      return fn();
-    } finally {
-      this.lock.unlock(cpu);
-    }
+    return this.lock.withLock(this.currentCpu(), fn);
   }
 
   /**

@@ -335,12 +335,8 @@ export class KernelHeap {
     if (addr === 0 || addr === ZERO_PTR) return;
     if (addr >= this.pagesStart && addr < this.pagesEnd && (addr | 0) === addr) {
       const m = this.m;
-      let page = this.pages.addrToPage(addr);
-      let flags = m[(page >> 2) + FLAGS];
-      if (flags === TAIL) {
-        page = m[(page >> 2) + HEAD];
-        flags = m[(page >> 2) + FLAGS];
-      }
+      const page = this.headPage(addr);
+      const flags = m[(page >> 2) + FLAGS];
       if (flags === SLAB) {
         if (this.slab.free(page, m[(page >> 2) + CACHE], addr, this.currentCpu())) return;
       } else if (flags === LARGE && addr === this.pages.pageToAddr(page)) {
@@ -364,12 +360,8 @@ export class KernelHeap {
     if (addr === 0 || addr === ZERO_PTR) return 0;
     if (addr >= this.pagesStart && addr < this.pagesEnd && (addr | 0) === addr) {
       const m = this.m;
-      let page = this.pages.addrToPage(addr);
-      let flags = m[(page >> 2) + FLAGS];
-      if (flags === TAIL) {
-        page = m[(page >> 2) + HEAD];
-        flags = m[(page >> 2) + FLAGS];
-      }
+      const page = this.headPage(addr);
+      const flags = m[(page >> 2) + FLAGS];
       if (flags === SLAB) {
         const cache = m[(page >> 2) + CACHE];
         if (this.slab.isLiveObject(page, cache, addr)) return sizeOf(cache);
@@ -380,6 +372,12 @@ export class KernelHeap {
     throw new ErrnoError('EINVAL', `ksize of ${hex(addr)}: ${this.whyNotLive(addr)}`);
   }
 
+  /** The descriptor of the page holding `addr` (in the page area), or of its block's head page. */
+  private headPage(addr: number): number {
+    const page = this.pages.addrToPage(addr);
+    return this.m[(page >> 2) + FLAGS] === TAIL ? this.m[(page >> 2) + HEAD] : page;
+  }
+
   /** What is at `addr`, which is not a live object: for error messages, read without locks. */
   private whyNotLive(addr: number): string {
     const regionEnd = this.stateAddr + this.regionSize;
@@ -388,8 +386,7 @@ export class KernelHeap {
     }
     if (addr < this.pagesStart || addr >= this.pagesEnd) return "in the kmalloc heap's metadata";
     const m = this.m;
-    let page = this.pages.addrToPage(addr);
-    if (m[(page >> 2) + FLAGS] === TAIL) page = m[(page >> 2) + HEAD];
+    const page = this.headPage(addr);
     const flags = m[(page >> 2) + FLAGS];
     const base = this.pages.pageToAddr(page);
     if (flags === SLAB) {

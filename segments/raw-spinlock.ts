@@ -119,6 +119,21 @@ export class RawSpinlock {
   }
 
   /**
+   * Runs `fn` with the lock held by CPU `cpu`, and releases it however `fn` ends.
+   *
+   * @example
+   * lock.withLock(0, () => counter++);
+   */
+  withLock<T>(cpu: number, fn: () => T): T {
+    this.lock(cpu);
+    try {
+      return fn();
+    } finally {
+      this.unlock(cpu);
+    }
+  }
+
+  /**
    * `raw_spin_unlock` on CPU `cpu`: EPERM when the lock is not held, or held by another CPU.
    *
    * @example

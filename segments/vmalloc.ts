@@ -170,12 +170,6 @@ export class Vmalloc {
   }
 
   private locked<T>(fn: () => T): T {
-    const cpu = this.currentCpu();
-    this.lock.lock(cpu);
-    try {
-      return fn();
-    } finally {
-      this.lock.unlock(cpu);
-    }
+    return this.lock.withLock(this.currentCpu(), fn);
   }
 }
