@@ -63,8 +63,7 @@ export async function run(): Promise<BenchReport> {
   ];
   for (const quantum of [1, 10, 100, 1000]) {
     const value = timed(() => {
-      const m = new Machine({ cpus: CPUS, memorySize: 16 << 20 });
-      m.boot();
+      const m = new Machine({ cpus: CPUS, memorySize: 16 << 20 }).boot();
       for (let k = 0; k < CPUS; k++)
         m.spawn({ comm: `alu${k}`, cpu: k, allowed: [k], program: insns });
       const r = runDeterministic(m, roundRobin({ quantum }), { maxSteps: 2 ** 40 });

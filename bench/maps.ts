@@ -28,6 +28,7 @@ import { BPF_MAP_TYPE, type BpfMapTypeName } from '../maps/bpf-uapi.ts';
 import { MAP_TYPES } from '../maps/map-types.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../maps/syscall.ts';
 import { runDeterministic } from '../preempt/engine.ts';
+import type { Kernel } from '../preempt/kernel.ts';
 import { Machine } from '../preempt/machine.ts';
 import { roundRobin } from '../preempt/strategies/round-robin.ts';
 import { type BenchReport, type BenchResult, median } from './report.ts';
@@ -42,7 +43,7 @@ const USER_OPS = 200_000;
 const ROUNDS = 3;
 const STRIDE = 7919;
 
-function machine(): Machine {
+function machine(): Kernel {
   return new Machine({
     cpus: 2,
     memorySize: 512 << 20,
@@ -54,7 +55,7 @@ function machine(): Machine {
 }
 
 /** A filled map of `size` u32 -> u64 entries. */
-function filled(m: Machine, type: BpfMapTypeName, size: number): BpfMapHandle {
+function filled(m: Kernel, type: BpfMapTypeName, size: number): BpfMapHandle {
   const h = bpfMapCreate(m, type, 'bench', 4, 8, size);
   const key = new Uint8Array(4);
   const value = new Uint8Array(h.map.valueSizeUser);

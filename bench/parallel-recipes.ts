@@ -29,7 +29,6 @@ export const aluPerCpu: MachineRecipe = {
   machine: { memorySize: 16 << 20 },
   setup(m) {
     const program = aluLoop(ALU_ITERATIONS);
-    m.boot();
     for (const c of m.cpus) m.spawn({ comm: `alu${c.id}`, cpu: c.id, allowed: [c.id], program });
   },
 };

@@ -63,8 +63,7 @@ function deterministic(): number {
   const rates: number[] = [];
   const program = aluLoop(ALU_ITERATIONS);
   for (let k = 0; k <= RUNS; k++) {
-    const m = new Machine({ cpus: 2, ...aluPerCpu.machine });
-    m.boot();
+    const m = new Machine({ cpus: 2, ...aluPerCpu.machine }).boot();
     for (const c of m.cpus) m.spawn({ comm: `alu${c.id}`, cpu: c.id, allowed: [c.id], program });
     const t0 = performance.now();
     const r = runDeterministic(m, roundRobin({ quantum: 1000 }), { maxSteps: 2 ** 40 });

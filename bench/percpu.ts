@@ -97,8 +97,7 @@ function workload(heap: Heap, live: number, seed: number): () => number {
 }
 
 function percpuHeap(): { heap: Heap; pcpu: PercpuAllocator } {
-  const m = new Machine({ cpus: CPUS, memorySize: 128 << 20, trace: false });
-  m.boot();
+  const m = new Machine({ cpus: CPUS, memorySize: 128 << 20, trace: false }).boot();
   const pcpu = new PercpuAllocator({
     memory: m.memory,
     map: m.map,

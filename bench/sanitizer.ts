@@ -25,6 +25,7 @@
 
 import { DynamicPerCpu } from '../percpu/dynamic-per-cpu.ts';
 import { runDeterministic } from '../preempt/engine.ts';
+import type { Kernel } from '../preempt/kernel.ts';
 import { Machine } from '../preempt/machine.ts';
 import { roundRobin } from '../preempt/strategies/round-robin.ts';
 import { lostUpdate } from '../scenarios/races/lost-update.ts';
@@ -48,14 +49,14 @@ function timed(fn: () => number, per: 'second' | 'ms'): number {
 }
 
 /** A one-CPU machine with a static per-CPU u64 `counter` and a dynamic 16-byte allocation `dyn`. */
-function machine(sanitizer: boolean): Machine {
+function machine(sanitizer: boolean): Kernel {
   const m = new Machine({ cpus: 1, sanitizer, trace: false });
   m.definePerCpu('counter', u64, 0n);
-  m.boot();
-  const dyn = m.percpu.alloc(16, 8);
+  const k = m.boot();
+  const dyn = k.percpu.alloc(16, 8);
   if (dyn === null) throw new Error('no per-CPU memory for the benchmark');
-  m.defineAsmSymbol('dyn', { kind: 'value', value: BigInt(dyn) });
-  return m;
+  k.defineAsmSymbol('dyn', { kind: 'value', value: BigInt(dyn) });
+  return k;
 }
 
 /** Runs `body` (r9 counts iterations) LOOP_ITERATIONS times in a guest task; returns instructions run. */

@@ -20,7 +20,6 @@
  */
 
 import { PCPU_MIN_UNIT_SIZE } from '../percpu/first-chunk.ts';
-import type { Machine } from '../preempt/machine.ts';
 import { alignUp } from '../segments/ctype.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import { type BatchOps, BpfMap, type BpfMapAttr, bpfMapHeader } from './bpf-map.ts';
@@ -34,6 +33,7 @@ import {
   BPF_NOEXIST,
 } from './bpf-uapi.ts';
 import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
+import type { MapMemory } from './map-memory.ts';
 import { withValueLock } from './value-lock.ts';
 
 /** Offset of `elem_size` and of `value[]` in `struct bpf_array`. */
@@ -72,7 +72,7 @@ export class ArrayMap extends BpfMap {
    * array_map_alloc: the whole array, zeroed, and for PERCPU_ARRAY one
    * alloc_percpu per entry. ENOMEM when memory runs out, nothing leaked.
    */
-  static create(m: Machine, attr: BpfMapAttr, id: number): ArrayMap {
+  static create(m: MapMemory, attr: BpfMapAttr, id: number): ArrayMap {
     const percpu = attr.type === BPF_MAP_TYPE.PERCPU_ARRAY;
     const elemSize = alignUp(attr.valueSize, 8);
     const slot = percpu ? 8 : elemSize;
@@ -98,7 +98,7 @@ export class ArrayMap extends BpfMap {
   }
 
   private constructor(
-    m: Machine,
+    m: MapMemory,
     attr: BpfMapAttr,
     id: number,
     addr: number,

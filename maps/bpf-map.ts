@@ -19,11 +19,12 @@
  * map.valueSizeUser; // 8 * nr_cpus
  */
 
-import type { Machine } from '../preempt/machine.ts';
 import { alignUp, s32, struct, u32 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import type { PhysicalMemory } from '../segments/memory.ts';
 import { type BpfMapType, mapTypeName } from './bpf-uapi.ts';
 import type { BatchArgs, BatchResult } from './generic-batch.ts';
+import type { MapMemory } from './map-memory.ts';
 
 /** `struct bpf_map`: the part of every map's header that userspace and helpers read. */
 export const bpfMapHeader = struct('bpf_map', [
@@ -84,7 +85,7 @@ export abstract class BpfMap {
   readonly percpuStride: number;
 
   protected constructor(
-    readonly m: Machine,
+    readonly m: MapMemory,
     attr: BpfMapAttr,
     /** The map's id (`bpf_map_info.id`). */
     readonly id: number,
@@ -133,8 +134,8 @@ export abstract class BpfMap {
   }
 
   /** The id stored in the header at `addr`, read the way the helpers find a map. */
-  static idAt(m: Machine, addr: number): number {
-    return m.memory.read32(addr + HDR.id);
+  static idAt(memory: PhysicalMemory, addr: number): number {
+    return memory.read32(addr + HDR.id);
   }
 
   /**

@@ -40,7 +40,6 @@
  */
 
 import { PCPU_MIN_UNIT_SIZE } from '../percpu/first-chunk.ts';
-import type { Machine } from '../preempt/machine.ts';
 import { alignUp } from '../segments/ctype.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import { KMALLOC_MAX_SIZE } from '../segments/kmalloc.ts';
@@ -76,6 +75,7 @@ import {
 } from './htab-elem.ts';
 import { htabMapHash, jhash2 } from './jhash.ts';
 import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
+import type { MapMemory } from './map-memory.ts';
 import { PcpuFreelist } from './pcpu-freelist.ts';
 import { withValueLock } from './value-lock.ts';
 
@@ -205,7 +205,7 @@ export class HashMap extends BpfMap {
   }
 
   /** htab_map_alloc for HASH and PERCPU_HASH. */
-  static create(m: Machine, attr: BpfMapAttr, id: number): HashMap {
+  static create(m: MapMemory, attr: BpfMapAttr, id: number): HashMap {
     return HashMap.build(m, attr, (a, addr) => new HashMap(m, a, id, addr));
   }
 
@@ -215,7 +215,7 @@ export class HashMap extends BpfMap {
    * everything allocated so far freed).
    */
   protected static build<T extends HashMap>(
-    m: Machine,
+    m: MapMemory,
     attr: BpfMapAttr,
     make: (attr: BpfMapAttr, addr: number) => T,
   ): T {
@@ -245,7 +245,7 @@ export class HashMap extends BpfMap {
     return map;
   }
 
-  protected constructor(m: Machine, attr: BpfMapAttr, id: number, addr: number) {
+  protected constructor(m: MapMemory, attr: BpfMapAttr, id: number, addr: number) {
     super(m, attr, id, addr, isPercpuType(attr.type));
     this.nBuckets = roundupPowOfTwo(attr.maxEntries);
     this.mask = this.nBuckets - 1;
@@ -264,7 +264,7 @@ export class HashMap extends BpfMap {
   }
 
   /** The map's stand-in for get_random_u32(): a hash of its id and attributes. */
-  private static seed(m: Machine, attr: BpfMapAttr, id: number): number {
+  private static seed(m: MapMemory, attr: BpfMapAttr, id: number): number {
     const words = [id, attr.type, attr.keySize, attr.valueSize, attr.maxEntries, m.nrCpus];
     const bytes = new Uint8Array(new Uint32Array(words).buffer);
     return jhash2(bytes, 0, words.length, 0x5eed);

@@ -7,15 +7,23 @@
  * import { BPF_NOEXIST, bpfMapCreate, typedPercpuMap } from '../maps/index.ts';
  */
 
+export { type BpfMapObject, BpfMapTable } from '../preempt/bpf-map-table.ts';
 export { ArrayMap } from './array-map.ts';
 export { BpfMap, type BpfMapAttr } from './bpf-map.ts';
 export * from './bpf-uapi.ts';
 export type { BatchArgs, BatchResult } from './generic-batch.ts';
 export { HashMap } from './hash-map.ts';
 export { LruHashMap } from './lru-hash-map.ts';
-export { BpfMapTable } from './map-table.ts';
+export type { MapMemory } from './map-memory.ts';
+export { bpfMapOf, mapAt } from './map-table.ts';
 export { QueueStackMap } from './queue-stack-map.ts';
 export { type RingBufferSampleFn, ringBufferAvailData, ringBufferConsume } from './ring-buffer.ts';
 export { RingbufMap } from './ringbuf-map.ts';
-export { type BpfMapCreateOpts, BpfMapHandle, bpfMapByFd, bpfMapCreate } from './syscall.ts';
+export {
+  type BpfMapCreateOpts,
+  BpfMapHandle,
+  bpfMapByFd,
+  bpfMapByName,
+  bpfMapCreate,
+} from './syscall.ts';
 export { TypedMap, TypedPercpuMap, typedMap, typedPercpuMap } from './typed-map.ts';

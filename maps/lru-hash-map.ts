@@ -23,13 +23,13 @@
  * h.updateElem(u64b(1), u64b(100)); // may evict the least recently used key
  */
 
-import type { Machine } from '../preempt/machine.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import { BpfLru } from './bpf-lru-list.ts';
 import type { BpfMapAttr } from './bpf-map.ts';
 import { BPF_EXIST, BPF_F_NO_COMMON_LRU } from './bpf-uapi.ts';
 import { badUpdateFlags, checkFlags, HashMap } from './hash-map.ts';
 import { ELEM_HASH, ELEM_LRU_NODE, HTAB_LRU_OFF } from './htab-elem.ts';
+import type { MapMemory } from './map-memory.ts';
 
 const { EINVAL, ENOMEM } = ERRNO;
 
@@ -45,7 +45,7 @@ export class LruHashMap extends HashMap {
   lru: BpfLru | null = null;
 
   /** htab_map_alloc for LRU_HASH and LRU_PERCPU_HASH. */
-  static override create(m: Machine, attr: BpfMapAttr, id: number): LruHashMap {
+  static override create(m: MapMemory, attr: BpfMapAttr, id: number): LruHashMap {
     return HashMap.build(m, attr, (a, addr) => new LruHashMap(m, a, id, addr));
   }
 

@@ -10,14 +10,14 @@
  * bpfMapAreaFree(m, values);
  */
 
-import type { Machine } from '../preempt/machine.ts';
 import { PAGE_SIZE } from '../segments/memory.ts';
+import type { MapMemory } from './map-memory.ts';
 
 /** PAGE_ALLOC_COSTLY_ORDER: above 2^3 pages, kmalloc is not tried. */
 const KMALLOC_AREA_MAX = PAGE_SIZE << 3;
 
 /** A zeroed block of `size` bytes for a map, or 0. */
-export function bpfMapAreaAlloc(m: Machine, size: number): number {
+export function bpfMapAreaAlloc(m: MapMemory, size: number): number {
   if (!Number.isSafeInteger(size) || size <= 0) return 0;
   if (size <= KMALLOC_AREA_MAX) {
     const addr = m.kheap.kzalloc(size);
@@ -27,7 +27,7 @@ export function bpfMapAreaAlloc(m: Machine, size: number): number {
 }
 
 /** Frees a block from bpfMapAreaAlloc (kvfree: whichever allocator it came from). */
-export function bpfMapAreaFree(m: Machine, addr: number): void {
+export function bpfMapAreaFree(m: MapMemory, addr: number): void {
   if (m.vmalloc.contains(addr)) m.vmalloc.vfree(addr);
   else m.kheap.kfree(addr);
 }

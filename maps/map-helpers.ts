@@ -35,18 +35,29 @@
  */
 
 import type { CpuContext } from '../cpu/context.ts';
-import type { Machine } from '../preempt/machine.ts';
+import type { Kernel } from '../preempt/kernel.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import type { BpfMap } from './bpf-map.ts';
 import { BPF_F_RDONLY_PROG } from './bpf-uapi.ts';
-import type { BpfMapTable } from './map-table.ts';
+import { mapAt } from './map-table.ts';
 import { RingbufMap } from './ringbuf-map.ts';
 
 /** The map in r1, checked. */
 type MapOf = (ctx: CpuContext, helper: string) => BpfMap;
 
-export function registerMapHelpers(m: Machine, table: BpfMapTable): void {
-  const mapOf: MapOf = (ctx, helper) => table.fromAddr(ctx.regNumber(1), helper);
+/**
+ * Registers the map helpers on `k` with its first map (until then no
+ * program can hold one); bpfMapCreate calls it.
+ *
+ * @example
+ * installMapHelpers(k);
+ */
+export function installMapHelpers(k: Kernel): void {
+  if (k.helpers.get(1) === undefined) registerMapHelpers(k);
+}
+
+function registerMapHelpers(m: Kernel): void {
+  const mapOf: MapOf = (ctx, helper) => mapAt(m, ctx.regNumber(1), helper);
   const writable = (map: BpfMap, helper: string) => {
     if (map.mapFlags & BPF_F_RDONLY_PROG) {
       throw new ErrnoError('EPERM', `${helper}: ${map.describe} is read-only for programs`);
@@ -103,11 +114,11 @@ export function registerMapHelpers(m: Machine, table: BpfMapTable): void {
       const map = mapOf(ctx, 'bpf_map_lookup_percpu_elem');
       ctx.setRegNumber(0, map.lookupPercpuElem(ctx.regNumber(2), ctx.regNumber(3), cpu.id));
     });
-  registerRingbufHelpers(m, table, mapOf);
+  registerRingbufHelpers(m, mapOf);
 }
 
 /** Helpers 130-134 on BPF_MAP_TYPE_RINGBUF maps. */
-function registerRingbufHelpers(m: Machine, table: BpfMapTable, mapOf: MapOf): void {
+function registerRingbufHelpers(m: Kernel, mapOf: MapOf): void {
   const ringbufOf = (ctx: CpuContext, helper: string): RingbufMap => {
     const map = mapOf(ctx, helper);
     if (!(map instanceof RingbufMap))
@@ -116,7 +127,7 @@ function registerRingbufHelpers(m: Machine, table: BpfMapTable, mapOf: MapOf): v
   };
   const commit = (ctx: CpuContext, helper: string, discard: boolean) => {
     const sample = ctx.regNumber(1);
-    const rb = RingbufMap.fromSample(m, sample, (addr) => table.fromAddr(addr, helper), helper);
+    const rb = RingbufMap.fromSample(m, sample, (addr) => mapAt(m, addr, helper), helper);
     rb.commit(sample, ctx.regNumber(2), discard);
     ctx.setRegNumber(0, 0);
   };

@@ -8,20 +8,20 @@
  * MAP_TYPES.get(BPF_MAP_TYPE.ARRAY)?.create(m, attr, id);
  */
 
-import type { Machine } from '../preempt/machine.ts';
 import { ArrayMap } from './array-map.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import { BPF_MAP_TYPE } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
 import { LruHashMap } from './lru-hash-map.ts';
+import type { MapMemory } from './map-memory.ts';
 import { QueueStackMap } from './queue-stack-map.ts';
 import { RingbufMap } from './ringbuf-map.ts';
 
 export interface MapTypeOps {
   /** Throws an ErrnoError (EINVAL, E2BIG, ENOTSUPP, ...) for attributes the type refuses. */
-  allocCheck(attr: BpfMapAttr, m: Machine): void;
+  allocCheck(attr: BpfMapAttr, m: MapMemory): void;
   /** Allocates the map in emulated memory; throws ENOMEM when it does not fit. */
-  create(m: Machine, attr: BpfMapAttr, id: number): BpfMap;
+  create(m: MapMemory, attr: BpfMapAttr, id: number): BpfMap;
   /** Values may contain a bpf_spin_lock (BPF_F_LOCK). */
   spinLock?: boolean;
 }

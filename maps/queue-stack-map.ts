@@ -33,7 +33,6 @@
  * q.lookupAndDeleteElem(null);        // pop: 7
  */
 
-import type { Machine } from '../preempt/machine.ts';
 import { alignUp, struct, u32 } from '../segments/ctype.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import { KMALLOC_MAX_SIZE } from '../segments/kmalloc.ts';
@@ -47,6 +46,7 @@ import {
   BPF_NOEXIST,
 } from './bpf-uapi.ts';
 import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
+import type { MapMemory } from './map-memory.ts';
 
 /** QUEUE_STACK_CREATE_FLAG_MASK. */
 const CREATE_FLAG_MASK = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK;
@@ -97,7 +97,7 @@ export class QueueStackMap extends BpfMap {
   }
 
   /** queue_stack_map_alloc: the header and `max_entries + 1` slots, zeroed; ENOMEM if they do not fit. */
-  static create(m: Machine, attr: BpfMapAttr, id: number): QueueStackMap {
+  static create(m: MapMemory, attr: BpfMapAttr, id: number): QueueStackMap {
     const slots = attr.maxEntries + 1;
     const bytes = ELEMENTS_OFF + slots * attr.valueSize;
     const addr = bpfMapAreaAlloc(m, bytes);
@@ -110,7 +110,7 @@ export class QueueStackMap extends BpfMap {
     return new QueueStackMap(m, attr, id, addr);
   }
 
-  private constructor(m: Machine, attr: BpfMapAttr, id: number, addr: number) {
+  private constructor(m: MapMemory, attr: BpfMapAttr, id: number, addr: number) {
     super(m, attr, id, addr, false);
     this.stack = attr.type === BPF_MAP_TYPE.STACK;
     this.size = attr.maxEntries + 1;

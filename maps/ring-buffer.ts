@@ -23,7 +23,7 @@
  */
 
 import { ErrnoError } from '../segments/errno.ts';
-import { BpfMapTable } from './map-table.ts';
+import { bpfMapOf } from './map-table.ts';
 import {
   BPF_RINGBUF_BUSY_BIT,
   BPF_RINGBUF_DISCARD_BIT,
@@ -99,7 +99,7 @@ export function ringBufferAvailData(handle: BpfMapHandle): number {
 
 /** The ring behind the handle's fd: EBADF once closed, EINVAL for another map type. */
 function ringbufOf(handle: BpfMapHandle): RingbufMap {
-  const map = BpfMapTable.of(handle.m).get(handle.fd);
+  const map = bpfMapOf(handle.m, handle.fd);
   if (!(map instanceof RingbufMap)) {
     throw new ErrnoError('EINVAL', `${map.describe} is not a ring buffer`);
   }

@@ -57,7 +57,6 @@
  *       call bpf_ringbuf_reserve`;  // r0: a record's sample, or 0
  */
 
-import type { Machine } from '../preempt/machine.ts';
 import { alignUp, isPowerOfTwo, struct, u32, u64 } from '../segments/ctype.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
@@ -65,6 +64,7 @@ import { RawSpinlock } from '../segments/raw-spinlock.ts';
 import { BpfMap, type BpfMapAttr, bpfMapHeader } from './bpf-map.ts';
 import { BPF_F_NUMA_NODE } from './bpf-uapi.ts';
 import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
+import type { MapMemory } from './map-memory.ts';
 
 /** Bits of a record header's `len`. */
 export const BPF_RINGBUF_BUSY_BIT = 0x8000_0000;
@@ -144,7 +144,7 @@ export class RingbufMap extends BpfMap {
   }
 
   /** ringbuf_map_alloc: the map, then the ring (meta pages and data twice), zeroed; ENOMEM. */
-  static create(m: Machine, attr: BpfMapAttr, id: number): RingbufMap {
+  static create(m: MapMemory, attr: BpfMapAttr, id: number): RingbufMap {
     const addr = bpfMapAreaAlloc(m, bpfRingbufMap.size);
     if (addr === 0) throw new ErrnoError('ENOMEM', 'no memory for struct bpf_ringbuf_map');
     const rb = m.vmalloc.vzalloc(DATA_OFF + 2 * attr.maxEntries);
@@ -158,7 +158,7 @@ export class RingbufMap extends BpfMap {
     return new RingbufMap(m, attr, id, addr, rb);
   }
 
-  private constructor(m: Machine, attr: BpfMapAttr, id: number, addr: number, rb: number) {
+  private constructor(m: MapMemory, attr: BpfMapAttr, id: number, addr: number, rb: number) {
     super(m, attr, id, addr, false);
     this.rb = rb;
     this.data = rb + DATA_OFF;
@@ -314,7 +314,7 @@ export class RingbufMap extends BpfMap {
    * map table).
    */
   static fromSample(
-    m: Machine,
+    m: MapMemory,
     sample: number,
     mapAt: (addr: number) => BpfMap,
     helper: string,

@@ -19,7 +19,7 @@
  * counts.updateElem(u32Bytes(1), new Uint8Array(8 * m.nrCpus));
  */
 
-import type { Machine } from '../preempt/machine.ts';
+import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import {
@@ -41,7 +41,8 @@ import {
   genericLookupBatch,
   genericUpdateBatch,
 } from './generic-batch.ts';
-import { BpfMapTable } from './map-table.ts';
+import { installMapHelpers } from './map-helpers.ts';
+import { bpfMapOf } from './map-table.ts';
 import { MAP_TYPES } from './map-types.ts';
 
 /** Optional attributes of BPF_MAP_CREATE (libbpf's `bpf_map_create_opts`). */
@@ -62,7 +63,7 @@ export interface BpfMapCreateOpts {
  * m.asm`r1 = counts ll`; // lddw with BPF_PSEUDO_MAP_FD and h.fd
  */
 export function bpfMapCreate(
-  m: Machine,
+  m: Kernel,
   type: BpfMapType | BpfMapTypeName,
   name: string,
   keySize: number,
@@ -101,9 +102,9 @@ export function bpfMapCreate(
   };
   ops.allocCheck(attr, m);
   if (attr.spinLockOff !== -1) checkSpinLock(attr, ops.spinLock === true);
-  const table = BpfMapTable.of(m);
-  const map = ops.create(m, attr, table.nextId);
-  const fd = table.add(map);
+  installMapHelpers(m);
+  const map = ops.create(m, attr, m.maps.nextId);
+  const fd = m.maps.add(map);
   if (name !== '') m.defineAsmSymbol(name, asmSymbolOf(map, fd));
   return new BpfMapHandle(m, fd, map);
 }
@@ -164,7 +165,7 @@ function checkSpinLock(attr: BpfMapAttr, allowed: boolean): void {
  */
 export class BpfMapHandle {
   constructor(
-    readonly m: Machine,
+    readonly m: Kernel,
     readonly fd: number,
     readonly map: BpfMap,
   ) {}
@@ -230,7 +231,7 @@ export class BpfMapHandle {
 
   /** BPF_MAP_FREEZE: userspace can no longer write; EBUSY the second time. */
   freeze(): void {
-    const map = this.table.get(this.fd);
+    const map = bpfMapOf(this.m, this.fd);
     if (map.spinLockOff >= 0) {
       throw new ErrnoError('ENOTSUPP', `${map.describe} has a bpf_spin_lock and cannot be frozen`);
     }
@@ -275,16 +276,12 @@ export class BpfMapHandle {
 
   /** close(fd): frees the map. */
   close(): void {
-    this.table.close(this.fd);
-  }
-
-  private get table(): BpfMapTable {
-    return BpfMapTable.of(this.m);
+    this.m.maps.close(this.fd);
   }
 
   /** The map, if the fd is open and the map grants `access` to userspace. */
   private open(...access: ('read' | 'write')[]): { map: BpfMap } {
-    const map = this.table.get(this.fd);
+    const map = bpfMapOf(this.m, this.fd);
     for (const a of access) {
       if (a === 'read' && map.mapFlags & BPF_F_WRONLY) {
         throw new ErrnoError('EPERM', `${map.describe} is write-only for userspace`);
@@ -364,6 +361,22 @@ function notsupp(map: BpfMap, op: string): never {
  * @example
  * bpfMapByFd(m, 3).lookupElem(key);
  */
-export function bpfMapByFd(m: Machine, fd: number): BpfMapHandle {
-  return new BpfMapHandle(m, fd, BpfMapTable.of(m).get(fd));
+export function bpfMapByFd(m: Kernel, fd: number): BpfMapHandle {
+  return new BpfMapHandle(m, fd, bpfMapOf(m, fd));
+}
+
+/**
+ * The handle of the open map named `name` (libbpf's
+ * bpf_object__find_map_by_name), for code that kept neither handle nor fd,
+ * such as a scenario's invariants; ENOENT when no open map has that name.
+ *
+ * @example
+ * typedPercpuMap<number, bigint>(bpfMapByName(k, 'counter'), u32, u64).sum(0);
+ */
+export function bpfMapByName(m: Kernel, name: string): BpfMapHandle {
+  for (const [fd] of m.maps.entries()) {
+    const map = bpfMapOf(m, fd);
+    if (map.name === name) return new BpfMapHandle(m, fd, map);
+  }
+  throw new ErrnoError('ENOENT', `no open map named '${name}'`);
 }

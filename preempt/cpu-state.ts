@@ -23,6 +23,7 @@ export const IRQ_RESCHEDULE = 1 << 1;
 /** Softirq vectors (include/linux/interrupt.h). */
 export const TIMER_SOFTIRQ = 1;
 export const SCHED_SOFTIRQ = 7;
+export const RCU_SOFTIRQ = 9;
 
 export class CpuState {
   /** The running task; the idle task when nothing runs. */

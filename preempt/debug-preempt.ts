@@ -17,8 +17,15 @@
 
 import { ErrnoError } from '../segments/errno.ts';
 import type { CpuState } from './cpu-state.ts';
-import type { Machine } from './machine.ts';
+import type { DebugPreemptMode } from './machine-options.ts';
 import { symbolizePc } from './oops.ts';
+import type { ReportKind } from './reports.ts';
+
+/** What DEBUG_PREEMPT uses of the kernel (kernel.ts's Kernel is one). */
+export interface DebugPreemptHost {
+  readonly opts: { readonly debugPreempt: DebugPreemptMode };
+  report(kind: ReportKind, c: CpuState, lines: string[]): void;
+}
 
 /** printk_ratelimit()'s burst: reports printed before the rest are only counted. */
 export const DEBUG_PREEMPT_BURST = 10;
@@ -27,7 +34,7 @@ export class DebugPreempt {
   /** Reports made, including those the rate limit suppressed. */
   count = 0;
 
-  constructor(private readonly m: Machine) {}
+  constructor(private readonly m: DebugPreemptHost) {}
 
   /** `pc` is the guest instruction that asked (the kfunc call by default). */
   check(c: CpuState, what1: string, what2: string, pc?: number): void {

@@ -13,7 +13,7 @@
 
 import { ErrnoError } from '../segments/errno.ts';
 import { raiseIrq } from './interrupts.ts';
-import type { Machine } from './machine.ts';
+import type { Kernel } from './kernel.ts';
 import { type Decision, ScheduleLog } from './schedule-log.ts';
 import { migrateTask } from './scheduler.ts';
 
@@ -21,7 +21,7 @@ export interface Strategy {
   /** A short description with its parameters, e.g. `pct(seed=7, depth=3)`. */
   readonly name: string;
   /** The next decision, or null to stop (a replay that ran out). */
-  decide(m: Machine): Decision | null;
+  decide(m: Kernel): Decision | null;
 }
 
 export interface EngineOptions {
@@ -39,11 +39,10 @@ export interface EngineResult {
 }
 
 export function runDeterministic(
-  m: Machine,
+  m: Kernel,
   strategy: Strategy,
   opts: EngineOptions = {},
 ): EngineResult {
-  if (!m.booted) m.boot();
   const maxSteps = opts.maxSteps ?? 10_000_000;
   const log = new ScheduleLog(m.nrCpus);
   while (!m.finished && m.steps < maxSteps) {
@@ -58,7 +57,7 @@ export function runDeterministic(
 }
 
 /** Applies one decision; returns the instructions a run used (0 otherwise). */
-export function apply(m: Machine, d: Decision): number {
+export function apply(m: Kernel, d: Decision): number {
   if (d.cpu < 0 || d.cpu >= m.nrCpus)
     throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${m.nrCpus}`);
   switch (d.kind) {

@@ -11,18 +11,14 @@
  */
 
 import { StopReason } from '../cpu/cpu.ts';
-import type { LoadedProgram } from '../cpu/program.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { CpuState } from './cpu-state.ts';
 import { deliverInterrupts, raiseIrq } from './interrupts.ts';
-import type { Machine } from './machine.ts';
+import type { Kernel } from './kernel.ts';
 import { oopsLines } from './oops.ts';
-import { HARDIRQ_MASK, preemptCountReset } from './preempt-count.ts';
+import { preemptCountReset } from './preempt-count.ts';
 import { exitTask, schedule } from './scheduler.ts';
 import { TASK_RUNNING, type Task } from './task.ts';
-
-/** Instructions a guest hardirq handler may run before it is declared stuck. */
-const IRQ_HANDLER_BUDGET = 1_000_000;
 
 /**
  * Runs `c` for `quantum` instructions (or idle time), delivering its
@@ -30,7 +26,7 @@ const IRQ_HANDLER_BUDGET = 1_000_000;
  * the quantum and run whole, so a quantum can end a handler's length late.
  * Returns the instructions used.
  */
-export function runCpu(m: Machine, c: CpuState, quantum: number): number {
+export function runCpu(m: Kernel, c: CpuState, quantum: number): number {
   const saved = m.current;
   m.current = c;
   const start = c.clock;
@@ -65,7 +61,7 @@ export function runCpu(m: Machine, c: CpuState, quantum: number): number {
  * One step of a native task: its generator runs to its next yield (one
  * instruction of time), then exits, asks for a reschedule, or dies.
  */
-export function nativeStep(m: Machine, c: CpuState, task: Task): void {
+export function nativeStep(m: Kernel, c: CpuState, task: Task): void {
   if (task.body.kind !== 'native') return;
   m.advance(c, 1);
   try {
@@ -78,7 +74,7 @@ export function nativeStep(m: Machine, c: CpuState, task: Task): void {
 }
 
 /** Runs the current task of `c` for up to `budget` instructions. */
-function execute(m: Machine, c: CpuState, budget: number): void {
+function execute(m: Kernel, c: CpuState, budget: number): void {
   const task = c.curr;
   if (task.body.kind === 'native') {
     nativeStep(m, c, task);
@@ -97,7 +93,7 @@ function execute(m: Machine, c: CpuState, budget: number): void {
  * preempted if a reschedule is pending and it is preemptible
  * (preempt_enable's and local_irq_restore's check).
  */
-export function reschedPoint(m: Machine, c: CpuState): void {
+export function reschedPoint(m: Kernel, c: CpuState): void {
   c.reschedRequested = false;
   const task = c.curr;
   if (c.isIdle) return;
@@ -118,7 +114,7 @@ export function reschedPoint(m: Machine, c: CpuState): void {
 }
 
 /** A guest fault: the oops report, then the task dies and the CPU goes on. */
-export function guestOops(m: Machine, c: CpuState, task: Task): void {
+export function guestOops(m: Kernel, c: CpuState, task: Task): void {
   const fault = c.cpu.fault!;
   const who = { cpu: c.id, pid: task.pid, comm: task.comm, count: m.nextOops() };
   m.report('oops', c, oopsLines(fault, task.ctx!, who, m.disasmOptions()));
@@ -126,7 +122,7 @@ export function guestOops(m: Machine, c: CpuState, task: Task): void {
 }
 
 /** Native task code threw: a BUG report with the error, then the task dies. */
-export function nativeDeath(m: Machine, c: CpuState, task: Task, e: unknown): void {
+export function nativeDeath(m: Kernel, c: CpuState, task: Task, e: unknown): void {
   const message = e instanceof Error ? e.message : String(e);
   m.report('oops', c, [
     `BUG: ${message}`,
@@ -134,38 +130,4 @@ export function nativeDeath(m: Machine, c: CpuState, task: Task, e: unknown): vo
     `CPU: ${c.id} PID: ${task.pid} Comm: ${task.comm}`,
   ]);
   exitTask(m, c, task, BigInt(e instanceof ErrnoError ? e.code : -14));
-}
-
-/**
- * do_exit's clean-up: a dying task's preempt count, interrupt flag and
- * migration pin do not outlive it, and the kernel says so.
- */
-export function releaseDyingTask(m: Machine, c: CpuState, task: Task): void {
-  const count = c.preemptCount & ~HARDIRQ_MASK;
-  if (count !== 0) {
-    m.report('warning', c, [`note: ${task.comm}[${task.pid}] exited with preempt_count ${count}`]);
-  }
-  preemptCountReset(m.memory, c.vars.preemptCount);
-  if (!c.irqsEnabled) {
-    m.report('warning', c, [`WARNING: ${task.comm}[${task.pid}] exited with interrupts disabled`]);
-    c.setIrqsEnabled(true);
-  }
-  task.migrationDisabled = 0;
-}
-
-/** Runs a guest hardirq handler to completion on `c`. */
-export function runIrqProgram(m: Machine, c: CpuState, program: LoadedProgram): void {
-  const ctx = c.irqCtx;
-  ctx.program = program;
-  ctx.reset();
-  const reason = c.cpu.run(ctx, IRQ_HANDLER_BUDGET);
-  m.advance(c, c.cpu.executed);
-  if (reason === StopReason.Fault) {
-    const who = { cpu: c.id, pid: 0, comm: 'irq', count: m.nextOops() };
-    m.report('oops', c, oopsLines(c.cpu.fault!, ctx, who, m.disasmOptions()));
-  } else if (reason !== StopReason.Exit) {
-    m.report('warning', c, [
-      `WARNING: CPU: ${c.id} hardirq handler ${program.name} did not return`,
-    ]);
-  }
 }

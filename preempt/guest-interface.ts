@@ -19,8 +19,8 @@
  * after the call; the machine reschedules before the next instruction.
  *
  * @example
- * registerGuestInterface(machine);
- * machine.kfuncs.byNameLookup('preempt_disable')?.id;
+ * registerGuestInterface(k);
+ * k.kfuncs.byNameLookup('preempt_disable')?.id;
  */
 
 import type { CpuContext } from '../cpu/context.ts';
@@ -28,12 +28,12 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { CpuFault } from '../cpu/fault.ts';
 import { PERCPU_FAMILIES, PERCPU_OPS, type PercpuSize, thisCpuOp } from '../percpu/this-cpu-ops.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import type { Machine } from './machine.ts';
+import type { Kernel } from './kernel.ts';
 import { inInterrupt } from './preempt-count.ts';
 import { Rng } from './rng.ts';
-import { sleepFor } from './sleep.ts';
+import { msecsToTicks, sleepFor } from './sleep.ts';
 
-type Kfunc = (ctx: CpuContext, cpu: Cpu, m: Machine) => void;
+type Kfunc = (ctx: CpuContext, cpu: Cpu, m: Kernel) => void;
 
 /** Sets r0 from a JS boolean or number. */
 const ret = (ctx: CpuContext, v: number | boolean) =>
@@ -62,11 +62,7 @@ const CORE_KFUNCS: [string, Kfunc][] = [
   [
     'msleep',
     (ctx, cpu, m) => {
-      sleepFor(
-        m,
-        m.here(),
-        Math.max(1, Math.ceil((ctx.regNumber(1) * 1e6) / (m.opts.tickInterval * m.opts.nsPerInsn))),
-      );
+      sleepFor(m, m.here(), msecsToTicks(m.opts, ctx.regNumber(1)));
       cpu.requestStop();
     },
   ],
@@ -82,12 +78,12 @@ const CORE_KFUNCS: [string, Kfunc][] = [
 ];
 
 /** Runs `fn`; if it asked for a reschedule or an interrupt, stops the CPU after this call. */
-function stopIfResched(cpu: Cpu, m: Machine, fn: () => void): void {
+function stopIfResched(cpu: Cpu, m: Kernel, fn: () => void): void {
   fn();
   if (m.here().reschedRequested) cpu.requestStop();
 }
 
-export function registerGuestInterface(m: Machine): void {
+export function registerGuestInterface(m: Kernel): void {
   const rng = new Rng(0x5eed);
   m.helpers
     .register(5, 'bpf_ktime_get_ns', (ctx) => ctx.setRegNumber(0, m.now()))
@@ -122,7 +118,7 @@ export function registerGuestInterface(m: Machine): void {
 }
 
 /** DEBUG_PREEMPT for the `this_cpu_ptr` instruction, as for smp_processor_id(). */
-export function probeOf(m: Machine) {
+export function probeOf(m: Kernel) {
   return {
     thisCpuPtr(_cpu: Cpu, _ctx: CpuContext, pc: number) {
       try {
@@ -136,7 +132,7 @@ export function probeOf(m: Machine) {
 }
 
 /** bpf_trace_printk(fmt, fmt_size, arg1, arg2, arg3): %d %i %u %x %ld %lu %lx %lld %llu %llx %s %%. */
-function formatPrintk(m: Machine, ctx: CpuContext): string {
+function formatPrintk(m: Kernel, ctx: CpuContext): string {
   const len = ctx.regNumber(2);
   const bytes = m.memory.readBytes(ctx.regNumber(1), Math.min(len, 128));
   const end = bytes.indexOf(0);
@@ -155,7 +151,7 @@ function formatPrintk(m: Machine, ctx: CpuContext): string {
     .replace(/\n$/, '');
 }
 
-function readCString(m: Machine, addr: number): string {
+function readCString(m: Kernel, addr: number): string {
   if (!m.memory.isMapped(addr, 1)) return '(efault)';
   const max = Math.min(64, m.memory.size - addr);
   const bytes = m.memory.readBytes(addr, max);

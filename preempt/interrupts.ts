@@ -21,15 +21,18 @@
  * raiseIrq(c, 'reschedule'); // an IPI asking c to reschedule
  */
 
+import { StopReason } from '../cpu/cpu.ts';
+import type { LoadedProgram } from '../cpu/program.ts';
 import {
   type CpuState,
   IRQ_RESCHEDULE,
   IRQ_TIMER,
+  RCU_SOFTIRQ,
   SCHED_SOFTIRQ,
   TIMER_SOFTIRQ,
 } from './cpu-state.ts';
-import { runIrqProgram } from './execution.ts';
-import type { Machine } from './machine.ts';
+import type { Kernel } from './kernel.ts';
+import { oopsLines } from './oops.ts';
 import {
   HARDIRQ_OFFSET,
   inInterrupt,
@@ -37,7 +40,6 @@ import {
   SOFTIRQ_OFFSET,
   setNeedResched,
 } from './preempt-count.ts';
-import { RCU_SOFTIRQ, rcuCore, rcuSchedClockIrq } from './rcu.ts';
 import { loadBalance, schedule } from './scheduler.ts';
 import { wakeSleepers } from './sleep.ts';
 import { SOFTIRQ_NAMES } from './trace/events.ts';
@@ -46,13 +48,15 @@ import { SOFTIRQ_NAMES } from './trace/events.ts';
 const TIMER_IRQ = 0;
 /** x86 RESCHEDULE_VECTOR. */
 const RESCHEDULE_IRQ = 253;
+/** Instructions a guest hardirq handler may run before it is declared stuck. */
+const IRQ_HANDLER_BUDGET = 1_000_000;
 
 export function raiseIrq(c: CpuState, line: 'timer' | 'reschedule'): void {
   c.pendingIrqs |= line === 'timer' ? IRQ_TIMER : IRQ_RESCHEDULE;
 }
 
 /** Takes every pending interrupt of `c` (interrupts must be enabled). */
-export function deliverInterrupts(m: Machine, c: CpuState): void {
+export function deliverInterrupts(m: Kernel, c: CpuState): void {
   const lines = c.pendingIrqs;
   c.pendingIrqs = 0;
   c.setIrqsEnabled(false);
@@ -75,7 +79,7 @@ export function deliverInterrupts(m: Machine, c: CpuState): void {
 }
 
 /** The timer handler: jiffies, the scenario's handlers, the scheduler tick, the watchdog. */
-function timerInterrupt(m: Machine, c: CpuState): void {
+function timerInterrupt(m: Kernel, c: CpuState): void {
   c.ticks++;
   if (c.id === 0) {
     const jiffies = m.symbol('jiffies');
@@ -86,7 +90,7 @@ function timerInterrupt(m: Machine, c: CpuState): void {
     else h.fn(m, c.id);
   }
   wakeSleepers(m, c);
-  rcuSchedClockIrq(m, c);
+  m.rcu.schedClockIrq(c);
   schedulerTick(m, c);
   watchdog(m, c);
   c.softirqPending |= 1 << TIMER_SOFTIRQ;
@@ -94,7 +98,7 @@ function timerInterrupt(m: Machine, c: CpuState): void {
 }
 
 /** scheduler_tick(): the running task's slice runs down; at 0, reschedule if others wait. */
-function schedulerTick(m: Machine, c: CpuState): void {
+function schedulerTick(m: Kernel, c: CpuState): void {
   if (c.isIdle) {
     if (c.rq.length > 0) setNeedResched(m.memory, c.vars.preemptCount);
     return;
@@ -103,7 +107,7 @@ function schedulerTick(m: Machine, c: CpuState): void {
   if (c.sliceLeft <= 0 && c.rq.length > 0) setNeedResched(m.memory, c.vars.preemptCount);
 }
 
-function watchdog(m: Machine, c: CpuState): void {
+function watchdog(m: Kernel, c: CpuState): void {
   // The interrupted context's count: ours minus the hardirq we are in.
   const interrupted = c.preemptCount - HARDIRQ_OFFSET;
   if (c.isIdle || interrupted === 0) {
@@ -123,7 +127,7 @@ function watchdog(m: Machine, c: CpuState): void {
 }
 
 /** __do_softirq(): runs the pending vectors in softirq context. */
-export function doSoftirq(m: Machine, c: CpuState): void {
+export function doSoftirq(m: Kernel, c: CpuState): void {
   // do_softirq()'s local_irq_save/restore: irq exit comes and goes with
   // interrupts off, local_bh_enable() with them on.
   const irqsWereEnabled = c.irqsEnabled;
@@ -139,9 +143,26 @@ export function doSoftirq(m: Machine, c: CpuState): void {
     if (vec === SCHED_SOFTIRQ) loadBalance(m, c);
     // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
     if (vec === TIMER_SOFTIRQ && c.id === 0 && m.percpu.balancePending) m.percpu.balance();
-    if (vec === RCU_SOFTIRQ) rcuCore(m, c);
+    if (vec === RCU_SOFTIRQ) m.rcu.invokeCallbacks(c);
     m.trace(c, { type: 'softirq_exit', vec, name });
   }
   c.setIrqsEnabled(irqsWereEnabled);
   preemptCountAdd(m.memory, c.vars.preemptCount, -SOFTIRQ_OFFSET);
+}
+
+/** Runs a guest hardirq handler to completion on `c`. */
+function runIrqProgram(m: Kernel, c: CpuState, program: LoadedProgram): void {
+  const ctx = c.irqCtx;
+  ctx.program = program;
+  ctx.reset();
+  const reason = c.cpu.run(ctx, IRQ_HANDLER_BUDGET);
+  m.advance(c, c.cpu.executed);
+  if (reason === StopReason.Fault) {
+    const who = { cpu: c.id, pid: 0, comm: 'irq', count: m.nextOops() };
+    m.report('oops', c, oopsLines(c.cpu.fault!, ctx, who, m.disasmOptions()));
+  } else if (reason !== StopReason.Exit) {
+    m.report('warning', c, [
+      `WARNING: CPU: ${c.id} hardirq handler ${program.name} did not return`,
+    ]);
+  }
 }

@@ -1,9 +1,10 @@
 /**
  * percpu kptr objects for guest programs (kernel/bpf/helpers.c), and the
- * machine side of the per-CPU sanitizer. Every machine has both from boot
- * (machine.ts): `attachPercpuSanitizer` right after the allocator exists
- * (when the `sanitizer` option is on, the default), `installPercpuKptr`
- * once the CPUs exist.
+ * kernel side of the per-CPU sanitizer. Every kernel has both from boot
+ * (booted-kernel.ts): the sanitizer (`k.sanitizer`, when the `sanitizer`
+ * option is on, the default) is attached with `sanitizerHost(k)` right
+ * after the allocator exists; `installPercpuKptr(k)` runs once the CPUs and
+ * RCU exist.
  *
  * Kfuncs (ids from 300, clear of the core table's 1..18 and 100..264):
  *   300 bpf_percpu_obj_new_impl(size, meta)  an object of `size` bytes
@@ -24,8 +25,8 @@
  * Both pointer helpers return NULL for a NULL pointer, which the verifier
  * would have refused.
  *
- * The sanitizer (percpu/sanitizer.ts) runs in the machine with the machine
- * as its host: its reports go to `m.report('kasan' | 'leak')` with the
+ * The sanitizer (percpu/sanitizer.ts) runs in the kernel with the kernel
+ * as its host: its reports go to `k.report('kasan' | 'leak')` with the
  * running task, and guest call sites are `prog+0x18/0x40` and the caller
  * frames. Every CPU watches per-CPU memory, so that each guest load, store
  * or atomic there is checked (cpu.ts's slow path and `probe.memAccess`);
@@ -36,19 +37,17 @@
  * allocation faults the task (EINVAL).
  *
  * @example
- * const { sanitizer, rcu } = percpuKptrOf(m.boot());
- * m.asm`r1 = 24\nr2 = 0\ncall bpf_percpu_obj_new_impl\nexit`;
+ * const k = new Machine().boot(); // installPercpuKptr(k) ran in boot
+ * k.asm`r1 = 24\nr2 = 0\ncall bpf_percpu_obj_new_impl\nexit`;
  */
 
 import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/context.ts';
 import { CpuFault } from '../cpu/fault.ts';
-import type { PercpuAllocator } from '../percpu/allocator.ts';
-import { type AccessOrigin, PercpuSanitizer, type SanitizerHost } from '../percpu/sanitizer.ts';
+import type { AccessOrigin, PercpuSanitizer, SanitizerHost } from '../percpu/sanitizer.ts';
 import { PERCPU_FAMILIES, PERCPU_OPS } from '../percpu/this-cpu-ops.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import type { Machine } from './machine.ts';
+import type { Kernel } from './kernel.ts';
 import { symbolizePc } from './oops.ts';
-import { installRcu, type Rcu } from './rcu.ts';
 
 /** The largest percpu object bpf_percpu_obj_new hands out (kernel/bpf/verifier.c). */
 export const BPF_GLOBAL_PERCPU_MA_MAX_SIZE = 512;
@@ -61,75 +60,25 @@ export const PERCPU_KPTR_KFUNCS = {
   bpf_rcu_read_unlock: 303,
 } as const;
 
-/** What the kfuncs allocate from. */
-export type PercpuKptrAllocator = Pick<PercpuAllocator, 'alloc' | 'free' | 'isAllocationStart'>;
-
-/** What installPercpuKptr set up on a machine. */
-export interface PercpuKptr {
-  readonly allocator: PercpuKptrAllocator;
-  /** The machine's sanitizer; undefined when its `sanitizer` option is off. */
-  readonly sanitizer: PercpuSanitizer | undefined;
-  readonly rcu: Rcu;
-}
-
-const installed = new WeakMap<Machine, PercpuKptr>();
-
 /**
- * What the machine's boot set up: the allocator the kfuncs use, the
- * sanitizer (if on) and RCU. EAGAIN before boot.
+ * Registers the percpu kptr kfuncs and helpers on `k` (its CPUs and RCU
+ * made), and, with the sanitizer on, lets the CPUs and the per-CPU op
+ * kfuncs check guest accesses for it. Boot does this, once.
  *
  * @example
- * percpuKptrOf(m).sanitizer?.leaks(); // live allocations
+ * installPercpuKptr(k);
  */
-export function percpuKptrOf(m: Machine): PercpuKptr {
-  const k = installed.get(m);
-  if (k === undefined) throw new ErrnoError('EAGAIN', 'the machine has not booted');
-  return k;
-}
-
-/**
- * Attaches a sanitizer to the machine's allocator, with the machine as its
- * host; boot does this right after the allocator exists, before anything
- * allocates. The CPUs start checking guest accesses in installPercpuKptr.
- * EBUSY when one is attached.
- *
- * @example
- * const san = attachPercpuSanitizer(m);
- */
-export function attachPercpuSanitizer(m: Machine): PercpuSanitizer {
-  return PercpuSanitizer.attach(m.percpu, machineHost(m));
-}
-
-/**
- * Registers the percpu kptr kfuncs and helpers on `m` (booted, its CPUs
- * made), installs RCU, and, given the sanitizer, lets the CPUs and the
- * per-CPU op kfuncs check guest accesses for it. Boot does this; once per
- * machine (EBUSY).
- *
- * @example
- * installPercpuKptr(m, m.percpu, attachPercpuSanitizer(m));
- */
-export function installPercpuKptr(
-  m: Machine,
-  allocator: PercpuKptrAllocator,
-  sanitizer: PercpuSanitizer | undefined,
-): PercpuKptr {
-  if (installed.has(m)) throw new ErrnoError('EBUSY', 'percpu kptr is already installed');
-  if (m.cpus.length === 0) {
-    throw new ErrnoError('EAGAIN', 'install percpu kptr once the machine has its CPUs');
+export function installPercpuKptr(k: Kernel): void {
+  registerKfuncs(k);
+  registerHelpers(k);
+  if (k.sanitizer !== null) {
+    watchPercpuMemory(k, k.sanitizer);
+    checkPercpuOpKfuncs(k, k.sanitizer);
   }
-  const kptr: PercpuKptr = { allocator, sanitizer, rcu: installRcu(m) };
-  installed.set(m, kptr);
-  registerKfuncs(m, kptr);
-  registerHelpers(m, sanitizer);
-  if (sanitizer !== undefined) {
-    watchPercpuMemory(m, sanitizer);
-    checkPercpuOpKfuncs(m, sanitizer);
-  }
-  return kptr;
 }
 
-function registerKfuncs(m: Machine, { allocator, sanitizer, rcu }: PercpuKptr): void {
+function registerKfuncs(m: Kernel): void {
+  const { percpu: allocator, sanitizer, rcu } = m;
   const K = PERCPU_KPTR_KFUNCS;
   m.kfuncs
     .register(K.bpf_percpu_obj_new_impl, 'bpf_percpu_obj_new_impl', (ctx) => {
@@ -143,7 +92,7 @@ function registerKfuncs(m: Machine, { allocator, sanitizer, rcu }: PercpuKptr): 
     .register(K.bpf_percpu_obj_drop_impl, 'bpf_percpu_obj_drop_impl', (ctx) => {
       const p = ctx.regNumber(1);
       if (p === 0) return;
-      if (sanitizer !== undefined) {
+      if (sanitizer !== null) {
         if (!sanitizer.deferFree(p)) return;
       } else if (!allocator.isAllocationStart(p)) {
         throw new ErrnoError(
@@ -157,7 +106,8 @@ function registerKfuncs(m: Machine, { allocator, sanitizer, rcu }: PercpuKptr): 
     .register(K.bpf_rcu_read_unlock, 'bpf_rcu_read_unlock', () => rcu.readUnlock());
 }
 
-function registerHelpers(m: Machine, sanitizer: PercpuSanitizer | undefined): void {
+function registerHelpers(m: Kernel): void {
+  const sanitizer = m.sanitizer;
   const i64 = new BigInt64Array(m.memory.buffer);
   m.helpers
     .register(153, 'bpf_per_cpu_ptr', (ctx) => {
@@ -191,7 +141,7 @@ function registerHelpers(m: Machine, sanitizer: PercpuSanitizer | undefined): vo
 }
 
 /** Every CPU shows its accesses to per-CPU memory to the sanitizer. */
-function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
+function watchPercpuMemory(m: Kernel, san: PercpuSanitizer): void {
   const shadow = san.shadow;
   const [lo, hi] = shadow.watchRange;
   for (const c of m.cpus) {
@@ -221,7 +171,7 @@ function watchPercpuMemory(m: Machine, san: PercpuSanitizer): void {
  * r1 = per-CPU pointer) check the calling CPU's copy before they touch it.
  * A read op reads, every other op writes (or may: cmpxchg).
  */
-function checkPercpuOpKfuncs(m: Machine, san: PercpuSanitizer): void {
+function checkPercpuOpKfuncs(m: Kernel, san: PercpuSanitizer): void {
   const name = new RegExp(`^(?:${PERCPU_FAMILIES.join('|')})(${PERCPU_OPS.join('|')})(?:_(\\d))?$`);
   for (const entry of m.kfuncs.entries()) {
     const op = name.exec(entry.name);
@@ -246,8 +196,14 @@ class GuestAccess implements AccessOrigin {
   }
 }
 
-/** The sanitizer's view of the machine. */
-function machineHost(m: Machine): SanitizerHost {
+/**
+ * The sanitizer's view of the kernel: the running task, the guest call
+ * site, reports into `k.report`, jiffies.
+ *
+ * @example
+ * PercpuSanitizer.attach(k.percpu, sanitizerHost(k));
+ */
+export function sanitizerHost(m: Kernel): SanitizerHost {
   return {
     who() {
       const c = m.current;

@@ -24,12 +24,12 @@
  *    context, at c's next interrupt exit or local_bh_enable(). Callbacks of
  *    one CPU run in the order they were queued.
  *
- * Every machine has RCU from boot (installPercpuKptr calls `installRcu`).
- * The machine calls three hooks: `rcuNoteContextSwitch` from the context
- * switch, `rcuSchedClockIrq` from the timer tick and `rcuCore` for
- * RCU_SOFTIRQ. Native tasks can sleep
- * until a grace period has passed with `yield* synchronizeRcu(m)`, or until
- * every queued callback has run with `yield* rcuBarrier(m)`.
+ * Every kernel has RCU from boot (`k.rcu`, made by `Rcu.install`). The
+ * kernel calls three hooks: `noteContextSwitch` from the context switch,
+ * `schedClockIrq` from the timer tick and `invokeCallbacks` for
+ * RCU_SOFTIRQ. Native tasks can sleep until a grace period has passed with
+ * `yield* k.synchronizeRcu()`, or until every queued callback has run with
+ * `yield* k.rcuBarrier()` (rcu-sync.ts).
  *
  * State. What CPUs share is in emulated memory, so every thread's `Rcu`
  * handle over the same memory (the parallel runner's workers) sees one RCU:
@@ -45,8 +45,8 @@
  *     };
  *
  * A task's read nesting is its task_struct's `rcu_read_lock_nesting`
- * (preempt/task.ts); the bitmaps count task slots in the machine's
- * 'task structs' region. The callback lists stay in JS, one per CPU: the
+ * (preempt/task.ts); the bitmaps count task slots in the kernel's task
+ * structs region, which install is given. The callback lists stay in JS, one per CPU: the
  * callbacks are JS closures, queued and run by their CPU; each records the
  * gp_seq it waits for (rcu_seq_snap), compared with gp_seq in memory.
  *
@@ -62,23 +62,35 @@
  * single-threaded engine the lock found held is a bug: EBUSY.
  *
  * @example
- * const rcu = rcuOf(m.boot());
+ * const rcu = new Machine().boot().rcu;
  * // in a native task on some CPU:
  * rcu.readLock();  ...  rcu.readUnlock();
  * rcu.callRcu(() => allocator.free(p)); // after every reader of p is done
  */
 
+import type { AddressMap, Region } from '../segments/address-map.ts';
 import { array, type StructType, struct, u32, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import type { PhysicalMemory } from '../segments/memory.ts';
 import { RawSpinlock, rawSpinlockType } from '../segments/raw-spinlock.ts';
-import type { CpuState } from './cpu-state.ts';
-import type { Machine } from './machine.ts';
+import { type CpuState, RCU_SOFTIRQ } from './cpu-state.ts';
 import { HARDIRQ_OFFSET, PREEMPT_MASK, SOFTIRQ_MASK } from './preempt-count.ts';
-import { wakeUpProcess } from './scheduler.ts';
-import { TASK_UNINTERRUPTIBLE, type Task, taskStruct } from './task.ts';
+import type { ReportKind } from './reports.ts';
+import { type Task, taskStruct } from './task.ts';
 
-/** include/linux/interrupt.h: the RCU softirq vector. */
-export const RCU_SOFTIRQ = 9;
+/** What RCU uses of the kernel (kernel.ts's Kernel is one). */
+export interface RcuHost {
+  readonly memory: PhysicalMemory;
+  readonly map: AddressMap;
+  readonly areas: { checkCpu(cpu: number): void };
+  readonly cpus: readonly CpuState[];
+  /** The CPU executing the caller, or null for host code. */
+  readonly current: CpuState | null;
+  here(): CpuState;
+  report(kind: ReportKind, c: CpuState, lines: string[]): void;
+  /** Emulated time in ns. */
+  now(): number;
+}
 
 /** A callback and the gp_seq it waits for (rcu_seq_snap at call_rcu). */
 interface RcuCallback {
@@ -106,67 +118,23 @@ export function rcuStateType(slots: number): StructType {
   ]);
 }
 
-/** The machine's task slots: where the bitmaps' bit k is the task_struct at base + k * size. */
-function taskSlots(m: Machine): { base: number; count: number } {
-  const region = m.map.regions().find((r) => r.name === 'task structs');
-  if (region === undefined) {
-    throw new ErrnoError('EAGAIN', "install RCU once the machine has reserved its 'task structs'");
-  }
-  return { base: region.start, count: region.size / taskStruct.size };
-}
-
-const rcus = new WeakMap<Machine, Rcu>();
-
-/**
- * Gives `m` RCU: reserves and initialises its rcu_state. Once per machine
- * (EBUSY the second time), from its boot.
- *
- * @example
- * const rcu = installRcu(m); // in boot, once the CPUs exist
- */
-export function installRcu(m: Machine): Rcu {
-  if (rcus.has(m)) throw new ErrnoError('EBUSY', 'RCU is already installed on this machine');
-  if (m.cpus.length === 0) throw new ErrnoError('EAGAIN', 'install RCU once the CPUs exist');
-  const type = rcuStateType(taskSlots(m).count);
-  const region = m.map.reserve('rcu_state', type.size, type.align);
-  m.memory.fill(region.start, type.size);
-  RawSpinlock.init(m.memory, region.start + type.field('lock').offset);
-  const rcu = new Rcu(m, region.start);
-  rcus.set(m, rcu);
-  return rcu;
-}
-
-/**
- * The machine's RCU; EAGAIN before boot.
- *
- * @example
- * rcuOf(m).completed; // grace periods completed so far
- */
-export function rcuOf(m: Machine): Rcu {
-  const rcu = rcus.get(m);
-  if (rcu === undefined) throw new ErrnoError('EAGAIN', 'the machine has not booted: no RCU yet');
-  return rcu;
-}
-
-/**
- * rcu_note_context_switch(): called by the scheduler when `c` switches away
- * from `prev`.
- */
-export function rcuNoteContextSwitch(m: Machine, c: CpuState, prev: Task): void {
-  rcus.get(m)?.noteContextSwitch(c, prev);
-}
-
-/** rcu_sched_clock_irq(): called from `c`'s timer interrupt. */
-export function rcuSchedClockIrq(m: Machine, c: CpuState): void {
-  rcus.get(m)?.schedClockIrq(c);
-}
-
-/** rcu_core(): the RCU_SOFTIRQ handler of `c`. */
-export function rcuCore(m: Machine, c: CpuState): void {
-  rcus.get(m)?.invokeCallbacks(c);
-}
-
 export class Rcu {
+  /**
+   * Gives the kernel RCU: reserves and initialises its rcu_state for the
+   * task slots of `taskStructs`. Boot does this once its CPUs exist.
+   *
+   * @example
+   * const rcu = Rcu.install(k, taskStructs);
+   */
+  static install(host: RcuHost, taskStructs: Region): Rcu {
+    if (host.cpus.length === 0) throw new ErrnoError('EAGAIN', 'install RCU once the CPUs exist');
+    const type = rcuStateType(taskStructs.size / taskStruct.size);
+    const region = host.map.reserve('rcu_state', type.size, type.align);
+    host.memory.fill(region.start, type.size);
+    RawSpinlock.init(host.memory, region.start + type.field('lock').offset);
+    return new Rcu(host, region.start, taskStructs);
+  }
+
   /** The rcu_node lock, in rcu_state. */
   readonly lock: RawSpinlock;
   private readonly words: Int32Array;
@@ -183,18 +151,20 @@ export class Rcu {
   private readonly callbacks: RcuCallback[][];
 
   /**
-   * A handle on the rcu_state at `addr`, which installRcu wrote: every
-   * handle over the same memory sees the same RCU.
+   * A handle on the rcu_state at `addr`, which install wrote for the task
+   * slots of `taskStructs`: every handle over the same memory sees the same RCU.
    *
    * @example
-   * const other = new Rcu(m, rcuOf(m).addr);
-   * other.completed === rcuOf(m).completed; // true
+   * const other = new Rcu(k, k.rcu.addr, k.rcu.taskStructs);
+   * other.completed === k.rcu.completed; // true
    */
   constructor(
-    private readonly m: Machine,
+    private readonly m: RcuHost,
     readonly addr: number,
+    /** The task_struct slots whose bits the blocked-reader bitmaps hold. */
+    readonly taskStructs: Region,
   ) {
-    const slots = taskSlots(m);
+    const slots = { base: taskStructs.start, count: taskStructs.size / taskStruct.size };
     const type = rcuStateType(slots.count);
     m.memory.check(addr, type.size, 'write');
     const at = (name: string) => (addr + type.field(name).offset) >> 2;
@@ -499,72 +469,4 @@ export class Rcu {
     for (let k = 0; k < this.slotWords; k++) if (w[this.gpTasksAt + k] !== 0) return true;
     return false;
   }
-}
-
-/**
- * synchronize_rcu() for a native task: `yield* synchronizeRcu(m)` returns
- * once a full grace period has elapsed, so every reader that was inside a
- * read section at the call has left it. The task sleeps meanwhile (woken by
- * an RCU callback, as wait_rcu_gp does); it must not be a reader itself
- * (EINVAL).
- *
- * @example
- * m.spawn({ comm: 'updater', *body() { unpublish(); yield* synchronizeRcu(m); free(); return 0; } });
- */
-export function* synchronizeRcu(m: Machine): Generator<void, void, void> {
-  const rcu = rcuOf(m);
-  if (rcu.depth() > 0) {
-    throw new ErrnoError(
-      'EINVAL',
-      'illegal synchronize_rcu() in an RCU read-side critical section: it would wait for itself',
-    );
-  }
-  let done = false;
-  const wake = sleeper(m);
-  rcu.callRcu(() => {
-    done = true;
-    wake();
-  });
-  while (!done) yield* wake.sleep();
-}
-
-/**
- * rcu_barrier() for a native task: returns once every callback queued
- * before the call, on any CPU, has run. The task sleeps meanwhile.
- *
- * @example
- * m.spawn({ comm: 'rcu_barrier', body: () => rcuBarrier(m) });
- */
-export function* rcuBarrier(m: Machine): Generator<void, undefined, void> {
-  const rcu = rcuOf(m);
-  let left = 0;
-  const wake = sleeper(m);
-  // A marker at the end of each CPU's list runs after every callback before it.
-  for (const c of m.cpus) {
-    if (rcu.pendingCallbacksOn(c.id) === 0) continue;
-    left++;
-    rcu.callRcu(() => {
-      if (--left === 0) wake();
-    }, c.id);
-  }
-  while (left > 0) yield* wake.sleep();
-  return undefined;
-}
-
-/**
- * The calling native task's sleep and its wake-up: `yield* s.sleep()` puts
- * it to sleep (TASK_UNINTERRUPTIBLE) until `s()` is called.
- */
-function sleeper(m: Machine): (() => void) & { sleep(): Generator<void, void, void> } {
-  const task = m.here().curr;
-  const wake = () => {
-    if (task.state === TASK_UNINTERRUPTIBLE) wakeUpProcess(m, task, task.cpu);
-  };
-  return Object.assign(wake, {
-    *sleep(): Generator<void, void, void> {
-      task.state = TASK_UNINTERRUPTIBLE;
-      m.here().reschedRequested = true;
-      yield;
-    },
-  });
 }

@@ -21,10 +21,13 @@
  */
 
 import type { CpuState } from './cpu-state.ts';
-import { releaseDyingTask } from './execution.ts';
-import type { Machine } from './machine.ts';
-import { clearNeedResched, setNeedResched } from './preempt-count.ts';
-import { rcuNoteContextSwitch } from './rcu.ts';
+import type { Kernel } from './kernel.ts';
+import {
+  clearNeedResched,
+  HARDIRQ_MASK,
+  preemptCountReset,
+  setNeedResched,
+} from './preempt-count.ts';
 import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from './task.ts';
 
 /**
@@ -32,7 +35,7 @@ import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task }
  * task was preempted (it stays runnable) rather than giving up the CPU.
  * Returns true when a task other than idle runs afterwards.
  */
-export function schedule(m: Machine, c: CpuState, preempt: boolean): boolean {
+export function schedule(m: Kernel, c: CpuState, preempt: boolean): boolean {
   const prev = c.curr;
   const prevRunnable = prev !== c.idle && !prev.exited && prev.state === TASK_RUNNING;
   clearNeedResched(m.memory, c.vars.preemptCount);
@@ -56,8 +59,8 @@ export function schedule(m: Machine, c: CpuState, preempt: boolean): boolean {
   return next !== c.idle;
 }
 
-function contextSwitch(m: Machine, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
-  rcuNoteContextSwitch(m, c, prev);
+function contextSwitch(m: Kernel, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
+  m.rcu.noteContextSwitch(c, prev);
   m.trace(c, {
     type: 'sched_switch',
     prevComm: prev.comm,
@@ -80,7 +83,7 @@ function contextSwitch(m: Machine, c: CpuState, prev: Task, next: Task, preempte
  * wake_up_process(): makes `task` runnable on `cpu` (its last CPU by default)
  * and asks for a reschedule there if that CPU is idle.
  */
-export function wakeUpProcess(m: Machine, task: Task, cpu = task.cpu): void {
+export function wakeUpProcess(m: Kernel, task: Task, cpu = task.cpu): void {
   const target = m.cpus[cpu];
   task.state = TASK_RUNNING;
   task.cpu = cpu;
@@ -97,7 +100,7 @@ export function wakeUpProcess(m: Machine, task: Task, cpu = task.cpu): void {
 }
 
 /** The running task of `c` goes to sleep until wakeUpProcess. */
-export function sleepCurrent(m: Machine, c: CpuState): void {
+export function sleepCurrent(m: Kernel, c: CpuState): void {
   c.curr.state = TASK_INTERRUPTIBLE;
   schedule(m, c, false);
 }
@@ -107,7 +110,7 @@ export function sleepCurrent(m: Machine, c: CpuState): void {
  * held on the CPU (preempt count, disabled interrupts, its migration pin)
  * is released with the kernel's note, and the CPU schedules.
  */
-export function exitTask(m: Machine, c: CpuState, task: Task, code: bigint): void {
+export function exitTask(m: Kernel, c: CpuState, task: Task, code: bigint): void {
   if (c.curr === task) releaseDyingTask(m, c, task);
   task.exitCode = code;
   m.trace(c, {
@@ -121,8 +124,25 @@ export function exitTask(m: Machine, c: CpuState, task: Task, code: bigint): voi
   if (c.curr === task) schedule(m, c, false);
 }
 
+/**
+ * do_exit's clean-up: a dying task's preempt count, interrupt flag and
+ * migration pin do not outlive it, and the kernel says so.
+ */
+function releaseDyingTask(m: Kernel, c: CpuState, task: Task): void {
+  const count = c.preemptCount & ~HARDIRQ_MASK;
+  if (count !== 0) {
+    m.report('warning', c, [`note: ${task.comm}[${task.pid}] exited with preempt_count ${count}`]);
+  }
+  preemptCountReset(m.memory, c.vars.preemptCount);
+  if (!c.irqsEnabled) {
+    m.report('warning', c, [`WARNING: ${task.comm}[${task.pid}] exited with interrupts disabled`]);
+    c.setIrqsEnabled(true);
+  }
+  task.migrationDisabled = 0;
+}
+
 /** Why a task cannot be migrated to `dest` now, or undefined when it can. */
-export function cannotMigrate(m: Machine, task: Task, dest: number): string | undefined {
+export function cannotMigrate(m: Kernel, task: Task, dest: number): string | undefined {
   if (task.exited) return 'it has exited';
   if (!task.onRq) return 'it is not waiting on a run queue';
   if (task.kthread) return 'it is a bound kthread';
@@ -134,7 +154,7 @@ export function cannotMigrate(m: Machine, task: Task, dest: number): string | un
 }
 
 /** Moves a waiting task to `dest`'s run queue (set_task_cpu + sched_migrate_task). */
-export function migrateTask(m: Machine, task: Task, dest: number): boolean {
+export function migrateTask(m: Kernel, task: Task, dest: number): boolean {
   if (cannotMigrate(m, task, dest) !== undefined) return false;
   const src = m.cpus[task.cpu];
   src.rq.remove(task.pid);
@@ -153,7 +173,7 @@ export function migrateTask(m: Machine, task: Task, dest: number): boolean {
 }
 
 /** run_rebalance_domains(): pull one task from the busiest CPU if it has 2+ more. */
-export function loadBalance(m: Machine, c: CpuState): void {
+export function loadBalance(m: Kernel, c: CpuState): void {
   const load = (x: CpuState) => x.rq.length + (x.isIdle ? 0 : 1);
   let busiest: CpuState | undefined;
   for (const other of m.cpus) {
@@ -164,13 +184,13 @@ export function loadBalance(m: Machine, c: CpuState): void {
 }
 
 /** newidle_balance(): an idle CPU pulls a waiting task from any other. */
-function idleBalance(m: Machine, c: CpuState): void {
+function idleBalance(m: Kernel, c: CpuState): void {
   for (const other of m.cpus) {
     if (other !== c && other.rq.length > 0 && pullOne(m, other, c)) return;
   }
 }
 
-function pullOne(m: Machine, from: CpuState, to: CpuState): boolean {
+function pullOne(m: Kernel, from: CpuState, to: CpuState): boolean {
   for (const pid of from.rq.pids()) {
     const task = m.tasks.get(pid)!;
     if (migrateTask(m, task, to.id)) return true;

@@ -7,30 +7,37 @@
  * Context: the caller runs on `c` as its current task.
  *
  * @example
- * sleepFor(m, c, 5); // the current task sleeps 5 ticks
+ * sleepFor(k, c, 5); // the current task sleeps 5 ticks
  */
 
 import type { CpuState } from './cpu-state.ts';
-import type { Machine } from './machine.ts';
+import type { Kernel } from './kernel.ts';
+import type { ResolvedMachineOptions } from './machine-options.ts';
 import { wakeUpProcess } from './scheduler.ts';
 import { TASK_UNINTERRUPTIBLE } from './task.ts';
 
-export function sleepFor(m: Machine, c: CpuState, ticks: number): void {
+/** msecs_to_jiffies(): `ms` of emulated time in whole ticks, at least one. */
+export function msecsToTicks(opts: ResolvedMachineOptions, ms: number): number {
+  return Math.max(1, Math.ceil((ms * 1e6) / (opts.tickInterval * opts.nsPerInsn)));
+}
+
+export function sleepFor(k: Kernel, c: CpuState, ticks: number): void {
   const task = c.curr;
   task.state = TASK_UNINTERRUPTIBLE;
-  m.sleepers.push({ task, cpu: c.id, wakeAt: c.ticks + ticks + 1 });
+  k.sleepers.push({ task, cpu: c.id, wakeAt: c.ticks + ticks + 1 });
   c.reschedRequested = true;
 }
 
 /** Wakes the tasks that slept on `c` until this tick. */
-export function wakeSleepers(m: Machine, c: CpuState): void {
-  for (let k = 0; k < m.sleepers.length; ) {
-    const s = m.sleepers[k];
+export function wakeSleepers(k: Kernel, c: CpuState): void {
+  const sleepers = k.sleepers;
+  for (let i = 0; i < sleepers.length; ) {
+    const s = sleepers[i];
     if (s.cpu === c.id && s.wakeAt <= c.ticks) {
-      m.sleepers.splice(k, 1);
-      wakeUpProcess(m, s.task, s.cpu);
+      sleepers.splice(i, 1);
+      wakeUpProcess(k, s.task, s.cpu);
     } else {
-      k++;
+      i++;
     }
   }
 }

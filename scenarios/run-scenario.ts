@@ -13,10 +13,9 @@
  * r.replay;  // 'v1.2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
-import { BpfMapTable } from '../maps/map-table.ts';
 import { type EngineResult, runDeterministic, type Strategy } from '../preempt/engine.ts';
-import { Machine } from '../preempt/machine.ts';
-import { percpuKptrOf } from '../preempt/percpu-kptr.ts';
+import type { Kernel } from '../preempt/kernel.ts';
+import { bootRecipe } from '../preempt/machine.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
@@ -44,7 +43,8 @@ export interface RunScenarioOptions {
 
 export interface ScenarioResult {
   readonly scenario: Scenario;
-  readonly machine: Machine;
+  /** The booted machine the run used, as it ended. */
+  readonly machine: Kernel;
   readonly engine: EngineResult;
   readonly verdicts: readonly (Verdict & { readonly name: string })[];
   readonly ok: boolean;
@@ -67,12 +67,7 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
 }
 
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
-  const machine = new Machine({
-    ...s.machine,
-    ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
-  });
-  s.setup(machine);
-  if (!machine.booted) machine.boot();
+  const machine = bootRecipe(s, opts.cpus === undefined ? {} : { cpus: opts.cpus });
   const engine = runDeterministic(machine, makeStrategy(s, opts), { maxSteps: opts.maxSteps });
   const verdicts = [allTasksExited, ...s.invariants].map((inv) => ({
     name: inv.name,
@@ -82,8 +77,8 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   // objects): the scenario's process exits, closing its map fds, and then
   // kmemleak scans for what nothing freed.
   if (engine.finished) {
-    BpfMapTable.closeAll(machine);
-    percpuKptrOf(machine).sanitizer?.reportLeaks();
+    machine.maps.closeAll();
+    machine.sanitizer?.reportLeaks();
   }
   return {
     scenario: s,

@@ -1,21 +1,28 @@
 /**
- * A scenario: machine options, a setup that defines per-CPU variables and
- * starts tasks, and the invariants that must hold when the run ends. It is a
- * plain TS module whose default export is `defineScenario({...})`; the CLI
- * (`percpu-emu run`), tests and labs all run it through runScenario.
+ * A scenario: machine options, what to define in the image before boot
+ * (per-CPU variables, globals), a setup of the booted kernel that makes
+ * maps and starts tasks, and the invariants that must hold when the run
+ * ends. It is a plain TS module whose default export is
+ * `defineScenario({...})`; the CLI (`percpu-emu run`), tests and labs all
+ * run it through runScenario, which boots the machine between `define` and
+ * `setup`.
  *
  * @example
  * export default defineScenario({
  *   name: 'counter',
+ *   description: 'a worker that counts nothing',
  *   machine: { cpus: 2 },
- *   setup(m) {
+ *   define(m) {
  *     m.definePerCpu('hits', u64, 0n);
- *     m.spawn({ comm: 'worker', program: m.asm`r0 = 0\nexit` });
+ *   },
+ *   setup(k) {
+ *     k.spawn({ comm: 'worker', program: k.asm`r0 = 0\nexit` });
  *   },
  *   invariants: [perCpuSumEquals('hits', 0n)],
  * });
  */
 
+import type { Kernel } from '../preempt/kernel.ts';
 import type { Machine, MachineOptions } from '../preempt/machine.ts';
 
 export interface Verdict {
@@ -26,7 +33,8 @@ export interface Verdict {
 
 export interface Invariant {
   readonly name: string;
-  check(m: Machine): Verdict;
+  /** Judges the kernel as the run left it. */
+  check(k: Kernel): Verdict;
 }
 
 export interface Scenario {
@@ -35,8 +43,10 @@ export interface Scenario {
   readonly description: string;
   /** Machine options; the CLI's --cpus overrides `cpus`. */
   readonly machine?: MachineOptions;
-  /** Defines variables (before boot), then boots and spawns tasks. */
-  setup(m: Machine): void;
+  /** Defines per-CPU variables, globals and assembler symbols, before boot. */
+  define?(m: Machine): void;
+  /** Sets the booted kernel up: maps, programs, tasks, timer handlers. */
+  setup(k: Kernel): void;
   readonly invariants: readonly Invariant[];
   /**
    * How `percpu-emu run` runs it without `--mode`: under the deterministic
@@ -52,7 +62,7 @@ export function defineScenario(s: Scenario): Scenario {
 }
 
 /** The 64-bit values of a per-CPU u64 variable (or array element) on every CPU. */
-export function perCpuValues(m: Machine, name: string, index = 0): bigint[] {
+export function perCpuValues(m: Kernel, name: string, index = 0): bigint[] {
   const p = m.symbol(name) + 8 * index;
   return m.cpus.map((c) => m.memory.read64(m.areas.perCpuPtr(p, c.id)));
 }
@@ -60,7 +70,7 @@ export function perCpuValues(m: Machine, name: string, index = 0): bigint[] {
 /** Invariant: the per-CPU u64 `name` summed over all CPUs equals `expected` (a value or a function of the machine). */
 export function perCpuSumEquals(
   name: string,
-  expected: bigint | ((m: Machine) => bigint),
+  expected: bigint | ((k: Kernel) => bigint),
 ): Invariant {
   return {
     name: `sum of ${name} over CPUs is exact`,

@@ -1,8 +1,9 @@
 /**
  * One machine, rebuilt in every thread over the same memory. The main
- * thread builds the machine from a recipe (a scenario: machine options and
- * a setup) over a new SharedArrayBuffer; then each worker, one after the
- * other, zeroes what setup wrote and runs the same setup over the same
+ * thread builds the machine from a recipe (a scenario: machine options,
+ * what to define before boot, and a setup of the booted kernel) over a new
+ * SharedArrayBuffer; then each worker, one after the other, zeroes what
+ * boot and setup wrote and builds, boots and sets up the same over the same
  * buffer. Setup is deterministic, so every thread ends with the same memory
  * bytes and with JS handles (tasks, CPUs, programs, symbols) on the same
  * addresses; the layout fingerprint checks it. Nothing runs until every
@@ -33,18 +34,15 @@
 
 import { ErrnoError } from '../../segments/errno.ts';
 import type { CpuState } from '../cpu-state.ts';
-import { Machine, type MachineOptions } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
+import { bootRecipe, type MachineOptions, type MachineRecipe } from '../machine.ts';
 import type { Task } from '../task.ts';
 import { ParallelControl } from './mailbox.ts';
 
-/** What builds a machine: a scenario is one. */
-export interface MachineRecipe {
-  readonly machine?: MachineOptions;
-  setup(m: Machine): void;
-}
+export type { MachineRecipe } from '../machine.ts';
 
 export interface AttachedMachine {
-  readonly machine: Machine;
+  readonly machine: Kernel;
   readonly ctl: ParallelControl;
   /** The address map and the tasks: equal in every thread that rebuilt the same machine. */
   readonly layout: string;
@@ -67,9 +65,7 @@ export function attachMachine(
 ): AttachedMachine {
   // By 32-bit words: several times faster than bytes on shared memory.
   new Int32Array(buffer, 0, Math.ceil(dirtyEnd / 4)).fill(0);
-  const machine = new Machine({ ...recipe.machine, ...options }, { buffer });
-  recipe.setup(machine);
-  if (!machine.booted) machine.boot();
+  const machine = bootRecipe(recipe, options, { buffer });
   for (const t of machine.tasks.values()) checkNativeBound(t);
   const ctl = ParallelControl.reserve(machine);
   const tasks = [...machine.tasks.values()];
@@ -102,7 +98,7 @@ function checkNativeBound(t: Task): void {
  * queue's `curr` in memory, where that CPU's worker writes it (under the
  * scheduler lock), instead of this thread's stale copy.
  */
-export function viewRemoteCpus(m: Machine, own: number): void {
+export function viewRemoteCpus(m: Kernel, own: number): void {
   const byAddr = new Map<number, Task>();
   for (const t of m.tasks.values()) byAddr.set(t.addr, t);
   for (const c of m.cpus) byAddr.set(c.idle.addr, c.idle);

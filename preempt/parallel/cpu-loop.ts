@@ -35,8 +35,7 @@ import type { CpuState } from '../cpu-state.ts';
 import { IRQ_TIMER } from '../cpu-state.ts';
 import { guestOops, nativeStep, reschedPoint } from '../execution.ts';
 import { deliverInterrupts, raiseIrq } from '../interrupts.ts';
-import type { Machine } from '../machine.ts';
-import { rcuOf } from '../rcu.ts';
+import type { Kernel } from '../kernel.ts';
 import { exitTask, schedule } from '../scheduler.ts';
 import type { Task } from '../task.ts';
 import { allExited } from './attach.ts';
@@ -61,7 +60,7 @@ export interface LoopOptions {
  * are emulator bugs: the worker reports them and stops the machine.
  */
 export function runCpuParallel(
-  m: Machine,
+  m: Kernel,
   c: CpuState,
   ctl: ParallelControl,
   live: readonly Task[],
@@ -107,7 +106,7 @@ export function runCpuParallel(
  * without the lock; else the kernel part under the lock, then the guest or
  * the idle halt.
  */
-function step(m: Machine, c: CpuState, ctl: ParallelControl, quietTicks: boolean): void {
+function step(m: Kernel, c: CpuState, ctl: ParallelControl, quietTicks: boolean): void {
   if (c.clock >= c.nextTick) {
     raiseIrq(c, 'timer');
     while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
@@ -151,7 +150,7 @@ function step(m: Machine, c: CpuState, ctl: ParallelControl, quietTicks: boolean
  * handler, RCU or per-CPU allocator work. Ticks being most of the lock's
  * use, taking most of them without it is what lets CPUs scale.
  */
-function isQuietTick(m: Machine, c: CpuState): boolean {
+function isQuietTick(m: Kernel, c: CpuState): boolean {
   if (c.pendingIrqs !== IRQ_TIMER || c.isIdle || c.needResched || c.softirqPending !== 0) {
     return false;
   }
@@ -159,20 +158,19 @@ function isQuietTick(m: Machine, c: CpuState): boolean {
     return false;
   if (c.sliceLeft <= 1 && c.rq.length > 0) return false;
   if (c.id === 0 && m.percpu.balancePending) return false;
-  const rcu = rcuOf(m);
-  if (rcu !== undefined && (rcu.gpInProgress || rcu.pendingCallbacks > 0)) return false;
+  if (m.rcu.gpInProgress || m.rcu.pendingCallbacks > 0) return false;
   for (const s of m.sleepers) if (s.cpu === c.id && s.wakeAt <= c.ticks + 1) return false;
   return true;
 }
 
 /** One step of native code (under the lock: it may wake or spawn like kernel code). */
-function lockedNativeStep(m: Machine, c: CpuState, task: Task): void {
+function lockedNativeStep(m: Kernel, c: CpuState, task: Task): void {
   nativeStep(m, c, task);
   if (c.reschedRequested) reschedPoint(m, c);
 }
 
 /** The running guest program until the next tick, unlocked; its exit, oops or reschedule locked. */
-function runGuest(m: Machine, c: CpuState, ctl: ParallelControl): void {
+function runGuest(m: Kernel, c: CpuState, ctl: ParallelControl): void {
   const task = c.curr;
   const ctx = task.ctx!;
   const reason = c.cpu.run(ctx, c.nextTick - c.clock);
@@ -195,13 +193,13 @@ function runGuest(m: Machine, c: CpuState, ctl: ParallelControl): void {
  * HLT: nothing to run. With a task sleeping on this CPU, time only has to
  * reach the next tick; otherwise wait for an IPI a little first.
  */
-function haltUntilTick(m: Machine, c: CpuState, ctl: ParallelControl): void {
+function haltUntilTick(m: Kernel, c: CpuState, ctl: ParallelControl): void {
   if (!m.sleepers.some((s) => s.cpu === c.id)) ctl.halt(c.id, IDLE_HALT_MS);
   if (c.nextTick > c.clock) m.advance(c, c.nextTick - c.clock);
 }
 
 /** smp_send_reschedule to halted CPUs that have tasks waiting in their run queue. */
-function kickHalted(m: Machine, c: CpuState, ctl: ParallelControl): void {
+function kickHalted(m: Kernel, c: CpuState, ctl: ParallelControl): void {
   for (const other of m.cpus) {
     if (other !== c && ctl.isHalted(other.id) && other.rq.length > 0) {
       ctl.sendIpi(other.id, IPI_RESCHEDULE);

@@ -37,7 +37,7 @@
 import { ErrnoError } from '../../segments/errno.ts';
 import type { PhysicalMemory } from '../../segments/memory.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
-import type { Machine } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
 
 /** Reschedule (x86 RESCHEDULE_VECTOR): the CPU sets need_resched and looks at its run queue. */
 export const IPI_RESCHEDULE = 1 << 0;
@@ -109,7 +109,7 @@ export class ParallelControl {
    * @example
    * const ctl = ParallelControl.reserve(m.boot());
    */
-  static reserve(m: Machine): ParallelControl {
+  static reserve(m: Kernel): ParallelControl {
     const region = m.map.reserve('parallel control', HEADER_BYTES + m.nrCpus * CPU_BYTES, 64);
     m.memory.fill(region.start, region.size);
     RawSpinlock.init(m.memory, region.start + LOCK_OFFSET, { concurrent: true });

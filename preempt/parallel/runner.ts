@@ -34,7 +34,8 @@ import { Worker } from 'node:worker_threads';
 import { type Remote, releaseProxy, wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
-import type { Machine, MachineOptions } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
+import type { MachineOptions } from '../machine.ts';
 import type { Report } from '../reports.ts';
 import {
   type AttachedMachine,
@@ -63,7 +64,7 @@ export type ParallelEnd = 'finished' | 'stopped' | 'max-steps' | 'crashed' | 'ti
 
 export interface ParallelRunResult {
   /** The main thread's machine over the final shared memory, with every CPU's reports. */
-  readonly machine: Machine;
+  readonly machine: Kernel;
   readonly end: ParallelEnd;
   /** Every task that keeps the run going exited. */
   readonly finished: boolean;
@@ -309,7 +310,7 @@ export class ParallelRunner {
 }
 
 /** The result of a CPU whose worker died or was terminated: what memory says it ran. */
-function lostCpu(m: Machine, cpu: number, terminated: boolean, e: unknown): CpuRunResult {
+function lostCpu(m: Kernel, cpu: number, terminated: boolean, e: unknown): CpuRunResult {
   const c = m.cpus[cpu];
   const running = `${c.curr.comm}/${c.curr.pid}`;
   const message = terminated

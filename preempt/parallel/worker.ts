@@ -21,7 +21,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
 import { setThreadsShareMemory } from '../../segments/raw-spinlock.ts';
 import type { CpuState } from '../cpu-state.ts';
-import type { Machine } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
 import { symbolizePc } from '../oops.ts';
 import { HARDIRQ_MASK, SOFTIRQ_MASK } from '../preempt-count.ts';
 import type { Task } from '../task.ts';
@@ -58,7 +58,7 @@ async function loadRecipe(req: BootRequest): Promise<MachineRecipe> {
 }
 
 /** `comm/pid` of what `c` runs, with the place: pc in a program, or the context. */
-function describeRunning(m: Machine, c: CpuState): string {
+function describeRunning(m: Kernel, c: CpuState): string {
   const task: Task = c.curr;
   const count = c.preemptCount;
   const where =

@@ -24,7 +24,7 @@
 
 import type { CpuState } from '../cpu-state.ts';
 import type { Strategy } from '../engine.ts';
-import type { Machine } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
 import { Rng } from '../rng.ts';
 import type { Decision } from '../schedule-log.ts';
 import { cannotMigrate } from '../scheduler.ts';
@@ -67,7 +67,7 @@ export function pct(opts: PctOptions): Strategy {
 
   return {
     name: `pct(seed=${opts.seed}, depth=${depth}, steps=${k})`,
-    decide(m: Machine): Decision {
+    decide(m: Kernel): Decision {
       if (demoted !== null) {
         const move = migrationOf(m, demoted, cpuPriority);
         if (move !== undefined || m.tasks.get(demoted)?.exited) demoted = null;
@@ -111,7 +111,7 @@ export function pct(opts: PctOptions): Strategy {
 
 /** Moves a waiting task to the allowed CPU whose work has the lowest priority. */
 function migrationOf(
-  m: Machine,
+  m: Kernel,
   pid: number,
   cpuPriority: (c: CpuState) => number,
 ): Decision | undefined {

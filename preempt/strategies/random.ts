@@ -8,7 +8,7 @@
  */
 
 import type { Strategy } from '../engine.ts';
-import type { Machine } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
 import { Rng } from '../rng.ts';
 import type { Decision } from '../schedule-log.ts';
 import { cannotMigrate } from '../scheduler.ts';
@@ -30,7 +30,7 @@ export function random(opts: RandomOptions): Strategy {
   const migrateRate = opts.migrateRate ?? 0.05;
   return {
     name: `random(seed=${opts.seed})`,
-    decide(m: Machine): Decision {
+    decide(m: Kernel): Decision {
       if (rng.chance(kickRate)) return { kind: 'kick', cpu: rng.below(m.nrCpus) };
       if (rng.chance(migrateRate)) {
         const moves = migrations(m);
@@ -42,7 +42,7 @@ export function random(opts: RandomOptions): Strategy {
 }
 
 /** Every migration possible now: waiting, migratable tasks to each allowed CPU. */
-export function migrations(m: Machine): Decision[] {
+export function migrations(m: Kernel): Decision[] {
   const out: Decision[] = [];
   for (const c of m.cpus) {
     for (const pid of c.rq.pids()) {

@@ -9,7 +9,7 @@
 
 import { ErrnoError } from '../../segments/errno.ts';
 import type { Strategy } from '../engine.ts';
-import type { Machine } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
 import { type Decision, ScheduleLog } from '../schedule-log.ts';
 
 export function replay(schedule: string): Strategy {
@@ -17,7 +17,7 @@ export function replay(schedule: string): Strategy {
   let at = 0;
   return {
     name: `replay(${list.length} decisions)`,
-    decide(m: Machine): Decision | null {
+    decide(m: Kernel): Decision | null {
       if (cpus !== m.nrCpus) {
         throw new ErrnoError(
           'EINVAL',

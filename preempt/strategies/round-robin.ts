@@ -7,7 +7,7 @@
  */
 
 import type { Strategy } from '../engine.ts';
-import type { Machine } from '../machine.ts';
+import type { Kernel } from '../kernel.ts';
 import type { Decision } from '../schedule-log.ts';
 
 export function roundRobin(opts: { quantum?: number } = {}): Strategy {
@@ -15,7 +15,7 @@ export function roundRobin(opts: { quantum?: number } = {}): Strategy {
   let next = 0;
   return {
     name: `rr(quantum=${quantum})`,
-    decide(m: Machine): Decision {
+    decide(m: Kernel): Decision {
       const cpu = next;
       next = (next + 1) % m.nrCpus;
       return { kind: 'run', cpu, quantum };

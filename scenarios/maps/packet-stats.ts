@@ -22,9 +22,9 @@
  * runScenario(packetStats()).ok; // true
  */
 
-import { bpfMapCreate } from '../../maps/syscall.ts';
+import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
 import { type TypedPercpuMap, typedPercpuMap } from '../../maps/typed-map.ts';
-import type { Machine } from '../../preempt/machine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { struct, u32, u64 } from '../../segments/ctype.ts';
 import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
 
@@ -52,12 +52,14 @@ export function expectedOn(cpu: number): Datarec[] {
   return recs;
 }
 
-const stats = new WeakMap<Machine, TypedPercpuMap<number, Datarec>>();
+/** The `stats` map the setup made, as typed per-CPU values. */
+const statsOf = (k: Kernel): TypedPercpuMap<number, Datarec> =>
+  typedPercpuMap<number, Datarec>(bpfMapByName(k, 'stats'), u32, datarec);
 
 const eachCpuCountsItsOwn: Invariant = {
   name: "each CPU's copy counts exactly the packets that CPU received",
-  check(m) {
-    const map = stats.get(m)!;
+  check(k) {
+    const map = statsOf(k);
     const bad: string[] = [];
     PROTOCOLS.forEach((proto, key) => {
       map.get(key)!.forEach((got, cpu) => {
@@ -75,8 +77,8 @@ const eachCpuCountsItsOwn: Invariant = {
 
 const sumsAreTotals: Invariant = {
   name: 'the sums over CPUs are the totals received (no atomics needed)',
-  check(m) {
-    const map = stats.get(m)!;
+  check(k) {
+    const map = statsOf(k);
     const lines: string[] = [];
     let ok = true;
     PROTOCOLS.forEach((proto, key) => {
@@ -85,7 +87,7 @@ const sumsAreTotals: Invariant = {
       const bytes = perCpu.reduce((a, r) => a + r.bytes, 0n);
       let wantPackets = 0n;
       let wantBytes = 0n;
-      for (let cpu = 0; cpu < m.nrCpus; cpu++) {
+      for (let cpu = 0; cpu < k.nrCpus; cpu++) {
         wantPackets += expectedOn(cpu)[key].packets;
         wantBytes += expectedOn(cpu)[key].bytes;
       }
@@ -104,12 +106,10 @@ export function packetStats(): Scenario {
     description:
       'each CPU counts the packets it receives, per protocol, into a PERCPU_ARRAY with plain loads and stores; userspace sums the copies',
     machine: { cpus: 4, tickInterval: 50 },
-    setup(m) {
-      m.boot();
-      const h = bpfMapCreate(m, 'PERCPU_ARRAY', 'stats', 4, datarec.size, PROTOCOLS.length);
-      stats.set(m, typedPercpuMap<number, Datarec>(h, u32, datarec));
-      for (let cpu = 0; cpu < m.nrCpus; cpu++) {
-        const program = m.assemble(`
+    setup(k) {
+      bpfMapCreate(k, 'PERCPU_ARRAY', 'stats', 4, datarec.size, PROTOCOLS.length);
+      for (let cpu = 0; cpu < k.nrCpus; cpu++) {
+        const program = k.assemble(`
             r9 = r1                     # this CPU's number
             r6 = 0                      # packet index
           rx:
@@ -147,7 +147,7 @@ export function packetStats(): Scenario {
             r0 = 1
             exit
         `);
-        m.spawn({ comm: `rx/${cpu}`, cpu, allowed: [cpu], program, args: [cpu] });
+        k.spawn({ comm: `rx/${cpu}`, cpu, allowed: [cpu], program, args: [cpu] });
       }
     },
     invariants: [eachCpuCountsItsOwn, sumsAreTotals],

@@ -12,22 +12,19 @@
  * runScenario(hashCounter('racy'), { strategy: 'pct', seed: 1 }).ok; // false
  */
 
-import { bpfMapCreate } from '../../maps/syscall.ts';
-import { type TypedMap, typedMap } from '../../maps/typed-map.ts';
-import type { Machine } from '../../preempt/machine.ts';
+import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
+import { typedMap } from '../../maps/typed-map.ts';
 import { u32, u64 } from '../../segments/ctype.ts';
 import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
 
 const ITERATIONS = 100;
 const FLOWS = 4;
 
-const counters = new WeakMap<Machine, TypedMap<number, bigint>>();
-
 const everyFlowExact: Invariant = {
   name: 'every flow counter in the HASH is exact',
-  check(m) {
-    const map = counters.get(m)!;
-    const want = BigInt((m.nrCpus * ITERATIONS) / FLOWS);
+  check(k) {
+    const map = typedMap<number, bigint>(bpfMapByName(k, 'flows'), u32, u64);
+    const want = BigInt((k.nrCpus * ITERATIONS) / FLOWS);
     const got = Array.from({ length: FLOWS }, (_, flow) => map.get(flow) ?? 0n);
     return {
       ok: got.every((v) => v === want),
@@ -45,19 +42,17 @@ export function hashCounter(variant: 'racy' | 'fixed'): Scenario {
     }`,
     machine: { cpus: 2, tickInterval: 40 },
     pct: { depth: 3, steps: 3000 },
-    setup(m) {
-      m.boot();
-      const h = bpfMapCreate(m, 'HASH', 'flows', 4, 8, 64);
+    setup(k) {
+      const h = bpfMapCreate(k, 'HASH', 'flows', 4, 8, 64);
       const map = typedMap<number, bigint>(h, u32, u64);
       for (let flow = 0; flow < FLOWS; flow++) map.set(flow, 0n);
-      counters.set(m, map);
       const increment = fixed
         ? `r1 = 1
           lock *(u64 *)(r0 + 0) += r1`
         : `r1 = *(u64 *)(r0 + 0)
           r1 += 1
           *(u64 *)(r0 + 0) = r1`;
-      const program = m.assemble(`
+      const program = k.assemble(`
           r6 = 0
         loop:
           r1 = r6
@@ -80,8 +75,8 @@ export function hashCounter(variant: 'racy' | 'fixed'): Scenario {
           r0 = 1
           exit
       `);
-      for (let cpu = 0; cpu < m.nrCpus; cpu++) {
-        m.spawn({ comm: `count${cpu}`, cpu, allowed: [cpu], program });
+      for (let cpu = 0; cpu < k.nrCpus; cpu++) {
+        k.spawn({ comm: `count${cpu}`, cpu, allowed: [cpu], program });
       }
     },
     invariants: [everyFlowExact],

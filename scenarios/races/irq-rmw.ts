@@ -18,7 +18,7 @@
  * runScenario(irqRmw('racy'), { strategy: 'rr' }).ok; // false
  */
 
-import type { Machine } from '../../preempt/machine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { u64 } from '../../segments/ctype.ts';
 import { defineScenario, type Invariant, perCpuValues, type Scenario } from '../scenario.ts';
 
@@ -28,10 +28,10 @@ export type IrqRmwVariant = 'racy' | 'fixed-this-cpu-add' | 'fixed-irq-save';
 
 const eventsAddUp: Invariant = {
   name: 'per CPU, events = task increments + interrupt increments',
-  check(m: Machine) {
-    const events = perCpuValues(m, 'events');
-    const task = perCpuValues(m, 'task_count');
-    const irq = perCpuValues(m, 'irq_count');
+  check(k: Kernel) {
+    const events = perCpuValues(k, 'events');
+    const task = perCpuValues(k, 'task_count');
+    const irq = perCpuValues(k, 'irq_count');
     const rows = events.map((e, cpu) => `CPU ${cpu}: ${e} vs ${task[cpu]} + ${irq[cpu]}`);
     return { ok: events.every((e, cpu) => e === task[cpu] + irq[cpu]), detail: rows.join('; ') };
   },
@@ -63,12 +63,13 @@ export function irqRmw(variant: IrqRmwVariant): Scenario {
     }) while the timer handler adds to it`,
     machine: { cpus: 2, tickInterval: 37 },
     pct: { depth: 2, steps: 10000 },
-    setup(m) {
+    define(m) {
       m.definePerCpu('events', u64, 0n);
       m.definePerCpu('task_count', u64, 0n);
       m.definePerCpu('irq_count', u64, 0n);
-      m.boot();
-      const handler = m.assemble(`
+    },
+    setup(k) {
+      const handler = k.assemble(`
           r1 = events ll
           r2 = 1
           call __this_cpu_add      # hardirq context: not preemptible, no report
@@ -78,8 +79,8 @@ export function irqRmw(variant: IrqRmwVariant): Scenario {
           r0 = 0
           exit
       `);
-      m.onTimer('all', handler);
-      const program = m.assemble(`
+      k.onTimer('all', handler);
+      const program = k.assemble(`
           r6 = 0
         loop:
           call preempt_disable
@@ -93,8 +94,8 @@ export function irqRmw(variant: IrqRmwVariant): Scenario {
           r0 = 0
           exit
       `);
-      for (const c of m.cpus)
-        m.spawn({ comm: `updater${c.id}`, cpu: c.id, allowed: [c.id], program });
+      for (const c of k.cpus)
+        k.spawn({ comm: `updater${c.id}`, cpu: c.id, allowed: [c.id], program });
     },
     invariants: [eventsAddUp],
   });

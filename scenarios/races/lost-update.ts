@@ -27,10 +27,11 @@ export function lostUpdate(variant: 'racy' | 'fixed'): Scenario {
       : `${TASKS} tasks on CPU 0 increment a per-CPU counter ${ITERATIONS} times each with a preemptible read-add-write`,
     machine: { cpus: 2, tickInterval: 50 },
     pct: { depth: 2, steps: 6000 },
-    setup(m) {
+    define(m) {
       m.definePerCpu('counter', u64, 0n);
-      m.boot();
-      const program = m.assemble(`
+    },
+    setup(k) {
+      const program = k.assemble(`
           r6 = 0
         loop:
           ${fixed ? 'call preempt_disable' : '# preemptible from here...'}
@@ -45,7 +46,7 @@ export function lostUpdate(variant: 'racy' | 'fixed'): Scenario {
           r0 = 0
           exit
       `);
-      for (let t = 0; t < TASKS; t++) m.spawn({ comm: `inc${t}`, cpu: 0, allowed: [0], program });
+      for (let t = 0; t < TASKS; t++) k.spawn({ comm: `inc${t}`, cpu: 0, allowed: [0], program });
     },
     invariants: [perCpuSumEquals('counter', BigInt(TASKS * ITERATIONS))],
   });

@@ -28,10 +28,7 @@
  * runScenario(percpuAlloc('rcu'), { strategy: 'pct', seed: 1 }).ok; // true
  */
 
-import type { Machine } from '../../preempt/machine.ts';
-import { percpuKptrOf } from '../../preempt/percpu-kptr.ts';
-import { rcuBarrier } from '../../preempt/rcu.ts';
-import { sleepFor } from '../../preempt/sleep.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import type { Task } from '../../preempt/task.ts';
 import { s64, struct, u64 } from '../../segments/ctype.ts';
 import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
@@ -62,13 +59,13 @@ const READER_DELAY = 30;
 /** How long the writer sleeps with the object published, before summing and dropping it. */
 const PUBLISHED_MS = 2;
 
-const readGlobal = (m: Machine, name: string) => m.memory.read64(m.symbol(name));
+const readGlobal = (k: Kernel, name: string) => k.memory.read64(k.symbol(name));
 
 function equals(name: string, what: string, want: bigint): Invariant {
   return {
     name: `${what} == ${want}`,
-    check(m) {
-      const got = BigInt.asIntN(64, readGlobal(m, name));
+    check(k) {
+      const got = BigInt.asIntN(64, readGlobal(k, name));
       return { ok: got === want, detail: `${name} = ${got}, expected ${want}` };
     },
   };
@@ -76,17 +73,17 @@ function equals(name: string, what: string, want: bigint): Invariant {
 
 const readersSawOneObject: Invariant = {
   name: 'readers only ever summed c to 0 or 1',
-  check(m) {
-    const bad = readGlobal(m, 'reader_bad');
+  check(k) {
+    const bad = readGlobal(k, 'reader_bad');
     return { ok: bad === 0n, detail: `${bad} reader passes saw another sum` };
   },
 };
 
 const noLeak: Invariant = {
   name: 'no percpu object leaked',
-  check(m) {
-    const san = percpuKptrOf(m).sanitizer;
-    if (san === undefined) return { ok: false, detail: 'the machine runs without the sanitizer' };
+  check(k) {
+    const san = k.sanitizer;
+    if (san === null) return { ok: false, detail: 'the machine runs without the sanitizer' };
     const leaks = san.leaks().length;
     return { ok: leaks === 0, detail: `${leaks} live allocations at the end` };
   },
@@ -94,8 +91,8 @@ const noLeak: Invariant = {
 
 const noSanitizerReport: Invariant = {
   name: 'no sanitizer report',
-  check(m) {
-    const found = m.reports.filter((r) => r.kind === 'kasan' || r.kind === 'leak');
+  check(k) {
+    const found = k.reports.filter((r) => r.kind === 'kasan' || r.kind === 'leak');
     return {
       ok: found.length === 0,
       detail: found.length === 0 ? 'none' : `${found.length}, the first: ${found[0].lines[0]}`,
@@ -112,13 +109,14 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
     // The invariants need the sanitizer, whatever the machine's default.
     machine: { cpus: 3, tickInterval: 60, sanitizer: true },
     pct: { depth: 3, steps: 6000 },
-    setup(m) {
+    define(m) {
       m.defineData('elem', elemT);
       m.defineData('cpu0_field_d', u64, 0n);
       m.defineData('sum_field_c', u64, 0n);
       m.defineData('reader_bad', u64, 0n);
-      m.boot();
-      const writer = m.assemble(`
+    },
+    setup(k) {
+      const writer = k.assemble(`
           # test_array_map_1: a new object into the slot; drop whatever was there
           r1 = ${valT.size}
           r2 = 0
@@ -171,7 +169,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r8 += r1
         sum_next:
           r7 += 1
-          if r7 < ${m.nrCpus} goto sum
+          if r7 < ${k.nrCpus} goto sum
           r1 = sum_field_c ll
           *(u64 *)(r1 + 0) = r8
         sum_done:
@@ -192,7 +190,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r0 = 1
           exit
       `);
-      const reader = m.assemble(`
+      const reader = k.assemble(`
           r9 = 0
         wait:
           r1 = elem ll
@@ -222,7 +220,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r1 = *(u64 *)(r0 + ${C})
           r8 += r1
           r7 += 1
-          if r7 < ${m.nrCpus} goto read
+          if r7 < ${k.nrCpus} goto read
           if r8 <= 1 goto pass_done
           r1 = reader_bad ll
           r2 = 1
@@ -237,19 +235,18 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r0 = 0
           exit
       `);
-      const tasks: Task[] = [m.spawn({ comm: 'percpu_alloc', cpu: 0, program: writer })];
-      for (let cpu = 1; cpu < m.nrCpus; cpu++) {
-        tasks.push(m.spawn({ comm: `reader${cpu}`, cpu, program: reader }));
+      const tasks: Task[] = [k.spawn({ comm: 'percpu_alloc', cpu: 0, program: writer })];
+      for (let cpu = 1; cpu < k.nrCpus; cpu++) {
+        tasks.push(k.spawn({ comm: `reader${cpu}`, cpu, program: reader }));
       }
-      m.spawn({
+      k.spawn({
         comm: 'rcu_barrier',
         cpu: 0,
         *body() {
           while (tasks.some((t) => !t.exited)) {
-            sleepFor(m, m.here(), 1);
-            yield;
+            yield* k.sleepTicks(1);
           }
-          yield* rcuBarrier(m);
+          yield* k.rcuBarrier();
           return 0;
         },
       });

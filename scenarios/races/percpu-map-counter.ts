@@ -18,27 +18,24 @@
  * runScenario(percpuMapCounter('racy'), { strategy: 'pct', seed: 1 }).ok; // false
  */
 
-import { bpfMapCreate } from '../../maps/syscall.ts';
+import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
 import { typedPercpuMap } from '../../maps/typed-map.ts';
-import type { Machine } from '../../preempt/machine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { u32, u64 } from '../../segments/ctype.ts';
 import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
 
 const ITERATIONS = 100;
 const TASKS_PER_CPU = 2;
 
-const tasksOf = (m: Machine) => TASKS_PER_CPU * m.nrCpus;
-
-/** The map's handle, kept per machine for the invariant. */
-const counters = new WeakMap<Machine, ReturnType<typeof typedPercpuMap<number, bigint>>>();
+const tasksOf = (k: Kernel) => TASKS_PER_CPU * k.nrCpus;
 
 const sumIsExact: Invariant = {
   name: 'the PERCPU_ARRAY counter summed over CPUs is exact',
-  check(m) {
-    const map = counters.get(m)!;
+  check(k) {
+    const map = typedPercpuMap<number, bigint>(bpfMapByName(k, 'counter'), u32, u64);
     const perCpu = map.get(0)!;
     const sum = map.sum(0);
-    const want = BigInt(tasksOf(m) * ITERATIONS);
+    const want = BigInt(tasksOf(k) * ITERATIONS);
     return {
       ok: sum === want,
       detail: `sum = ${sum} (per CPU: ${perCpu.join(', ')}), expected ${want}`,
@@ -55,11 +52,9 @@ export function percpuMapCounter(variant: 'racy' | 'fixed'): Scenario {
     }`,
     machine: { cpus: 2, tickInterval: 40 },
     pct: { depth: 3, steps: 8000 },
-    setup(m) {
-      m.boot();
-      const h = bpfMapCreate(m, 'PERCPU_ARRAY', 'counter', 4, 8, 1);
-      counters.set(m, typedPercpuMap<number, bigint>(h, u32, u64));
-      const program = m.assemble(`
+    setup(k) {
+      bpfMapCreate(k, 'PERCPU_ARRAY', 'counter', 4, 8, 1);
+      const program = k.assemble(`
           r6 = 0
           *(u32 *)(r10 - 4) = 0
         loop:
@@ -81,8 +76,8 @@ export function percpuMapCounter(variant: 'racy' | 'fixed'): Scenario {
           r0 = 1
           exit
       `);
-      for (let t = 0; t < tasksOf(m); t++) {
-        m.spawn({ comm: `count${t}`, cpu: t % m.nrCpus, program });
+      for (let t = 0; t < tasksOf(k); t++) {
+        k.spawn({ comm: `count${t}`, cpu: t % k.nrCpus, program });
       }
     },
     invariants: [sumIsExact],

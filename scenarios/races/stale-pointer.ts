@@ -16,7 +16,7 @@
  * runScenario(stalePointer('racy'), { strategy: 'pct', seed: 2 }).ok; // false
  */
 
-import type { Machine } from '../../preempt/machine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { array, u64 } from '../../segments/ctype.ts';
 import { defineScenario, type Invariant, perCpuValues, type Scenario } from '../scenario.ts';
 
@@ -25,22 +25,22 @@ const SLOTS = 32;
 
 export type StalePointerVariant = 'racy' | 'fixed-guard' | 'fixed-migrate-disable';
 
-const tasksFor = (m: Machine) => Math.min(SLOTS, 2 * m.nrCpus);
+const tasksFor = (k: Kernel) => Math.min(SLOTS, 2 * k.nrCpus);
 
 const everyIncrementLandsHome: Invariant = {
   name: 'every increment landed in the unit of the CPU that made it',
-  check(m) {
+  check(k) {
     const bad: string[] = [];
     let total = 0n;
-    for (let t = 0; t < tasksFor(m); t++) {
-      const hits = perCpuValues(m, 'hits', t);
-      const done = perCpuValues(m, 'done', t);
+    for (let t = 0; t < tasksFor(k); t++) {
+      const hits = perCpuValues(k, 'hits', t);
+      const done = perCpuValues(k, 'done', t);
       hits.forEach((h, cpu) => {
         total += h;
         if (h !== done[cpu]) bad.push(`task ${t} on CPU ${cpu}: hits ${h}, done ${done[cpu]}`);
       });
     }
-    const expected = BigInt(tasksFor(m) * ITERATIONS);
+    const expected = BigInt(tasksFor(k) * ITERATIONS);
     return {
       ok: bad.length === 0 && total === expected,
       detail:
@@ -70,11 +70,12 @@ export function stalePointer(variant: StalePointerVariant): Scenario {
     }`,
     machine: { cpus: 2, tickInterval: 40 },
     pct: { depth: 3, steps: 8000 },
-    setup(m) {
+    define(m) {
       m.definePerCpu('hits', array(u64, SLOTS), undefined);
       m.definePerCpu('done', array(u64, SLOTS), undefined);
-      m.boot();
-      const program = m.assemble(`
+    },
+    setup(k) {
+      const program = k.assemble(`
           r9 = r1                 # this task's slot
           r9 <<= 3
           r6 = 0
@@ -96,8 +97,8 @@ export function stalePointer(variant: StalePointerVariant): Scenario {
           r0 = 0
           exit
       `);
-      for (let t = 0; t < tasksFor(m); t++) {
-        m.spawn({ comm: `counter${t}`, cpu: t % m.nrCpus, program, args: [t] });
+      for (let t = 0; t < tasksFor(k); t++) {
+        k.spawn({ comm: `counter${t}`, cpu: t % k.nrCpus, program, args: [t] });
       }
     },
     invariants: [everyIncrementLandsHome],

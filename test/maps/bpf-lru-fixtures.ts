@@ -17,6 +17,7 @@ import {
   readLruNodeType,
 } from '../../maps/bpf-lru-node.ts';
 import { BPF_EXIST, BPF_NOEXIST } from '../../maps/bpf-uapi.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { ERRNO } from '../../segments/errno.ts';
 
@@ -36,7 +37,7 @@ export interface LruSetup {
 }
 
 export class FakeLruHtab {
-  readonly m: Machine;
+  readonly m: Kernel;
   readonly lru: BpfLru;
   readonly elems: number;
   readonly nrElems: number;
@@ -50,8 +51,7 @@ export class FakeLruHtab {
   onDel: ((node: number, cpu: number) => void) | null = null;
 
   constructor({ cpus, nrElems, percpu }: LruSetup) {
-    this.m = new Machine({ cpus, trace: false });
-    this.m.boot();
+    this.m = new Machine({ cpus, trace: false }).boot();
     this.nrElems = nrElems;
     this.elems = this.m.map.reserve('lru test elements', Math.max(nrElems, 1) * ELEM_SIZE, 8).start;
     const lruAddr = this.m.map.reserve('bpf_lru', BpfLru.size, 64).start;

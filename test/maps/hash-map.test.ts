@@ -25,6 +25,7 @@ import { htabMapHash, jhash, jhash2 } from '../../maps/jhash.ts';
 import type { LruHashMap } from '../../maps/lru-hash-map.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../../maps/syscall.ts';
 import { percpuStats } from '../../percpu/percpu-stats.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
 import { ofKind, run } from '../preempt/machine-fixtures.ts';
@@ -362,7 +363,7 @@ describe('HASH elements', () => {
 
 describe('hash maps from programs on two CPUs', () => {
   /** Runs `source` on `cpu` and returns its exit code. */
-  function exitOf(m: Machine, source: string, cpu: number): bigint {
+  function exitOf(m: Kernel, source: string, cpu: number): bigint {
     const t = m.spawn({ comm: 'prog', cpu, allowed: [cpu], program: m.assemble(source) });
     run(m);
     return t.exitCode;

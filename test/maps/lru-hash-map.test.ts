@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { LOCAL_FREE_TARGET, PERCPU_FREE_TARGET } from '../../maps/bpf-lru-list.ts';
 import { BPF_EXIST, BPF_F_NO_COMMON_LRU, BPF_NOEXIST } from '../../maps/bpf-uapi.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../../maps/syscall.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { ofKind, run } from '../preempt/machine-fixtures.ts';
 import { readU64, u64b } from './map-bytes.ts';
@@ -24,7 +25,7 @@ const tgtSize = (mapSize: number) => Math.floor(mapSize / NR_CPUS / 2);
 const mapSize = (tgtFree: number) => tgtFree * NR_CPUS * 2;
 
 interface Ctx {
-  m: Machine;
+  m: Kernel;
   lru: BpfMapHandle;
   expected: BpfMapHandle;
 }

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { BPF_F_RDONLY_PROG } from '../../maps/bpf-uapi.ts';
 import { bpfMapCreate } from '../../maps/syscall.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { ofKind, run } from '../preempt/machine-fixtures.ts';
 import { perCpuU64s, percpuU64, readU64, u32b, u64b } from './map-bytes.ts';
@@ -15,7 +16,7 @@ import { perCpuU64s, percpuU64, readU64, u32b, u64b } from './map-bytes.ts';
 const booted = (cpus = 2) => new Machine({ cpus }).boot();
 
 /** Spawns `source` on `cpu`, runs the machine, returns the task's exit code. */
-function exitOf(m: Machine, source: string, cpu = 0): bigint {
+function exitOf(m: Kernel, source: string, cpu = 0): bigint {
   const t = m.spawn({ comm: 'prog', cpu, allowed: [cpu], program: m.assemble(source) });
   run(m);
   return t.exitCode;

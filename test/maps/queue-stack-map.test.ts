@@ -21,6 +21,7 @@ import {
 import { bpfQueueStack, type QueueStackMap } from '../../maps/queue-stack-map.ts';
 import { bpfMapCreate } from '../../maps/syscall.ts';
 import { runDeterministic } from '../../preempt/engine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { random } from '../../preempt/strategies/random.ts';
 import { KMALLOC_MAX_SIZE } from '../../segments/kmalloc.ts';
@@ -166,7 +167,7 @@ describe('queue and stack attributes and flags', () => {
 });
 
 /** Spawns `source` pinned to `cpu`, runs the machine, returns the exit code. */
-function exitOf(m: Machine, source: string, cpu = 0): bigint {
+function exitOf(m: Kernel, source: string, cpu = 0): bigint {
   const t = m.spawn({ comm: 'prog', cpu, allowed: [cpu], program: m.assemble(source) });
   run(m);
   return t.exitCode;

@@ -26,6 +26,7 @@ import {
 } from '../../maps/ringbuf-map.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../../maps/syscall.ts';
 import { runDeterministic } from '../../preempt/engine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { pct } from '../../preempt/strategies/pct.ts';
 import { random } from '../../preempt/strategies/random.ts';
@@ -37,7 +38,7 @@ const booted = (cpus = 2) => new Machine({ cpus }).boot();
 const NO_KEY = new Uint8Array(0);
 
 /** Spawns `source` pinned to `cpu`, runs the machine, returns the exit code. */
-function exitOf(m: Machine, source: string, cpu = 0): bigint {
+function exitOf(m: Kernel, source: string, cpu = 0): bigint {
   const t = m.spawn({ comm: 'prog', cpu, allowed: [cpu], program: m.assemble(source) });
   run(m);
   return t.exitCode;

@@ -566,8 +566,7 @@ describe('pcpu_lock, a raw spinlock in memory', () => {
 
 describe('on a booted machine', () => {
   it('holds 100k live allocations of 8-512 bytes within the machine memory', () => {
-    const m = new Machine({ cpus: 2, memorySize: 128 << 20, trace: false });
-    m.boot();
+    const m = new Machine({ cpus: 2, memorySize: 128 << 20, trace: false }).boot();
     const pcpu = new PercpuAllocator({
       memory: m.memory,
       map: m.map,

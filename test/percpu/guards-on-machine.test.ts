@@ -12,9 +12,9 @@ const ITERATIONS = 60;
 
 /** Two native tasks on CPU 0 doing read, yield (a preemption point), write on one per-CPU counter. */
 function twoIncrementers(guarded: boolean) {
-  const m = new Machine({ cpus: 2, tickInterval: 3, timeSlice: 1 });
-  m.definePerCpu('counter', u64, 0n);
-  m.boot();
+  const b = new Machine({ cpus: 2, tickInterval: 3, timeSlice: 1 });
+  b.definePerCpu('counter', u64, 0n);
+  const m = b.boot();
   const counter = StaticPerCpu.lookup<bigint>(m, 'counter', u64);
   const preemptCounts: number[] = [];
   for (const comm of ['inc0', 'inc1']) {
@@ -60,9 +60,9 @@ describe('guards on the machine (native tasks, deterministic engine)', () => {
   });
 
   it('a ref kept past its guard, or a __this_cpu op while preemptible, is reported', () => {
-    const m = new Machine({ cpus: 1 });
-    m.definePerCpu('counter', u64, 0n);
-    m.boot();
+    const b = new Machine({ cpus: 1 });
+    b.definePerCpu('counter', u64, 0n);
+    const m = b.boot();
     const counter = StaticPerCpu.lookup<bigint>(m, 'counter', u64);
     m.spawn({
       comm: 'sloppy',
@@ -89,8 +89,7 @@ describe('guards on the machine (native tasks, deterministic engine)', () => {
   });
 
   it('keeps the guard stacks of tasks interleaving on one CPU under migrate_disable apart', () => {
-    const m = new Machine({ cpus: 1, tickInterval: 2, timeSlice: 1 });
-    m.boot();
+    const m = new Machine({ cpus: 1, tickInterval: 2, timeSlice: 1 }).boot();
     const order: string[] = [];
     for (const comm of ['a', 'b']) {
       m.spawn({

@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import type { TraceEvent } from '../../preempt/trace/events.ts';
 import { array, u64 } from '../../segments/ctype.ts';
 import { ofKind, perCpu, run, spin, stepUntil } from './machine-fixtures.ts';
 
 /** A machine with a global `out` (u64[16]) that guest programs write results into. */
-function machineWithOut(opts: MachineOptions, setup?: (m: Machine) => void): Machine {
+function machineWithOut(opts: MachineOptions, define?: (m: Machine) => void): Kernel {
   const m = new Machine(opts);
   m.defineData('out', array(u64, 16));
-  setup?.(m);
+  define?.(m);
   return m.boot();
 }
-const out = (m: Machine, k: number) => m.memory.read64(m.symbol('out') + 8 * k);
+const out = (m: Kernel, k: number) => m.memory.read64(m.symbol('out') + 8 * k);
 
 describe('preempt_count from guest kfuncs', () => {
   // Reads the raw __preempt_count word with this_cpu_read_4 (IRQ-safe, unchecked).

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { apply } from '../../preempt/engine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import type { TraceEvent } from '../../preempt/trace/events.ts';
 import { array, u64 } from '../../segments/ctype.ts';
@@ -14,7 +15,7 @@ const COUNT_HITS = `
   exit
 `;
 
-function withHits(opts: MachineOptions): Machine {
+function withHits(opts: MachineOptions): Kernel {
   const m = new Machine(opts);
   m.definePerCpu('hits', u64, 0n);
   return m.boot();
@@ -91,9 +92,9 @@ describe('the timer interrupt', () => {
   });
 
   it('a guest handler sees in_interrupt() true and preemptible() false', () => {
-    const m = new Machine({ cpus: 1, tickInterval: 50 });
-    m.defineData('out', array(u64, 2));
-    m.boot();
+    const b = new Machine({ cpus: 1, tickInterval: 50 });
+    b.defineData('out', array(u64, 2));
+    const m = b.boot();
     m.onTimer(
       0,
       m.assemble(`
@@ -217,7 +218,7 @@ describe('the soft-lockup watchdog', () => {
     r0 = 0
     exit
   `;
-  const lockups = (m: Machine) => m.reports.filter((r) => r.kind === 'soft_lockup');
+  const lockups = (m: Kernel) => m.reports.filter((r) => r.kind === 'soft_lockup');
 
   it("reports one 'BUG: soft lockup - CPU#n stuck for Ns! [comm:pid]' for a task spinning with preemption disabled", () => {
     const m = new Machine(LOCKUP).boot();

@@ -5,16 +5,16 @@
  */
 
 import { runDeterministic } from '../../preempt/engine.ts';
-import type { Machine } from '../../preempt/machine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import type { Report } from '../../preempt/reports.ts';
 import { roundRobin } from '../../preempt/strategies/round-robin.ts';
 import type { TraceEvent } from '../../preempt/trace/events.ts';
 
 /** Runs the machine round-robin until its tasks finish. */
-export const run = (m: Machine, quantum = 10) => runDeterministic(m, roundRobin({ quantum }));
+export const run = (m: Kernel, quantum = 10) => runDeterministic(m, roundRobin({ quantum }));
 
 /** Runs CPU `cpu` one instruction at a time until `done()`; fails after `limit` steps. */
-export function stepUntil(m: Machine, cpu: number, done: () => boolean, limit = 100_000): void {
+export function stepUntil(m: Kernel, cpu: number, done: () => boolean, limit = 100_000): void {
   for (let k = 0; k < limit; k++) {
     if (done()) return;
     m.runCpu(cpu, 1);
@@ -30,11 +30,10 @@ ${label}:
   if r6 < ${n} goto ${label}`;
 
 /** CPU `cpu`'s copy of the per-CPU u64 `name`. */
-export const perCpu = (m: Machine, name: string, cpu: number) =>
+export const perCpu = (m: Kernel, name: string, cpu: number) =>
   m.memory.read64(m.areas.perCpuPtr(m.symbol(name), cpu));
 
-export const ofKind = (m: Machine, kind: Report['kind']) =>
-  m.reports.filter((r) => r.kind === kind);
+export const ofKind = (m: Kernel, kind: Report['kind']) => m.reports.filter((r) => r.kind === kind);
 
-export const eventsOn = (m: Machine, cpu: number, type: TraceEvent['type']) =>
+export const eventsOn = (m: Kernel, cpu: number, type: TraceEvent['type']) =>
   m.tracer!.events().filter((e) => e.cpu === cpu && e.type === type);

@@ -62,9 +62,9 @@ describe('boot', () => {
   });
 
   it('copies a per-CPU variable initial value into every CPU unit', () => {
-    const m = new Machine({ cpus: 3 });
-    m.definePerCpu('answer', u64, 42n);
-    m.boot();
+    const b = new Machine({ cpus: 3 });
+    b.definePerCpu('answer', u64, 42n);
+    const m = b.boot();
     for (let cpu = 0; cpu < 3; cpu++)
       expect(m.memory.read64(m.areas.perCpuPtr(m.symbol('answer'), cpu))).toBe(42n);
   });
@@ -118,7 +118,8 @@ describe('machine options', () => {
   });
 
   it('refuses definePerCpu, defineData and a second boot after boot with EBUSY', () => {
-    const m = new Machine({ cpus: 1 }).boot();
+    const m = new Machine({ cpus: 1 });
+    m.boot();
     const late = errnoOf(() => m.definePerCpu('late', u64, 0n));
     expect(late.errno).toBe('EBUSY');
     expect(late.message).toContain("'late'");
@@ -386,9 +387,9 @@ describe('DEBUG_PREEMPT', () => {
   `;
 
   function machine(debugPreempt: DebugPreemptMode = 'warn') {
-    const m = new Machine({ cpus: 2, debugPreempt });
-    m.definePerCpu('v', u64, 0n);
-    m.boot();
+    const b = new Machine({ cpus: 2, debugPreempt });
+    b.definePerCpu('v', u64, 0n);
+    const m = b.boot();
     return m;
   }
 
@@ -605,9 +606,9 @@ describe('.text', () => {
 
 describe('oops disassembly', () => {
   it('names the per-CPU variable an lddw loads, and the kfunc a call calls', () => {
-    const m = new Machine({ cpus: 1 });
-    m.definePerCpu('stats', u64, 0n);
-    m.boot();
+    const b = new Machine({ cpus: 1 });
+    b.definePerCpu('stats', u64, 0n);
+    const m = b.boot();
     m.spawn({
       comm: 'raw_deref',
       // The per-CPU pointer is used without this_cpu_ptr: its offset is unmapped, as on x86-64.

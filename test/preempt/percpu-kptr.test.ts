@@ -1,42 +1,39 @@
 import { describe, expect, it } from 'vitest';
 import { PercpuSanitizer } from '../../percpu/sanitizer.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import {
-  attachPercpuSanitizer,
   BPF_GLOBAL_PERCPU_MA_MAX_SIZE,
-  installPercpuKptr,
   PERCPU_KPTR_KFUNCS,
-  type PercpuKptr,
-  percpuKptrOf,
+  sanitizerHost,
 } from '../../preempt/percpu-kptr.ts';
-import { installRcu, rcuBarrier, rcuOf } from '../../preempt/rcu.ts';
+import { Rcu } from '../../preempt/rcu.ts';
 import { u64 } from '../../segments/ctype.ts';
 import { ofKind, run } from './machine-fixtures.ts';
 
 /** A booted machine with the globals `slot`, `out0`..`out3` and percpu kptr support. */
-function kptrMachine(opts: MachineOptions = {}): { m: Machine; k: PercpuKptr } {
-  const m = new Machine({ cpus: 2, tickInterval: 20, ...opts });
-  for (const name of ['slot', 'out0', 'out1', 'out2', 'out3']) m.defineData(name, u64, 0n);
-  m.boot();
-  return { m, k: percpuKptrOf(m) };
+function kptrMachine(opts: MachineOptions = {}): Kernel {
+  const b = new Machine({ cpus: 2, tickInterval: 20, ...opts });
+  for (const name of ['slot', 'out0', 'out1', 'out2', 'out3']) b.defineData(name, u64, 0n);
+  return b.boot();
 }
 
-const global = (m: Machine, name: string) => m.memory.read64(m.symbol(name));
+const global = (m: Kernel, name: string) => m.memory.read64(m.symbol(name));
 
 /** Spawns `source` on `cpu` and runs the machine until every task is done. */
-function runProgram(m: Machine, source: string, cpu = 0): void {
+function runProgram(m: Kernel, source: string, cpu = 0): void {
   m.spawn({ comm: 'prog', cpu, allowed: [cpu], program: m.assemble(source) });
   run(m);
 }
 
 /** Spawns a native task that waits for every RCU callback, so drops have happened. */
-function barrierAfter(m: Machine, cpu = 0): void {
+function barrierAfter(m: Kernel, cpu = 0): void {
   m.spawn({
     comm: 'rcu_barrier',
     cpu,
     *body() {
       while ([...m.tasks.values()].some((t) => t.comm !== 'rcu_barrier' && !t.exited)) yield;
-      yield* rcuBarrier(m);
+      yield* m.rcuBarrier();
       return 0;
     },
   });
@@ -44,41 +41,36 @@ function barrierAfter(m: Machine, cpu = 0): void {
 
 describe('every booted machine', () => {
   it('has RCU, the percpu kptr kfuncs and helpers, and the sanitizer on its allocator', () => {
-    const m = new Machine({ cpus: 1 });
-    expect(() => percpuKptrOf(m)).toThrow('EAGAIN: the machine has not booted');
-    expect(() => rcuOf(m)).toThrow('EAGAIN: the machine has not booted: no RCU yet');
-    m.boot();
-    const k = percpuKptrOf(m);
-    expect(k.allocator).toBe(m.percpu);
-    expect(k.sanitizer).toBe(PercpuSanitizer.of(m.percpu));
-    expect(k.rcu).toBe(rcuOf(m));
+    const b = new Machine({ cpus: 1 });
+    expect('rcu' in b || 'sanitizer' in b).toBe(false); // only the booted kernel has them
+    const m = b.boot();
+    expect(m.rcu).toBeInstanceOf(Rcu);
+    expect(m.sanitizer).toBeInstanceOf(PercpuSanitizer);
+    // The sanitizer watches the kernel's own allocator.
+    const p = m.percpu.alloc(8, 8)!;
+    expect(m.sanitizer!.record(p)?.size).toBe(8);
     expect(m.kfuncs.byNameLookup('bpf_percpu_obj_new_impl')?.id).toBe(300);
     expect(m.helpers.get(194)?.name).toBe('bpf_kptr_xchg');
   });
 
   it("has no sanitizer with the 'sanitizer: false' option, and still the kfuncs and RCU", () => {
     const m = new Machine({ cpus: 1, sanitizer: false }).boot();
-    expect(percpuKptrOf(m).sanitizer).toBeUndefined();
-    expect(PercpuSanitizer.of(m.percpu)).toBeUndefined();
-    expect(rcuOf(m)).toBe(percpuKptrOf(m).rcu);
+    expect(m.sanitizer).toBeNull();
+    expect(m.rcu).toBeInstanceOf(Rcu);
     expect(m.kfuncs.byNameLookup('bpf_rcu_read_lock')?.id).toBe(302);
   });
 
-  it('refuses a second sanitizer, percpu kptr install or RCU', () => {
+  it('refuses a second sanitizer on its allocator', () => {
     const m = new Machine({ cpus: 1 }).boot();
-    expect(() => attachPercpuSanitizer(m)).toThrow(
+    expect(() => PercpuSanitizer.attach(m.percpu, sanitizerHost(m))).toThrow(
       'EBUSY: a sanitizer is already attached to this allocator',
     );
-    expect(() => installPercpuKptr(m, m.percpu, undefined)).toThrow(
-      'EBUSY: percpu kptr is already installed',
-    );
-    expect(() => installRcu(m)).toThrow('EBUSY: RCU is already installed on this machine');
   });
 });
 
 describe('bpf_percpu_obj_new_impl', () => {
   it('returns an object zeroed on every CPU, 8-byte aligned, for sizes 1..512', () => {
-    const { m, k } = kptrMachine();
+    const m = kptrMachine();
     const dirty = m.percpu.alloc(64, 8)!;
     for (let cpu = 0; cpu < 2; cpu++) m.memory.fill(m.areas.perCpuPtr(dirty, cpu), 64, 0xee);
     m.percpu.free(dirty);
@@ -114,12 +106,12 @@ describe('bpf_percpu_obj_new_impl', () => {
         true,
       );
     }
-    expect(k.sanitizer!.record(big)?.size).toBe(512);
-    expect(k.sanitizer!.record(tiny)?.size).toBe(1);
+    expect(m.sanitizer!.record(big)?.size).toBe(512);
+    expect(m.sanitizer!.record(tiny)?.size).toBe(1);
   });
 
   it('returns NULL for size 0 and sizes above 512, printing nothing', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     runProgram(
       m,
       `
@@ -143,7 +135,7 @@ describe('bpf_percpu_obj_new_impl', () => {
   });
 
   it('is registered under its id', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     for (const [name, id] of Object.entries(PERCPU_KPTR_KFUNCS)) {
       expect(m.kfuncs.byNameLookup(name)?.id).toBe(id);
     }
@@ -152,7 +144,7 @@ describe('bpf_percpu_obj_new_impl', () => {
 
 describe('bpf_per_cpu_ptr and bpf_this_cpu_ptr', () => {
   it('bpf_per_cpu_ptr gives CPU n’s copy, and NULL for a CPU >= nr_cpus or a NULL pointer', () => {
-    const { m } = kptrMachine({ cpus: 3 });
+    const m = kptrMachine({ cpus: 3 });
     const p = m.percpu.alloc(8, 8)!;
     runProgram(
       m,
@@ -186,7 +178,7 @@ describe('bpf_per_cpu_ptr and bpf_this_cpu_ptr', () => {
   });
 
   it('bpf_this_cpu_ptr gives the running CPU’s copy; DEBUG_PREEMPT reports a preemptible caller', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     const p = m.percpu.alloc(8, 8)!;
     runProgram(
       m,
@@ -211,7 +203,7 @@ describe('bpf_per_cpu_ptr and bpf_this_cpu_ptr', () => {
 
 describe('bpf_kptr_xchg', () => {
   it('stores the new pointer in the slot and returns the old one', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     m.memory.write64(m.symbol('slot'), 0x1234n);
     runProgram(
       m,
@@ -236,7 +228,7 @@ describe('bpf_kptr_xchg', () => {
   });
 
   it('faults on a misaligned or unmapped slot', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     runProgram(m, 'r1 = slot ll\nr1 += 4\nr2 = 0\ncall bpf_kptr_xchg\nr0 = 0\nexit');
     runProgram(m, 'r1 = 0\nr2 = 0\ncall bpf_kptr_xchg\nr0 = 0\nexit');
     const oopses = ofKind(m, 'oops').map((r) => r.lines[0]);
@@ -247,7 +239,7 @@ describe('bpf_kptr_xchg', () => {
 
 describe('bpf_percpu_obj_drop_impl and RCU', () => {
   it('an object dropped while another CPU is in an RCU read section is not freed or reused until that CPU leaves it', () => {
-    const { m, k } = kptrMachine({ cpus: 2, tickInterval: 15 });
+    const m = kptrMachine({ cpus: 2, tickInterval: 15 });
     m.defineAsmSymbol('inside', { kind: 'value', value: BigInt(m.symbol('out2')) });
     const reader = m.assemble(`
       again:
@@ -325,12 +317,12 @@ describe('bpf_percpu_obj_drop_impl and RCU', () => {
     expect(seen.freedWhileInside).toBe(0);
     expect(Number(global(m, 'out1'))).not.toBe(first); // not reused while the reader held it
     expect(m.percpu.isAllocationStart(first)).toBe(false); // freed in the end
-    expect(k.sanitizer!.liveAllocations()).toEqual([]);
+    expect(m.sanitizer!.liveAllocations()).toEqual([]);
     expect(m.reports).toEqual([]);
   });
 
   it('reports a second drop of the same object as a double free at once, and frees it once', () => {
-    const { m, k } = kptrMachine();
+    const m = kptrMachine();
     m.spawn({
       comm: 'dropper',
       cpu: 0,
@@ -361,11 +353,11 @@ describe('bpf_percpu_obj_drop_impl and RCU', () => {
     );
     expect(kasan[0].lines).toContain(' dropper+0x30/0x60');
     expect(ofKind(m, 'oops')).toEqual([]); // the allocator never saw the second free
-    expect(k.sanitizer!.liveAllocations()).toEqual([]);
+    expect(m.sanitizer!.liveAllocations()).toEqual([]);
   });
 
   it('reports a drop of a pointer into the object as invalid-free and drops nothing', () => {
-    const { m, k } = kptrMachine();
+    const m = kptrMachine();
     runProgram(
       m,
       `
@@ -385,14 +377,14 @@ describe('bpf_percpu_obj_drop_impl and RCU', () => {
     expect(ofKind(m, 'kasan')[0].lines[0]).toMatch(
       /^BUG: KASAN: invalid-free in prog\+0x48\/0x60$/,
     );
-    expect(k.rcu.pendingCallbacks).toBe(0);
-    expect(k.sanitizer!.record(Number(global(m, 'out0')))?.state).toBe('live');
+    expect(m.rcu.pendingCallbacks).toBe(0);
+    expect(m.sanitizer!.record(Number(global(m, 'out0')))?.state).toBe('live');
   });
 });
 
 describe('without the sanitizer', () => {
   it('dropping a pointer that starts no live object faults the task, and bad reads go unreported', () => {
-    const { m } = kptrMachine({ sanitizer: false });
+    const m = kptrMachine({ sanitizer: false });
     const p = m.percpu.alloc(8, 8)!;
     m.percpu.free(p);
     runProgram(m, `r1 = ${m.areas.perCpuPtr(p, 0)}\nr0 = *(u64 *)(r1 + 0)\nr0 = 0\nexit`);
@@ -407,7 +399,7 @@ describe('without the sanitizer', () => {
 
 describe('the sanitizer on guest accesses', () => {
   it('reports a read after the drop’s grace period as use-after-free at the reading instruction', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     runProgram(
       m,
       `
@@ -438,7 +430,7 @@ describe('the sanitizer on guest accesses', () => {
   });
 
   it('reports a write past the object as out-of-bounds, and accesses inside it or to static variables not at all', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     m.spawn({
       comm: 'oob',
       cpu: 0,
@@ -470,7 +462,7 @@ describe('the sanitizer on guest accesses', () => {
   });
 
   it('checks the this_cpu_* kfuncs: a write after the drop and a read past the object', () => {
-    const { m } = kptrMachine();
+    const m = kptrMachine();
     m.spawn({
       comm: 'ops',
       cpu: 0,
@@ -517,8 +509,8 @@ describe('the sanitizer on guest accesses', () => {
   });
 
   it("with onError 'throw' the bad access kills the task with an oops", () => {
-    const { m, k } = kptrMachine();
-    k.sanitizer!.onError = 'throw';
+    const m = kptrMachine();
+    m.sanitizer!.onError = 'throw';
     const p = m.percpu.alloc(8, 8)!;
     m.percpu.free(p);
     runProgram(m, `r1 = ${m.areas.perCpuPtr(p, 0)}\nr0 = *(u64 *)(r1 + 0)\nr0 = 0\nexit`);

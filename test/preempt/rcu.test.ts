@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine, type MachineOptions } from '../../preempt/machine.ts';
 import { SOFTIRQ_MASK } from '../../preempt/preempt-count.ts';
-import { Rcu, rcuBarrier, rcuOf, rcuStateType, synchronizeRcu } from '../../preempt/rcu.ts';
+import { Rcu, rcuStateType } from '../../preempt/rcu.ts';
 import { type Task, type TaskBody, taskStruct } from '../../preempt/task.ts';
 import { ofKind, run, stepUntil } from './machine-fixtures.ts';
 
-function withRcu(opts: MachineOptions = {}): { m: Machine; rcu: Rcu; log: string[] } {
+function withRcu(opts: MachineOptions = {}): { m: Kernel; rcu: Rcu; log: string[] } {
   const m = new Machine({ cpus: 2, tickInterval: 10, ...opts }).boot();
-  return { m, rcu: rcuOf(m), log: [] };
+  return { m, rcu: m.rcu, log: [] };
 }
 
 /** A native task body that yields `n` times. */
@@ -293,7 +294,7 @@ describe('waiting for RCU from native tasks', () => {
       allowed: [0],
       *body() {
         while (!inside) yield;
-        yield* synchronizeRcu(m);
+        yield* m.synchronizeRcu();
         log.push('synchronized');
         return 0;
       },
@@ -310,7 +311,7 @@ describe('waiting for RCU from native tasks', () => {
       cpu: 0,
       *body() {
         rcu.readLock();
-        yield* synchronizeRcu(m);
+        yield* m.synchronizeRcu();
         return 0;
       },
     });
@@ -342,7 +343,7 @@ describe('waiting for RCU from native tasks', () => {
       allowed: [0],
       *body() {
         yield;
-        yield* rcuBarrier(m);
+        yield* m.rcuBarrier();
         afterBarrier = [...ran];
         return 0;
       },
@@ -357,7 +358,7 @@ describe('waiting for RCU from native tasks', () => {
  * One CPU: a reader preempted inside its section by a hog, then a grace
  * period started from host code, which the blocked reader holds.
  */
-function blockedReader(): { m: Machine; rcu: Rcu; reader: Task } {
+function blockedReader(): { m: Kernel; rcu: Rcu; reader: Task } {
   const { m, rcu } = withRcu({ cpus: 1, timeSlice: 1 });
   const reader = m.spawn({
     comm: 'reader',
@@ -392,7 +393,7 @@ describe('RCU state in emulated memory', () => {
 
   it('is seen whole by a second handle over the same memory', () => {
     const { m, rcu, reader } = blockedReader();
-    const other = new Rcu(m, rcu.addr);
+    const other = new Rcu(m, rcu.addr, rcu.taskStructs);
     expect(other.gpInProgress).toBe(true);
     expect(other.completed).toBe(0);
     expect(other.gpStart).toBe(rcu.gpStart);
@@ -423,7 +424,7 @@ describe('RCU state in emulated memory', () => {
     const { m, rcu } = withRcu({ cpus: 1 });
     m.spawn({ comm: 'worker', cpu: 0, body: () => idle(100) });
     m.runCpu(0, 1);
-    const other = new Rcu(m, rcu.addr);
+    const other = new Rcu(m, rcu.addr, rcu.taskStructs);
     let ran = false;
     other.callRcu(() => {
       ran = true;
@@ -455,7 +456,7 @@ describe('the rcu_node lock', () => {
     rcu.lock.lock(0);
     expect(() => rcu.callRcu(() => {})).toThrow(/^EBUSY: spinlock recursion on CPU#0/);
     rcu.lock.unlock(0);
-    const other = new Rcu(m, rcu.addr);
+    const other = new Rcu(m, rcu.addr, rcu.taskStructs);
     rcu.lock.lock(1);
     expect(other.lock.holder).toBe(1);
     expect(() => other.callRcu(() => {})).toThrow(

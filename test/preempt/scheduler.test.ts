@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { cannotMigrate, migrateTask } from '../../preempt/scheduler.ts';
 import type { Task } from '../../preempt/task.ts';
@@ -15,15 +16,15 @@ import { run, spin, stepUntil } from './machine-fixtures.ts';
 type Switch = TraceHeader & SchedSwitchBody;
 type Migrate = TraceHeader & SchedMigrateTaskBody;
 type Wakeup = TraceHeader & SchedWakeupBody;
-const switches = (m: Machine): Switch[] =>
+const switches = (m: Kernel): Switch[] =>
   m.tracer!.events().filter((e): e is Switch => e.type === 'sched_switch');
-const migrations = (m: Machine): Migrate[] =>
+const migrations = (m: Kernel): Migrate[] =>
   m.tracer!.events().filter((e): e is Migrate => e.type === 'sched_migrate_task');
-const wakeups = (m: Machine): Wakeup[] =>
+const wakeups = (m: Kernel): Wakeup[] =>
   m.tracer!.events().filter((e): e is Wakeup => e.type === 'sched_wakeup');
 
 /** A program that spins `n` iterations and exits with the CPU it ends on. */
-const spinThenCpu = (m: Machine, n: number) =>
+const spinThenCpu = (m: Kernel, n: number) =>
   m.assemble(`${spin(n)}
     call 8
     exit`);
@@ -261,10 +262,10 @@ describe('what prevents migration', () => {
 describe('a migrated guest task', () => {
   /** `mover` computes this_cpu_ptr(&v) on CPU 0, spins until preempted, and is moved to CPU 1. */
   function migrated() {
-    const m = new Machine({ cpus: 2, tickInterval: 20, timeSlice: 1, debugPreempt: 'off' });
-    m.definePerCpu('v', u64, 0n);
-    m.definePerCpu('books', u64, 0n);
-    m.boot();
+    const b = new Machine({ cpus: 2, tickInterval: 20, timeSlice: 1, debugPreempt: 'off' });
+    b.definePerCpu('v', u64, 0n);
+    b.definePerCpu('books', u64, 0n);
+    const m = b.boot();
     const mover = m.spawn({
       comm: 'mover',
       cpu: 0,
@@ -298,7 +299,7 @@ describe('a migrated guest task', () => {
     expect(run(m).finished).toBe(true);
     return { m, mover, hog, moved };
   }
-  const at = (m: Machine, name: string, cpu: number) =>
+  const at = (m: Kernel, name: string, cpu: number) =>
     m.memory.read64(m.areas.perCpuPtr(m.symbol(name), cpu));
 
   it('is traced sched_migrate_task from CPU 0 to CPU 1 and resumes there', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { apply, runDeterministic, type Strategy } from '../../preempt/engine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { type Decision, ScheduleLog } from '../../preempt/schedule-log.ts';
 import { cannotMigrate } from '../../preempt/scheduler.ts';
@@ -16,12 +17,12 @@ import { ErrnoError } from '../../segments/errno.ts';
  * (DEBUG_PREEMPT reports), a sleep, a pinned task, a migrate_disable
  * section, a native task, a kthread and a timer handler on every CPU.
  */
-function scenario(cpus = 2, { timerHandler = true } = {}): Machine {
-  const m = new Machine({ cpus, tickInterval: 40, timeSlice: 1, memorySize: 16 << 20 });
-  m.definePerCpu('counter', u64, 0n);
-  m.definePerCpu('done', u64, 0n);
-  m.definePerCpu('irqs', u64, 0n);
-  m.boot();
+function scenario(cpus = 2, { timerHandler = true } = {}): Kernel {
+  const b = new Machine({ cpus, tickInterval: 40, timeSlice: 1, memorySize: 16 << 20 });
+  b.definePerCpu('counter', u64, 0n);
+  b.definePerCpu('done', u64, 0n);
+  b.definePerCpu('irqs', u64, 0n);
+  const m = b.boot();
   if (timerHandler)
     m.onTimer('all', m.assemble('r1 = irqs ll\nr2 = 1\ncall this_cpu_add\nr0 = 0\nexit'));
   const racy = m.assemble(`
@@ -72,7 +73,7 @@ function scenario(cpus = 2, { timerHandler = true } = {}): Machine {
   return m;
 }
 
-const memoryOf = (m: Machine) => Buffer.from(m.memory.buffer);
+const memoryOf = (m: Kernel) => Buffer.from(m.memory.buffer);
 
 const STRATEGIES: [string, () => Strategy][] = [
   ['round-robin', () => roundRobin({ quantum: 7 })],
@@ -158,9 +159,9 @@ describe('round-robin', () => {
   });
 
   it('advances every CPU clock evenly, also when only one CPU has a timer handler', () => {
-    const m = new Machine({ cpus: 2, tickInterval: 40 });
-    m.definePerCpu('irqs', u64, 0n);
-    m.boot();
+    const b = new Machine({ cpus: 2, tickInterval: 40 });
+    b.definePerCpu('irqs', u64, 0n);
+    const m = b.boot();
     m.onTimer(0, m.assemble('r1 = irqs ll\nr2 = 1\ncall this_cpu_add\nr0 = 0\nexit'));
     const busy = m.assemble('r6 = 0\nspin:\nr6 += 1\nif r6 < 1000 goto spin\nexit');
     for (const cpu of [0, 1]) m.spawn({ comm: `busy${cpu}`, cpu, allowed: [cpu], program: busy });
@@ -232,7 +233,7 @@ describe('pct', () => {
 
 describe('random', () => {
   /** Every migration possible now, found by trying every task and CPU. */
-  function legalMoves(m: Machine): string[] {
+  function legalMoves(m: Kernel): string[] {
     const out: string[] = [];
     for (const t of m.tasks.values())
       for (const c of m.cpus)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Kernel } from '../../../preempt/kernel.ts';
 import { Machine } from '../../../preempt/machine.ts';
 import {
   IPI_CALL_FUNCTION,
@@ -8,7 +9,7 @@ import {
   StopRequested,
 } from '../../../preempt/parallel/mailbox.ts';
 
-function control(cpus = 2): { m: Machine; ctl: ParallelControl } {
+function control(cpus = 2): { m: Kernel; ctl: ParallelControl } {
   const m = new Machine({ cpus, memorySize: 16 << 20, trace: false }).boot();
   return { m, ctl: ParallelControl.reserve(m) };
 }

@@ -23,8 +23,10 @@ const counting = (n: number) => `
 /** One counting task per CPU, each bound to it. */
 export const boundCounters: MachineRecipe = {
   machine: { cpus: 2, tickInterval: 200 },
-  setup(m) {
+  define(m) {
     m.definePerCpu('hits', u64, 0n);
+  },
+  setup(m) {
     const program = m.assemble(counting(2000));
     for (const c of m.cpus) m.spawn({ comm: `count${c.id}`, cpu: c.id, allowed: [c.id], program });
   },
@@ -33,8 +35,10 @@ export const boundCounters: MachineRecipe = {
 /** Six tasks queued on CPU 0, free to run anywhere: the others must pull them. */
 export const crowdedCpu0: MachineRecipe = {
   machine: { cpus: 2, tickInterval: 100 },
-  setup(m) {
+  define(m) {
     m.definePerCpu('hits', u64, 0n);
+  },
+  setup(m) {
     const program = m.assemble(counting(3000));
     for (let k = 0; k < 6; k++) m.spawn({ comm: `crowd${k}`, cpu: 0, program });
   },
@@ -131,8 +135,10 @@ export const spawnsWhileRunning: MachineRecipe = {
 /** Two tasks per CPU, free to migrate, each counting 30 times with a 1 ms sleep after each. */
 export const sleepers: MachineRecipe = {
   machine: { cpus: 2, tickInterval: 100 },
-  setup(m) {
+  define(m) {
     m.definePerCpu('hits', u64, 0n);
+  },
+  setup(m) {
     const program = m.assemble(`
         r6 = 0
       loop:
@@ -158,8 +164,10 @@ export const sleepers: MachineRecipe = {
  */
 export const kptrRoundTrips: MachineRecipe = {
   machine: { cpus: 2, tickInterval: 200 },
-  setup(m) {
+  define(m) {
     m.definePerCpu('ok', u64, 0n);
+  },
+  setup(m) {
     const program = m.assemble(`
         r6 = 0
       loop:

@@ -1,0 +1,509 @@
+/**
+ * The booted kernel: N CPUs over one physical memory, booted like Linux
+ * (the image linked, per-CPU areas set up from the `.data..percpu`
+ * template, a run queue and an idle task per CPU), with tasks that run
+ * guest eBPF programs or native TS generators, timer interrupts, softirqs,
+ * preemption and migration. Its constructor is the boot sequence (kernel.ts
+ * lists the order); the builder (machine.ts) calls it once.
+ *
+ * Execution is driven from outside: `runCpu(cpu, quantum)` runs one CPU for
+ * a quantum of instructions, taking its interrupts and scheduling on the
+ * way. The deterministic engine (engine.ts) decides which CPU runs when; the
+ * scheduling rules themselves are in scheduler.ts and interrupts.ts.
+ *
+ * Emulated time: one instruction is `nsPerInsn` ns, a timer tick every
+ * `tickInterval` instructions of a CPU is one jiffy (HZ = 1000 by default, so
+ * a tick is 1 ms). The trace's timestamps count instructions over all CPUs
+ * in the order they ran, which keeps the merged trace causal.
+ *
+ * @example
+ * const k = new Machine({ cpus: 2 }).boot(); // a BootedKernel, typed Kernel
+ */
+
+import {
+  type AsmOptions,
+  type AsmSymbol,
+  type AssembledProgram,
+  assemble,
+} from '../cpu/asm/pseudo-c.ts';
+import { asmWith } from '../cpu/asm/template.ts';
+import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
+import { Cpu } from '../cpu/cpu.ts';
+import type { DisasmOptions } from '../cpu/disasm.ts';
+import { HelperTable } from '../cpu/helpers.ts';
+import { type LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/program.ts';
+import { PercpuAllocator } from '../percpu/allocator.ts';
+import { type PerCpuAreas, setupPerCpuAreas } from '../percpu/per-cpu-areas.ts';
+import { PercpuSanitizer } from '../percpu/sanitizer.ts';
+import type { AddressMap, Region } from '../segments/address-map.ts';
+import { alignUp } from '../segments/ctype.ts';
+import { ErrnoError } from '../segments/errno.ts';
+import { linkAndLoad } from '../segments/image-loader.ts';
+import { KernelHeap } from '../segments/kmalloc.ts';
+import type { LinkedImage, Linker } from '../segments/linker.ts';
+import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
+import { Vmalloc } from '../segments/vmalloc.ts';
+import { BpfMapTable } from './bpf-map-table.ts';
+import { CpuState } from './cpu-state.ts';
+import { DebugPreempt } from './debug-preempt.ts';
+import { runCpu } from './execution.ts';
+import { probeOf, registerGuestInterface } from './guest-interface.ts';
+import { doSoftirq } from './interrupts.ts';
+import type { Kernel, Sleeper, SpawnOptions, TaskWait, TimerHandler } from './kernel.ts';
+import { kernelVarAddrs } from './kernel-vars.ts';
+import type { ResolvedMachineOptions } from './machine-options.ts';
+import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
+import { inInterrupt, PREEMPT_OFFSET, preemptCountAdd, SOFTIRQ_OFFSET } from './preempt-count.ts';
+import { Rcu } from './rcu.ts';
+import { rcuBarrier, synchronizeRcu } from './rcu-sync.ts';
+import type { Report, ReportKind } from './reports.ts';
+import { RunQueue } from './runqueue.ts';
+import { wakeUpProcess } from './scheduler.ts';
+import { msecsToTicks, sleepFor } from './sleep.ts';
+import { Task, type TaskBody, taskStruct } from './task.ts';
+import { type ProgramSource, TextSection } from './text-section.ts';
+import { type TraceEventBody, traceFlags } from './trace/events.ts';
+import { Tracer } from './trace/tracer.ts';
+
+/** What the builder hands to boot: the resolved options, the memory, and the image to link. */
+export interface BootImage {
+  readonly opts: ResolvedMachineOptions;
+  readonly memory: PhysicalMemory;
+  readonly map: AddressMap;
+  readonly linker: Linker;
+  /** Symbols defined with the builder's defineAsmSymbol. */
+  readonly asmSymbols: ReadonlyMap<string, AsmSymbol>;
+}
+
+export class BootedKernel implements Kernel {
+  readonly opts: ResolvedMachineOptions;
+  readonly nrCpus: number;
+  readonly memory: PhysicalMemory;
+  readonly map: AddressMap;
+  readonly image: LinkedImage;
+  readonly areas: PerCpuAreas;
+  readonly percpu: PercpuAllocator;
+  readonly kheap: KernelHeap;
+  readonly vmalloc: Vmalloc;
+  readonly sanitizer: PercpuSanitizer | null;
+  readonly rcu: Rcu;
+  readonly maps = new BpfMapTable();
+  readonly tracer: Tracer | null;
+  readonly reports: Report[] = [];
+  readonly debugPreempt: DebugPreempt;
+  readonly helpers = new HelperTable('helper');
+  readonly kfuncs = new HelperTable('kfunc');
+  readonly text: TextSection;
+  readonly cpus: CpuState[] = [];
+  readonly tasks = new Map<number, Task>();
+  readonly timerHandlers: TimerHandler[][] = [];
+  readonly sleepers: Sleeper[] = [];
+  steps = 0;
+  current: CpuState | null = null;
+  /** The task_struct slots: the task structs region, and each slot's struct and stack top. */
+  readonly taskStructs: Region;
+  private readonly freeSlots: { addr: number; stackTop: number }[];
+  private readonly asmSymbols: Map<string, AsmSymbol>;
+  private nextPid = 1;
+  private oopsCount = 0;
+  private liveCount = 0;
+
+  /**
+   * Boots: links the image, sets up the per-CPU areas, the per-CPU
+   * allocator (and its sanitizer, unless the `sanitizer` option is off),
+   * kmalloc and vmalloc, the CPUs, run queues and idle tasks, then RCU and
+   * the percpu kptr kfuncs and helpers.
+   */
+  constructor(boot: BootImage) {
+    const { opts, memory, map, linker } = boot;
+    this.opts = opts;
+    this.nrCpus = opts.cpus;
+    this.memory = memory;
+    this.map = map;
+    this.asmSymbols = new Map(boot.asmSymbols);
+    this.debugPreempt = new DebugPreempt(this);
+    // Per-CPU pointers are offsets below the template's size; as on x86-64,
+    // nothing is mapped there, so one used without this_cpu_ptr faults.
+    const hole = alignUp(Math.max(PAGE_SIZE, linker.percpuSize()), PAGE_SIZE);
+    map.skipTo(hole);
+    memory.lowLimit = hole;
+    this.image = linkAndLoad(linker, memory, map);
+    const areas = setupPerCpuAreas(memory, map, this.image, this.nrCpus);
+    this.areas = areas;
+    const currentCpu = () => this.current?.id ?? 0;
+    // The first chunk's reserved and dynamic parts, then chunks from their own region.
+    // Messages carry mm/percpu.c's pr_fmt prefix; the balance worker runs from the tick.
+    this.percpu = new PercpuAllocator({
+      memory,
+      map,
+      areas,
+      chunkRegionSize: opts.percpuChunkRegion,
+      warn: (line) => this.report('warning', this.current ?? this.cpus[0], [`percpu: ${line}`]),
+      currentCpu,
+    });
+    this.kheap = KernelHeap.create(memory, map, opts.kmallocHeap, { currentCpu });
+    const vmallocSize =
+      opts.vmallocSize || Math.min(16 << 20, alignUp(memory.size / 16, PAGE_SIZE));
+    this.vmalloc = Vmalloc.create(memory, map, vmallocSize, { currentCpu });
+    this.sanitizer = opts.sanitizer
+      ? PercpuSanitizer.attach(this.percpu, sanitizerHost(this))
+      : null;
+    this.tracer = opts.trace
+      ? new Tracer(memory, map, this.nrCpus, { bytesPerCpu: opts.traceBytesPerCpu })
+      : null;
+    const maps = this.maps;
+    const resolver: PseudoResolver = {
+      mapByFd: (fd) => BigInt(maps.get(fd).addr),
+      mapValueByFd: (fd, off) => BigInt(maps.directValue(fd, off)),
+    };
+    this.text = new TextSection(
+      memory,
+      map.reserve('.text', opts.textSize),
+      this.image.symbols,
+      resolver,
+    );
+    const slots = opts.maxTasks + this.nrCpus;
+    this.taskStructs = map.reserve('task structs', slots * taskStruct.size, 8);
+    const stacks = map.reserve('task stacks', slots * STACK_BYTES);
+    this.freeSlots = Array.from({ length: slots }, (_, k) => ({
+      addr: this.taskStructs.start + k * taskStruct.size,
+      stackTop: stacks.start + (k + 1) * STACK_BYTES,
+    }));
+    registerGuestInterface(this);
+    this.bootCpus();
+    this.rcu = Rcu.install(this, this.taskStructs);
+    installPercpuKptr(this);
+  }
+
+  /** Each CPU: its interpreter on its per-CPU area, its run queue, its idle task. */
+  private bootCpus(): void {
+    const irqStacks = this.map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
+    for (let id = 0; id < this.nrCpus; id++) {
+      const vars = kernelVarAddrs(this.areas, id);
+      const cpu = new Cpu({
+        memory: this.memory,
+        id,
+        helpers: this.helpers,
+        kfuncs: this.kfuncs,
+        gsBase: this.areas.offsets[id],
+      });
+      cpu.probe = probeOf(this);
+      const idle = this.createTask(
+        { comm: `swapper/${id}`, cpu: id, allowed: [id] },
+        { kind: 'idle' },
+        0,
+      );
+      const irqCtx = new CpuContext(
+        loadProgram([{ code: 0x95, dst: 0, src: 0, off: 0, imm: 0 }]),
+        irqStacks.start + (id + 1) * STACK_BYTES,
+      );
+      const state = new CpuState(
+        id,
+        cpu,
+        this.memory,
+        vars,
+        new RunQueue(this.memory, vars.runqueue, id),
+        idle,
+        irqCtx,
+        this.opts.tickInterval,
+      );
+      state.rq.curr = idle.addr;
+      this.memory.write64(vars.currentTask, BigInt(idle.addr));
+      this.cpus.push(state);
+      this.timerHandlers.push([]);
+    }
+  }
+
+  // ---- image and programs --------------------------------------------------------
+
+  symbol(name: string): number {
+    const s = this.image.symbols.get(name);
+    if (s === undefined) throw new ErrnoError('ENOENT', `no symbol '${name}'`);
+    return s.address;
+  }
+
+  defineAsmSymbol(name: string, symbol: AsmSymbol): void {
+    this.asmSymbols.set(name, symbol);
+  }
+
+  asmOptions(): AsmOptions {
+    const symbols = new Map<string, AsmSymbol>();
+    for (const s of this.image.symbols.all())
+      symbols.set(s.name, { kind: 'value', value: BigInt(s.address) });
+    for (const [k, v] of this.asmSymbols) symbols.set(k, v);
+    const kfuncs = new Map(this.kfuncs.entries().map((e) => [e.name, e.id]));
+    return { symbols, kfuncs };
+  }
+
+  get asm(): ReturnType<typeof asmWith> {
+    return asmWith(this.asmOptions());
+  }
+
+  assemble(source: string): AssembledProgram {
+    return assemble(source, this.asmOptions());
+  }
+
+  disasmOptions(): DisasmOptions {
+    const byValue = new Map<bigint, string>();
+    for (const s of this.image.symbols.all())
+      if (!byValue.has(BigInt(s.address))) byValue.set(BigInt(s.address), s.name);
+    const kfuncNames = new Map(this.kfuncs.entries().map((e) => [e.id, e.name] as const));
+    return { helperNames: true, kfuncNames, symbolOf: (v) => byValue.get(v) };
+  }
+
+  loadText(source: ProgramSource, name: string): LoadedProgram {
+    return this.text.load(source, name);
+  }
+
+  // ---- tasks -------------------------------------------------------------------------
+
+  spawn(opts: SpawnOptions): Task {
+    if ((opts.program === undefined) === (opts.body === undefined)) {
+      throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
+    }
+    const cpu = opts.cpu ?? 0;
+    this.areas.checkCpu(cpu);
+    const allowed = opts.kthread ? [cpu] : (opts.allowed ?? this.cpus.map((c) => c.id));
+    if (!allowed.includes(cpu)) {
+      throw new ErrnoError(
+        'EINVAL',
+        `task '${opts.comm}' starts on CPU ${cpu}, outside its allowed CPUs`,
+      );
+    }
+    let task: Task;
+    if (opts.program !== undefined) {
+      const program = this.loadText(opts.program, opts.comm);
+      task = this.createTask({ ...opts, allowed }, { kind: 'program', program }, this.nextPid++);
+      (opts.args ?? []).forEach((v, k) => {
+        task.ctx!.setReg(k + 1, BigInt(v));
+      });
+    } else {
+      const gen: { body?: TaskBody } = {};
+      task = this.createTask(
+        { ...opts, allowed },
+        { kind: 'native', body: lazyBody(gen) },
+        this.nextPid++,
+      );
+      gen.body = opts.body!(task);
+    }
+    task.kthread = opts.kthread ?? false;
+    this.tasks.set(task.pid, task);
+    if (!task.kthread) this.liveCount++;
+    wakeUpProcess(this, task, cpu);
+    return task;
+  }
+
+  private createTask(
+    opts: { comm: string; cpu?: number; allowed?: readonly number[] },
+    body: ConstructorParameters<typeof Task>[2],
+    pid: number,
+  ): Task {
+    const slot = this.freeSlots.shift();
+    if (slot === undefined)
+      throw new ErrnoError(
+        'EAGAIN',
+        `no room for task '${opts.comm}': maxTasks ${this.opts.maxTasks} reached`,
+      );
+    let mask = 0n;
+    for (const c of opts.allowed ?? []) mask |= 1n << BigInt(c);
+    Task.init(this.memory, slot.addr, {
+      pid,
+      comm: opts.comm,
+      cpu: opts.cpu ?? 0,
+      cpusAllowed: mask,
+      stackTop: slot.stackTop,
+    });
+    return new Task(this.memory, slot.addr, body);
+  }
+
+  liveTasks(): Task[] {
+    return [...this.tasks.values()].filter((t) => !t.kthread && !t.exited);
+  }
+
+  get finished(): boolean {
+    return this.liveCount === 0;
+  }
+
+  noteExit(task: Task): void {
+    if (!task.kthread) this.liveCount--;
+  }
+
+  onTimer(cpu: number | 'all', handler: TimerHandler | LoadedProgram | AssembledProgram): void {
+    const h: TimerHandler =
+      'program' in handler || 'fn' in handler
+        ? (handler as TimerHandler)
+        : { program: this.loadText(handler, 'timer_handler') };
+    const ids = cpu === 'all' ? this.cpus.map((c) => c.id) : [cpu];
+    for (const id of ids) {
+      this.areas.checkCpu(id);
+      this.timerHandlers[id].push(h);
+    }
+  }
+
+  // ---- native tasks' blocking calls -----------------------------------------------------
+
+  *msleep(ms: number): TaskWait {
+    yield* this.sleepTicks(msecsToTicks(this.opts, ms));
+  }
+
+  *sleepTicks(ticks: number): TaskWait {
+    sleepFor(this, this.here(), ticks);
+    yield;
+  }
+
+  synchronizeRcu(): TaskWait {
+    return synchronizeRcu(this);
+  }
+
+  rcuBarrier(): TaskWait {
+    return rcuBarrier(this);
+  }
+
+  // ---- execution ------------------------------------------------------------------------
+
+  runCpu(id: number, quantum: number): number {
+    return runCpu(this, this.cpus[id], quantum);
+  }
+
+  advance(c: CpuState, n: number): void {
+    c.clock += n;
+    this.steps += n;
+  }
+
+  nextOops(): number {
+    return ++this.oopsCount;
+  }
+
+  // ---- reports and trace ------------------------------------------------------------------
+
+  report(kind: ReportKind, c: CpuState, lines: string[]): void {
+    const task = c.curr;
+    const r: Report = { kind, cpu: c.id, pid: task.pid, comm: task.comm, ts: this.now(), lines };
+    this.reports.push(r);
+    const event = kind === 'oops' ? 'oops' : kind === 'debug_preempt' ? 'debug_preempt' : 'print';
+    for (const text of lines) this.trace(c, { type: event, text } as TraceEventBody);
+  }
+
+  now(): number {
+    const c = this.current;
+    const inRun = c !== null && c.cpu.current !== null ? c.cpu.executed : 0;
+    return (this.steps + inRun) * this.opts.nsPerInsn;
+  }
+
+  trace(c: CpuState, body: TraceEventBody): void {
+    if (this.tracer === null) return;
+    const task = c.curr;
+    this.tracer.emit({
+      ts: this.now(),
+      cpu: c.id,
+      pid: task.pid,
+      comm: task.comm,
+      flags: traceFlags({
+        preemptCount: c.preemptCount,
+        irqsOff: !c.irqsEnabled,
+        needResched: c.needResched,
+        migrationDisabled: task.migrationDisabled,
+      }),
+      ...body,
+    });
+  }
+
+  // ---- PreemptionModel: the calling code's CPU ----------------------------------------------
+
+  here(): CpuState {
+    if (this.current === null) {
+      throw new ErrnoError(
+        'EPERM',
+        'not running on any CPU: call this from a task, a helper or a handler',
+      );
+    }
+    return this.current;
+  }
+
+  rawSmpProcessorId(): number {
+    return this.here().id;
+  }
+
+  smpProcessorId(): number {
+    this.checkPreemptionDisabled('smp_processor_id', '');
+    return this.here().id;
+  }
+
+  preemptDisable(): void {
+    const c = this.here();
+    preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+  }
+
+  preemptEnable(): void {
+    const c = this.here();
+    this.preemptEnableNoResched();
+    if (c.preemptCount === 0 && c.needResched && c.irqsEnabled) c.reschedRequested = true;
+  }
+
+  preemptEnableNoResched(): void {
+    const c = this.here();
+    if ((c.preemptCount & 0xff) === 0) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} PID: ${c.curr.pid} preempt_enable() with preempt_count 0`,
+      ]);
+      return;
+    }
+    preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+  }
+
+  migrateDisable(): void {
+    const task = this.here().curr;
+    task.migrationDisabled = task.migrationDisabled + 1;
+  }
+
+  migrateEnable(): void {
+    const c = this.here();
+    const task = c.curr;
+    if (task.migrationDisabled === 0) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} PID: ${task.pid} migrate_enable() without migrate_disable()`,
+      ]);
+      return;
+    }
+    task.migrationDisabled = task.migrationDisabled - 1;
+  }
+
+  localIrqSave(): number {
+    return this.here().setIrqsEnabled(false);
+  }
+
+  localIrqRestore(flags: number): void {
+    const c = this.here();
+    c.setIrqsEnabled((flags & 0x200) !== 0);
+    // Interrupts raised while disabled are taken right after the restore.
+    if (c.irqsEnabled && c.pendingIrqs !== 0) c.reschedRequested = true;
+  }
+
+  localBhDisable(): void {
+    preemptCountAdd(this.memory, this.here().vars.preemptCount, 2 * SOFTIRQ_OFFSET);
+  }
+
+  localBhEnable(): void {
+    const c = this.here();
+    preemptCountAdd(this.memory, c.vars.preemptCount, -2 * SOFTIRQ_OFFSET);
+    if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(this, c);
+    if (c.preemptCount === 0 && c.needResched) c.reschedRequested = true;
+  }
+
+  preemptible(): boolean {
+    return this.here().preemptible();
+  }
+
+  checkPreemptionDisabled(what1: string, what2: string, pc?: number): void {
+    this.debugPreempt.check(this.here(), what1, what2, pc);
+  }
+
+  get debugPreemptReports(): number {
+    return this.debugPreempt.count;
+  }
+}
+
+/** A generator that forwards to one created after the task exists (it may need the task). */
+function* lazyBody(holder: { body?: TaskBody }): TaskBody {
+  return yield* holder.body!;
+}

@@ -1,0 +1,196 @@
+/**
+ * The kernel context: a booted machine, as every subsystem and every
+ * scenario sees it. The builder (machine.ts) defines the image and boots;
+ * what boot makes is a `Kernel`, with each service an explicit field and
+ * nothing found by name or looked up on the side:
+ *
+ *   memory, map, image          physical memory, its address map, the linked image
+ *   areas                       per-CPU areas and __per_cpu_offset[] (percpu/)
+ *   percpu, kheap, vmalloc      alloc_percpu, kmalloc, vmalloc
+ *   sanitizer                   the per-CPU sanitizer, or null when the option is off
+ *   rcu                         RCU (rcu.ts)
+ *   maps                        the BPF maps table (bpf-map-table.ts; the types are maps/')
+ *   tracer, reports             the trace rings (null when tracing is off), kernel messages
+ *   helpers, kfuncs, text       what guest programs call, where they are loaded
+ *   cpus, tasks                 per-CPU state and run queues, every task
+ *
+ * Boot order (booted-kernel.ts): link the image; per-CPU areas; the per-CPU
+ * allocator, kmalloc, vmalloc; the sanitizer; the tracer; `.text`; task
+ * slots; the guest interface; IRQ stacks; each CPU with its idle task; RCU;
+ * the percpu kptr kfuncs and helpers. Every field is set when boot returns.
+ *
+ * Native TS task code (a `body` generator) uses the task API:
+ * `yield* k.msleep(ms)`, `yield* k.synchronizeRcu()`, `yield* k.rcuBarrier()`,
+ * and spawns tasks and kthreads with `k.spawn`.
+ *
+ * The kernel is also the PreemptionModel of the percpu/ layer: every
+ * preemption control acts on the CPU executing the caller.
+ *
+ * @example
+ * const m = new Machine({ cpus: 2 });
+ * m.definePerCpu('hits', u64, 0n);
+ * const k = m.boot();
+ * k.spawn({ comm: 'worker', cpu: 0, program: k.asm`r0 = 0\nexit` });
+ * runDeterministic(k, roundRobin());
+ */
+
+import type { AsmOptions, AsmSymbol, AssembledProgram } from '../cpu/asm/pseudo-c.ts';
+import type { asmWith } from '../cpu/asm/template.ts';
+import type { DisasmOptions } from '../cpu/disasm.ts';
+import type { HelperTable } from '../cpu/helpers.ts';
+import type { Insn } from '../cpu/insn.ts';
+import type { LoadedProgram } from '../cpu/program.ts';
+import type { PercpuAllocator } from '../percpu/allocator.ts';
+import type { PerCpuAreas } from '../percpu/per-cpu-areas.ts';
+import type { PreemptionModel } from '../percpu/preemption-model.ts';
+import type { PercpuSanitizer } from '../percpu/sanitizer.ts';
+import type { AddressMap } from '../segments/address-map.ts';
+import type { KernelHeap } from '../segments/kmalloc.ts';
+import type { LinkedImage } from '../segments/linker.ts';
+import type { PhysicalMemory } from '../segments/memory.ts';
+import type { Vmalloc } from '../segments/vmalloc.ts';
+import type { BpfMapTable } from './bpf-map-table.ts';
+import type { CpuState } from './cpu-state.ts';
+import type { DebugPreempt } from './debug-preempt.ts';
+import type { ResolvedMachineOptions } from './machine-options.ts';
+import type { Rcu } from './rcu.ts';
+import type { Report, ReportKind } from './reports.ts';
+import type { Task, TaskBody } from './task.ts';
+import type { ProgramSource, TextSection } from './text-section.ts';
+import type { TraceEventBody } from './trace/events.ts';
+import type { Tracer } from './trace/tracer.ts';
+
+export interface SpawnOptions {
+  comm: string;
+  /** The CPU whose run queue gets the task first. Default 0. */
+  cpu?: number;
+  /** CPUs the task may run on; all by default. */
+  allowed?: readonly number[];
+  /** A guest program (instructions, bytes, or an assembled program). */
+  program?: LoadedProgram | AssembledProgram | readonly Insn[];
+  /** Native TS code: a generator function yielding at preemption points. */
+  body?: (task: Task) => TaskBody;
+  /** Initial r1..r5 of a program task. */
+  args?: readonly (number | bigint)[];
+  /** A kthread: bound to `cpu`, never migrates, does not keep the run going. */
+  kthread?: boolean;
+}
+
+/** A hardirq handler added to the timer interrupt of a CPU. */
+export type TimerHandler = { program: LoadedProgram } | { fn: (k: Kernel, cpu: number) => void };
+
+/** A sleeping task and the tick of its CPU at which it wakes. */
+export interface Sleeper {
+  readonly task: Task;
+  readonly cpu: number;
+  readonly wakeAt: number;
+}
+
+/** What a native task's blocking calls return: `yield*` it. */
+export type TaskWait = Generator<void, void, void>;
+
+export interface Kernel extends PreemptionModel {
+  // ---- configuration and memory services ----------------------------------------
+  readonly opts: ResolvedMachineOptions;
+  readonly nrCpus: number;
+  readonly memory: PhysicalMemory;
+  readonly map: AddressMap;
+  readonly image: LinkedImage;
+  readonly areas: PerCpuAreas;
+  /** alloc_percpu / free_percpu: the per-CPU chunk allocator (percpu/allocator.ts). */
+  readonly percpu: PercpuAllocator;
+  /** kmalloc / kfree: the kernel heap (segments/kmalloc.ts). */
+  readonly kheap: KernelHeap;
+  /** vmalloc / vfree: page runs for what kmalloc cannot hold (segments/vmalloc.ts). */
+  readonly vmalloc: Vmalloc;
+  /** The per-CPU sanitizer watching `percpu`; null when the `sanitizer` option is off. */
+  readonly sanitizer: PercpuSanitizer | null;
+  readonly rcu: Rcu;
+  /** The BPF maps and their fds. */
+  readonly maps: BpfMapTable;
+  /** The trace rings; null when the `trace` option is off. */
+  readonly tracer: Tracer | null;
+  /** Kernel messages, in order (`report` adds them; the parallel runner merges its workers'). */
+  readonly reports: Report[];
+  readonly debugPreempt: DebugPreempt;
+  /** DEBUG_PREEMPT reports made, including those the rate limit suppressed. */
+  readonly debugPreemptReports: number;
+
+  // ---- guest programs --------------------------------------------------------------
+  readonly helpers: HelperTable;
+  readonly kfuncs: HelperTable;
+  /** Where loaded programs live. */
+  readonly text: TextSection;
+  /** The address of a symbol: a per-CPU pointer for per-CPU variables; ENOENT if none. */
+  symbol(name: string): number;
+  /** Makes `name` resolvable in `r1 = name ll` of programs assembled from now on. */
+  defineAsmSymbol(name: string, symbol: AsmSymbol): void;
+  /** Options for the assembler: every linked symbol, extra symbols, and the kfunc names. */
+  asmOptions(): AsmOptions;
+  /** The tagged template assembler with this kernel's symbols and kfuncs. */
+  readonly asm: ReturnType<typeof asmWith>;
+  /** Assembles pseudo-C source with this kernel's symbols and kfuncs. */
+  assemble(source: string): AssembledProgram;
+  /** Disassembly with this kernel's names: kfuncs, helpers, symbols for `lddw` immediates. */
+  disasmOptions(): DisasmOptions;
+  /** Loads a program into `.text` (once per source); see text-section.ts. */
+  loadText(source: ProgramSource, name: string): LoadedProgram;
+
+  // ---- CPUs and tasks ----------------------------------------------------------------
+  readonly cpus: readonly CpuState[];
+  readonly tasks: ReadonlyMap<number, Task>;
+  /** Per CPU, the hardirq handlers of its timer interrupt. */
+  readonly timerHandlers: readonly (readonly TimerHandler[])[];
+  /** Sleeping tasks (sleep.ts adds and wakes them). */
+  readonly sleepers: Sleeper[];
+  /** Instructions executed (or idled) by all CPUs: the trace clock. */
+  steps: number;
+  /** The CPU executing right now, while a CPU runs (runCpu, the parallel loop); else null. */
+  current: CpuState | null;
+  /** Every task that keeps the run going has exited. */
+  readonly finished: boolean;
+  /**
+   * Creates a task and queues it on its CPU. Exactly one of `program` and
+   * `body` is given.
+   */
+  spawn(opts: SpawnOptions): Task;
+  /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
+  liveTasks(): Task[];
+  /** Called by do_exit: one fewer task keeps the run going. */
+  noteExit(task: Task): void;
+  /** Adds a hardirq handler to CPU `cpu`'s timer interrupt ('all' for every CPU). */
+  onTimer(cpu: number | 'all', handler: TimerHandler | LoadedProgram | AssembledProgram): void;
+  /** Runs CPU `id` for `quantum` instructions (see execution.ts); returns those used. */
+  runCpu(id: number, quantum: number): number;
+  /** Moves this CPU's clock and the trace clock forward. */
+  advance(c: CpuState, n: number): void;
+  /** The number of the next oops report (`Oops: ... [#n]`). */
+  nextOops(): number;
+
+  // ---- reports and trace ---------------------------------------------------------------
+  /** Records a kernel message from CPU `c` and traces its lines. */
+  report(kind: ReportKind, c: CpuState, lines: string[]): void;
+  /** Emulated time in ns, exact to the instruction even inside a run. */
+  now(): number;
+  /** Emits a trace event on CPU `c` with the header of its current state. */
+  trace(c: CpuState, body: TraceEventBody): void;
+
+  // ---- the calling code's CPU -------------------------------------------------------------
+  /** The CPU executing the caller; EPERM outside any CPU. */
+  here(): CpuState;
+  localBhDisable(): void;
+  /** __local_bh_enable_ip(): softirqs raised meanwhile run now, unless in interrupt context. */
+  localBhEnable(): void;
+  /** DEBUG_PREEMPT's check_preemption_disabled(); `pc` is the guest instruction that asked. */
+  checkPreemptionDisabled(what1: string, what2: string, pc?: number): void;
+
+  // ---- native tasks' blocking calls (inside a `body` generator, on its CPU) ---------------
+  /** msleep(): sleeps `ms` milliseconds of emulated time, at least one tick. */
+  msleep(ms: number): TaskWait;
+  /** Sleeps until `ticks` timer ticks of this CPU have passed, counted from the next one. */
+  sleepTicks(ticks: number): TaskWait;
+  /** synchronize_rcu(): returns once a full grace period has elapsed (rcu-sync.ts). */
+  synchronizeRcu(): TaskWait;
+  /** rcu_barrier(): returns once every RCU callback queued before the call has run. */
+  rcuBarrier(): TaskWait;
+}
