@@ -4,8 +4,8 @@
  * `ptr` is its PerCpuPtr, with every way in that a static variable's has
  * (guards, tokens, the op families, remote access).
  *
- * When a sanitizer is attached to the allocator (sanitizer.ts, on every
- * machine by default), `ptr` is a checked pointer: every read and write
+ * When the model carries a sanitizer watching the allocator (sanitizer.ts;
+ * the kernel's `k.sanitizer`, on by default), `ptr` is a checked pointer: every read and write
  * through the refs it hands out (get, remote, tokens, CheckedPerCpu
  * borrows, their field and element refs) and every op-family call is
  * checked against the shadow before it is made, so a ref kept past `drop()`
@@ -35,11 +35,20 @@ import type { PerCpuAreas } from './per-cpu-areas.ts';
 import { PerCpuPtr } from './per-cpu-ptr.ts';
 import { PerCpuRef, type RefValidity } from './per-cpu-ref.ts';
 import type { PreemptionModel } from './preemption-model.ts';
-import { PercpuSanitizer } from './sanitizer.ts';
+import type { PercpuSanitizer } from './sanitizer.ts';
 import type { PercpuFamily, PercpuOpName, PercpuSize } from './this-cpu-ops.ts';
 
 /** What DynamicPerCpu needs of an allocator. */
 export type PercpuAllocatorApi = Pick<PercpuAllocator, 'alloc' | 'free'>;
+
+/**
+ * Where a DynamicPerCpu lives: the per-CPU areas, and the sanitizer if one
+ * watches the allocator (a booted kernel is one).
+ */
+export interface DynamicPerCpuModel {
+  readonly areas: PerCpuAreas;
+  readonly sanitizer?: PercpuSanitizer | null;
+}
 
 export interface DynamicPerCpuOptions {
   /** GFP_ATOMIC: only populated pages, no new chunk. Default false. */
@@ -52,16 +61,16 @@ export class DynamicPerCpu<T> implements Disposable {
 
   private constructor(
     private readonly allocator: PercpuAllocatorApi,
-    areas: PerCpuAreas,
+    model: DynamicPerCpuModel,
     ptr: number,
     type: CType,
   ) {
     const name = `dynamic per-CPU 0x${ptr.toString(16)}`;
-    const san = PercpuSanitizer.of(allocator);
+    const san = model.sanitizer;
     this.handle =
-      san === undefined
-        ? new PerCpuPtr<T>(areas, ptr, type, name)
-        : new SanitizedPerCpuPtr<T>(areas, ptr, type, san, name);
+      san?.watches(allocator) === true
+        ? new SanitizedPerCpuPtr<T>(model.areas, ptr, type, san, name)
+        : new PerCpuPtr<T>(model.areas, ptr, type, name);
   }
 
   /**
@@ -72,13 +81,13 @@ export class DynamicPerCpu<T> implements Disposable {
    * const hits = DynamicPerCpu.newZero<bigint>(m, m.percpu, u64);
    */
   static newZero<T>(
-    model: { readonly areas: PerCpuAreas },
+    model: DynamicPerCpuModel,
     allocator: PercpuAllocatorApi,
     type: CType,
     opts: DynamicPerCpuOptions = {},
   ): DynamicPerCpu<T> | null {
     const p = allocator.alloc(type.size, type.align, { atomic: opts.atomic === true });
-    return p === null ? null : new DynamicPerCpu<T>(allocator, model.areas, p, type);
+    return p === null ? null : new DynamicPerCpu<T>(allocator, model, p, type);
   }
 
   /**
@@ -88,7 +97,7 @@ export class DynamicPerCpu<T> implements Disposable {
    * const limits = DynamicPerCpu.newWith<number>(m, m.percpu, u32, 100);
    */
   static newWith<T>(
-    model: { readonly areas: PerCpuAreas },
+    model: DynamicPerCpuModel,
     allocator: PercpuAllocatorApi,
     type: CType,
     value: T,
@@ -105,7 +114,7 @@ export class DynamicPerCpu<T> implements Disposable {
    * const ids = DynamicPerCpu.newFrom<number>(m, m.percpu, u32, (cpu) => cpu * 10);
    */
   static newFrom<T>(
-    model: { readonly areas: PerCpuAreas },
+    model: DynamicPerCpuModel,
     allocator: PercpuAllocatorApi,
     type: CType,
     init: (cpu: number) => T,

@@ -21,7 +21,8 @@
  * How: `PercpuSanitizer.attach(allocator, host)` instruments the allocator
  * instance, as KASAN's hooks sit in the slab allocator: its `alloc` and
  * `free` are wrapped, so every user of that allocator is seen. Attach it
- * before the first allocation. Each allocation gets a record (size, task and
+ * before the first allocation; whoever attached it keeps it (the kernel as
+ * `k.sanitizer`) and hands it to the TS API (DynamicPerCpu's model). Each allocation gets a record (size, task and
  * site of the allocation and of the free); the shadow (shadow.ts) says which
  * bytes of every unit are live, freed or unallocated. Static per-CPU
  * variables are always live. Freed records stay in a quarantine of the last
@@ -136,7 +137,8 @@ export interface AccessOrigin {
   site?(): readonly string[];
 }
 
-const attached = new WeakMap<object, PercpuSanitizer>();
+/** Marks an allocator instance a sanitizer has instrumented, so a second attach is refused. */
+const INSTRUMENTED = Symbol('percpu sanitizer attached');
 
 /** This layer's folder: its files (the allocator, the TS API) are plumbing, not call sites. */
 const LAYER_DIR = new URL('.', import.meta.url).pathname;
@@ -180,7 +182,7 @@ export class PercpuSanitizer {
     host: SanitizerHost,
     opts?: SanitizerOptions,
   ): PercpuSanitizer {
-    if (attached.has(allocator)) {
+    if (INSTRUMENTED in allocator) {
       throw new ErrnoError('EBUSY', 'a sanitizer is already attached to this allocator');
     }
     const san = new PercpuSanitizer(allocator, host, opts);
@@ -197,18 +199,18 @@ export class PercpuSanitizer {
       free.call(allocator, ptr);
       san.noteFree(ptr);
     };
-    attached.set(allocator, san);
+    Object.defineProperty(allocator, INSTRUMENTED, { value: true });
     return san;
   }
 
   /**
-   * The sanitizer attached to `allocator`, if any.
+   * True when this sanitizer watches `allocator` (it was attached to it).
    *
    * @example
-   * PercpuSanitizer.of(m.percpu)?.reportLeaks();
+   * k.sanitizer?.watches(k.percpu); // true
    */
-  static of(allocator: object): PercpuSanitizer | undefined {
-    return attached.get(allocator);
+  watches(allocator: object): boolean {
+    return allocator === this.allocator;
   }
 
   /** Live allocations, in allocation order. */

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { CpuGuard } from '../../percpu/cpu-guard.ts';
 import { DynamicPerCpu } from '../../percpu/dynamic-per-cpu.ts';
 import { PerCpuPtr } from '../../percpu/per-cpu-ptr.ts';
-import { PercpuSanitizer } from '../../percpu/sanitizer.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { array, struct, u16, u32, u64 } from '../../segments/ctype.ts';
 import { sanitizedBoot } from './sanitizer-fixtures.ts';
@@ -94,7 +93,7 @@ describe('DynamicPerCpu', () => {
 
   it('hands out a plain PerCpuPtr on a machine booted without the sanitizer', () => {
     const m = new Machine({ cpus: 2, sanitizer: false }).boot();
-    expect(PercpuSanitizer.of(m.percpu)).toBeUndefined();
+    expect(m.sanitizer).toBeNull();
     const d = DynamicPerCpu.newZero<bigint>(m, m.percpu, u64)!;
     expect(Object.getPrototypeOf(d.ptr)).toBe(PerCpuPtr.prototype);
     const ref = d.ptr.remote(1);

@@ -54,7 +54,7 @@ export function sanitizedBoot(opts: { cpus?: number; sanitizer?: SanitizerOption
   const addr = (p: number, cpu: number) => areas.perCpuPtr(p, cpu);
   /** First lines of the reports made so far. */
   const bugs = () => reports.map((r) => r.lines[0]);
-  return { memory, areas, model, pcpu, san, reports, warnings, addr, bugs };
+  return { memory, areas, model, pcpu, san, sanitizer: san, reports, warnings, addr, bugs };
 }
 
 export type SanitizedBoot = ReturnType<typeof sanitizedBoot>;
