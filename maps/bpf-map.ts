@@ -22,8 +22,8 @@
 import { alignUp, s32, struct, u32 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
+import type { BatchArgs, BatchResult } from './batch.ts';
 import { type BpfMapType, mapTypeName } from './bpf-uapi.ts';
-import type { BatchArgs, BatchResult } from './generic-batch.ts';
 import type { MapMemory } from './map-memory.ts';
 
 /** `struct bpf_map`: the part of every map's header that userspace and helpers read. */

@@ -11,30 +11,10 @@
  */
 
 import { ErrnoError } from '../segments/errno.ts';
+import type { BatchArgs, BatchResult } from './batch.ts';
 import type { BpfMap } from './bpf-map.ts';
 
-/** Arguments of the batch commands; keys and values are packed arrays of `count` entries. */
-export interface BatchArgs {
-  /** Where a lookup batch resumes (the previous call's outBatch); null to start. */
-  inBatch?: Uint8Array | null;
-  keys: Uint8Array;
-  /** Values in the userspace layout (per-CPU values: all CPUs of an element together). */
-  values?: Uint8Array;
-  count: number;
-  /** Flags applied to each element (BPF_F_LOCK, and the update flags). */
-  elemFlags?: number;
-  /** Flags of the command itself; must be 0. */
-  flags?: number;
-}
-
-export interface BatchResult {
-  /** Elements done. */
-  count: number;
-  /** Where to resume a lookup batch. */
-  outBatch?: Uint8Array;
-  /** What stopped the batch, if anything (ENOENT: a lookup batch reached the end). */
-  error?: ErrnoError;
-}
+export type { BatchArgs, BatchResult } from './batch.ts';
 
 /** Keeps only ErrnoErrors; anything else is an emulator bug and goes on up. */
 function asErrno(e: unknown): ErrnoError {

@@ -44,6 +44,7 @@ import { alignUp } from '../segments/ctype.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import { KMALLOC_MAX_SIZE } from '../segments/kmalloc.ts';
 import { RawSpinlock } from '../segments/raw-spinlock.ts';
+import type { BatchArgs, BatchResult } from './batch.ts';
 import { BpfLru } from './bpf-lru-list.ts';
 import { type BatchOps, BpfMap, type BpfMapAttr } from './bpf-map.ts';
 import {
@@ -57,7 +58,6 @@ import {
   BPF_MAP_TYPE,
   BPF_NOEXIST,
 } from './bpf-uapi.ts';
-import type { BatchArgs, BatchResult } from './generic-batch.ts';
 import {
   BUCKET_LOCK,
   BUCKET_SIZE,

@@ -9,9 +9,9 @@
 
 export { type BpfMapObject, BpfMapTable } from '../preempt/bpf-map-table.ts';
 export { ArrayMap } from './array-map.ts';
+export type { BatchArgs, BatchResult } from './batch.ts';
 export { BpfMap, type BpfMapAttr } from './bpf-map.ts';
 export * from './bpf-uapi.ts';
-export type { BatchArgs, BatchResult } from './generic-batch.ts';
 export { HashMap } from './hash-map.ts';
 export { LruHashMap } from './lru-hash-map.ts';
 export type { MapMemory } from './map-memory.ts';

@@ -37,7 +37,7 @@ export const pcpuFreelistHeadType = struct('pcpu_freelist_head', [
 const HEAD_FIRST = pcpuFreelistHeadType.field('first').offset;
 const HEAD_LOCK = pcpuFreelistHeadType.field('lock').offset;
 
-/** What the free list needs of a machine; a booted `Machine` is one. */
+/** What the free list needs of the kernel (a booted kernel, or any MapMemory, is one). */
 export interface PcpuFreelistHost {
   readonly memory: PhysicalMemory;
   readonly nrCpus: number;
