@@ -1,13 +1,16 @@
 /**
  * What a CPU does with its time: take its interrupts, run its current task
  * (a slice of a guest program, or one step of native code), reschedule at
- * the points that ask for it, and survive the task's death. The machine
- * calls `runCpu` for every quantum the engine decides.
+ * the points that ask for it, and survive the task's death. `cpuStep` is one
+ * step of that; both ways of running a machine repeat it: `runCpu` for
+ * every quantum the deterministic engine decides, and each worker's loop in
+ * parallel mode (parallel/cpu-loop.ts), which takes the scheduler lock
+ * around the kernel parts through its CpuLocking.
  *
- * Context: runs with the machine's current CPU set to `c`.
+ * Context: runs with the kernel's current CPU set to `c`.
  *
  * @example
- * runCpu(m, m.cpus[0], 100); // CPU 0 for 100 instructions
+ * runCpu(k, k.cpus[0], 100); // CPU 0 for 100 instructions
  */
 
 import { StopReason } from '../cpu/cpu.ts';
@@ -21,70 +24,131 @@ import { exitTask, schedule } from './scheduler.ts';
 import { TASK_RUNNING, type Task } from './task.ts';
 
 /**
+ * How a CPU's step guards its kernel parts (interrupts, scheduling, exits,
+ * native code: what other CPUs' state is touched by) and how it halts. The
+ * deterministic engine runs one CPU at a time and needs no lock; parallel
+ * mode takes the scheduler lock (parallel/cpu-loop.ts).
+ */
+export interface CpuLocking {
+  /** Before a kernel part. */
+  lock(k: Kernel, c: CpuState): void;
+  /** After it (also when it threw). */
+  unlock(k: Kernel, c: CpuState): void;
+  /** True when `c`'s pending interrupts may be taken without the lock. */
+  irqsLockFree(k: Kernel, c: CpuState): boolean;
+  /** Nothing to run: HLT until `until` on `c`'s clock. */
+  halt(k: Kernel, c: CpuState, until: number): void;
+}
+
+/** One CPU at a time: no lock, and a halted CPU's clock jumps to the next interrupt. */
+const ALONE: CpuLocking = {
+  lock() {},
+  unlock() {},
+  irqsLockFree: () => true,
+  halt(k, c, until) {
+    k.advance(c, until - c.clock);
+  },
+};
+
+/**
  * Runs `c` for `quantum` instructions (or idle time), delivering its
  * interrupts and switching tasks on the way. Hardirq handlers count against
  * the quantum and run whole, so a quantum can end a handler's length late.
  * Returns the instructions used.
  */
-export function runCpu(m: Kernel, c: CpuState, quantum: number): number {
-  const saved = m.current;
-  m.current = c;
+export function runCpu(k: Kernel, c: CpuState, quantum: number): number {
+  const saved = k.current;
+  k.current = c;
   const start = c.clock;
   const end = start + quantum;
   try {
-    while (c.clock < end) {
-      if (c.clock >= c.nextTick) {
-        raiseIrq(c, 'timer');
-        // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
-        while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
-      }
-      if (c.pendingIrqs !== 0 && c.irqsEnabled) {
-        deliverInterrupts(m, c);
-        continue;
-      }
-      const until = Math.min(end, c.nextTick);
-      if (c.isIdle) {
-        // Nothing to run: halt until the next timer interrupt.
-        if (!schedule(m, c, false)) m.advance(c, until - c.clock);
-        continue;
-      }
-      execute(m, c, until - c.clock);
-      if (c.reschedRequested) reschedPoint(m, c);
-    }
+    while (c.clock < end) cpuStep(k, c, end, ALONE);
   } finally {
-    m.current = saved;
+    k.current = saved;
   }
   return c.clock - start;
+}
+
+/**
+ * One step of `c`, running nothing past `end` on its clock (a handler may
+ * carry it further): the timer interrupt if due; pending interrupts if
+ * enabled; else the idle task schedules or halts until the next tick; else
+ * one step of native code; else the guest program until the next tick or
+ * `end`, then its exit, oops or the reschedule it asked for.
+ */
+export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking): void {
+  if (c.clock >= c.nextTick) {
+    raiseIrq(c, 'timer');
+    // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
+    while (c.nextTick <= c.clock) c.nextTick += k.opts.tickInterval;
+  }
+  if (c.pendingIrqs !== 0 && c.irqsEnabled) {
+    if (locking.irqsLockFree(k, c)) {
+      deliverInterrupts(k, c);
+      return;
+    }
+    locking.lock(k, c);
+    try {
+      deliverInterrupts(k, c);
+    } finally {
+      locking.unlock(k, c);
+    }
+    return;
+  }
+  const until = Math.min(end, c.nextTick);
+  const task = c.curr;
+  if (task.body.kind === 'program') {
+    runGuest(k, c, task, until - c.clock, locking);
+    return;
+  }
+  let halt = false;
+  locking.lock(k, c);
+  try {
+    if (task === c.idle) {
+      halt = !schedule(k, c, false);
+    } else {
+      nativeStep(k, c, task);
+      if (c.reschedRequested) reschedPoint(k, c);
+    }
+  } finally {
+    locking.unlock(k, c);
+  }
+  // Nothing to run: halt until the next timer interrupt.
+  if (halt) locking.halt(k, c, until);
+}
+
+/** The guest program of `task` for up to `budget` instructions, unlocked; then its exit, oops or reschedule. */
+function runGuest(k: Kernel, c: CpuState, task: Task, budget: number, locking: CpuLocking): void {
+  const ctx = task.ctx!;
+  const reason = c.cpu.run(ctx, budget);
+  k.advance(c, c.cpu.executed);
+  const exited = reason === StopReason.Exit;
+  const faulted = reason === StopReason.Fault;
+  if (!exited && !faulted && !c.reschedRequested) return;
+  locking.lock(k, c);
+  try {
+    if (exited) exitTask(k, c, task, ctx.reg(0));
+    else if (faulted) guestOops(k, c, task);
+    if (c.reschedRequested) reschedPoint(k, c);
+  } finally {
+    locking.unlock(k, c);
+  }
 }
 
 /**
  * One step of a native task: its generator runs to its next yield (one
  * instruction of time), then exits, asks for a reschedule, or dies.
  */
-export function nativeStep(m: Kernel, c: CpuState, task: Task): void {
+function nativeStep(k: Kernel, c: CpuState, task: Task): void {
   if (task.body.kind !== 'native') return;
-  m.advance(c, 1);
+  k.advance(c, 1);
   try {
     const r = task.body.body.next();
-    if (r.done) exitTask(m, c, task, BigInt(r.value ?? 0));
+    if (r.done) exitTask(k, c, task, BigInt(r.value ?? 0));
     else c.reschedRequested = true;
   } catch (e) {
-    nativeDeath(m, c, task, e);
+    nativeDeath(k, c, task, e);
   }
-}
-
-/** Runs the current task of `c` for up to `budget` instructions. */
-function execute(m: Kernel, c: CpuState, budget: number): void {
-  const task = c.curr;
-  if (task.body.kind === 'native') {
-    nativeStep(m, c, task);
-    return;
-  }
-  const ctx = task.ctx!;
-  const reason = c.cpu.run(ctx, budget);
-  m.advance(c, c.cpu.executed);
-  if (reason === StopReason.Exit) exitTask(m, c, task, ctx.reg(0));
-  else if (reason === StopReason.Fault) guestOops(m, c, task);
 }
 
 /**
@@ -93,7 +157,7 @@ function execute(m: Kernel, c: CpuState, budget: number): void {
  * preempted if a reschedule is pending and it is preemptible
  * (preempt_enable's and local_irq_restore's check).
  */
-export function reschedPoint(m: Kernel, c: CpuState): void {
+function reschedPoint(m: Kernel, c: CpuState): void {
   c.reschedRequested = false;
   const task = c.curr;
   if (c.isIdle) return;
@@ -114,7 +178,7 @@ export function reschedPoint(m: Kernel, c: CpuState): void {
 }
 
 /** A guest fault: the oops report, then the task dies and the CPU goes on. */
-export function guestOops(m: Kernel, c: CpuState, task: Task): void {
+function guestOops(m: Kernel, c: CpuState, task: Task): void {
   const fault = c.cpu.fault!;
   const who = { cpu: c.id, pid: task.pid, comm: task.comm, count: m.nextOops() };
   m.report('oops', c, oopsLines(fault, task.ctx!, who, m.disasmOptions()));
@@ -122,7 +186,7 @@ export function guestOops(m: Kernel, c: CpuState, task: Task): void {
 }
 
 /** Native task code threw: a BUG report with the error, then the task dies. */
-export function nativeDeath(m: Kernel, c: CpuState, task: Task, e: unknown): void {
+function nativeDeath(m: Kernel, c: CpuState, task: Task, e: unknown): void {
   const message = e instanceof Error ? e.message : String(e);
   m.report('oops', c, [
     `BUG: ${message}`,

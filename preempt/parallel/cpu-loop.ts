@@ -1,18 +1,20 @@
 /**
- * One CPU's loop in parallel mode: what runCpu (execution.ts) does for a
- * quantum, done by this CPU's worker thread until the machine finishes or
- * stops, with the kernel parts under the scheduler lock:
+ * One CPU's loop in parallel mode: the steps runCpu (execution.ts) takes
+ * for a quantum, the same `cpuStep`, repeated by this CPU's worker thread
+ * until the machine finishes or stops, with the kernel parts under the
+ * scheduler lock (ParallelLocking):
  *
  *   take IPIs      reschedule -> the reschedule interrupt line; call-function
  *                  -> answered; stop -> leave the loop
- *   lock           timer tick due -> the timer line; pending interrupts
- *                  delivered (handlers, softirqs, preemption on return);
+ *   step           timer tick due -> the timer line; then one of:
+ *     lock         pending interrupts delivered (handlers, softirqs,
+ *                  preemption on return), without the lock for a quiet tick;
  *                  an idle CPU picks a task (pulling one from a busy CPU);
  *                  a native task's step; unlock
- *   run            the guest program until the next tick, without the lock:
- *                  this is where CPUs run truly in parallel
- *   lock           exit, oops, or the reschedule the program asked for; unlock
- *   idle           nothing to run: halt in Atomics.wait on the mailbox
+ *     run          the guest program until the next tick, without the lock:
+ *                  this is where CPUs run truly in parallel; then, locked,
+ *                  its exit, oops, or the reschedule it asked for
+ *     idle         nothing to run: halt in Atomics.wait on the mailbox
  *                  (short when a task sleeps on this CPU), then the clock
  *                  jumps to the next tick, as an idle CPU sleeps until it
  *
@@ -29,14 +31,11 @@
  * const end = runCpuParallel(m, m.cpus[1], ctl, live, { maxSteps: 1e7, sliceMs: 20 });
  */
 
-import { StopReason } from '../../cpu/cpu.ts';
 import { ErrnoError } from '../../segments/errno.ts';
-import type { CpuState } from '../cpu-state.ts';
-import { IRQ_TIMER } from '../cpu-state.ts';
-import { guestOops, nativeStep, reschedPoint } from '../execution.ts';
-import { deliverInterrupts, raiseIrq } from '../interrupts.ts';
+import { type CpuState, IRQ_TIMER } from '../cpu-state.ts';
+import { type CpuLocking, cpuStep } from '../execution.ts';
+import { raiseIrq } from '../interrupts.ts';
 import type { Kernel } from '../kernel.ts';
-import { exitTask, schedule } from '../scheduler.ts';
 import type { Task } from '../task.ts';
 import { allExited } from './attach.ts';
 import { IPI_CALL_FUNCTION, IPI_RESCHEDULE, IPI_STOP, type ParallelControl } from './mailbox.ts';
@@ -73,6 +72,7 @@ export function runCpuParallel(
   const quietTicks =
     ![...m.tasks.values()].some((t) => t.body.kind === 'native') &&
     m.timerHandlers.every((list) => list.every((h) => !('fn' in h)));
+  const locking = new ParallelLocking(ctl, quietTicks);
   m.current = c;
   try {
     for (let n = 0; ; n++) {
@@ -93,7 +93,7 @@ export function runCpuParallel(
           `CPU ${c.id} spawned a task while running in parallel mode: other CPUs' workers do not know it`,
         );
       }
-      step(m, c, ctl, quietTicks);
+      cpuStep(m, c, Number.POSITIVE_INFINITY, locking);
       ctl.publishClock(c.id, c.clock);
     }
   } finally {
@@ -102,43 +102,38 @@ export function runCpuParallel(
 }
 
 /**
- * One pass of the loop: the guest when nothing else is due; else a quiet tick
- * without the lock; else the kernel part under the lock, then the guest or
- * the idle halt.
+ * The kernel parts of this CPU's steps (execution.ts's cpuStep) under the
+ * scheduler lock, with a reschedule IPI to halted CPUs that gained work
+ * after each; quiet ticks without it; HLT in Atomics.wait.
  */
-function step(m: Kernel, c: CpuState, ctl: ParallelControl, quietTicks: boolean): void {
-  if (c.clock >= c.nextTick) {
-    raiseIrq(c, 'timer');
-    while (c.nextTick <= c.clock) c.nextTick += m.opts.tickInterval;
+class ParallelLocking implements CpuLocking {
+  constructor(
+    private readonly ctl: ParallelControl,
+    /** No native task and no native timer handler: see runCpuParallel. */
+    private readonly quietTicks: boolean,
+  ) {}
+
+  lock(_k: Kernel, c: CpuState): void {
+    this.ctl.lock(c.id);
   }
-  const irqDue = c.pendingIrqs !== 0 && c.irqsEnabled;
-  if (!irqDue && !c.isIdle && c.curr.body.kind === 'program') {
-    // Nothing for the kernel to do: straight back to the guest.
-    runGuest(m, c, ctl);
-    return;
+
+  unlock(k: Kernel, c: CpuState): void {
+    this.ctl.unlock(c.id);
+    kickHalted(k, c, this.ctl);
   }
-  if (irqDue && quietTicks && isQuietTick(m, c)) {
-    deliverInterrupts(m, c);
-    return;
+
+  irqsLockFree(k: Kernel, c: CpuState): boolean {
+    return this.quietTicks && isQuietTick(k, c);
   }
-  let idle = false;
-  ctl.lock(c.id);
-  try {
-    if (c.pendingIrqs !== 0 && c.irqsEnabled) {
-      deliverInterrupts(m, c);
-      return;
-    }
-    if (c.isIdle && !schedule(m, c, false)) idle = true;
-    else if (c.curr.body.kind === 'native') {
-      lockedNativeStep(m, c, c.curr);
-      return;
-    }
-  } finally {
-    ctl.unlock(c.id);
-    kickHalted(m, c, ctl);
+
+  /**
+   * HLT: nothing to run. With a task sleeping on this CPU, time only has to
+   * reach the next tick; otherwise wait for an IPI a little first.
+   */
+  halt(k: Kernel, c: CpuState, until: number): void {
+    if (!k.sleepers.some((s) => s.cpu === c.id)) this.ctl.halt(c.id, IDLE_HALT_MS);
+    if (until > c.clock) k.advance(c, until - c.clock);
   }
-  if (idle) haltUntilTick(m, c, ctl);
-  else runGuest(m, c, ctl);
 }
 
 /**
@@ -161,41 +156,6 @@ function isQuietTick(m: Kernel, c: CpuState): boolean {
   if (m.rcu.gpInProgress || m.rcu.pendingCallbacks > 0) return false;
   for (const s of m.sleepers) if (s.cpu === c.id && s.wakeAt <= c.ticks + 1) return false;
   return true;
-}
-
-/** One step of native code (under the lock: it may wake or spawn like kernel code). */
-function lockedNativeStep(m: Kernel, c: CpuState, task: Task): void {
-  nativeStep(m, c, task);
-  if (c.reschedRequested) reschedPoint(m, c);
-}
-
-/** The running guest program until the next tick, unlocked; its exit, oops or reschedule locked. */
-function runGuest(m: Kernel, c: CpuState, ctl: ParallelControl): void {
-  const task = c.curr;
-  const ctx = task.ctx!;
-  const reason = c.cpu.run(ctx, c.nextTick - c.clock);
-  m.advance(c, c.cpu.executed);
-  const exited = reason === StopReason.Exit;
-  const faulted = reason === StopReason.Fault;
-  if (!exited && !faulted && !c.reschedRequested) return;
-  ctl.lock(c.id);
-  try {
-    if (exited) exitTask(m, c, task, ctx.reg(0));
-    else if (faulted) guestOops(m, c, task);
-    if (c.reschedRequested) reschedPoint(m, c);
-  } finally {
-    ctl.unlock(c.id);
-    kickHalted(m, c, ctl);
-  }
-}
-
-/**
- * HLT: nothing to run. With a task sleeping on this CPU, time only has to
- * reach the next tick; otherwise wait for an IPI a little first.
- */
-function haltUntilTick(m: Kernel, c: CpuState, ctl: ParallelControl): void {
-  if (!m.sleepers.some((s) => s.cpu === c.id)) ctl.halt(c.id, IDLE_HALT_MS);
-  if (c.nextTick > c.clock) m.advance(c, c.nextTick - c.clock);
 }
 
 /** smp_send_reschedule to halted CPUs that have tasks waiting in their run queue. */
