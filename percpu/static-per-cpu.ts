@@ -11,9 +11,9 @@
  *
  * @example
  * machine.definePerCpu('hits', u64, 0n);
- * machine.boot();
- * const hits = StaticPerCpu.lookup<bigint>(machine, 'hits', u64);
- * hits.ptr.thisCpuInc(machine);  // from a task
+ * const k = machine.boot();
+ * const hits = StaticPerCpu.lookup<bigint>(k, 'hits', u64);
+ * hits.ptr.thisCpuInc(k);        // from a task
  * hits.sum();                    // over all CPUs, after the run
  */
 

@@ -21,7 +21,7 @@ export interface Strategy {
   /** A short description with its parameters, e.g. `pct(seed=7, depth=3)`. */
   readonly name: string;
   /** The next decision, or null to stop (a replay that ran out). */
-  decide(m: Kernel): Decision | null;
+  decide(k: Kernel): Decision | null;
 }
 
 export interface EngineOptions {
@@ -39,36 +39,36 @@ export interface EngineResult {
 }
 
 export function runDeterministic(
-  m: Kernel,
+  k: Kernel,
   strategy: Strategy,
   opts: EngineOptions = {},
 ): EngineResult {
   const maxSteps = opts.maxSteps ?? 10_000_000;
-  const log = new ScheduleLog(m.nrCpus);
-  while (!m.finished && m.steps < maxSteps) {
-    const d = strategy.decide(m);
+  const log = new ScheduleLog(k.nrCpus);
+  while (!k.finished && k.steps < maxSteps) {
+    const d = strategy.decide(k);
     if (d === null) break;
-    const used = apply(m, d);
+    const used = apply(k, d);
     // A run is logged by what it used: a hardirq handler may carry it past its
     // quantum, and merged runs replay exactly only when counted this way.
     log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
   }
-  return { finished: m.finished, steps: m.steps, replay: log.encode(), strategy: strategy.name };
+  return { finished: k.finished, steps: k.steps, replay: log.encode(), strategy: strategy.name };
 }
 
 /** Applies one decision; returns the instructions a run used (0 otherwise). */
-export function apply(m: Kernel, d: Decision): number {
-  if (d.cpu < 0 || d.cpu >= m.nrCpus)
-    throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${m.nrCpus}`);
+export function apply(k: Kernel, d: Decision): number {
+  if (d.cpu < 0 || d.cpu >= k.nrCpus)
+    throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${k.nrCpus}`);
   switch (d.kind) {
     case 'run':
-      return m.runCpu(d.cpu, d.quantum);
+      return k.runCpu(d.cpu, d.quantum);
     case 'kick':
-      raiseIrq(m.cpus[d.cpu], 'reschedule');
+      raiseIrq(k.cpus[d.cpu], 'reschedule');
       return 0;
     case 'migrate': {
-      const task = m.tasks.get(d.pid);
-      if (task !== undefined) migrateTask(m, task, d.cpu);
+      const task = k.tasks.get(d.pid);
+      if (task !== undefined) migrateTask(k, task, d.cpu);
       return 0;
     }
   }

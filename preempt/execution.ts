@@ -157,7 +157,7 @@ function nativeStep(k: Kernel, c: CpuState, task: Task): void {
  * preempted if a reschedule is pending and it is preemptible
  * (preempt_enable's and local_irq_restore's check).
  */
-function reschedPoint(m: Kernel, c: CpuState): void {
+function reschedPoint(k: Kernel, c: CpuState): void {
   c.reschedRequested = false;
   const task = c.curr;
   if (c.isIdle) return;
@@ -165,33 +165,33 @@ function reschedPoint(m: Kernel, c: CpuState): void {
     if (c.preemptCount !== 0) {
       // __schedule_bug(): the count as schedule() sees it (its own disable included), then reset.
       const count = (c.preemptCount + 1).toString(16).padStart(8, '0');
-      m.report('warning', c, [`BUG: scheduling while atomic: ${task.comm}/${task.pid}/0x${count}`]);
-      preemptCountReset(m.memory, c.vars.preemptCount);
+      k.report('warning', c, [`BUG: scheduling while atomic: ${task.comm}/${task.pid}/0x${count}`]);
+      preemptCountReset(k.memory, c.vars.preemptCount);
     }
-    schedule(m, c, false);
+    schedule(k, c, false);
   } else if (c.yieldRequested) {
-    schedule(m, c, false);
+    schedule(k, c, false);
   } else if (c.needResched && c.preemptible()) {
-    schedule(m, c, true);
+    schedule(k, c, true);
   }
   c.yieldRequested = false;
 }
 
 /** A guest fault: the oops report, then the task dies and the CPU goes on. */
-function guestOops(m: Kernel, c: CpuState, task: Task): void {
+function guestOops(k: Kernel, c: CpuState, task: Task): void {
   const fault = c.cpu.fault!;
-  const who = { cpu: c.id, pid: task.pid, comm: task.comm, count: m.nextOops() };
-  m.report('oops', c, oopsLines(fault, task.ctx!, who, m.disasmOptions()));
-  exitTask(m, c, task, BigInt(fault.code));
+  const who = { cpu: c.id, pid: task.pid, comm: task.comm, count: k.nextOops() };
+  k.report('oops', c, oopsLines(fault, task.ctx!, who, k.disasmOptions()));
+  exitTask(k, c, task, BigInt(fault.code));
 }
 
 /** Native task code threw: a BUG report with the error, then the task dies. */
-function nativeDeath(m: Kernel, c: CpuState, task: Task, e: unknown): void {
+function nativeDeath(k: Kernel, c: CpuState, task: Task, e: unknown): void {
   const message = e instanceof Error ? e.message : String(e);
-  m.report('oops', c, [
+  k.report('oops', c, [
     `BUG: ${message}`,
-    `Oops: ${e instanceof ErrnoError ? e.errno : 'EFAULT'} [#${m.nextOops()}] SMP`,
+    `Oops: ${e instanceof ErrnoError ? e.errno : 'EFAULT'} [#${k.nextOops()}] SMP`,
     `CPU: ${c.id} PID: ${task.pid} Comm: ${task.comm}`,
   ]);
-  exitTask(m, c, task, BigInt(e instanceof ErrnoError ? e.code : -14));
+  exitTask(k, c, task, BigInt(e instanceof ErrnoError ? e.code : -14));
 }

@@ -56,58 +56,58 @@ export function raiseIrq(c: CpuState, line: 'timer' | 'reschedule'): void {
 }
 
 /** Takes every pending interrupt of `c` (interrupts must be enabled). */
-export function deliverInterrupts(m: Kernel, c: CpuState): void {
+export function deliverInterrupts(k: Kernel, c: CpuState): void {
   const lines = c.pendingIrqs;
   c.pendingIrqs = 0;
   c.setIrqsEnabled(false);
-  preemptCountAdd(m.memory, c.vars.preemptCount, HARDIRQ_OFFSET);
+  preemptCountAdd(k.memory, c.vars.preemptCount, HARDIRQ_OFFSET);
   if (lines & IRQ_TIMER) {
-    m.trace(c, { type: 'irq_handler_entry', irq: TIMER_IRQ, name: 'timer' });
-    timerInterrupt(m, c);
-    m.trace(c, { type: 'irq_handler_exit', irq: TIMER_IRQ, ret: 'handled' });
+    k.trace(c, { type: 'irq_handler_entry', irq: TIMER_IRQ, name: 'timer' });
+    timerInterrupt(k, c);
+    k.trace(c, { type: 'irq_handler_exit', irq: TIMER_IRQ, ret: 'handled' });
   }
   if (lines & IRQ_RESCHEDULE) {
-    m.trace(c, { type: 'irq_handler_entry', irq: RESCHEDULE_IRQ, name: 'resched' });
-    setNeedResched(m.memory, c.vars.preemptCount);
-    m.trace(c, { type: 'irq_handler_exit', irq: RESCHEDULE_IRQ, ret: 'handled' });
+    k.trace(c, { type: 'irq_handler_entry', irq: RESCHEDULE_IRQ, name: 'resched' });
+    setNeedResched(k.memory, c.vars.preemptCount);
+    k.trace(c, { type: 'irq_handler_exit', irq: RESCHEDULE_IRQ, ret: 'handled' });
   }
-  preemptCountAdd(m.memory, c.vars.preemptCount, -HARDIRQ_OFFSET);
-  if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(m, c);
+  preemptCountAdd(k.memory, c.vars.preemptCount, -HARDIRQ_OFFSET);
+  if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(k, c);
   c.setIrqsEnabled(true);
   // Return from interrupt: preempt_schedule_irq when preemptible and asked to.
-  if (c.needResched && c.preemptCount === 0) schedule(m, c, !c.isIdle);
+  if (c.needResched && c.preemptCount === 0) schedule(k, c, !c.isIdle);
 }
 
 /** The timer handler: jiffies, the scenario's handlers, the scheduler tick, the watchdog. */
-function timerInterrupt(m: Kernel, c: CpuState): void {
+function timerInterrupt(k: Kernel, c: CpuState): void {
   c.ticks++;
   if (c.id === 0) {
-    const jiffies = m.symbol('jiffies');
-    m.memory.write64(jiffies, m.memory.read64(jiffies) + 1n);
+    const jiffies = k.symbol('jiffies');
+    k.memory.write64(jiffies, k.memory.read64(jiffies) + 1n);
   }
-  for (const h of m.timerHandlers[c.id]) {
-    if ('program' in h) runIrqProgram(m, c, h.program);
-    else h.fn(m, c.id);
+  for (const h of k.timerHandlers[c.id]) {
+    if ('program' in h) runIrqProgram(k, c, h.program);
+    else h.fn(k, c.id);
   }
-  wakeSleepers(m, c);
-  m.rcu.schedClockIrq(c);
-  schedulerTick(m, c);
-  watchdog(m, c);
+  wakeSleepers(k, c);
+  k.rcu.schedClockIrq(c);
+  schedulerTick(k, c);
+  watchdog(k, c);
   c.softirqPending |= 1 << TIMER_SOFTIRQ;
-  if (c.ticks % m.opts.balanceInterval === 0) c.softirqPending |= 1 << SCHED_SOFTIRQ;
+  if (c.ticks % k.opts.balanceInterval === 0) c.softirqPending |= 1 << SCHED_SOFTIRQ;
 }
 
 /** scheduler_tick(): the running task's slice runs down; at 0, reschedule if others wait. */
-function schedulerTick(m: Kernel, c: CpuState): void {
+function schedulerTick(k: Kernel, c: CpuState): void {
   if (c.isIdle) {
-    if (c.rq.length > 0) setNeedResched(m.memory, c.vars.preemptCount);
+    if (c.rq.length > 0) setNeedResched(k.memory, c.vars.preemptCount);
     return;
   }
   c.sliceLeft--;
-  if (c.sliceLeft <= 0 && c.rq.length > 0) setNeedResched(m.memory, c.vars.preemptCount);
+  if (c.sliceLeft <= 0 && c.rq.length > 0) setNeedResched(k.memory, c.vars.preemptCount);
 }
 
-function watchdog(m: Kernel, c: CpuState): void {
+function watchdog(k: Kernel, c: CpuState): void {
   // The interrupted context's count: ours minus the hardirq we are in.
   const interrupted = c.preemptCount - HARDIRQ_OFFSET;
   if (c.isIdle || interrupted === 0) {
@@ -116,22 +116,22 @@ function watchdog(m: Kernel, c: CpuState): void {
     return;
   }
   if (c.stuckSince < 0) c.stuckSince = c.clock;
-  const stuckNs = (c.clock - c.stuckSince) * m.opts.nsPerInsn;
-  if (!c.lockupReported && stuckNs >= 2 * m.opts.watchdogThresh * 1e9) {
+  const stuckNs = (c.clock - c.stuckSince) * k.opts.nsPerInsn;
+  if (!c.lockupReported && stuckNs >= 2 * k.opts.watchdogThresh * 1e9) {
     c.lockupReported = true;
     const task = c.curr;
-    m.report('soft_lockup', c, [
+    k.report('soft_lockup', c, [
       `BUG: soft lockup - CPU#${c.id} stuck for ${Math.floor(stuckNs / 1e9)}s! [${task.comm}:${task.pid}]`,
     ]);
   }
 }
 
 /** __do_softirq(): runs the pending vectors in softirq context. */
-export function doSoftirq(m: Kernel, c: CpuState): void {
+export function doSoftirq(k: Kernel, c: CpuState): void {
   // do_softirq()'s local_irq_save/restore: irq exit comes and goes with
   // interrupts off, local_bh_enable() with them on.
   const irqsWereEnabled = c.irqsEnabled;
-  preemptCountAdd(m.memory, c.vars.preemptCount, SOFTIRQ_OFFSET);
+  preemptCountAdd(k.memory, c.vars.preemptCount, SOFTIRQ_OFFSET);
   c.setIrqsEnabled(true);
   let pending = c.softirqPending;
   c.softirqPending = 0;
@@ -139,29 +139,29 @@ export function doSoftirq(m: Kernel, c: CpuState): void {
     const vec = 31 - Math.clz32(pending & -pending);
     pending &= pending - 1;
     const name = SOFTIRQ_NAMES[vec];
-    m.trace(c, { type: 'softirq_entry', vec, name });
-    if (vec === SCHED_SOFTIRQ) loadBalance(m, c);
+    k.trace(c, { type: 'softirq_entry', vec, name });
+    if (vec === SCHED_SOFTIRQ) loadBalance(k, c);
     // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
-    if (vec === TIMER_SOFTIRQ && c.id === 0 && m.percpu.balancePending) m.percpu.balance();
-    if (vec === RCU_SOFTIRQ) m.rcu.invokeCallbacks(c);
-    m.trace(c, { type: 'softirq_exit', vec, name });
+    if (vec === TIMER_SOFTIRQ && c.id === 0 && k.percpu.balancePending) k.percpu.balance();
+    if (vec === RCU_SOFTIRQ) k.rcu.invokeCallbacks(c);
+    k.trace(c, { type: 'softirq_exit', vec, name });
   }
   c.setIrqsEnabled(irqsWereEnabled);
-  preemptCountAdd(m.memory, c.vars.preemptCount, -SOFTIRQ_OFFSET);
+  preemptCountAdd(k.memory, c.vars.preemptCount, -SOFTIRQ_OFFSET);
 }
 
 /** Runs a guest hardirq handler to completion on `c`. */
-function runIrqProgram(m: Kernel, c: CpuState, program: LoadedProgram): void {
+function runIrqProgram(k: Kernel, c: CpuState, program: LoadedProgram): void {
   const ctx = c.irqCtx;
   ctx.program = program;
   ctx.reset();
   const reason = c.cpu.run(ctx, IRQ_HANDLER_BUDGET);
-  m.advance(c, c.cpu.executed);
+  k.advance(c, c.cpu.executed);
   if (reason === StopReason.Fault) {
-    const who = { cpu: c.id, pid: 0, comm: 'irq', count: m.nextOops() };
-    m.report('oops', c, oopsLines(c.cpu.fault!, ctx, who, m.disasmOptions()));
+    const who = { cpu: c.id, pid: 0, comm: 'irq', count: k.nextOops() };
+    k.report('oops', c, oopsLines(c.cpu.fault!, ctx, who, k.disasmOptions()));
   } else if (reason !== StopReason.Exit) {
-    m.report('warning', c, [
+    k.report('warning', c, [
       `WARNING: CPU: ${c.id} hardirq handler ${program.name} did not return`,
     ]);
   }

@@ -4,7 +4,7 @@
  * CPU, task and emulated time, for the run report and for tests.
  *
  * @example
- * machine.reports.filter((r) => r.kind === 'debug_preempt')[0].lines[0];
+ * k.reports.filter((r) => r.kind === 'debug_preempt')[0].lines[0];
  * // 'BUG: using smp_processor_id() in preemptible [00000000] code: worker/3'
  */
 

@@ -17,7 +17,7 @@
  * stands for holding `c`'s run-queue lock.
  *
  * @example
- * schedule(m, c, true); // preempt the running task
+ * schedule(k, c, true); // preempt the running task
  */
 
 import type { CpuState } from './cpu-state.ts';
@@ -35,33 +35,33 @@ import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task }
  * task was preempted (it stays runnable) rather than giving up the CPU.
  * Returns true when a task other than idle runs afterwards.
  */
-export function schedule(m: Kernel, c: CpuState, preempt: boolean): boolean {
+export function schedule(k: Kernel, c: CpuState, preempt: boolean): boolean {
   const prev = c.curr;
   const prevRunnable = prev !== c.idle && !prev.exited && prev.state === TASK_RUNNING;
-  clearNeedResched(m.memory, c.vars.preemptCount);
+  clearNeedResched(k.memory, c.vars.preemptCount);
   if (prevRunnable && preempt && c.rq.length === 0) {
-    c.sliceLeft = m.opts.timeSlice;
+    c.sliceLeft = k.opts.timeSlice;
     return true;
   }
   if (prevRunnable) {
     c.rq.enqueue(prev.pid);
     prev.onRq = true;
   }
-  if (c.rq.length === 0) idleBalance(m, c);
+  if (c.rq.length === 0) idleBalance(k, c);
   const nextPid = c.rq.pickNext();
-  const next = nextPid < 0 ? c.idle : m.tasks.get(nextPid)!;
+  const next = nextPid < 0 ? c.idle : k.tasks.get(nextPid)!;
   next.onRq = false;
-  if (next !== prev) contextSwitch(m, c, prev, next, preempt && prevRunnable);
-  c.sliceLeft = m.opts.timeSlice;
+  if (next !== prev) contextSwitch(k, c, prev, next, preempt && prevRunnable);
+  c.sliceLeft = k.opts.timeSlice;
   // Scheduling is what the watchdog waits for: a new stall starts from here.
   c.stuckSince = -1;
   c.lockupReported = false;
   return next !== c.idle;
 }
 
-function contextSwitch(m: Kernel, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
-  m.rcu.noteContextSwitch(c, prev);
-  m.trace(c, {
+function contextSwitch(k: Kernel, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
+  k.rcu.noteContextSwitch(c, prev);
+  k.trace(c, {
     type: 'sched_switch',
     prevComm: prev.comm,
     prevPid: prev.pid,
@@ -76,33 +76,33 @@ function contextSwitch(m: Kernel, c: CpuState, prev: Task, next: Task, preempted
   c.curr = next;
   c.rq.curr = next.addr;
   next.cpu = c.id;
-  m.memory.write64(c.vars.currentTask, BigInt(next.addr));
+  k.memory.write64(c.vars.currentTask, BigInt(next.addr));
 }
 
 /**
  * wake_up_process(): makes `task` runnable on `cpu` (its last CPU by default)
  * and asks for a reschedule there if that CPU is idle.
  */
-export function wakeUpProcess(m: Kernel, task: Task, cpu = task.cpu): void {
-  const target = m.cpus[cpu];
+export function wakeUpProcess(k: Kernel, task: Task, cpu = task.cpu): void {
+  const target = k.cpus[cpu];
   task.state = TASK_RUNNING;
   task.cpu = cpu;
   target.rq.enqueue(task.pid);
   task.onRq = true;
-  m.trace(m.current ?? target, {
+  k.trace(k.current ?? target, {
     type: 'sched_wakeup',
     taskComm: task.comm,
     taskPid: task.pid,
     taskPrio: task.prio,
     targetCpu: cpu,
   });
-  if (target.isIdle) setNeedResched(m.memory, target.vars.preemptCount);
+  if (target.isIdle) setNeedResched(k.memory, target.vars.preemptCount);
 }
 
 /** The running task of `c` goes to sleep until wakeUpProcess. */
-export function sleepCurrent(m: Kernel, c: CpuState): void {
+export function sleepCurrent(k: Kernel, c: CpuState): void {
   c.curr.state = TASK_INTERRUPTIBLE;
-  schedule(m, c, false);
+  schedule(k, c, false);
 }
 
 /**
@@ -110,55 +110,55 @@ export function sleepCurrent(m: Kernel, c: CpuState): void {
  * held on the CPU (preempt count, disabled interrupts, its migration pin)
  * is released with the kernel's note, and the CPU schedules.
  */
-export function exitTask(m: Kernel, c: CpuState, task: Task, code: bigint): void {
-  if (c.curr === task) releaseDyingTask(m, c, task);
+export function exitTask(k: Kernel, c: CpuState, task: Task, code: bigint): void {
+  if (c.curr === task) releaseDyingTask(k, c, task);
   task.exitCode = code;
-  m.trace(c, {
+  k.trace(c, {
     type: 'sched_process_exit',
     taskComm: task.comm,
     taskPid: task.pid,
     taskPrio: task.prio,
   });
   task.state = EXIT_ZOMBIE;
-  m.noteExit(task);
-  if (c.curr === task) schedule(m, c, false);
+  k.noteExit(task);
+  if (c.curr === task) schedule(k, c, false);
 }
 
 /**
  * do_exit's clean-up: a dying task's preempt count, interrupt flag and
  * migration pin do not outlive it, and the kernel says so.
  */
-function releaseDyingTask(m: Kernel, c: CpuState, task: Task): void {
+function releaseDyingTask(k: Kernel, c: CpuState, task: Task): void {
   const count = c.preemptCount & ~HARDIRQ_MASK;
   if (count !== 0) {
-    m.report('warning', c, [`note: ${task.comm}[${task.pid}] exited with preempt_count ${count}`]);
+    k.report('warning', c, [`note: ${task.comm}[${task.pid}] exited with preempt_count ${count}`]);
   }
-  preemptCountReset(m.memory, c.vars.preemptCount);
+  preemptCountReset(k.memory, c.vars.preemptCount);
   if (!c.irqsEnabled) {
-    m.report('warning', c, [`WARNING: ${task.comm}[${task.pid}] exited with interrupts disabled`]);
+    k.report('warning', c, [`WARNING: ${task.comm}[${task.pid}] exited with interrupts disabled`]);
     c.setIrqsEnabled(true);
   }
   task.migrationDisabled = 0;
 }
 
 /** Why a task cannot be migrated to `dest` now, or undefined when it can. */
-export function cannotMigrate(m: Kernel, task: Task, dest: number): string | undefined {
+export function cannotMigrate(k: Kernel, task: Task, dest: number): string | undefined {
   if (task.exited) return 'it has exited';
   if (!task.onRq) return 'it is not waiting on a run queue';
   if (task.kthread) return 'it is a bound kthread';
   if (task.migrationDisabled > 0) return 'migration is disabled';
   if (!task.allowedOn(dest)) return `CPU ${dest} is not in its allowed mask`;
   if (task.cpu === dest) return `it is already on CPU ${dest}`;
-  if (m.cpus[task.cpu].curr === task) return 'it is running';
+  if (k.cpus[task.cpu].curr === task) return 'it is running';
   return undefined;
 }
 
 /** Moves a waiting task to `dest`'s run queue (set_task_cpu + sched_migrate_task). */
-export function migrateTask(m: Kernel, task: Task, dest: number): boolean {
-  if (cannotMigrate(m, task, dest) !== undefined) return false;
-  const src = m.cpus[task.cpu];
+export function migrateTask(k: Kernel, task: Task, dest: number): boolean {
+  if (cannotMigrate(k, task, dest) !== undefined) return false;
+  const src = k.cpus[task.cpu];
   src.rq.remove(task.pid);
-  m.trace(m.current ?? src, {
+  k.trace(k.current ?? src, {
     type: 'sched_migrate_task',
     taskComm: task.comm,
     taskPid: task.pid,
@@ -167,33 +167,33 @@ export function migrateTask(m: Kernel, task: Task, dest: number): boolean {
     destCpu: dest,
   });
   task.cpu = dest;
-  m.cpus[dest].rq.enqueue(task.pid);
-  if (m.cpus[dest].isIdle) setNeedResched(m.memory, m.cpus[dest].vars.preemptCount);
+  k.cpus[dest].rq.enqueue(task.pid);
+  if (k.cpus[dest].isIdle) setNeedResched(k.memory, k.cpus[dest].vars.preemptCount);
   return true;
 }
 
 /** run_rebalance_domains(): pull one task from the busiest CPU if it has 2+ more. */
-export function loadBalance(m: Kernel, c: CpuState): void {
+export function loadBalance(k: Kernel, c: CpuState): void {
   const load = (x: CpuState) => x.rq.length + (x.isIdle ? 0 : 1);
   let busiest: CpuState | undefined;
-  for (const other of m.cpus) {
+  for (const other of k.cpus) {
     if (other !== c && (busiest === undefined || load(other) > load(busiest))) busiest = other;
   }
   if (busiest === undefined || load(busiest) - load(c) < 2) return;
-  pullOne(m, busiest, c);
+  pullOne(k, busiest, c);
 }
 
 /** newidle_balance(): an idle CPU pulls a waiting task from any other. */
-function idleBalance(m: Kernel, c: CpuState): void {
-  for (const other of m.cpus) {
-    if (other !== c && other.rq.length > 0 && pullOne(m, other, c)) return;
+function idleBalance(k: Kernel, c: CpuState): void {
+  for (const other of k.cpus) {
+    if (other !== c && other.rq.length > 0 && pullOne(k, other, c)) return;
   }
 }
 
-function pullOne(m: Kernel, from: CpuState, to: CpuState): boolean {
+function pullOne(k: Kernel, from: CpuState, to: CpuState): boolean {
   for (const pid of from.rq.pids()) {
-    const task = m.tasks.get(pid)!;
-    if (migrateTask(m, task, to.id)) return true;
+    const task = k.tasks.get(pid)!;
+    if (migrateTask(k, task, to.id)) return true;
   }
   return false;
 }

@@ -94,15 +94,15 @@ function checkNativeBound(t: Task): void {
 }
 
 /**
- * Makes every CPU of `m` but `own` read its running task from its run
+ * Makes every CPU of `k` but `own` read its running task from its run
  * queue's `curr` in memory, where that CPU's worker writes it (under the
  * scheduler lock), instead of this thread's stale copy.
  */
-export function viewRemoteCpus(m: Kernel, own: number): void {
+export function viewRemoteCpus(k: Kernel, own: number): void {
   const byAddr = new Map<number, Task>();
-  for (const t of m.tasks.values()) byAddr.set(t.addr, t);
-  for (const c of m.cpus) byAddr.set(c.idle.addr, c.idle);
-  for (const c of m.cpus) {
+  for (const t of k.tasks.values()) byAddr.set(t.addr, t);
+  for (const c of k.cpus) byAddr.set(c.idle.addr, c.idle);
+  for (const c of k.cpus) {
     if (c.id === own) continue;
     Object.defineProperty(c, 'curr', {
       get: (): Task => byAddr.get((c as CpuState).rq.curr) ?? c.idle,

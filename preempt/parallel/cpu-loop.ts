@@ -22,13 +22,13 @@
  * reschedule IPI (resched_curr's smp_send_reschedule).
  *
  * The timer ticks by this CPU's own instruction count. The machine's trace
- * clock (`m.steps`) is the sum of every CPU's published clock, so merged
+ * clock (`k.steps`) is the sum of every CPU's published clock, so merged
  * traces stay roughly causal; exact order is not reproducible in this mode.
  *
  * Context: the worker of CPU `c`, with the machine attached (attach.ts).
  *
  * @example
- * const end = runCpuParallel(m, m.cpus[1], ctl, live, { maxSteps: 1e7, sliceMs: 20 });
+ * const end = runCpuParallel(k, k.cpus[1], ctl, live, { maxSteps: 1e7, sliceMs: 20 });
  */
 
 import { ErrnoError } from '../../segments/errno.ts';
@@ -59,21 +59,21 @@ export interface LoopOptions {
  * are emulator bugs: the worker reports them and stops the machine.
  */
 export function runCpuParallel(
-  m: Kernel,
+  k: Kernel,
   c: CpuState,
   ctl: ParallelControl,
   live: readonly Task[],
   opts: LoopOptions,
 ): LoopEnd {
   const deadline = performance.now() + opts.sliceMs;
-  const taskCount = m.tasks.size;
+  const taskCount = k.tasks.size;
   // Other CPUs fill this CPU's run queue only from native code or timer handlers: without
   // either, an empty queue stays empty until this CPU fills it, and quiet ticks are safe.
   const quietTicks =
-    ![...m.tasks.values()].some((t) => t.body.kind === 'native') &&
-    m.timerHandlers.every((list) => list.every((h) => !('fn' in h)));
+    ![...k.tasks.values()].some((t) => t.body.kind === 'native') &&
+    k.timerHandlers.every((list) => list.every((h) => !('fn' in h)));
   const locking = new ParallelLocking(ctl, quietTicks);
-  m.current = c;
+  k.current = c;
   try {
     for (let n = 0; ; n++) {
       const ipis = ctl.takeIpis(c.id);
@@ -84,20 +84,20 @@ export function runCpuParallel(
       }
       if (ctl.stopped) return 'stopped';
       if (allExited(live)) return 'finished';
-      m.steps = ctl.steps();
-      if (m.steps >= opts.maxSteps) return 'max-steps';
+      k.steps = ctl.steps();
+      if (k.steps >= opts.maxSteps) return 'max-steps';
       if ((n & 15) === 15 && performance.now() >= deadline) return 'slice';
-      if (m.tasks.size !== taskCount) {
+      if (k.tasks.size !== taskCount) {
         throw new ErrnoError(
           'ENOTSUPP',
           `CPU ${c.id} spawned a task while running in parallel mode: other CPUs' workers do not know it`,
         );
       }
-      cpuStep(m, c, Number.POSITIVE_INFINITY, locking);
+      cpuStep(k, c, Number.POSITIVE_INFINITY, locking);
       ctl.publishClock(c.id, c.clock);
     }
   } finally {
-    m.current = null;
+    k.current = null;
   }
 }
 
@@ -145,22 +145,22 @@ class ParallelLocking implements CpuLocking {
  * handler, RCU or per-CPU allocator work. Ticks being most of the lock's
  * use, taking most of them without it is what lets CPUs scale.
  */
-function isQuietTick(m: Kernel, c: CpuState): boolean {
+function isQuietTick(k: Kernel, c: CpuState): boolean {
   if (c.pendingIrqs !== IRQ_TIMER || c.isIdle || c.needResched || c.softirqPending !== 0) {
     return false;
   }
-  if ((c.ticks + 1) % m.opts.balanceInterval === 0 || m.timerHandlers[c.id].length > 0)
+  if ((c.ticks + 1) % k.opts.balanceInterval === 0 || k.timerHandlers[c.id].length > 0)
     return false;
   if (c.sliceLeft <= 1 && c.rq.length > 0) return false;
-  if (c.id === 0 && m.percpu.balancePending) return false;
-  if (m.rcu.gpInProgress || m.rcu.pendingCallbacks > 0) return false;
-  for (const s of m.sleepers) if (s.cpu === c.id && s.wakeAt <= c.ticks + 1) return false;
+  if (c.id === 0 && k.percpu.balancePending) return false;
+  if (k.rcu.gpInProgress || k.rcu.pendingCallbacks > 0) return false;
+  for (const s of k.sleepers) if (s.cpu === c.id && s.wakeAt <= c.ticks + 1) return false;
   return true;
 }
 
 /** smp_send_reschedule to halted CPUs that have tasks waiting in their run queue. */
-function kickHalted(m: Kernel, c: CpuState, ctl: ParallelControl): void {
-  for (const other of m.cpus) {
+function kickHalted(k: Kernel, c: CpuState, ctl: ParallelControl): void {
+  for (const other of k.cpus) {
     if (other !== c && ctl.isHalted(other.id) && other.rq.length > 0) {
       ctl.sendIpi(other.id, IPI_RESCHEDULE);
     }

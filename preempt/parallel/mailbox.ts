@@ -103,17 +103,17 @@ export class ParallelControl {
   }
 
   /**
-   * Reserves and initialises the control block of `m` (after setup, so the
+   * Reserves and initialises the control block of `k` (after setup, so the
    * same machine rebuilt in every worker places it at the same address).
    *
    * @example
-   * const ctl = ParallelControl.reserve(m.boot());
+   * const ctl = ParallelControl.reserve(bootRecipe(recipe));
    */
-  static reserve(m: Kernel): ParallelControl {
-    const region = m.map.reserve('parallel control', HEADER_BYTES + m.nrCpus * CPU_BYTES, 64);
-    m.memory.fill(region.start, region.size);
-    RawSpinlock.init(m.memory, region.start + LOCK_OFFSET, { concurrent: true });
-    const ctl = new ParallelControl(m.memory, region.start, m.nrCpus);
+  static reserve(k: Kernel): ParallelControl {
+    const region = k.map.reserve('parallel control', HEADER_BYTES + k.nrCpus * CPU_BYTES, 64);
+    k.memory.fill(region.start, region.size);
+    RawSpinlock.init(k.memory, region.start + LOCK_OFFSET, { concurrent: true });
+    const ctl = new ParallelControl(k.memory, region.start, k.nrCpus);
     Atomics.store(ctl.words, ctl.base + CRASHED, -1);
     return ctl;
   }

@@ -255,7 +255,7 @@ export class ParallelRunner {
     running: { stopRequested: boolean; stopAndReap?: () => void },
     opts: ParallelRunOptions,
   ): Promise<ParallelRunResult> {
-    const { machine: m, ctl } = main;
+    const { machine: k, ctl } = main;
     const started = performance.now();
     const request = { maxSteps: opts.maxSteps ?? 10_000_000, sliceMs: opts.sliceMs ?? 20 };
     let timedOut = false;
@@ -290,7 +290,7 @@ export class ParallelRunner {
           // The thread died (or was terminated after not stopping): stop the others.
           ctl.markCrashed(cpu);
           stopAndReap();
-          return lostCpu(m, cpu, terminated.has(cpu), e);
+          return lostCpu(k, cpu, terminated.has(cpu), e);
         } finally {
           done.add(cpu);
         }
@@ -310,8 +310,8 @@ export class ParallelRunner {
 }
 
 /** The result of a CPU whose worker died or was terminated: what memory says it ran. */
-function lostCpu(m: Kernel, cpu: number, terminated: boolean, e: unknown): CpuRunResult {
-  const c = m.cpus[cpu];
+function lostCpu(k: Kernel, cpu: number, terminated: boolean, e: unknown): CpuRunResult {
+  const c = k.cpus[cpu];
   const running = `${c.curr.comm}/${c.curr.pid}`;
   const message = terminated
     ? `CPU ${cpu}'s worker did not stop in time and was terminated`
@@ -345,7 +345,7 @@ function gather(
   stopRequested: boolean,
   wallMs: number,
 ): ParallelRunResult {
-  const { machine: m, ctl } = main;
+  const { machine: k, ctl } = main;
   const crashedCpu = ctl.crashedCpu;
   const crash =
     results.find((r) => r.cpu === crashedCpu && r.crash !== undefined)?.crash ??
@@ -365,11 +365,11 @@ function gather(
     });
   }
   reports.sort((a, b) => a.ts - b.ts);
-  m.reports.push(...reports);
-  m.debugPreempt.count = results.reduce((n, r) => n + r.debugPreemptReports, 0);
+  k.reports.push(...reports);
+  k.debugPreempt.count = results.reduce((n, r) => n + r.debugPreemptReports, 0);
   const finished = main.liveTasks.every((t) => t.exited);
-  m.steps = ctl.steps();
+  k.steps = ctl.steps();
   const maxSteps = !stopRequested && results.some((r) => r.end === 'max-steps');
   const end: ParallelEnd = cause ?? (finished ? 'finished' : maxSteps ? 'max-steps' : 'stopped');
-  return { machine: m, end, finished, steps: m.steps, crash, cpus: results, wallMs };
+  return { machine: k, end, finished, steps: k.steps, crash, cpus: results, wallMs };
 }

@@ -4,7 +4,7 @@
  * migrates to a random CPU it may run on. All choices come from the seed.
  *
  * @example
- * runDeterministic(m, random({ seed: 42 }));
+ * runDeterministic(k, random({ seed: 42 }));
  */
 
 import type { Strategy } from '../engine.ts';
@@ -30,25 +30,25 @@ export function random(opts: RandomOptions): Strategy {
   const migrateRate = opts.migrateRate ?? 0.05;
   return {
     name: `random(seed=${opts.seed})`,
-    decide(m: Kernel): Decision {
-      if (rng.chance(kickRate)) return { kind: 'kick', cpu: rng.below(m.nrCpus) };
+    decide(k: Kernel): Decision {
+      if (rng.chance(kickRate)) return { kind: 'kick', cpu: rng.below(k.nrCpus) };
       if (rng.chance(migrateRate)) {
-        const moves = migrations(m);
+        const moves = migrations(k);
         if (moves.length > 0) return rng.pick(moves);
       }
-      return { kind: 'run', cpu: rng.below(m.nrCpus), quantum: 1 + rng.below(maxQuantum) };
+      return { kind: 'run', cpu: rng.below(k.nrCpus), quantum: 1 + rng.below(maxQuantum) };
     },
   };
 }
 
 /** Every migration possible now: waiting, migratable tasks to each allowed CPU. */
-export function migrations(m: Kernel): Decision[] {
+export function migrations(k: Kernel): Decision[] {
   const out: Decision[] = [];
-  for (const c of m.cpus) {
+  for (const c of k.cpus) {
     for (const pid of c.rq.pids()) {
-      const task = m.tasks.get(pid)!;
-      for (const dest of m.cpus) {
-        if (cannotMigrate(m, task, dest.id) === undefined)
+      const task = k.tasks.get(pid)!;
+      for (const dest of k.cpus) {
+        if (cannotMigrate(k, task, dest.id) === undefined)
           out.push({ kind: 'migrate', pid, cpu: dest.id });
       }
     }

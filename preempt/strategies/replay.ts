@@ -4,7 +4,7 @@
  * the recorded run exactly.
  *
  * @example
- * runDeterministic(m, replay('v1.2.AGQ'));
+ * runDeterministic(k, replay('v1.2.AGQ'));
  */
 
 import { ErrnoError } from '../../segments/errno.ts';
@@ -17,11 +17,11 @@ export function replay(schedule: string): Strategy {
   let at = 0;
   return {
     name: `replay(${list.length} decisions)`,
-    decide(m: Kernel): Decision | null {
-      if (cpus !== m.nrCpus) {
+    decide(k: Kernel): Decision | null {
+      if (cpus !== k.nrCpus) {
         throw new ErrnoError(
           'EINVAL',
-          `replay string is for ${cpus} CPUs, the machine has ${m.nrCpus}`,
+          `replay string is for ${cpus} CPUs, the machine has ${k.nrCpus}`,
         );
       }
       return at < list.length ? list[at++] : null;

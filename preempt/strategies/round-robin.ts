@@ -3,7 +3,7 @@
  * again. Every CPU's clock advances evenly, as on real parallel hardware.
  *
  * @example
- * runDeterministic(m, roundRobin({ quantum: 100 }));
+ * runDeterministic(k, roundRobin({ quantum: 100 }));
  */
 
 import type { Strategy } from '../engine.ts';
@@ -15,9 +15,9 @@ export function roundRobin(opts: { quantum?: number } = {}): Strategy {
   let next = 0;
   return {
     name: `rr(quantum=${quantum})`,
-    decide(m: Kernel): Decision {
+    decide(k: Kernel): Decision {
       const cpu = next;
-      next = (next + 1) % m.nrCpus;
+      next = (next + 1) % k.nrCpus;
       return { kind: 'run', cpu, quantum };
     },
   };
