@@ -7,7 +7,7 @@
  */
 
 import type { Insn } from '../cpu/insn.ts';
-import type { MachineRecipe } from '../preempt/parallel/attach.ts';
+import type { MachineRecipe } from '../preempt/machine.ts';
 import { readBenchProgram } from './cpu.ts';
 
 /** Iterations of alu_loop per CPU: about 20 million instructions each. */

@@ -35,7 +35,7 @@ import { type LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/pro
 import { PercpuAllocator } from '../percpu/allocator.ts';
 import { type PerCpuAreas, setupPerCpuAreas } from '../percpu/per-cpu-areas.ts';
 import { PercpuSanitizer } from '../percpu/sanitizer.ts';
-import type { AddressMap, Region } from '../segments/address-map.ts';
+import type { AddressMap } from '../segments/address-map.ts';
 import { alignUp } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
@@ -100,8 +100,7 @@ export class BootedKernel implements Kernel {
   readonly sleepers: Sleeper[] = [];
   steps = 0;
   current: CpuState | null = null;
-  /** The task_struct slots: the task structs region, and each slot's struct and stack top. */
-  readonly taskStructs: Region;
+  /** Free task_struct slots: each one's struct and stack top. */
   private readonly freeSlots: { addr: number; stackTop: number }[];
   private readonly asmSymbols: Map<string, AsmSymbol>;
   private nextPid = 1;
@@ -163,15 +162,15 @@ export class BootedKernel implements Kernel {
       resolver,
     );
     const slots = opts.maxTasks + this.nrCpus;
-    this.taskStructs = map.reserve('task structs', slots * taskStruct.size, 8);
+    const taskStructs = map.reserve('task structs', slots * taskStruct.size, 8);
     const stacks = map.reserve('task stacks', slots * STACK_BYTES);
     this.freeSlots = Array.from({ length: slots }, (_, k) => ({
-      addr: this.taskStructs.start + k * taskStruct.size,
+      addr: taskStructs.start + k * taskStruct.size,
       stackTop: stacks.start + (k + 1) * STACK_BYTES,
     }));
     registerGuestInterface(this);
     this.bootCpus();
-    this.rcu = Rcu.install(this, this.taskStructs);
+    this.rcu = Rcu.install(this, taskStructs);
     installPercpuKptr(this);
   }
 

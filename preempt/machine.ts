@@ -30,13 +30,12 @@ import {
   resolveMachineOptions,
 } from './machine-options.ts';
 
-export type { SpawnOptions, TimerHandler } from './kernel.ts';
 export type { DebugPreemptMode, MachineOptions } from './machine-options.ts';
 
 export class Machine {
   readonly opts: ResolvedMachineOptions;
-  readonly memory: PhysicalMemory;
-  readonly map: AddressMap;
+  private readonly memory: PhysicalMemory;
+  private readonly map: AddressMap;
   /** The image being defined; null once booted. */
   private linker: Linker | null = new Linker();
   private readonly asmSymbols = new Map<string, AsmSymbol>();

@@ -39,8 +39,6 @@ import { bootRecipe, type MachineOptions, type MachineRecipe } from '../machine.
 import type { Task } from '../task.ts';
 import { ParallelControl } from './mailbox.ts';
 
-export type { MachineRecipe } from '../machine.ts';
-
 export interface AttachedMachine {
   readonly machine: Kernel;
   readonly ctl: ParallelControl;

@@ -35,14 +35,9 @@ import { type Remote, releaseProxy, wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
 import type { Kernel } from '../kernel.ts';
-import type { MachineOptions } from '../machine.ts';
+import type { MachineOptions, MachineRecipe } from '../machine.ts';
 import type { Report } from '../reports.ts';
-import {
-  type AttachedMachine,
-  attachMachine,
-  type MachineRecipe,
-  viewRemoteCpus,
-} from './attach.ts';
+import { type AttachedMachine, attachMachine, viewRemoteCpus } from './attach.ts';
 import type { ParallelControl } from './mailbox.ts';
 import type { CpuCrash, CpuRunResult, CpuStats, RecipeRef } from './protocol.ts';
 import type { CpuWorkerApi } from './worker.ts';

@@ -22,15 +22,11 @@ import { ErrnoError } from '../../segments/errno.ts';
 import { setThreadsShareMemory } from '../../segments/raw-spinlock.ts';
 import type { CpuState } from '../cpu-state.ts';
 import type { Kernel } from '../kernel.ts';
+import type { MachineRecipe } from '../machine.ts';
 import { symbolizePc } from '../oops.ts';
 import { HARDIRQ_MASK, SOFTIRQ_MASK } from '../preempt-count.ts';
 import type { Task } from '../task.ts';
-import {
-  type AttachedMachine,
-  attachMachine,
-  type MachineRecipe,
-  viewRemoteCpus,
-} from './attach.ts';
+import { type AttachedMachine, attachMachine, viewRemoteCpus } from './attach.ts';
 import { type LoopEnd, runCpuParallel } from './cpu-loop.ts';
 import { StopRequested } from './mailbox.ts';
 import type { BootRequest, CpuCrash, CpuRunResult, CpuStats, RunRequest } from './protocol.ts';

@@ -4,7 +4,7 @@
  * this module. Some inject emulator bugs on purpose.
  */
 
-import type { MachineRecipe } from '../../../preempt/parallel/attach.ts';
+import type { MachineRecipe } from '../../../preempt/machine.ts';
 import { u64 } from '../../../segments/ctype.ts';
 
 /** Guest code on every CPU that counts to `n` in its CPU's `hits`. */
