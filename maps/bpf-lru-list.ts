@@ -201,7 +201,7 @@ const LIST_POISON2 = 0x122;
  */
 export type DelFromHtab = (node: number, cpu: number) => boolean;
 
-/** What the LRU needs of a machine; a booted `Machine` is one. */
+/** What the LRU needs of the kernel (a booted kernel, or any MapMemory, is one). */
 export interface BpfLruHost {
   readonly memory: PhysicalMemory;
   readonly nrCpus: number;
