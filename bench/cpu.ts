@@ -9,7 +9,7 @@
  * // npm run bench -- cpu --json
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assemble } from '../cpu/asm/pseudo-c.ts';
 import { CpuContext } from '../cpu/context.ts';
@@ -17,10 +17,12 @@ import { Cpu, StopReason } from '../cpu/cpu.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
 import { loadProgram } from '../cpu/program.ts';
+import { ErrnoError } from '../segments/errno.ts';
 import { PhysicalMemory } from '../segments/memory.ts';
 import { ReferenceInterpreter } from '../test/reference/reference-interpreter.ts';
 import { type BenchReport, type BenchResult, median } from './report.ts';
 
+/** The benchmark programs: project data beside the repository, not part of it. */
 const BENCH_DIR = fileURLToPath(new URL('../../shared/bench/', import.meta.url));
 const PROGRAMS = ['alu_loop', 'mem_loop', 'call_loop', 'atomic_loop'];
 const MEMORY_SIZE = 1 << 20;
@@ -36,9 +38,25 @@ export interface BenchProgram {
   expectR0?: bigint;
 }
 
+/** Thrown by the suites that need ../shared/bench when it is absent; bench/run.ts prints it as one line. */
+export class MissingBenchPrograms extends ErrnoError {
+  constructor() {
+    super(
+      'ENOENT',
+      `this suite runs the programs of ../shared/bench, which is not at ${BENCH_DIR}`,
+    );
+  }
+}
+
+/** BENCH_DIR, or MissingBenchPrograms when it does not exist. */
+function benchDir(): string {
+  if (!existsSync(BENCH_DIR)) throw new MissingBenchPrograms();
+  return BENCH_DIR;
+}
+
 /** Reads a benchmark program and the DYN_INSNS and EXPECT_R0 its header states. */
 export function readBenchProgram(name: string): BenchProgram {
-  const source = readFileSync(`${BENCH_DIR}${name}.s`, 'utf8');
+  const source = readFileSync(`${benchDir()}${name}.s`, 'utf8');
   const dyn = /DYN_INSNS:\s*(\d+)/.exec(source);
   if (dyn === null) throw new Error(`${name}.s states no DYN_INSNS`);
   const expect = /EXPECT_R0:\s*(\d+)\s/.exec(source);
@@ -102,7 +120,7 @@ function check(
 }
 
 export async function run(): Promise<BenchReport> {
-  const available = new Set(readdirSync(BENCH_DIR).map((f) => f.replace(/\.s$/, '')));
+  const available = new Set(readdirSync(benchDir()).map((f) => f.replace(/\.s$/, '')));
   const results: BenchResult[] = [];
   for (const name of PROGRAMS.filter((p) => available.has(p))) {
     const prog = readBenchProgram(name);

@@ -20,8 +20,8 @@
  * Figures depend on the host: on a machine with 2 cores, 4 workers share
  * them, and other processes running at the same time make every figure
  * noisy. workers_2's note says how 2 threads of plain JS scale on the host
- * at that moment (about 2x with two free cores), which bounds what the
- * workers can do.
+ * at that moment (about 2x with two free cores), measured as workers_1 and
+ * workers_2 are, which bounds what the workers can do.
  *
  * @example
  * // npm run bench -- parallel --json
@@ -74,31 +74,57 @@ function deterministic(): number {
   return median(rates);
 }
 
-/** A plain JS loop of about 0.3 s on one thread, as a worker. */
-const SPIN = `const { parentPort } = require('node:worker_threads');
-let x = 0;
-for (let i = 0; i < 3e8; i++) x = (x + i) | 0;
-parentPort.postMessage(x);`;
+/** Iterations of the plain JS loop: about 0.2 s on one thread. */
+const SPIN_ITERATIONS = 2e8;
 
 /**
- * How much faster 2 threads of plain JS get through twice the work than 1
- * thread through once: about 2 when the host has 2 free cores, 1 when other
- * jobs take one. It says what the workers_2 figure can be at this moment.
+ * A plain JS worker: on each order it waits at a start line until every
+ * thread of the run has arrived, then times its own loop (as the emulator's
+ * workers time theirs) and posts the milliseconds.
  */
-async function hostParallelism(): Promise<number> {
-  const wall = async (n: number) => {
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: n }, async () => {
-        const w = new Worker(SPIN, { eval: true });
-        await once(w, 'message');
-        await w.terminate();
-      }),
-    );
-    return performance.now() - t0;
+const SPIN = `const { parentPort } = require('node:worker_threads');
+parentPort.on('message', ({ gate, threads, iterations }) => {
+  const arrived = new Int32Array(gate);
+  if (Atomics.add(arrived, 0, 1) + 1 === threads) Atomics.notify(arrived, 0);
+  for (let n; (n = Atomics.load(arrived, 0)) < threads; ) Atomics.wait(arrived, 0, n);
+  const t0 = performance.now();
+  let x = 0;
+  for (let i = 0; i < iterations; i++) x = (x + i) | 0;
+  parentPort.postMessage({ ms: performance.now() - t0, x });
+});`;
+
+/**
+ * How much more plain JS work 2 threads get through than 1, measured as
+ * workers_1 and workers_2 are: the same loop on each thread, timed in the
+ * threads from a common start line to the end of the slowest, the first run
+ * of each count a warm-up, the median of RUNS. About 2 when the host has 2
+ * free cores, 1 when other jobs take one: it bounds what workers_2 can be at
+ * this moment.
+ */
+async function plainJsScaling(): Promise<number> {
+  const workers = [0, 1].map(() => new Worker(SPIN, { eval: true }));
+  const slowestMs = async (threads: number) => {
+    const gate = new SharedArrayBuffer(4);
+    const running = workers.slice(0, threads);
+    const done = running.map((w) => once(w, 'message'));
+    for (const w of running) w.postMessage({ gate, threads, iterations: SPIN_ITERATIONS });
+    const results = (await Promise.all(done)) as [{ ms: number }][];
+    return Math.max(...results.map(([r]) => r.ms));
   };
-  const one = await wall(1);
-  return (2 * one) / (await wall(2));
+  const medianMs = async (threads: number) => {
+    const ms: number[] = [];
+    for (let k = 0; k <= RUNS; k++) {
+      const t = await slowestMs(threads);
+      if (k > 0) ms.push(t);
+    }
+    return median(ms);
+  };
+  try {
+    const one = await medianMs(1);
+    return (2 * one) / (await medianMs(2));
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }
 
 async function ipiRoundTrip(runner: ParallelRunner): Promise<number> {
@@ -144,7 +170,7 @@ export async function run(): Promise<BenchReport> {
   try {
     const det = deterministic();
     const w1 = await aggregate(runner, 1);
-    const host = await hostParallelism();
+    const host = await plainJsScaling();
     const w2 = await aggregate(runner, 2);
     const w4 = await aggregate(runner, 4);
     const ipi = await ipiRoundTrip(runner);

@@ -6,6 +6,7 @@
  * // npm run bench -- cpu --json
  */
 
+import { MissingBenchPrograms } from './cpu.ts';
 import { type BenchReport, printReport } from './report.ts';
 
 const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
@@ -28,5 +29,11 @@ if (names.length === 0 || names.some((n) => !(n in SUITES))) {
 }
 for (const name of names) {
   const suite = await SUITES[name]();
-  printReport(await suite.run(), json);
+  try {
+    printReport(await suite.run(), json);
+  } catch (e) {
+    if (!(e instanceof MissingBenchPrograms)) throw e;
+    console.error(`bench ${name}: ${e.message}`);
+    process.exitCode = 2;
+  }
 }

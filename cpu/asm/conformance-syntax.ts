@@ -3,10 +3,14 @@
  * `-- asm` sections of `../shared/conformance/*.data`.
  *
  * One instruction per line, `#` starts a comment, `name:` defines a label
- * (alone or before an instruction). Registers are `%r0`-`%r10`; immediates
- * are decimal or `0x` hex, optionally signed; memory operands are
- * `[%rN]`, `[%rN+off]` or `[%rN-off]`; jump targets are labels or `+N`/`-N`
- * slots. Mnemonics, with their RFC 9669 encodings:
+ * (alone or before an instruction). Registers are `%r0`-`%r10`; memory
+ * operands are `[%rN]`, `[%rN+off]` or `[%rN-off]`; jump targets are labels
+ * or `+N`/`-N` slots. Numbers are decimal or `0x` hex with the ranges of the
+ * bpf_conformance assembler: in a 32-bit immediate decimal is signed
+ * (-2147483648..2147483647) and hex unsigned (0x0..0xffffffff, so 0xffffffff
+ * is -1), in a 16-bit offset likewise (-32768..32767, 0x0..0xffff); a minus
+ * sign goes with decimal only. `lddw` takes -2^63..2^64-1.
+ * Mnemonics, with their RFC 9669 encodings:
  *
  * - ALU: `add sub mul div sdiv or and lsh rsh mod smod xor mov arsh dst, src|imm`
  *   (ALU64; a `32` suffix selects ALU), `neg dst`, `neg32 dst`. Signed
@@ -147,8 +151,6 @@ interface Spec {
   encode: Encoder;
 }
 
-const INT32_MIN = -(2n ** 31n);
-const UINT32_MAX = 2n ** 32n - 1n;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 const OFF_MIN = -0x8000;
@@ -299,32 +301,49 @@ function register(s: Site, op: Operand): number {
   return r;
 }
 
+/** A number as written: its value (sign applied) and whether its digits are hex. */
+interface Literal {
+  value: bigint;
+  hex: boolean;
+}
+
 /** An optionally signed number made of `tokens[from..]`, or undefined if they are not one. */
-function signedNumber(tokens: Token[], from = 0): bigint | undefined {
+function literal(tokens: Token[], from = 0): Literal | undefined {
   const rest = tokens.slice(from);
-  if (rest.length === 1 && rest[0].kind === 'num') return rest[0].value;
-  if (
-    rest.length === 2 &&
-    rest[1].kind === 'num' &&
-    (rest[0].text === '-' || rest[0].text === '+')
-  ) {
-    return rest[0].text === '-' ? -rest[1].value : rest[1].value;
-  }
-  return undefined;
+  const signed = rest[0]?.text === '-' || rest[0]?.text === '+';
+  const digits = signed ? rest[1] : rest[0];
+  if (rest.length !== (signed ? 2 : 1) || digits.kind !== 'num') return undefined;
+  const value = rest[0].text === '-' ? -digits.value : digits.value;
+  return { value, hex: /^0x/i.test(digits.text) };
 }
 
-function number(s: Site, op: Operand, min: bigint, max: bigint, what: string): bigint {
-  const v = signedNumber(op.tokens);
-  if (v === undefined) throw new AsmError(s.line, op.col, `expected ${what}, found '${op.text}'`);
-  if (v < min || v > max) {
-    throw new AsmError(s.line, op.col, `${what} ${op.text} is out of range [${min}, ${max}]`);
-  }
-  return v;
+function numberOperand(s: Site, op: Operand, what: string): Literal {
+  const lit = literal(op.tokens);
+  if (lit === undefined) throw new AsmError(s.line, op.col, `expected ${what}, found '${op.text}'`);
+  return lit;
 }
 
-/** A 32-bit immediate: signed or unsigned 32-bit values, stored as the signed field. */
+/**
+ * A `bits`-wide signed instruction field written as `lit`, with the
+ * bpf_conformance assembler's ranges: decimal is signed, hex spans the
+ * field's bits unsigned (so 0xffffffff is -1) and takes no minus sign.
+ */
+function field(s: Site, col: number, text: string, lit: Literal, bits: 16 | 32, what: string) {
+  const half = 1n << BigInt(bits - 1);
+  const [min, max] = lit.hex ? [0n, 2n * half - 1n] : [-half, half - 1n];
+  if (lit.value < min || lit.value > max) {
+    throw new AsmError(
+      s.line,
+      col,
+      `${what} ${text} does not fit in ${bits} bits: decimal is ${-half}..${half - 1n}, hex 0x0..0x${(2n * half - 1n).toString(16)}`,
+    );
+  }
+  return Number(BigInt.asIntN(bits, lit.value));
+}
+
+/** A 32-bit immediate, stored as the signed field. */
 function imm32(s: Site, op: Operand): number {
-  return Number(BigInt.asIntN(32, number(s, op, INT32_MIN, UINT32_MAX, 'a 32-bit immediate')));
+  return field(s, op.col, op.text, numberOperand(s, op, 'a 32-bit immediate'), 32, 'immediate');
 }
 
 function isRegister(op: Operand): boolean {
@@ -340,24 +359,21 @@ function memory(s: Site, op: Operand): { reg: number; off: number } {
   const inner = t.slice(1, -1);
   const reg = register(s, { tokens: [inner[0]], col: inner[0].col, text: inner[0].text });
   if (inner.length === 1) return { reg, off: 0 };
-  const off = signedNumber(inner, 1);
+  const off = literal(inner, 1);
   if (off === undefined || inner[1].kind !== 'punct') throw bad();
-  if (off < OFF_MIN || off > OFF_MAX) {
-    throw new AsmError(s.line, inner[1].col, `offset ${off} does not fit in 16 bits`);
-  }
-  return { reg, off: Number(off) };
+  const text = `${inner[1].text}${inner[2].text}`;
+  return { reg, off: field(s, inner[1].col, text, off, 16, 'offset') };
 }
 
 /** A jump target: `+N`/`-N` slots, or a label resolved once the whole program is read. */
-function target(s: Site, op: Operand, field: 'off' | 'imm'): number {
+function target(s: Site, op: Operand, into: 'off' | 'imm'): number {
   const t = op.tokens;
   if (t.length === 1 && t[0].kind === 'word') {
-    s.fixups.push({ slot: s.slot, field, label: t[0].text, line: s.line, col: op.col });
+    s.fixups.push({ slot: s.slot, field: into, label: t[0].text, line: s.line, col: op.col });
     return 0;
   }
-  const [min, max] =
-    field === 'off' ? [BigInt(OFF_MIN), BigInt(OFF_MAX)] : [INT32_MIN, -INT32_MIN - 1n];
-  return Number(number(s, op, min, max, 'a label or +N/-N jump offset'));
+  const lit = numberOperand(s, op, 'a label or +N/-N jump offset');
+  return field(s, op.col, op.text, lit, into === 'off' ? 16 : 32, 'jump offset');
 }
 
 // ---- encoders ----
@@ -541,8 +557,17 @@ function buildMnemonics(): Map<string, Spec> {
   }
   t.set('lddw', {
     arity: 2,
-    encode: (s) =>
-      lddw(register(s, s.ops[0]), number(s, s.ops[1], INT64_MIN, UINT64_MAX, 'a 64-bit immediate')),
+    encode: (s) => {
+      const { value } = numberOperand(s, s.ops[1], 'a 64-bit immediate');
+      if (value < INT64_MIN || value > UINT64_MAX) {
+        throw new AsmError(
+          s.line,
+          s.ops[1].col,
+          `immediate ${s.ops[1].text} does not fit in 64 bits: ${INT64_MIN}..${UINT64_MAX}`,
+        );
+      }
+      return lddw(register(s, s.ops[0]), value);
+    },
   });
   for (const [name, op] of JMP_OPS) {
     t.set(name, jump(BPF_JMP, op));

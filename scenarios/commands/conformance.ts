@@ -4,6 +4,9 @@
  * prints each failure and skip with its file and reason, and ends with
  * `N passed, M failed` (plus `, K skipped` when any were skipped).
  *
+ * Without arguments it runs $PERCPU_EMU_CONFORMANCE, when set (a checkout
+ * of the tests/ folder of github.com/Alan-Jowett/bpf_conformance).
+ *
  * Exit status: 0 when nothing failed, 1 when something did, 2 for a usage
  * error (no arguments, a path that does not exist, nothing to run).
  *
@@ -19,9 +22,12 @@ import { ErrnoError } from '../../segments/errno.ts';
 import { parseDataFile } from '../conformance/data-file.ts';
 import { type ConformanceOutcome, runConformanceTest } from '../conformance/run-test.ts';
 
-const USAGE = 'usage: percpu-emu conformance <files or folders...>\n';
+const USAGE =
+  'usage: percpu-emu conformance <files or folders...> (default: $PERCPU_EMU_CONFORMANCE)\n';
 
 export async function main(args: string[]): Promise<number> {
+  const fromEnv = process.env.PERCPU_EMU_CONFORMANCE;
+  if (args.length === 0 && fromEnv) args = [fromEnv];
   if (args.length === 0) {
     process.stderr.write(USAGE);
     return 2;

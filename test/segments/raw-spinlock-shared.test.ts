@@ -3,7 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PhysicalMemory } from '../../segments/memory.ts';
 import { RawSpinlock, setThreadsShareMemory } from '../../segments/raw-spinlock.ts';
 
-// Another thread holding the lock as CPU 1: it releases it (as unlockAt does) after 50 ms.
+// Another thread holding the lock as CPU 1. With `release`, once the test's
+// thread has seen it held (word 1 set), it releases it (as unlockAt does) 50 ms
+// later; without, it holds it until terminated: however late the test's thread
+// runs, it finds the lock as the test says.
 const HOLDER = `
 const { workerData } = require('node:worker_threads');
 const words = new Int32Array(workerData.buffer);
@@ -12,32 +15,38 @@ Atomics.store(words, at + 1, 1);
 Atomics.store(words, at, 1);
 Atomics.store(words, 0, 1);
 Atomics.notify(words, 0);
-setTimeout(() => {
-  Atomics.store(words, at + 1, -1);
-  Atomics.store(words, at, 0);
-  Atomics.notify(words, at, 1);
-}, 50);
+if (workerData.release) {
+  Atomics.wait(words, 1, 0);
+  setTimeout(() => {
+    Atomics.store(words, at + 1, -1);
+    Atomics.store(words, at, 0);
+    Atomics.notify(words, at, 1);
+  }, 50);
+}
 `;
 
 describe('spinlocks in a thread that shares the memory', () => {
   afterEach(() => setThreadsShareMemory(false));
 
-  function heldByAnotherThread() {
+  function heldByAnotherThread(release: boolean) {
     const memory = new PhysicalMemory(1 << 16);
     const lock = RawSpinlock.init(memory, 0x2000);
     const words = new Int32Array(memory.buffer);
     const worker = new Worker(HOLDER, {
       eval: true,
-      workerData: { buffer: memory.buffer, addr: 0x2000 },
+      workerData: { buffer: memory.buffer, addr: 0x2000, release },
     });
-    Atomics.wait(words, 0, 0, 5000); // until the other thread holds it
-    return { lock, worker };
+    // Until the other thread holds it (a bound only against a thread that never starts).
+    expect(Atomics.wait(words, 0, 0, 50_000)).not.toBe('timed-out');
+    return { lock, worker, words };
   }
 
   it('spin until the other CPU releases the lock, instead of reporting a lockup', async () => {
     setThreadsShareMemory(true);
-    const { lock, worker } = heldByAnotherThread();
+    const { lock, worker, words } = heldByAnotherThread(true);
     expect(lock.holder).toBe(1);
+    Atomics.store(words, 1, 1);
+    Atomics.notify(words, 1);
     lock.lock(0);
     expect(lock.holder).toBe(0);
     lock.unlock(0);
@@ -45,7 +54,7 @@ describe('spinlocks in a thread that shares the memory', () => {
   });
 
   it('report a lockup without it, as the single-threaded engine does', async () => {
-    const { lock, worker } = heldByAnotherThread();
+    const { lock, worker } = heldByAnotherThread(false);
     expect(() => lock.lock(0)).toThrow(
       'EBUSY: spinlock lockup on CPU#0: lock at 0x2000 is held by CPU#1',
     );

@@ -204,6 +204,41 @@ describe('conformance syntax: encodings (RFC 9669)', () => {
   });
 });
 
+describe("conformance syntax: the bpf_conformance assembler's ranges", () => {
+  const imm32 = 'does not fit in 32 bits: decimal is -2147483648..2147483647, hex 0x0..0xffffffff';
+  const off16 = 'does not fit in 16 bits: decimal is -32768..32767, hex 0x0..0xffff';
+
+  it('takes a decimal immediate in the signed 32-bit range, a hex one in 0..0xffffffff', () => {
+    expect(one('mov32 %r0, -2147483648')).toEqual(['b4 00 00 00 00 00 00 80']);
+    expect(one('mov32 %r0, 2147483647')).toEqual(['b4 00 00 00 ff ff ff 7f']);
+    expect(one('mov32 %r0, 0xffffffff')).toEqual(['b4 00 00 00 ff ff ff ff']);
+    expect(one('jeq %r1, +0x80000000, +0')).toEqual(['15 01 00 00 00 00 00 80']);
+  });
+
+  it('takes a decimal offset in the signed 16-bit range, a hex one in 0..0xffff', () => {
+    expect(one('ldxb %r0, [%r1-32768]')).toEqual(['71 10 00 80 00 00 00 00']);
+    expect(one('ldxb %r0, [%r1+0xffff]')).toEqual(['71 10 ff ff 00 00 00 00']);
+    expect(one('ja +0xffff')).toEqual(['05 00 ff ff 00 00 00 00']); // to itself
+  });
+
+  it.each([
+    ['mov32 %r0, 2147483648', 12, `immediate 2147483648 ${imm32}`],
+    ['mov %r0, 4294967295', 10, `immediate 4294967295 ${imm32}`],
+    ['mov %r0, -2147483649', 10, `immediate -2147483649 ${imm32}`],
+    ['mov32 %r0, 0x100000000', 12, `immediate 0x100000000 ${imm32}`],
+    ['add %r0, -0x1', 10, `immediate -0x1 ${imm32}`],
+    ['jeq %r0, 4294967295, +0', 10, `immediate 4294967295 ${imm32}`],
+    ['stw [%r1], 3000000000', 12, `immediate 3000000000 ${imm32}`],
+    ['call 2147483648', 6, `immediate 2147483648 ${imm32}`],
+    ['ldxb %r0, [%r1+0x10000]', 15, `offset +0x10000 ${off16}`],
+    ['ldxb %r0, [%r10-0x8]', 16, `offset -0x8 ${off16}`],
+    ['ja +32768', 4, `jump offset +32768 ${off16}`],
+  ])('refuses %j at column %i', (line, column, reason) => {
+    const e = asmError(`${line}\nexit`);
+    expect([e.line, e.column, e.reason]).toEqual([1, column, reason]);
+  });
+});
+
 describe('conformance syntax: errors name the line and column', () => {
   it.each([
     ['mov %r0, 1\nfoo %r0\nexit', 2, 1, "unknown mnemonic 'foo'"],
@@ -211,11 +246,19 @@ describe('conformance syntax: errors name the line and column', () => {
     ['mov %r0 %r1\nexit', 1, 1, "'mov' takes 2 operands, found 1"],
     ['exit %r0', 1, 1, "'exit' takes 0 operands, found 1"],
     ['jne %r0, 1\nexit', 1, 1, "'jne' takes 3 operands, found 2"],
-    ['mov32 %r0, 0x100000000\nexit', 1, 12, 'out of range'],
-    ['mov %r0, -2147483649\nexit', 1, 10, 'out of range'],
-    ['lddw %r0, 0x10000000000000000\nexit', 1, 11, 'out of range'],
-    ['stw [%r1+40000], 1\nexit', 1, 9, 'offset 40000 does not fit in 16 bits'],
-    ['jne %r0, 1, +40000\nexit', 1, 13, 'out of range'],
+    [
+      'lddw %r0, 0x10000000000000000\nexit',
+      1,
+      11,
+      'immediate 0x10000000000000000 does not fit in 64 bits',
+    ],
+    [
+      'stw [%r1+40000], 1\nexit',
+      1,
+      9,
+      'offset +40000 does not fit in 16 bits: decimal is -32768..32767',
+    ],
+    ['jne %r0, 1, +40000\nexit', 1, 13, 'jump offset +40000 does not fit in 16 bits'],
     ['add %r11, 1\nexit', 1, 5, "bad register '%r11'"],
     ['add %rx, 1\nexit', 1, 5, "bad register '%rx'"],
     ['add 1, %r1\nexit', 1, 5, "expected a register, found '1'"],

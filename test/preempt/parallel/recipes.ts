@@ -32,17 +32,28 @@ export const boundCounters: MachineRecipe = {
   },
 };
 
-/** Six tasks queued on CPU 0, free to run anywhere: the others must pull them. */
+/**
+ * Six tasks queued on CPU 0, free to run anywhere, behind a kthread bound to
+ * CPU 0 that spins and is never preempted (a time slice that never runs out,
+ * no periodic balancing): only idle CPU 1 pulling them can run them, however
+ * the host schedules the two threads. The kthread keeps no run going, so the
+ * run finishes when the six have.
+ */
 export const crowdedCpu0: MachineRecipe = {
-  machine: { cpus: 2, tickInterval: 100 },
+  machine: { cpus: 2, tickInterval: 100, timeSlice: 1e9, balanceInterval: 1e9 },
   define(m) {
     m.definePerCpu('hits', u64, 0n);
   },
   setup(m) {
+    const hog = m.assemble('  r6 = 0\nloop:\n  r6 += 1\n  goto loop');
+    m.spawn({ comm: 'hog0', cpu: 0, allowed: [0], kthread: true, program: hog });
     const program = m.assemble(counting(3000));
     for (let k = 0; k < 6; k++) m.spawn({ comm: `crowd${k}`, cpu: 0, program });
   },
 };
+
+/** The channel on which stuckOnCpu1 says its worker is stuck. */
+export const STUCK_CHANNEL = 'percpu-emu-test-stuck-on-cpu1';
 
 /** A guest loop that never ends, on each CPU: runs until stopped. */
 export const forever: MachineRecipe = {
@@ -79,17 +90,24 @@ export const workerExitsOnCpu1: MachineRecipe = {
   },
 };
 
-/** A native kthread on CPU 1 whose second step never returns (it never yields). */
+/**
+ * A guest loop on CPU 0; on CPU 1 a native kthread whose first step says so
+ * on STUCK_CHANNEL (a BroadcastChannel, which reaches the test's thread
+ * although this one never returns) and never returns.
+ */
 export const hangsOnCpu1: MachineRecipe = {
   machine: { cpus: 2 },
   setup(m) {
-    forever.setup(m);
+    const program = m.assemble('  r6 = 0\nloop:\n  r6 += 1\n  goto loop');
+    m.spawn({ comm: 'spin0', cpu: 0, allowed: [0], program });
     m.spawn({
       comm: 'stuck',
       cpu: 1,
+      allowed: [1],
       kthread: true,
+      // biome-ignore lint/correctness/useYield: its one step never returns
       *body() {
-        yield;
+        new BroadcastChannel(STUCK_CHANNEL).postMessage('stuck');
         for (;;) {
           // a native step that never yields: only terminating the worker ends it
         }
@@ -160,7 +178,9 @@ export const sleepers: MachineRecipe = {
  * On every CPU, a task that 300 times allocates a percpu kptr object, writes
  * CPU 0's copy through bpf_per_cpu_ptr inside an RCU read section, reads it
  * back and drops the object (freed after a grace period), counting the
- * round trips that read back what they wrote in its CPU's `ok`.
+ * round trips that read back what they wrote in its CPU's `ok`; then, on
+ * the same CPU, a native task waits for it to exit and for the callbacks
+ * still queued there (rcu_barrier), so every drop is freed by the end.
  */
 export const kptrRoundTrips: MachineRecipe = {
   machine: { cpus: 2, tickInterval: 200 },
@@ -196,6 +216,18 @@ export const kptrRoundTrips: MachineRecipe = {
         r0 = 0
         exit
     `);
-    for (const c of m.cpus) m.spawn({ comm: `kptr${c.id}`, cpu: c.id, allowed: [c.id], program });
+    for (const c of m.cpus) {
+      const kptr = m.spawn({ comm: `kptr${c.id}`, cpu: c.id, allowed: [c.id], program });
+      m.spawn({
+        comm: `barrier${c.id}`,
+        cpu: c.id,
+        allowed: [c.id],
+        *body() {
+          while (!kptr.exited) yield;
+          yield* m.rcuBarrier();
+          return 0;
+        },
+      });
+    }
   },
 };
