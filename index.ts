@@ -79,6 +79,7 @@ export {
   type Scenario,
   type Verdict,
 } from './scenarios/scenario.ts';
+export { runTimeline, type TimelineRun, timelineOf } from './scenarios/timeline-run.ts';
 export {
   type ArrayType,
   array,
@@ -100,3 +101,6 @@ export {
 export { ERRNO, type Errno, ErrnoError } from './segments/errno.ts';
 // Memory and C types.
 export { MemoryAccessError, PAGE_SIZE, PhysicalMemory } from './segments/memory.ts';
+export { extractTimeline, type TimelineRunInfo } from './timeline/extract-timeline.ts';
+export type { TimelineData } from './timeline/timeline-data.ts';
+export { timelineHtml } from './timeline/timeline-html.ts';
