@@ -6,8 +6,9 @@
  * on another CPU (which is exactly what migration does).
  *
  * Design of the hot loop (after uBPF's vm): one switch over the pre-decoded
- * opcode, registers as (lo, hi) Int32 pairs in the context's word array, an
- * inline bounds check on every memory access, and everything rare (helpers,
+ * opcode (case labels are the named opcodes of opcodes.ts), registers as
+ * (lo, hi) Int32 pairs in the context's word array, one address check
+ * (`address`, inlined) on every memory access, and everything rare (helpers,
  * local calls, faults, wide division) out of line. No allocation and no
  * BigInt on the paths the benchmarks exercise.
  *
@@ -47,17 +48,169 @@ import { CpuFault } from './fault.ts';
 import { HelperTable } from './helpers.ts';
 import {
   BPF_ADD,
+  BPF_ADDR_PERCPU,
   BPF_AND,
   BPF_CMPXCHG,
   BPF_FETCH,
   BPF_OR,
   BPF_PSEUDO_CALL,
   BPF_PSEUDO_KFUNC_CALL,
+  BPF_X,
   BPF_XCHG,
   BPF_XOR,
   MAX_BPF_STACK,
   MAX_CALL_FRAMES,
 } from './opcodes.ts';
+
+/**
+ * The opcodes `run` dispatches on, by the kernel's instruction names: _IMM is
+ * BPF_K, _REG is BPF_X, a load's or store's suffix is its size. A const enum
+ * in this file rather than constants imported from opcodes.ts because that is
+ * what costs nothing: esbuild (tsx, vitest) and tsc replace each member with its
+ * number, and V8 compiles a switch over number literals to a jump table, where
+ * the same switch over `const` variables compares case by case (7-10x slower on
+ * Node 20, measured). test/cpu/interpreter-opcodes.test.ts checks every value
+ * against the fields of opcodes.ts.
+ */
+export enum Op {
+  // ALU64 (64-bit operations).
+  ADD64_IMM = 0x07, // BPF_ALU64 | BPF_ADD | BPF_K
+  SUB64_IMM = 0x17, // BPF_ALU64 | BPF_SUB | BPF_K
+  MUL64_IMM = 0x27, // BPF_ALU64 | BPF_MUL | BPF_K
+  DIV64_IMM = 0x37, // BPF_ALU64 | BPF_DIV | BPF_K
+  OR64_IMM = 0x47, // BPF_ALU64 | BPF_OR | BPF_K
+  AND64_IMM = 0x57, // BPF_ALU64 | BPF_AND | BPF_K
+  LSH64_IMM = 0x67, // BPF_ALU64 | BPF_LSH | BPF_K
+  RSH64_IMM = 0x77, // BPF_ALU64 | BPF_RSH | BPF_K
+  NEG64 = 0x87, // BPF_ALU64 | BPF_NEG
+  MOD64_IMM = 0x97, // BPF_ALU64 | BPF_MOD | BPF_K
+  XOR64_IMM = 0xa7, // BPF_ALU64 | BPF_XOR | BPF_K
+  MOV64_IMM = 0xb7, // BPF_ALU64 | BPF_MOV | BPF_K
+  ARSH64_IMM = 0xc7, // BPF_ALU64 | BPF_ARSH | BPF_K
+  ADD64_REG = 0x0f, // BPF_ALU64 | BPF_ADD | BPF_X
+  SUB64_REG = 0x1f, // BPF_ALU64 | BPF_SUB | BPF_X
+  MUL64_REG = 0x2f, // BPF_ALU64 | BPF_MUL | BPF_X
+  DIV64_REG = 0x3f, // BPF_ALU64 | BPF_DIV | BPF_X
+  OR64_REG = 0x4f, // BPF_ALU64 | BPF_OR | BPF_X
+  AND64_REG = 0x5f, // BPF_ALU64 | BPF_AND | BPF_X
+  LSH64_REG = 0x6f, // BPF_ALU64 | BPF_LSH | BPF_X
+  RSH64_REG = 0x7f, // BPF_ALU64 | BPF_RSH | BPF_X
+  MOD64_REG = 0x9f, // BPF_ALU64 | BPF_MOD | BPF_X
+  XOR64_REG = 0xaf, // BPF_ALU64 | BPF_XOR | BPF_X
+  MOV64_REG = 0xbf, // BPF_ALU64 | BPF_MOV | BPF_X
+  ARSH64_REG = 0xcf, // BPF_ALU64 | BPF_ARSH | BPF_X
+  /** v4 `bswap`: BPF_ALU64 | BPF_END | BPF_TO_LE, whatever the byte order. */
+  BSWAP = 0xd7, // BPF_ALU64 | BPF_END | BPF_TO_LE
+  // ALU (32-bit operations; results zero-extend).
+  ADD32_IMM = 0x04, // BPF_ALU | BPF_ADD | BPF_K
+  SUB32_IMM = 0x14, // BPF_ALU | BPF_SUB | BPF_K
+  MUL32_IMM = 0x24, // BPF_ALU | BPF_MUL | BPF_K
+  DIV32_IMM = 0x34, // BPF_ALU | BPF_DIV | BPF_K
+  OR32_IMM = 0x44, // BPF_ALU | BPF_OR | BPF_K
+  AND32_IMM = 0x54, // BPF_ALU | BPF_AND | BPF_K
+  LSH32_IMM = 0x64, // BPF_ALU | BPF_LSH | BPF_K
+  RSH32_IMM = 0x74, // BPF_ALU | BPF_RSH | BPF_K
+  NEG32 = 0x84, // BPF_ALU | BPF_NEG
+  MOD32_IMM = 0x94, // BPF_ALU | BPF_MOD | BPF_K
+  XOR32_IMM = 0xa4, // BPF_ALU | BPF_XOR | BPF_K
+  MOV32_IMM = 0xb4, // BPF_ALU | BPF_MOV | BPF_K
+  ARSH32_IMM = 0xc4, // BPF_ALU | BPF_ARSH | BPF_K
+  ADD32_REG = 0x0c, // BPF_ALU | BPF_ADD | BPF_X
+  SUB32_REG = 0x1c, // BPF_ALU | BPF_SUB | BPF_X
+  MUL32_REG = 0x2c, // BPF_ALU | BPF_MUL | BPF_X
+  DIV32_REG = 0x3c, // BPF_ALU | BPF_DIV | BPF_X
+  OR32_REG = 0x4c, // BPF_ALU | BPF_OR | BPF_X
+  AND32_REG = 0x5c, // BPF_ALU | BPF_AND | BPF_X
+  LSH32_REG = 0x6c, // BPF_ALU | BPF_LSH | BPF_X
+  RSH32_REG = 0x7c, // BPF_ALU | BPF_RSH | BPF_X
+  MOD32_REG = 0x9c, // BPF_ALU | BPF_MOD | BPF_X
+  XOR32_REG = 0xac, // BPF_ALU | BPF_XOR | BPF_X
+  MOV32_REG = 0xbc, // BPF_ALU | BPF_MOV | BPF_X
+  ARSH32_REG = 0xcc, // BPF_ALU | BPF_ARSH | BPF_X
+  /** `le16/32/64`: truncate to the width (no swap on a little-endian machine). */
+  LE = 0xd4, // BPF_ALU | BPF_END | BPF_TO_LE
+  /** `be16/32/64`: swap the bytes of the width. */
+  BE = 0xdc, // BPF_ALU | BPF_END | BPF_TO_BE
+  // Loads and stores.
+  LDDW = 0x18, // BPF_LD | BPF_IMM | BPF_DW: dst = a 64-bit immediate, two slots
+  LDXW = 0x61, // BPF_LDX | BPF_MEM | BPF_W
+  LDXH = 0x69, // BPF_LDX | BPF_MEM | BPF_H
+  LDXB = 0x71, // BPF_LDX | BPF_MEM | BPF_B
+  LDXDW = 0x79, // BPF_LDX | BPF_MEM | BPF_DW
+  /** v4 sign-extending loads (no 64-bit form: a DW load has nothing to extend). */
+  LDXSW = 0x81, // BPF_LDX | BPF_MEMSX | BPF_W
+  LDXSH = 0x89, // BPF_LDX | BPF_MEMSX | BPF_H
+  LDXSB = 0x91, // BPF_LDX | BPF_MEMSX | BPF_B
+  STW = 0x62, // BPF_ST | BPF_MEM | BPF_W
+  STH = 0x6a, // BPF_ST | BPF_MEM | BPF_H
+  STB = 0x72, // BPF_ST | BPF_MEM | BPF_B
+  STDW = 0x7a, // BPF_ST | BPF_MEM | BPF_DW
+  STXW = 0x63, // BPF_STX | BPF_MEM | BPF_W
+  STXH = 0x6b, // BPF_STX | BPF_MEM | BPF_H
+  STXB = 0x73, // BPF_STX | BPF_MEM | BPF_B
+  STXDW = 0x7b, // BPF_STX | BPF_MEM | BPF_DW
+  ATOMIC_W = 0xc3, // BPF_STX | BPF_ATOMIC | BPF_W
+  ATOMIC_DW = 0xdb, // BPF_STX | BPF_ATOMIC | BPF_DW
+  // Jumps, calls and exit.
+  JA = 0x05, // BPF_JMP | BPF_JA
+  /** v4 `gotol`: the offset is the 32-bit imm. */
+  JA32 = 0x06, // BPF_JMP32 | BPF_JA
+  JEQ_IMM = 0x15, // BPF_JMP | BPF_JEQ | BPF_K
+  JEQ_REG = 0x1d, // BPF_JMP | BPF_JEQ | BPF_X
+  JGT_IMM = 0x25, // BPF_JMP | BPF_JGT | BPF_K
+  JGT_REG = 0x2d, // BPF_JMP | BPF_JGT | BPF_X
+  JGE_IMM = 0x35, // BPF_JMP | BPF_JGE | BPF_K
+  JGE_REG = 0x3d, // BPF_JMP | BPF_JGE | BPF_X
+  JSET_IMM = 0x45, // BPF_JMP | BPF_JSET | BPF_K
+  JSET_REG = 0x4d, // BPF_JMP | BPF_JSET | BPF_X
+  JNE_IMM = 0x55, // BPF_JMP | BPF_JNE | BPF_K
+  JNE_REG = 0x5d, // BPF_JMP | BPF_JNE | BPF_X
+  JSGT_IMM = 0x65, // BPF_JMP | BPF_JSGT | BPF_K
+  JSGT_REG = 0x6d, // BPF_JMP | BPF_JSGT | BPF_X
+  JSGE_IMM = 0x75, // BPF_JMP | BPF_JSGE | BPF_K
+  JSGE_REG = 0x7d, // BPF_JMP | BPF_JSGE | BPF_X
+  JLT_IMM = 0xa5, // BPF_JMP | BPF_JLT | BPF_K
+  JLT_REG = 0xad, // BPF_JMP | BPF_JLT | BPF_X
+  JLE_IMM = 0xb5, // BPF_JMP | BPF_JLE | BPF_K
+  JLE_REG = 0xbd, // BPF_JMP | BPF_JLE | BPF_X
+  JSLT_IMM = 0xc5, // BPF_JMP | BPF_JSLT | BPF_K
+  JSLT_REG = 0xcd, // BPF_JMP | BPF_JSLT | BPF_X
+  JSLE_IMM = 0xd5, // BPF_JMP | BPF_JSLE | BPF_K
+  JSLE_REG = 0xdd, // BPF_JMP | BPF_JSLE | BPF_X
+  JEQ32_IMM = 0x16, // BPF_JMP32 | BPF_JEQ | BPF_K
+  JEQ32_REG = 0x1e, // BPF_JMP32 | BPF_JEQ | BPF_X
+  JGT32_IMM = 0x26, // BPF_JMP32 | BPF_JGT | BPF_K
+  JGT32_REG = 0x2e, // BPF_JMP32 | BPF_JGT | BPF_X
+  JGE32_IMM = 0x36, // BPF_JMP32 | BPF_JGE | BPF_K
+  JGE32_REG = 0x3e, // BPF_JMP32 | BPF_JGE | BPF_X
+  JSET32_IMM = 0x46, // BPF_JMP32 | BPF_JSET | BPF_K
+  JSET32_REG = 0x4e, // BPF_JMP32 | BPF_JSET | BPF_X
+  JNE32_IMM = 0x56, // BPF_JMP32 | BPF_JNE | BPF_K
+  JNE32_REG = 0x5e, // BPF_JMP32 | BPF_JNE | BPF_X
+  JSGT32_IMM = 0x66, // BPF_JMP32 | BPF_JSGT | BPF_K
+  JSGT32_REG = 0x6e, // BPF_JMP32 | BPF_JSGT | BPF_X
+  JSGE32_IMM = 0x76, // BPF_JMP32 | BPF_JSGE | BPF_K
+  JSGE32_REG = 0x7e, // BPF_JMP32 | BPF_JSGE | BPF_X
+  JLT32_IMM = 0xa6, // BPF_JMP32 | BPF_JLT | BPF_K
+  JLT32_REG = 0xae, // BPF_JMP32 | BPF_JLT | BPF_X
+  JLE32_IMM = 0xb6, // BPF_JMP32 | BPF_JLE | BPF_K
+  JLE32_REG = 0xbe, // BPF_JMP32 | BPF_JLE | BPF_X
+  JSLT32_IMM = 0xc6, // BPF_JMP32 | BPF_JSLT | BPF_K
+  JSLT32_REG = 0xce, // BPF_JMP32 | BPF_JSLT | BPF_X
+  JSLE32_IMM = 0xd6, // BPF_JMP32 | BPF_JSLE | BPF_K
+  JSLE32_REG = 0xde, // BPF_JMP32 | BPF_JSLE | BPF_X
+  CALL = 0x85, // BPF_JMP | BPF_CALL
+  /** `callx`: a helper call through the register in dst (the conformance suite's). */
+  CALLX = 0x8d, // BPF_JMP | BPF_CALL | BPF_X
+  EXIT = 0x95, // BPF_JMP | BPF_EXIT
+}
+
+/** What an access does, for `address`: an atomic is a write that must be aligned. */
+enum Access {
+  Read,
+  Write,
+  Atomic,
+}
 
 export const StopReason = {
   /** The program's main function executed `exit`; r0 holds the result. */
@@ -121,6 +274,9 @@ export class Cpu {
    */
   private watchLo = 0;
   private watchHi = 0;
+  /** The fast path of `address` passes [fastLow, fastEnd); set by each `run`. */
+  private fastLow = 0;
+  private fastEnd = 0;
   /**
    * Instructions executed by the last `run`; while a helper, kfunc or probe
    * runs, the count so far in the current run (the call included).
@@ -231,10 +387,10 @@ export class Cpu {
     const OFF = prog.off;
     const IMM = prog.imm;
     const dv = this.memory.view;
-    const lim = this.memory.size;
     // Everything below the end of the watched range takes the slow path, which
     // shows the watched part to the probe: no cost per access when not watching.
-    const low = Math.max(this.watchHi, this.memory.lowLimit);
+    this.fastLow = Math.max(this.watchHi, this.memory.lowLimit);
+    this.fastEnd = this.memory.size;
     const exitDepth = this.exitDepth;
     let pc = R[CTX_PC];
     let i = pc;
@@ -251,7 +407,7 @@ export class Cpu {
         i = pc++;
         switch (code[i]) {
           // ---- ALU64, immediate operand (sign-extended to 64 bits) ----
-          case 0x07: {
+          case Op.ADD64_IMM: {
             const d = D[i];
             const a = R[d];
             const b = IMM[i];
@@ -260,7 +416,7 @@ export class Cpu {
             R[d] = lo;
             break;
           }
-          case 0x17: {
+          case Op.SUB64_IMM: {
             const d = D[i];
             const a = R[d];
             const b = IMM[i];
@@ -268,63 +424,63 @@ export class Cpu {
             R[d + 1] = (R[d + 1] - (b >> 31) - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
             break;
           }
-          case 0x27:
+          case Op.MUL64_IMM:
             mul64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case 0x37:
+          case Op.DIV64_IMM:
             if (OFF[i] === 0) udiv64(R, D[i], IMM[i], IMM[i] >> 31);
             else sdiv64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case 0x47: {
+          case Op.OR64_IMM: {
             const d = D[i];
             R[d] |= IMM[i];
             R[d + 1] |= IMM[i] >> 31;
             break;
           }
-          case 0x57: {
+          case Op.AND64_IMM: {
             const d = D[i];
             R[d] &= IMM[i];
             R[d + 1] &= IMM[i] >> 31;
             break;
           }
-          case 0x67:
+          case Op.LSH64_IMM:
             lsh64(R, D[i], IMM[i] & 63);
             break;
-          case 0x77:
+          case Op.RSH64_IMM:
             rsh64(R, D[i], IMM[i] & 63);
             break;
-          case 0x87: {
+          case Op.NEG64: {
             const d = D[i];
             const lo = R[d];
             R[d] = -lo | 0;
             R[d + 1] = (~R[d + 1] + (lo === 0 ? 1 : 0)) | 0;
             break;
           }
-          case 0x97:
+          case Op.MOD64_IMM:
             if (OFF[i] === 0) umod64(R, D[i], IMM[i], IMM[i] >> 31);
             else smod64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case 0xa7: {
+          case Op.XOR64_IMM: {
             const d = D[i];
             R[d] ^= IMM[i];
             R[d + 1] ^= IMM[i] >> 31;
             break;
           }
-          case 0xb7: {
+          case Op.MOV64_IMM: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = IMM[i] >> 31;
             break;
           }
-          case 0xc7:
+          case Op.ARSH64_IMM:
             arsh64(R, D[i], IMM[i] & 63);
             break;
-          case 0xd7:
+          case Op.BSWAP:
             bswap(R, D[i], IMM[i]);
             break;
 
           // ---- ALU64, register operand ----
-          case 0x0f: {
+          case Op.ADD64_REG: {
             const d = D[i];
             const s = S[i];
             const a = R[d];
@@ -333,7 +489,7 @@ export class Cpu {
             R[d] = lo;
             break;
           }
-          case 0x1f: {
+          case Op.SUB64_REG: {
             const d = D[i];
             const s = S[i];
             const a = R[d];
@@ -342,52 +498,52 @@ export class Cpu {
             R[d + 1] = (R[d + 1] - R[s + 1] - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
             break;
           }
-          case 0x2f:
+          case Op.MUL64_REG:
             mul64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case 0x3f:
+          case Op.DIV64_REG:
             if (OFF[i] === 0) udiv64(R, D[i], R[S[i]], R[S[i] + 1]);
             else sdiv64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case 0x4f: {
+          case Op.OR64_REG: {
             const d = D[i];
             const s = S[i];
             R[d] |= R[s];
             R[d + 1] |= R[s + 1];
             break;
           }
-          case 0x5f: {
+          case Op.AND64_REG: {
             const d = D[i];
             const s = S[i];
             R[d] &= R[s];
             R[d + 1] &= R[s + 1];
             break;
           }
-          case 0x6f:
+          case Op.LSH64_REG:
             lsh64(R, D[i], R[S[i]] & 63);
             break;
-          case 0x7f:
+          case Op.RSH64_REG:
             rsh64(R, D[i], R[S[i]] & 63);
             break;
-          case 0x9f:
+          case Op.MOD64_REG:
             if (OFF[i] === 0) umod64(R, D[i], R[S[i]], R[S[i] + 1]);
             else smod64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case 0xaf: {
+          case Op.XOR64_REG: {
             const d = D[i];
             const s = S[i];
             R[d] ^= R[s];
             R[d + 1] ^= R[s + 1];
             break;
           }
-          case 0xbf: {
+          case Op.MOV64_REG: {
             const d = D[i];
             const s = S[i];
             const off = OFF[i];
             if (off === 0) {
               R[d] = R[s];
               R[d + 1] = R[s + 1];
-            } else if (off === -1) {
+            } else if (off === BPF_ADDR_PERCPU) {
               // BPF_MOV64_PERCPU_REG: dst = src + gsBase (x86: add dst, gs:[this_cpu_off]).
               if (this.probe !== null) {
                 this.executed = n;
@@ -404,143 +560,143 @@ export class Cpu {
             }
             break;
           }
-          case 0xcf:
+          case Op.ARSH64_REG:
             arsh64(R, D[i], R[S[i]] & 63);
             break;
 
           // ---- ALU32, immediate operand; results zero-extend ----
-          case 0x04: {
+          case Op.ADD32_IMM: {
             const d = D[i];
             R[d] = (R[d] + IMM[i]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x14: {
+          case Op.SUB32_IMM: {
             const d = D[i];
             R[d] = (R[d] - IMM[i]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x24: {
+          case Op.MUL32_IMM: {
             const d = D[i];
             R[d] = Math.imul(R[d], IMM[i]);
             R[d + 1] = 0;
             break;
           }
-          case 0x34:
+          case Op.DIV32_IMM:
             this.div32(R, D[i], IMM[i], OFF[i]);
             break;
-          case 0x44: {
+          case Op.OR32_IMM: {
             const d = D[i];
             R[d] |= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0x54: {
+          case Op.AND32_IMM: {
             const d = D[i];
             R[d] &= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0x64: {
+          case Op.LSH32_IMM: {
             const d = D[i];
             R[d] <<= IMM[i] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0x74: {
+          case Op.RSH32_IMM: {
             const d = D[i];
             R[d] = R[d] >>> (IMM[i] & 31);
             R[d + 1] = 0;
             break;
           }
-          case 0x84: {
+          case Op.NEG32: {
             const d = D[i];
             R[d] = -R[d] | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x94:
+          case Op.MOD32_IMM:
             this.mod32(R, D[i], IMM[i], OFF[i]);
             break;
-          case 0xa4: {
+          case Op.XOR32_IMM: {
             const d = D[i];
             R[d] ^= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0xb4: {
+          case Op.MOV32_IMM: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0xc4: {
+          case Op.ARSH32_IMM: {
             const d = D[i];
             R[d] >>= IMM[i] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0xd4:
+          case Op.LE:
             toLe(R, D[i], IMM[i]);
             break;
 
           // ---- ALU32, register operand ----
-          case 0x0c: {
+          case Op.ADD32_REG: {
             const d = D[i];
             R[d] = (R[d] + R[S[i]]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x1c: {
+          case Op.SUB32_REG: {
             const d = D[i];
             R[d] = (R[d] - R[S[i]]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x2c: {
+          case Op.MUL32_REG: {
             const d = D[i];
             R[d] = Math.imul(R[d], R[S[i]]);
             R[d + 1] = 0;
             break;
           }
-          case 0x3c:
+          case Op.DIV32_REG:
             this.div32(R, D[i], R[S[i]], OFF[i]);
             break;
-          case 0x4c: {
+          case Op.OR32_REG: {
             const d = D[i];
             R[d] |= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case 0x5c: {
+          case Op.AND32_REG: {
             const d = D[i];
             R[d] &= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case 0x6c: {
+          case Op.LSH32_REG: {
             const d = D[i];
             R[d] <<= R[S[i]] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0x7c: {
+          case Op.RSH32_REG: {
             const d = D[i];
             R[d] = R[d] >>> (R[S[i]] & 31);
             R[d + 1] = 0;
             break;
           }
-          case 0x9c:
+          case Op.MOD32_REG:
             this.mod32(R, D[i], R[S[i]], OFF[i]);
             break;
-          case 0xac: {
+          case Op.XOR32_REG: {
             const d = D[i];
             R[d] ^= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case 0xbc: {
+          case Op.MOV32_REG: {
             const d = D[i];
             const v = R[S[i]];
             const off = OFF[i];
@@ -548,18 +704,18 @@ export class Cpu {
             R[d + 1] = 0;
             break;
           }
-          case 0xcc: {
+          case Op.ARSH32_REG: {
             const d = D[i];
             R[d] >>= R[S[i]] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0xdc:
+          case Op.BE:
             bswap(R, D[i], IMM[i]);
             break;
 
           // ---- 64-bit immediate load ----
-          case 0x18: {
+          case Op.LDDW: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = IMM[i + 1];
@@ -568,65 +724,51 @@ export class Cpu {
           }
 
           // ---- loads: dst = *(size *)(src + off) ----
-          case 0x61: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read', n);
+          case Op.LDXW: {
+            const a = this.address(R, S[i], OFF[i], 4, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
             break;
           }
-          case 0x69: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read', n);
+          case Op.LDXH: {
+            const a = this.address(R, S[i], OFF[i], 2, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
             break;
           }
-          case 0x71: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read', n);
+          case Op.LDXB: {
+            const a = this.address(R, S[i], OFF[i], 1, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
             break;
           }
-          case 0x79: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, s, i, 8, 'read', n);
+          case Op.LDXDW: {
+            const a = this.address(R, S[i], OFF[i], 8, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
             break;
           }
           // Sign-extending loads (v4 BPF_MEMSX).
-          case 0x81: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read', n);
+          case Op.LDXSW: {
+            const a = this.address(R, S[i], OFF[i], 4, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
-          case 0x89: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read', n);
+          case Op.LDXSH: {
+            const a = this.address(R, S[i], OFF[i], 2, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
-          case 0x91: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read', n);
+          case Op.LDXSB: {
+            const a = this.address(R, S[i], OFF[i], 1, Access.Read, i, n);
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -634,70 +776,46 @@ export class Cpu {
           }
 
           // ---- stores of an immediate: *(size *)(dst + off) = imm ----
-          case 0x62: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim)
-              a = this.translate(R, t, i, 4, 'write', n);
+          case Op.STW: {
+            const a = this.address(R, D[i], OFF[i], 4, Access.Write, i, n);
             dv.setInt32(a, IMM[i], true);
             break;
           }
-          case 0x6a: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim)
-              a = this.translate(R, t, i, 2, 'write', n);
+          case Op.STH: {
+            const a = this.address(R, D[i], OFF[i], 2, Access.Write, i, n);
             dv.setInt16(a, IMM[i], true);
             break;
           }
-          case 0x72: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim)
-              a = this.translate(R, t, i, 1, 'write', n);
+          case Op.STB: {
+            const a = this.address(R, D[i], OFF[i], 1, Access.Write, i, n);
             dv.setInt8(a, IMM[i]);
             break;
           }
-          case 0x7a: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim)
-              a = this.translate(R, t, i, 8, 'write', n);
+          case Op.STDW: {
+            const a = this.address(R, D[i], OFF[i], 8, Access.Write, i, n);
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
             break;
           }
 
           // ---- stores of a register: *(size *)(dst + off) = src ----
-          case 0x63: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim)
-              a = this.translate(R, t, i, 4, 'write', n);
+          case Op.STXW: {
+            const a = this.address(R, D[i], OFF[i], 4, Access.Write, i, n);
             dv.setInt32(a, R[S[i]], true);
             break;
           }
-          case 0x6b: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim)
-              a = this.translate(R, t, i, 2, 'write', n);
+          case Op.STXH: {
+            const a = this.address(R, D[i], OFF[i], 2, Access.Write, i, n);
             dv.setInt16(a, R[S[i]], true);
             break;
           }
-          case 0x73: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim)
-              a = this.translate(R, t, i, 1, 'write', n);
+          case Op.STXB: {
+            const a = this.address(R, D[i], OFF[i], 1, Access.Write, i, n);
             dv.setInt8(a, R[S[i]]);
             break;
           }
-          case 0x7b: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim)
-              a = this.translate(R, t, i, 8, 'write', n);
+          case Op.STXDW: {
+            const a = this.address(R, D[i], OFF[i], 8, Access.Write, i, n);
             const s = S[i];
             dv.setInt32(a, R[s], true);
             dv.setInt32(a + 4, R[s + 1], true);
@@ -705,21 +823,13 @@ export class Cpu {
           }
 
           // ---- atomics: lock *(size *)(dst + off) op= src, fetch, xchg, cmpxchg ----
-          case 0xc3: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a & 3) !== 0) {
-              a = this.translate(R, t, i, 4, 'write', n, true);
-            }
+          case Op.ATOMIC_W: {
+            const a = this.address(R, D[i], OFF[i], 4, Access.Atomic, i, n);
             this.atomic32(R, a >> 2, S[i], IMM[i]);
             break;
           }
-          case 0xdb: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a & 7) !== 0) {
-              a = this.translate(R, t, i, 8, 'write', n, true);
-            }
+          case Op.ATOMIC_DW: {
+            const a = this.address(R, D[i], OFF[i], 8, Access.Atomic, i, n);
             const s = S[i];
             if (IMM[i] === BPF_ADD && !this.concurrent) {
               // Non-fetching add, the common case: inline.
@@ -736,46 +846,46 @@ export class Cpu {
           }
 
           // ---- jumps ----
-          case 0x05:
+          case Op.JA:
             pc += OFF[i];
             break;
-          case 0x06:
+          case Op.JA32:
             pc += IMM[i];
             break;
-          case 0x15: {
+          case Op.JEQ_IMM: {
             const d = D[i];
             if (R[d] === IMM[i] && R[d + 1] === IMM[i] >> 31) pc += OFF[i];
             break;
           }
-          case 0x1d: {
+          case Op.JEQ_REG: {
             const d = D[i];
             const s = S[i];
             if (R[d] === R[s] && R[d + 1] === R[s + 1]) pc += OFF[i];
             break;
           }
-          case 0x55: {
+          case Op.JNE_IMM: {
             const d = D[i];
             if (R[d] !== IMM[i] || R[d + 1] !== IMM[i] >> 31) pc += OFF[i];
             break;
           }
-          case 0x5d: {
+          case Op.JNE_REG: {
             const d = D[i];
             const s = S[i];
             if (R[d] !== R[s] || R[d + 1] !== R[s + 1]) pc += OFF[i];
             break;
           }
-          case 0x45: {
+          case Op.JSET_IMM: {
             const d = D[i];
             if ((R[d] & IMM[i]) !== 0 || (R[d + 1] & (IMM[i] >> 31)) !== 0) pc += OFF[i];
             break;
           }
-          case 0x4d: {
+          case Op.JSET_REG: {
             const d = D[i];
             const s = S[i];
             if ((R[d] & R[s]) !== 0 || (R[d + 1] & R[s + 1]) !== 0) pc += OFF[i];
             break;
           }
-          case 0xa5: {
+          case Op.JLT_IMM: {
             // jlt imm, the common loop test: inline.
             const d = D[i];
             const bh = IMM[i] >> 31;
@@ -783,7 +893,7 @@ export class Cpu {
             if (ah === bh ? R[d] >>> 0 < IMM[i] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
             break;
           }
-          case 0xad: {
+          case Op.JLT_REG: {
             const d = D[i];
             const s = S[i];
             const ah = R[d + 1];
@@ -791,58 +901,58 @@ export class Cpu {
             if (ah === bh ? R[d] >>> 0 < R[s] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
             break;
           }
-          case 0x25:
-          case 0x35:
-          case 0xb5:
-          case 0x65:
-          case 0x75:
-          case 0xc5:
-          case 0xd5: {
+          case Op.JGT_IMM:
+          case Op.JGE_IMM:
+          case Op.JLE_IMM:
+          case Op.JSGT_IMM:
+          case Op.JSGE_IMM:
+          case Op.JSLT_IMM:
+          case Op.JSLE_IMM: {
             const d = D[i];
             if (cmp64(code[i], R[d], R[d + 1], IMM[i], IMM[i] >> 31)) pc += OFF[i];
             break;
           }
-          case 0x2d:
-          case 0x3d:
-          case 0xbd:
-          case 0x6d:
-          case 0x7d:
-          case 0xcd:
-          case 0xdd: {
+          case Op.JGT_REG:
+          case Op.JGE_REG:
+          case Op.JLE_REG:
+          case Op.JSGT_REG:
+          case Op.JSGE_REG:
+          case Op.JSLT_REG:
+          case Op.JSLE_REG: {
             const d = D[i];
             const s = S[i];
             if (cmp64(code[i], R[d], R[d + 1], R[s], R[s + 1])) pc += OFF[i];
             break;
           }
-          case 0x16:
-          case 0x26:
-          case 0x36:
-          case 0x46:
-          case 0x56:
-          case 0x66:
-          case 0x76:
-          case 0xa6:
-          case 0xb6:
-          case 0xc6:
-          case 0xd6:
+          case Op.JEQ32_IMM:
+          case Op.JGT32_IMM:
+          case Op.JGE32_IMM:
+          case Op.JSET32_IMM:
+          case Op.JNE32_IMM:
+          case Op.JSGT32_IMM:
+          case Op.JSGE32_IMM:
+          case Op.JLT32_IMM:
+          case Op.JLE32_IMM:
+          case Op.JSLT32_IMM:
+          case Op.JSLE32_IMM:
             if (cmp32(code[i], R[D[i]], IMM[i])) pc += OFF[i];
             break;
-          case 0x1e:
-          case 0x2e:
-          case 0x3e:
-          case 0x4e:
-          case 0x5e:
-          case 0x6e:
-          case 0x7e:
-          case 0xae:
-          case 0xbe:
-          case 0xce:
-          case 0xde:
+          case Op.JEQ32_REG:
+          case Op.JGT32_REG:
+          case Op.JGE32_REG:
+          case Op.JSET32_REG:
+          case Op.JNE32_REG:
+          case Op.JSGT32_REG:
+          case Op.JSGE32_REG:
+          case Op.JLT32_REG:
+          case Op.JLE32_REG:
+          case Op.JSLT32_REG:
+          case Op.JSLE32_REG:
             if (cmp32(code[i], R[D[i]], R[S[i]])) pc += OFF[i];
             break;
 
           // ---- calls and exit ----
-          case 0x85: {
+          case Op.CALL: {
             const src = prog.src[i];
             if (src === BPF_PSEUDO_CALL) {
               pc = this.enterFrame(R, i, pc, i + IMM[i] + 1);
@@ -855,7 +965,7 @@ export class Cpu {
             pc = R[CTX_PC];
             break;
           }
-          case 0x8d: {
+          case Op.CALLX: {
             // callx: the conformance suite's helper call through the register in dst.
             // The whole 64-bit register is the id: a high word set names no helper.
             R[CTX_PC] = pc;
@@ -866,7 +976,7 @@ export class Cpu {
             pc = R[CTX_PC];
             break;
           }
-          case 0x95: {
+          case Op.EXIT: {
             const depth = R[CTX_DEPTH];
             if (depth === exitDepth) {
               R[CTX_PC] = i;
@@ -911,23 +1021,52 @@ export class Cpu {
   }
 
   /**
-   * The slow path of an address check: computes the full 64-bit address
-   * `reg + off` and returns it if the access is valid (after a wrap-around
-   * the fast check did not handle), otherwise throws the page fault. An
-   * access touching the watched range is shown to `probe.memAccess` first,
-   * which may report it or throw a CpuFault. `n` is the instruction count
-   * of the run so far, for the probe's timestamps.
+   * The memory offset of an access of `size` bytes at `R[reg] + off` by
+   * instruction `i`: the one place a guest address is validated. The fast
+   * test passes a 32-bit address inside [fastLow, fastEnd); anything else (a
+   * high word, below the NULL guard or the watched range's end, past the end of
+   * memory, and every atomic's alignment) is decided by `translate`. Small, so
+   * V8 inlines it into each case of `run`.
+   */
+  private address(
+    R: Int32Array,
+    reg: number,
+    off: number,
+    size: number,
+    kind: Access,
+    i: number,
+    n: number,
+  ): number {
+    const a = (R[reg] >>> 0) + off;
+    if (
+      R[reg + 1] !== 0 ||
+      a < this.fastLow ||
+      a + size > this.fastEnd ||
+      (kind === Access.Atomic && (a & (size - 1)) !== 0)
+    ) {
+      return this.translate(R, reg, off, size, kind, i, n);
+    }
+    return a;
+  }
+
+  /**
+   * The slow path of `address`: computes the full 64-bit address `reg + off`
+   * and returns it if the access is valid (after a wrap-around the fast check
+   * did not handle), otherwise throws the page fault; an atomic must be
+   * naturally aligned. An access touching the watched range is shown to
+   * `probe.memAccess` first, which may report it or throw a CpuFault. `n` is
+   * the instruction count of the run so far, for the probe's timestamps.
    */
   private translate(
     R: Int32Array,
     reg: number,
-    i: number,
+    off: number,
     size: number,
-    kind: 'read' | 'write',
+    access: Access,
+    i: number,
     n: number,
-    atomic = false,
   ): number {
-    const off = this.current!.program.off[i];
+    const kind = access === Access.Read ? 'read' : 'write';
     let a = (R[reg] >>> 0) + off;
     if (R[reg + 1] !== 0 || a < this.memory.lowLimit || a + size > this.memory.size) {
       const addr = BigInt.asUintN(
@@ -939,7 +1078,7 @@ export class Cpu {
       }
       a = Number(addr);
     }
-    if (atomic && a % size !== 0) {
+    if (access === Access.Atomic && a % size !== 0) {
       throw new CpuFault(
         'misaligned-atomic',
         i,
@@ -1116,54 +1255,57 @@ export class Cpu {
   }
 }
 
-/** 64-bit conditional jumps other than jeq/jne/jset, by opcode. */
+/** 64-bit conditional jumps other than jeq/jne/jset, by opcode (either source). */
 function cmp64(code: number, al: number, ah: number, bl: number, bh: number): boolean {
-  const op = code & 0xf0;
+  const op = code | BPF_X;
   if (ah !== bh) {
     // The high words decide: unsigned or signed by the operation.
-    const signed = op === 0x60 || op === 0x70 || op === 0xc0 || op === 0xd0;
+    const signed =
+      op === Op.JSGT_REG || op === Op.JSGE_REG || op === Op.JSLT_REG || op === Op.JSLE_REG;
     const gt = signed ? ah > bh : ah >>> 0 > bh >>> 0;
-    return op === 0x20 || op === 0x30 || op === 0x60 || op === 0x70 ? gt : !gt;
+    return op === Op.JGT_REG || op === Op.JGE_REG || op === Op.JSGT_REG || op === Op.JSGE_REG
+      ? gt
+      : !gt;
   }
   const x = al >>> 0;
   const y = bl >>> 0;
   switch (op) {
-    case 0x20:
-    case 0x60:
+    case Op.JGT_REG:
+    case Op.JSGT_REG:
       return x > y;
-    case 0x30:
-    case 0x70:
+    case Op.JGE_REG:
+    case Op.JSGE_REG:
       return x >= y;
-    case 0xa0:
-    case 0xc0:
+    case Op.JLT_REG:
+    case Op.JSLT_REG:
       return x < y;
     default:
       return x <= y;
   }
 }
 
-/** 32-bit conditional jumps, by opcode. */
+/** 32-bit conditional jumps, by opcode (either source). */
 function cmp32(code: number, a: number, b: number): boolean {
-  switch (code & 0xf0) {
-    case 0x10:
+  switch (code | BPF_X) {
+    case Op.JEQ32_REG:
       return a === b;
-    case 0x20:
+    case Op.JGT32_REG:
       return a >>> 0 > b >>> 0;
-    case 0x30:
+    case Op.JGE32_REG:
       return a >>> 0 >= b >>> 0;
-    case 0x40:
+    case Op.JSET32_REG:
       return (a & b) !== 0;
-    case 0x50:
+    case Op.JNE32_REG:
       return a !== b;
-    case 0x60:
+    case Op.JSGT32_REG:
       return a > b;
-    case 0x70:
+    case Op.JSGE32_REG:
       return a >= b;
-    case 0xa0:
+    case Op.JLT32_REG:
       return a >>> 0 < b >>> 0;
-    case 0xb0:
+    case Op.JLE32_REG:
       return a >>> 0 <= b >>> 0;
-    case 0xc0:
+    case Op.JSLT32_REG:
       return a < b;
     default:
       return a <= b;
