@@ -6,11 +6,19 @@
  * on another CPU (which is exactly what migration does).
  *
  * Design of the hot loop (after uBPF's vm): one switch over the pre-decoded
- * opcode (case labels are the named opcodes of opcodes.ts), registers as
- * (lo, hi) Int32 pairs in the context's word array, one address check
- * (`address`, inlined) on every memory access, and everything rare (helpers,
- * local calls, faults, wide division) out of line. No allocation and no
- * BigInt on the paths the benchmarks exercise.
+ * opcode, registers as (lo, hi) Int32 pairs in the context's word array, one
+ * address check (`address`, inlined) on every memory access, and everything
+ * rare (helpers, local calls, faults, wide division) out of line. No
+ * allocation and no BigInt on the paths the benchmarks exercise.
+ *
+ * Case labels are number literals with the opcode's name beside them, by the
+ * kernel's instruction macros (ADD64_IMM is BPF_ALU64 | BPF_ADD | BPF_K, _REG
+ * is BPF_X, a load's or store's suffix its size). Named constants would cost:
+ * V8 (Node 20) compiles a switch over literals to a jump table and one over
+ * `const` bindings, imported or local, to a chain of compares (7-10x slower,
+ * measured), and an enum is inlined by esbuild but not by tsc under
+ * verbatimModuleSyntax (the package build). test/cpu/interpreter-opcodes.test.ts
+ * checks every label against its name and the fields of opcodes.ts.
  *
  * Memory accesses: an address is valid when its high word is 0 and the access
  * lies in [memory.lowLimit, memory.size). Atomics are plain read-modify-writes in
@@ -63,154 +71,11 @@ import {
 } from './opcodes.ts';
 
 /**
- * The opcodes `run` dispatches on, by the kernel's instruction names: _IMM is
- * BPF_K, _REG is BPF_X, a load's or store's suffix is its size. A const enum
- * in this file rather than constants imported from opcodes.ts because that is
- * what costs nothing: esbuild (tsx, vitest) and tsc replace each member with its
- * number, and V8 compiles a switch over number literals to a jump table, where
- * the same switch over `const` variables compares case by case (7-10x slower on
- * Node 20, measured). test/cpu/interpreter-opcodes.test.ts checks every value
- * against the fields of opcodes.ts.
+ * What an access does, for `address`: 0 read, 1 write, 2 atomic (a write
+ * that must be aligned). Literals at the call sites, like the case labels
+ * (see the note on `run`), so the inlined check folds them.
  */
-export enum Op {
-  // ALU64 (64-bit operations).
-  ADD64_IMM = 0x07, // BPF_ALU64 | BPF_ADD | BPF_K
-  SUB64_IMM = 0x17, // BPF_ALU64 | BPF_SUB | BPF_K
-  MUL64_IMM = 0x27, // BPF_ALU64 | BPF_MUL | BPF_K
-  DIV64_IMM = 0x37, // BPF_ALU64 | BPF_DIV | BPF_K
-  OR64_IMM = 0x47, // BPF_ALU64 | BPF_OR | BPF_K
-  AND64_IMM = 0x57, // BPF_ALU64 | BPF_AND | BPF_K
-  LSH64_IMM = 0x67, // BPF_ALU64 | BPF_LSH | BPF_K
-  RSH64_IMM = 0x77, // BPF_ALU64 | BPF_RSH | BPF_K
-  NEG64 = 0x87, // BPF_ALU64 | BPF_NEG
-  MOD64_IMM = 0x97, // BPF_ALU64 | BPF_MOD | BPF_K
-  XOR64_IMM = 0xa7, // BPF_ALU64 | BPF_XOR | BPF_K
-  MOV64_IMM = 0xb7, // BPF_ALU64 | BPF_MOV | BPF_K
-  ARSH64_IMM = 0xc7, // BPF_ALU64 | BPF_ARSH | BPF_K
-  ADD64_REG = 0x0f, // BPF_ALU64 | BPF_ADD | BPF_X
-  SUB64_REG = 0x1f, // BPF_ALU64 | BPF_SUB | BPF_X
-  MUL64_REG = 0x2f, // BPF_ALU64 | BPF_MUL | BPF_X
-  DIV64_REG = 0x3f, // BPF_ALU64 | BPF_DIV | BPF_X
-  OR64_REG = 0x4f, // BPF_ALU64 | BPF_OR | BPF_X
-  AND64_REG = 0x5f, // BPF_ALU64 | BPF_AND | BPF_X
-  LSH64_REG = 0x6f, // BPF_ALU64 | BPF_LSH | BPF_X
-  RSH64_REG = 0x7f, // BPF_ALU64 | BPF_RSH | BPF_X
-  MOD64_REG = 0x9f, // BPF_ALU64 | BPF_MOD | BPF_X
-  XOR64_REG = 0xaf, // BPF_ALU64 | BPF_XOR | BPF_X
-  MOV64_REG = 0xbf, // BPF_ALU64 | BPF_MOV | BPF_X
-  ARSH64_REG = 0xcf, // BPF_ALU64 | BPF_ARSH | BPF_X
-  /** v4 `bswap`: BPF_ALU64 | BPF_END | BPF_TO_LE, whatever the byte order. */
-  BSWAP = 0xd7, // BPF_ALU64 | BPF_END | BPF_TO_LE
-  // ALU (32-bit operations; results zero-extend).
-  ADD32_IMM = 0x04, // BPF_ALU | BPF_ADD | BPF_K
-  SUB32_IMM = 0x14, // BPF_ALU | BPF_SUB | BPF_K
-  MUL32_IMM = 0x24, // BPF_ALU | BPF_MUL | BPF_K
-  DIV32_IMM = 0x34, // BPF_ALU | BPF_DIV | BPF_K
-  OR32_IMM = 0x44, // BPF_ALU | BPF_OR | BPF_K
-  AND32_IMM = 0x54, // BPF_ALU | BPF_AND | BPF_K
-  LSH32_IMM = 0x64, // BPF_ALU | BPF_LSH | BPF_K
-  RSH32_IMM = 0x74, // BPF_ALU | BPF_RSH | BPF_K
-  NEG32 = 0x84, // BPF_ALU | BPF_NEG
-  MOD32_IMM = 0x94, // BPF_ALU | BPF_MOD | BPF_K
-  XOR32_IMM = 0xa4, // BPF_ALU | BPF_XOR | BPF_K
-  MOV32_IMM = 0xb4, // BPF_ALU | BPF_MOV | BPF_K
-  ARSH32_IMM = 0xc4, // BPF_ALU | BPF_ARSH | BPF_K
-  ADD32_REG = 0x0c, // BPF_ALU | BPF_ADD | BPF_X
-  SUB32_REG = 0x1c, // BPF_ALU | BPF_SUB | BPF_X
-  MUL32_REG = 0x2c, // BPF_ALU | BPF_MUL | BPF_X
-  DIV32_REG = 0x3c, // BPF_ALU | BPF_DIV | BPF_X
-  OR32_REG = 0x4c, // BPF_ALU | BPF_OR | BPF_X
-  AND32_REG = 0x5c, // BPF_ALU | BPF_AND | BPF_X
-  LSH32_REG = 0x6c, // BPF_ALU | BPF_LSH | BPF_X
-  RSH32_REG = 0x7c, // BPF_ALU | BPF_RSH | BPF_X
-  MOD32_REG = 0x9c, // BPF_ALU | BPF_MOD | BPF_X
-  XOR32_REG = 0xac, // BPF_ALU | BPF_XOR | BPF_X
-  MOV32_REG = 0xbc, // BPF_ALU | BPF_MOV | BPF_X
-  ARSH32_REG = 0xcc, // BPF_ALU | BPF_ARSH | BPF_X
-  /** `le16/32/64`: truncate to the width (no swap on a little-endian machine). */
-  LE = 0xd4, // BPF_ALU | BPF_END | BPF_TO_LE
-  /** `be16/32/64`: swap the bytes of the width. */
-  BE = 0xdc, // BPF_ALU | BPF_END | BPF_TO_BE
-  // Loads and stores.
-  LDDW = 0x18, // BPF_LD | BPF_IMM | BPF_DW: dst = a 64-bit immediate, two slots
-  LDXW = 0x61, // BPF_LDX | BPF_MEM | BPF_W
-  LDXH = 0x69, // BPF_LDX | BPF_MEM | BPF_H
-  LDXB = 0x71, // BPF_LDX | BPF_MEM | BPF_B
-  LDXDW = 0x79, // BPF_LDX | BPF_MEM | BPF_DW
-  /** v4 sign-extending loads (no 64-bit form: a DW load has nothing to extend). */
-  LDXSW = 0x81, // BPF_LDX | BPF_MEMSX | BPF_W
-  LDXSH = 0x89, // BPF_LDX | BPF_MEMSX | BPF_H
-  LDXSB = 0x91, // BPF_LDX | BPF_MEMSX | BPF_B
-  STW = 0x62, // BPF_ST | BPF_MEM | BPF_W
-  STH = 0x6a, // BPF_ST | BPF_MEM | BPF_H
-  STB = 0x72, // BPF_ST | BPF_MEM | BPF_B
-  STDW = 0x7a, // BPF_ST | BPF_MEM | BPF_DW
-  STXW = 0x63, // BPF_STX | BPF_MEM | BPF_W
-  STXH = 0x6b, // BPF_STX | BPF_MEM | BPF_H
-  STXB = 0x73, // BPF_STX | BPF_MEM | BPF_B
-  STXDW = 0x7b, // BPF_STX | BPF_MEM | BPF_DW
-  ATOMIC_W = 0xc3, // BPF_STX | BPF_ATOMIC | BPF_W
-  ATOMIC_DW = 0xdb, // BPF_STX | BPF_ATOMIC | BPF_DW
-  // Jumps, calls and exit.
-  JA = 0x05, // BPF_JMP | BPF_JA
-  /** v4 `gotol`: the offset is the 32-bit imm. */
-  JA32 = 0x06, // BPF_JMP32 | BPF_JA
-  JEQ_IMM = 0x15, // BPF_JMP | BPF_JEQ | BPF_K
-  JEQ_REG = 0x1d, // BPF_JMP | BPF_JEQ | BPF_X
-  JGT_IMM = 0x25, // BPF_JMP | BPF_JGT | BPF_K
-  JGT_REG = 0x2d, // BPF_JMP | BPF_JGT | BPF_X
-  JGE_IMM = 0x35, // BPF_JMP | BPF_JGE | BPF_K
-  JGE_REG = 0x3d, // BPF_JMP | BPF_JGE | BPF_X
-  JSET_IMM = 0x45, // BPF_JMP | BPF_JSET | BPF_K
-  JSET_REG = 0x4d, // BPF_JMP | BPF_JSET | BPF_X
-  JNE_IMM = 0x55, // BPF_JMP | BPF_JNE | BPF_K
-  JNE_REG = 0x5d, // BPF_JMP | BPF_JNE | BPF_X
-  JSGT_IMM = 0x65, // BPF_JMP | BPF_JSGT | BPF_K
-  JSGT_REG = 0x6d, // BPF_JMP | BPF_JSGT | BPF_X
-  JSGE_IMM = 0x75, // BPF_JMP | BPF_JSGE | BPF_K
-  JSGE_REG = 0x7d, // BPF_JMP | BPF_JSGE | BPF_X
-  JLT_IMM = 0xa5, // BPF_JMP | BPF_JLT | BPF_K
-  JLT_REG = 0xad, // BPF_JMP | BPF_JLT | BPF_X
-  JLE_IMM = 0xb5, // BPF_JMP | BPF_JLE | BPF_K
-  JLE_REG = 0xbd, // BPF_JMP | BPF_JLE | BPF_X
-  JSLT_IMM = 0xc5, // BPF_JMP | BPF_JSLT | BPF_K
-  JSLT_REG = 0xcd, // BPF_JMP | BPF_JSLT | BPF_X
-  JSLE_IMM = 0xd5, // BPF_JMP | BPF_JSLE | BPF_K
-  JSLE_REG = 0xdd, // BPF_JMP | BPF_JSLE | BPF_X
-  JEQ32_IMM = 0x16, // BPF_JMP32 | BPF_JEQ | BPF_K
-  JEQ32_REG = 0x1e, // BPF_JMP32 | BPF_JEQ | BPF_X
-  JGT32_IMM = 0x26, // BPF_JMP32 | BPF_JGT | BPF_K
-  JGT32_REG = 0x2e, // BPF_JMP32 | BPF_JGT | BPF_X
-  JGE32_IMM = 0x36, // BPF_JMP32 | BPF_JGE | BPF_K
-  JGE32_REG = 0x3e, // BPF_JMP32 | BPF_JGE | BPF_X
-  JSET32_IMM = 0x46, // BPF_JMP32 | BPF_JSET | BPF_K
-  JSET32_REG = 0x4e, // BPF_JMP32 | BPF_JSET | BPF_X
-  JNE32_IMM = 0x56, // BPF_JMP32 | BPF_JNE | BPF_K
-  JNE32_REG = 0x5e, // BPF_JMP32 | BPF_JNE | BPF_X
-  JSGT32_IMM = 0x66, // BPF_JMP32 | BPF_JSGT | BPF_K
-  JSGT32_REG = 0x6e, // BPF_JMP32 | BPF_JSGT | BPF_X
-  JSGE32_IMM = 0x76, // BPF_JMP32 | BPF_JSGE | BPF_K
-  JSGE32_REG = 0x7e, // BPF_JMP32 | BPF_JSGE | BPF_X
-  JLT32_IMM = 0xa6, // BPF_JMP32 | BPF_JLT | BPF_K
-  JLT32_REG = 0xae, // BPF_JMP32 | BPF_JLT | BPF_X
-  JLE32_IMM = 0xb6, // BPF_JMP32 | BPF_JLE | BPF_K
-  JLE32_REG = 0xbe, // BPF_JMP32 | BPF_JLE | BPF_X
-  JSLT32_IMM = 0xc6, // BPF_JMP32 | BPF_JSLT | BPF_K
-  JSLT32_REG = 0xce, // BPF_JMP32 | BPF_JSLT | BPF_X
-  JSLE32_IMM = 0xd6, // BPF_JMP32 | BPF_JSLE | BPF_K
-  JSLE32_REG = 0xde, // BPF_JMP32 | BPF_JSLE | BPF_X
-  CALL = 0x85, // BPF_JMP | BPF_CALL
-  /** `callx`: a helper call through the register in dst (the conformance suite's). */
-  CALLX = 0x8d, // BPF_JMP | BPF_CALL | BPF_X
-  EXIT = 0x95, // BPF_JMP | BPF_EXIT
-}
-
-/** What an access does, for `address`: an atomic is a write that must be aligned. */
-enum Access {
-  Read,
-  Write,
-  Atomic,
-}
+type Access = 0 | 1 | 2;
 
 export const StopReason = {
   /** The program's main function executed `exit`; r0 holds the result. */
@@ -407,7 +272,7 @@ export class Cpu {
         i = pc++;
         switch (code[i]) {
           // ---- ALU64, immediate operand (sign-extended to 64 bits) ----
-          case Op.ADD64_IMM: {
+          case /* ADD64_IMM */ 0x07: {
             const d = D[i];
             const a = R[d];
             const b = IMM[i];
@@ -416,7 +281,7 @@ export class Cpu {
             R[d] = lo;
             break;
           }
-          case Op.SUB64_IMM: {
+          case /* SUB64_IMM */ 0x17: {
             const d = D[i];
             const a = R[d];
             const b = IMM[i];
@@ -424,63 +289,63 @@ export class Cpu {
             R[d + 1] = (R[d + 1] - (b >> 31) - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
             break;
           }
-          case Op.MUL64_IMM:
+          case /* MUL64_IMM */ 0x27:
             mul64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case Op.DIV64_IMM:
+          case /* DIV64_IMM */ 0x37:
             if (OFF[i] === 0) udiv64(R, D[i], IMM[i], IMM[i] >> 31);
             else sdiv64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case Op.OR64_IMM: {
+          case /* OR64_IMM */ 0x47: {
             const d = D[i];
             R[d] |= IMM[i];
             R[d + 1] |= IMM[i] >> 31;
             break;
           }
-          case Op.AND64_IMM: {
+          case /* AND64_IMM */ 0x57: {
             const d = D[i];
             R[d] &= IMM[i];
             R[d + 1] &= IMM[i] >> 31;
             break;
           }
-          case Op.LSH64_IMM:
+          case /* LSH64_IMM */ 0x67:
             lsh64(R, D[i], IMM[i] & 63);
             break;
-          case Op.RSH64_IMM:
+          case /* RSH64_IMM */ 0x77:
             rsh64(R, D[i], IMM[i] & 63);
             break;
-          case Op.NEG64: {
+          case /* NEG64 */ 0x87: {
             const d = D[i];
             const lo = R[d];
             R[d] = -lo | 0;
             R[d + 1] = (~R[d + 1] + (lo === 0 ? 1 : 0)) | 0;
             break;
           }
-          case Op.MOD64_IMM:
+          case /* MOD64_IMM */ 0x97:
             if (OFF[i] === 0) umod64(R, D[i], IMM[i], IMM[i] >> 31);
             else smod64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case Op.XOR64_IMM: {
+          case /* XOR64_IMM */ 0xa7: {
             const d = D[i];
             R[d] ^= IMM[i];
             R[d + 1] ^= IMM[i] >> 31;
             break;
           }
-          case Op.MOV64_IMM: {
+          case /* MOV64_IMM */ 0xb7: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = IMM[i] >> 31;
             break;
           }
-          case Op.ARSH64_IMM:
+          case /* ARSH64_IMM */ 0xc7:
             arsh64(R, D[i], IMM[i] & 63);
             break;
-          case Op.BSWAP:
+          case /* BSWAP */ 0xd7:
             bswap(R, D[i], IMM[i]);
             break;
 
           // ---- ALU64, register operand ----
-          case Op.ADD64_REG: {
+          case /* ADD64_REG */ 0x0f: {
             const d = D[i];
             const s = S[i];
             const a = R[d];
@@ -489,7 +354,7 @@ export class Cpu {
             R[d] = lo;
             break;
           }
-          case Op.SUB64_REG: {
+          case /* SUB64_REG */ 0x1f: {
             const d = D[i];
             const s = S[i];
             const a = R[d];
@@ -498,45 +363,45 @@ export class Cpu {
             R[d + 1] = (R[d + 1] - R[s + 1] - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
             break;
           }
-          case Op.MUL64_REG:
+          case /* MUL64_REG */ 0x2f:
             mul64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case Op.DIV64_REG:
+          case /* DIV64_REG */ 0x3f:
             if (OFF[i] === 0) udiv64(R, D[i], R[S[i]], R[S[i] + 1]);
             else sdiv64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case Op.OR64_REG: {
+          case /* OR64_REG */ 0x4f: {
             const d = D[i];
             const s = S[i];
             R[d] |= R[s];
             R[d + 1] |= R[s + 1];
             break;
           }
-          case Op.AND64_REG: {
+          case /* AND64_REG */ 0x5f: {
             const d = D[i];
             const s = S[i];
             R[d] &= R[s];
             R[d + 1] &= R[s + 1];
             break;
           }
-          case Op.LSH64_REG:
+          case /* LSH64_REG */ 0x6f:
             lsh64(R, D[i], R[S[i]] & 63);
             break;
-          case Op.RSH64_REG:
+          case /* RSH64_REG */ 0x7f:
             rsh64(R, D[i], R[S[i]] & 63);
             break;
-          case Op.MOD64_REG:
+          case /* MOD64_REG */ 0x9f:
             if (OFF[i] === 0) umod64(R, D[i], R[S[i]], R[S[i] + 1]);
             else smod64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case Op.XOR64_REG: {
+          case /* XOR64_REG */ 0xaf: {
             const d = D[i];
             const s = S[i];
             R[d] ^= R[s];
             R[d + 1] ^= R[s + 1];
             break;
           }
-          case Op.MOV64_REG: {
+          case /* MOV64_REG */ 0xbf: {
             const d = D[i];
             const s = S[i];
             const off = OFF[i];
@@ -560,143 +425,143 @@ export class Cpu {
             }
             break;
           }
-          case Op.ARSH64_REG:
+          case /* ARSH64_REG */ 0xcf:
             arsh64(R, D[i], R[S[i]] & 63);
             break;
 
           // ---- ALU32, immediate operand; results zero-extend ----
-          case Op.ADD32_IMM: {
+          case /* ADD32_IMM */ 0x04: {
             const d = D[i];
             R[d] = (R[d] + IMM[i]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case Op.SUB32_IMM: {
+          case /* SUB32_IMM */ 0x14: {
             const d = D[i];
             R[d] = (R[d] - IMM[i]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case Op.MUL32_IMM: {
+          case /* MUL32_IMM */ 0x24: {
             const d = D[i];
             R[d] = Math.imul(R[d], IMM[i]);
             R[d + 1] = 0;
             break;
           }
-          case Op.DIV32_IMM:
+          case /* DIV32_IMM */ 0x34:
             this.div32(R, D[i], IMM[i], OFF[i]);
             break;
-          case Op.OR32_IMM: {
+          case /* OR32_IMM */ 0x44: {
             const d = D[i];
             R[d] |= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case Op.AND32_IMM: {
+          case /* AND32_IMM */ 0x54: {
             const d = D[i];
             R[d] &= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case Op.LSH32_IMM: {
+          case /* LSH32_IMM */ 0x64: {
             const d = D[i];
             R[d] <<= IMM[i] & 31;
             R[d + 1] = 0;
             break;
           }
-          case Op.RSH32_IMM: {
+          case /* RSH32_IMM */ 0x74: {
             const d = D[i];
             R[d] = R[d] >>> (IMM[i] & 31);
             R[d + 1] = 0;
             break;
           }
-          case Op.NEG32: {
+          case /* NEG32 */ 0x84: {
             const d = D[i];
             R[d] = -R[d] | 0;
             R[d + 1] = 0;
             break;
           }
-          case Op.MOD32_IMM:
+          case /* MOD32_IMM */ 0x94:
             this.mod32(R, D[i], IMM[i], OFF[i]);
             break;
-          case Op.XOR32_IMM: {
+          case /* XOR32_IMM */ 0xa4: {
             const d = D[i];
             R[d] ^= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case Op.MOV32_IMM: {
+          case /* MOV32_IMM */ 0xb4: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case Op.ARSH32_IMM: {
+          case /* ARSH32_IMM */ 0xc4: {
             const d = D[i];
             R[d] >>= IMM[i] & 31;
             R[d + 1] = 0;
             break;
           }
-          case Op.LE:
+          case /* LE */ 0xd4:
             toLe(R, D[i], IMM[i]);
             break;
 
           // ---- ALU32, register operand ----
-          case Op.ADD32_REG: {
+          case /* ADD32_REG */ 0x0c: {
             const d = D[i];
             R[d] = (R[d] + R[S[i]]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case Op.SUB32_REG: {
+          case /* SUB32_REG */ 0x1c: {
             const d = D[i];
             R[d] = (R[d] - R[S[i]]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case Op.MUL32_REG: {
+          case /* MUL32_REG */ 0x2c: {
             const d = D[i];
             R[d] = Math.imul(R[d], R[S[i]]);
             R[d + 1] = 0;
             break;
           }
-          case Op.DIV32_REG:
+          case /* DIV32_REG */ 0x3c:
             this.div32(R, D[i], R[S[i]], OFF[i]);
             break;
-          case Op.OR32_REG: {
+          case /* OR32_REG */ 0x4c: {
             const d = D[i];
             R[d] |= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case Op.AND32_REG: {
+          case /* AND32_REG */ 0x5c: {
             const d = D[i];
             R[d] &= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case Op.LSH32_REG: {
+          case /* LSH32_REG */ 0x6c: {
             const d = D[i];
             R[d] <<= R[S[i]] & 31;
             R[d + 1] = 0;
             break;
           }
-          case Op.RSH32_REG: {
+          case /* RSH32_REG */ 0x7c: {
             const d = D[i];
             R[d] = R[d] >>> (R[S[i]] & 31);
             R[d + 1] = 0;
             break;
           }
-          case Op.MOD32_REG:
+          case /* MOD32_REG */ 0x9c:
             this.mod32(R, D[i], R[S[i]], OFF[i]);
             break;
-          case Op.XOR32_REG: {
+          case /* XOR32_REG */ 0xac: {
             const d = D[i];
             R[d] ^= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case Op.MOV32_REG: {
+          case /* MOV32_REG */ 0xbc: {
             const d = D[i];
             const v = R[S[i]];
             const off = OFF[i];
@@ -704,18 +569,18 @@ export class Cpu {
             R[d + 1] = 0;
             break;
           }
-          case Op.ARSH32_REG: {
+          case /* ARSH32_REG */ 0xcc: {
             const d = D[i];
             R[d] >>= R[S[i]] & 31;
             R[d + 1] = 0;
             break;
           }
-          case Op.BE:
+          case /* BE */ 0xdc:
             bswap(R, D[i], IMM[i]);
             break;
 
           // ---- 64-bit immediate load ----
-          case Op.LDDW: {
+          case /* LDDW */ 0x18: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = IMM[i + 1];
@@ -724,51 +589,51 @@ export class Cpu {
           }
 
           // ---- loads: dst = *(size *)(src + off) ----
-          case Op.LDXW: {
-            const a = this.address(R, S[i], OFF[i], 4, Access.Read, i, n);
+          case /* LDXW */ 0x61: {
+            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
             break;
           }
-          case Op.LDXH: {
-            const a = this.address(R, S[i], OFF[i], 2, Access.Read, i, n);
+          case /* LDXH */ 0x69: {
+            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
             break;
           }
-          case Op.LDXB: {
-            const a = this.address(R, S[i], OFF[i], 1, Access.Read, i, n);
+          case /* LDXB */ 0x71: {
+            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
             break;
           }
-          case Op.LDXDW: {
-            const a = this.address(R, S[i], OFF[i], 8, Access.Read, i, n);
+          case /* LDXDW */ 0x79: {
+            const a = this.address(R, S[i], OFF[i], 8, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
             break;
           }
           // Sign-extending loads (v4 BPF_MEMSX).
-          case Op.LDXSW: {
-            const a = this.address(R, S[i], OFF[i], 4, Access.Read, i, n);
+          case /* LDXSW */ 0x81: {
+            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
-          case Op.LDXSH: {
-            const a = this.address(R, S[i], OFF[i], 2, Access.Read, i, n);
+          case /* LDXSH */ 0x89: {
+            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
-          case Op.LDXSB: {
-            const a = this.address(R, S[i], OFF[i], 1, Access.Read, i, n);
+          case /* LDXSB */ 0x91: {
+            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -776,46 +641,46 @@ export class Cpu {
           }
 
           // ---- stores of an immediate: *(size *)(dst + off) = imm ----
-          case Op.STW: {
-            const a = this.address(R, D[i], OFF[i], 4, Access.Write, i, n);
+          case /* STW */ 0x62: {
+            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n);
             dv.setInt32(a, IMM[i], true);
             break;
           }
-          case Op.STH: {
-            const a = this.address(R, D[i], OFF[i], 2, Access.Write, i, n);
+          case /* STH */ 0x6a: {
+            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n);
             dv.setInt16(a, IMM[i], true);
             break;
           }
-          case Op.STB: {
-            const a = this.address(R, D[i], OFF[i], 1, Access.Write, i, n);
+          case /* STB */ 0x72: {
+            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n);
             dv.setInt8(a, IMM[i]);
             break;
           }
-          case Op.STDW: {
-            const a = this.address(R, D[i], OFF[i], 8, Access.Write, i, n);
+          case /* STDW */ 0x7a: {
+            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n);
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
             break;
           }
 
           // ---- stores of a register: *(size *)(dst + off) = src ----
-          case Op.STXW: {
-            const a = this.address(R, D[i], OFF[i], 4, Access.Write, i, n);
+          case /* STXW */ 0x63: {
+            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n);
             dv.setInt32(a, R[S[i]], true);
             break;
           }
-          case Op.STXH: {
-            const a = this.address(R, D[i], OFF[i], 2, Access.Write, i, n);
+          case /* STXH */ 0x6b: {
+            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n);
             dv.setInt16(a, R[S[i]], true);
             break;
           }
-          case Op.STXB: {
-            const a = this.address(R, D[i], OFF[i], 1, Access.Write, i, n);
+          case /* STXB */ 0x73: {
+            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n);
             dv.setInt8(a, R[S[i]]);
             break;
           }
-          case Op.STXDW: {
-            const a = this.address(R, D[i], OFF[i], 8, Access.Write, i, n);
+          case /* STXDW */ 0x7b: {
+            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n);
             const s = S[i];
             dv.setInt32(a, R[s], true);
             dv.setInt32(a + 4, R[s + 1], true);
@@ -823,13 +688,13 @@ export class Cpu {
           }
 
           // ---- atomics: lock *(size *)(dst + off) op= src, fetch, xchg, cmpxchg ----
-          case Op.ATOMIC_W: {
-            const a = this.address(R, D[i], OFF[i], 4, Access.Atomic, i, n);
+          case /* ATOMIC_W */ 0xc3: {
+            const a = this.address(R, D[i], OFF[i], 4, 2 /* atomic */, i, n);
             this.atomic32(R, a >> 2, S[i], IMM[i]);
             break;
           }
-          case Op.ATOMIC_DW: {
-            const a = this.address(R, D[i], OFF[i], 8, Access.Atomic, i, n);
+          case /* ATOMIC_DW */ 0xdb: {
+            const a = this.address(R, D[i], OFF[i], 8, 2 /* atomic */, i, n);
             const s = S[i];
             if (IMM[i] === BPF_ADD && !this.concurrent) {
               // Non-fetching add, the common case: inline.
@@ -846,46 +711,46 @@ export class Cpu {
           }
 
           // ---- jumps ----
-          case Op.JA:
+          case /* JA */ 0x05:
             pc += OFF[i];
             break;
-          case Op.JA32:
+          case /* JA32 */ 0x06:
             pc += IMM[i];
             break;
-          case Op.JEQ_IMM: {
+          case /* JEQ_IMM */ 0x15: {
             const d = D[i];
             if (R[d] === IMM[i] && R[d + 1] === IMM[i] >> 31) pc += OFF[i];
             break;
           }
-          case Op.JEQ_REG: {
+          case /* JEQ_REG */ 0x1d: {
             const d = D[i];
             const s = S[i];
             if (R[d] === R[s] && R[d + 1] === R[s + 1]) pc += OFF[i];
             break;
           }
-          case Op.JNE_IMM: {
+          case /* JNE_IMM */ 0x55: {
             const d = D[i];
             if (R[d] !== IMM[i] || R[d + 1] !== IMM[i] >> 31) pc += OFF[i];
             break;
           }
-          case Op.JNE_REG: {
+          case /* JNE_REG */ 0x5d: {
             const d = D[i];
             const s = S[i];
             if (R[d] !== R[s] || R[d + 1] !== R[s + 1]) pc += OFF[i];
             break;
           }
-          case Op.JSET_IMM: {
+          case /* JSET_IMM */ 0x45: {
             const d = D[i];
             if ((R[d] & IMM[i]) !== 0 || (R[d + 1] & (IMM[i] >> 31)) !== 0) pc += OFF[i];
             break;
           }
-          case Op.JSET_REG: {
+          case /* JSET_REG */ 0x4d: {
             const d = D[i];
             const s = S[i];
             if ((R[d] & R[s]) !== 0 || (R[d + 1] & R[s + 1]) !== 0) pc += OFF[i];
             break;
           }
-          case Op.JLT_IMM: {
+          case /* JLT_IMM */ 0xa5: {
             // jlt imm, the common loop test: inline.
             const d = D[i];
             const bh = IMM[i] >> 31;
@@ -893,7 +758,7 @@ export class Cpu {
             if (ah === bh ? R[d] >>> 0 < IMM[i] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
             break;
           }
-          case Op.JLT_REG: {
+          case /* JLT_REG */ 0xad: {
             const d = D[i];
             const s = S[i];
             const ah = R[d + 1];
@@ -901,58 +766,58 @@ export class Cpu {
             if (ah === bh ? R[d] >>> 0 < R[s] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
             break;
           }
-          case Op.JGT_IMM:
-          case Op.JGE_IMM:
-          case Op.JLE_IMM:
-          case Op.JSGT_IMM:
-          case Op.JSGE_IMM:
-          case Op.JSLT_IMM:
-          case Op.JSLE_IMM: {
+          case /* JGT_IMM */ 0x25:
+          case /* JGE_IMM */ 0x35:
+          case /* JLE_IMM */ 0xb5:
+          case /* JSGT_IMM */ 0x65:
+          case /* JSGE_IMM */ 0x75:
+          case /* JSLT_IMM */ 0xc5:
+          case /* JSLE_IMM */ 0xd5: {
             const d = D[i];
             if (cmp64(code[i], R[d], R[d + 1], IMM[i], IMM[i] >> 31)) pc += OFF[i];
             break;
           }
-          case Op.JGT_REG:
-          case Op.JGE_REG:
-          case Op.JLE_REG:
-          case Op.JSGT_REG:
-          case Op.JSGE_REG:
-          case Op.JSLT_REG:
-          case Op.JSLE_REG: {
+          case /* JGT_REG */ 0x2d:
+          case /* JGE_REG */ 0x3d:
+          case /* JLE_REG */ 0xbd:
+          case /* JSGT_REG */ 0x6d:
+          case /* JSGE_REG */ 0x7d:
+          case /* JSLT_REG */ 0xcd:
+          case /* JSLE_REG */ 0xdd: {
             const d = D[i];
             const s = S[i];
             if (cmp64(code[i], R[d], R[d + 1], R[s], R[s + 1])) pc += OFF[i];
             break;
           }
-          case Op.JEQ32_IMM:
-          case Op.JGT32_IMM:
-          case Op.JGE32_IMM:
-          case Op.JSET32_IMM:
-          case Op.JNE32_IMM:
-          case Op.JSGT32_IMM:
-          case Op.JSGE32_IMM:
-          case Op.JLT32_IMM:
-          case Op.JLE32_IMM:
-          case Op.JSLT32_IMM:
-          case Op.JSLE32_IMM:
+          case /* JEQ32_IMM */ 0x16:
+          case /* JGT32_IMM */ 0x26:
+          case /* JGE32_IMM */ 0x36:
+          case /* JSET32_IMM */ 0x46:
+          case /* JNE32_IMM */ 0x56:
+          case /* JSGT32_IMM */ 0x66:
+          case /* JSGE32_IMM */ 0x76:
+          case /* JLT32_IMM */ 0xa6:
+          case /* JLE32_IMM */ 0xb6:
+          case /* JSLT32_IMM */ 0xc6:
+          case /* JSLE32_IMM */ 0xd6:
             if (cmp32(code[i], R[D[i]], IMM[i])) pc += OFF[i];
             break;
-          case Op.JEQ32_REG:
-          case Op.JGT32_REG:
-          case Op.JGE32_REG:
-          case Op.JSET32_REG:
-          case Op.JNE32_REG:
-          case Op.JSGT32_REG:
-          case Op.JSGE32_REG:
-          case Op.JLT32_REG:
-          case Op.JLE32_REG:
-          case Op.JSLT32_REG:
-          case Op.JSLE32_REG:
+          case /* JEQ32_REG */ 0x1e:
+          case /* JGT32_REG */ 0x2e:
+          case /* JGE32_REG */ 0x3e:
+          case /* JSET32_REG */ 0x4e:
+          case /* JNE32_REG */ 0x5e:
+          case /* JSGT32_REG */ 0x6e:
+          case /* JSGE32_REG */ 0x7e:
+          case /* JLT32_REG */ 0xae:
+          case /* JLE32_REG */ 0xbe:
+          case /* JSLT32_REG */ 0xce:
+          case /* JSLE32_REG */ 0xde:
             if (cmp32(code[i], R[D[i]], R[S[i]])) pc += OFF[i];
             break;
 
           // ---- calls and exit ----
-          case Op.CALL: {
+          case /* CALL */ 0x85: {
             const src = prog.src[i];
             if (src === BPF_PSEUDO_CALL) {
               pc = this.enterFrame(R, i, pc, i + IMM[i] + 1);
@@ -965,7 +830,7 @@ export class Cpu {
             pc = R[CTX_PC];
             break;
           }
-          case Op.CALLX: {
+          case /* CALLX */ 0x8d: {
             // callx: the conformance suite's helper call through the register in dst.
             // The whole 64-bit register is the id: a high word set names no helper.
             R[CTX_PC] = pc;
@@ -976,7 +841,7 @@ export class Cpu {
             pc = R[CTX_PC];
             break;
           }
-          case Op.EXIT: {
+          case /* EXIT */ 0x95: {
             const depth = R[CTX_DEPTH];
             if (depth === exitDepth) {
               R[CTX_PC] = i;
@@ -1042,7 +907,7 @@ export class Cpu {
       R[reg + 1] !== 0 ||
       a < this.fastLow ||
       a + size > this.fastEnd ||
-      (kind === Access.Atomic && (a & (size - 1)) !== 0)
+      (kind === 2 && (a & (size - 1)) !== 0)
     ) {
       return this.translate(R, reg, off, size, kind, i, n);
     }
@@ -1066,7 +931,7 @@ export class Cpu {
     i: number,
     n: number,
   ): number {
-    const kind = access === Access.Read ? 'read' : 'write';
+    const kind = access === 0 ? 'read' : 'write';
     let a = (R[reg] >>> 0) + off;
     if (R[reg + 1] !== 0 || a < this.memory.lowLimit || a + size > this.memory.size) {
       const addr = BigInt.asUintN(
@@ -1078,7 +943,7 @@ export class Cpu {
       }
       a = Number(addr);
     }
-    if (access === Access.Atomic && a % size !== 0) {
+    if (access === 2 && a % size !== 0) {
       throw new CpuFault(
         'misaligned-atomic',
         i,
@@ -1261,23 +1126,29 @@ function cmp64(code: number, al: number, ah: number, bl: number, bh: number): bo
   if (ah !== bh) {
     // The high words decide: unsigned or signed by the operation.
     const signed =
-      op === Op.JSGT_REG || op === Op.JSGE_REG || op === Op.JSLT_REG || op === Op.JSLE_REG;
+      op === 0x6d /* JSGT_REG */ ||
+      op === 0x7d /* JSGE_REG */ ||
+      op === 0xcd /* JSLT_REG */ ||
+      op === 0xdd /* JSLE_REG */;
     const gt = signed ? ah > bh : ah >>> 0 > bh >>> 0;
-    return op === Op.JGT_REG || op === Op.JGE_REG || op === Op.JSGT_REG || op === Op.JSGE_REG
+    return op === 0x2d /* JGT_REG */ ||
+      op === 0x3d /* JGE_REG */ ||
+      op === 0x6d /* JSGT_REG */ ||
+      op === 0x7d /* JSGE_REG */
       ? gt
       : !gt;
   }
   const x = al >>> 0;
   const y = bl >>> 0;
   switch (op) {
-    case Op.JGT_REG:
-    case Op.JSGT_REG:
+    case /* JGT_REG */ 0x2d:
+    case /* JSGT_REG */ 0x6d:
       return x > y;
-    case Op.JGE_REG:
-    case Op.JSGE_REG:
+    case /* JGE_REG */ 0x3d:
+    case /* JSGE_REG */ 0x7d:
       return x >= y;
-    case Op.JLT_REG:
-    case Op.JSLT_REG:
+    case /* JLT_REG */ 0xad:
+    case /* JSLT_REG */ 0xcd:
       return x < y;
     default:
       return x <= y;
@@ -1287,25 +1158,25 @@ function cmp64(code: number, al: number, ah: number, bl: number, bh: number): bo
 /** 32-bit conditional jumps, by opcode (either source). */
 function cmp32(code: number, a: number, b: number): boolean {
   switch (code | BPF_X) {
-    case Op.JEQ32_REG:
+    case /* JEQ32_REG */ 0x1e:
       return a === b;
-    case Op.JGT32_REG:
+    case /* JGT32_REG */ 0x2e:
       return a >>> 0 > b >>> 0;
-    case Op.JGE32_REG:
+    case /* JGE32_REG */ 0x3e:
       return a >>> 0 >= b >>> 0;
-    case Op.JSET32_REG:
+    case /* JSET32_REG */ 0x4e:
       return (a & b) !== 0;
-    case Op.JNE32_REG:
+    case /* JNE32_REG */ 0x5e:
       return a !== b;
-    case Op.JSGT32_REG:
+    case /* JSGT32_REG */ 0x6e:
       return a > b;
-    case Op.JSGE32_REG:
+    case /* JSGE32_REG */ 0x7e:
       return a >= b;
-    case Op.JLT32_REG:
+    case /* JLT32_REG */ 0xae:
       return a >>> 0 < b >>> 0;
-    case Op.JLE32_REG:
+    case /* JLE32_REG */ 0xbe:
       return a >>> 0 <= b >>> 0;
-    case Op.JSLT32_REG:
+    case /* JSLT32_REG */ 0xce:
       return a < b;
     default:
       return a <= b;
