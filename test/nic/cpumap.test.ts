@@ -9,6 +9,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { bpfMapCreate } from '../../maps/syscall.ts';
+import '../../nic/cpumap.ts'; // registers BPF_MAP_TYPE_CPUMAP
 import type { CpuMap } from '../../nic/cpumap.ts';
 import { buildFrame } from '../../nic/frame.ts';
 import { TrafficSource } from '../../nic/traffic.ts';
