@@ -36,6 +36,7 @@
  */
 
 import { CpuContext } from '../cpu/context.ts';
+import { StopReason } from '../cpu/cpu.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
 import { BpfMap, type BpfMapAttr, bpfMapHeader } from '../maps/bpf-map.ts';
 import { BPF_EXIST, BPF_F_NUMA_NODE, BPF_MAP_TYPE, BPF_NOEXIST } from '../maps/bpf-uapi.ts';
@@ -58,7 +59,7 @@ import {
   xdpDoFlush,
   xdpDoRedirect,
 } from './xdp-redirect.ts';
-import { runXdp, SKB_INSNS, warnInvalidXdpAction } from './xdp-run.ts';
+import { SKB_INSNS, warnInvalidXdpAction, XDP_INSN_BUDGET } from './xdp-run.ts';
 import {
   BPF_XDP_CPUMAP,
   XDP_ABORTED,
@@ -103,6 +104,8 @@ export interface CpumapKthreadCounts {
   pass: number;
   drop: number;
   redirect: number;
+  /** Frames delivered to this CPU's stack (passed, or no program, and an skb made). */
+  stack: number;
   /** Loop iterations (tracepoint hits). */
   iterations: number;
 }
@@ -185,6 +188,8 @@ export class CpuMapEntry implements RedirectTarget {
   stopRequested = false;
   /** The kthread has exited and the entry is freed. */
   freed = false;
+  /** Frames the kthread took from the ring in its current batch (until the batch ends). */
+  inBatch = 0;
 
   constructor(
     readonly map: CpuMap,
@@ -238,7 +243,7 @@ export class CpuMapEntry implements RedirectTarget {
   /** Frames in the ring and the bulk queues. */
   framesInFlight(): number {
     if (this.freed) return 0;
-    let n = this.ring.count();
+    let n = this.ring.count() + this.inBatch;
     for (const bq of this.bulkqs) n += bq.count;
     return n;
   }
@@ -302,12 +307,16 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
       sched = task.switches.involuntary + task.switches.voluntary !== before ? 1 : 0;
     }
     const n = entry.ring.consumeBatched(frames, CPUMAP_BATCH);
+    entry.inBatch = n;
     k.localBhDisable();
     const stats = { processed: n, drops: 0, sched, pass: 0, drop: 0, redirect: 0 };
     for (let i = 0; i < n; i++) {
       const frame = frames[i];
       let keep = true;
-      if (entry.prog !== null) keep = runCpumapProg(entry, c, frame, buff, ctx, stats);
+      if (entry.prog !== null) {
+        t0 = c.clock;
+        keep = yield* runCpumapProg(entry, c, frame, buff, ctx, stats, account);
+      }
       if (keep) {
         // __xdp_build_skb_from_frame + netif_receive_skb on this CPU.
         const skb = k.kheap.kmalloc(SKB_SIZE);
@@ -316,6 +325,7 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
           net.freeBuffer(frame);
         } else {
           k.advance(c, SKB_INSNS);
+          counts.stack++;
           const len = k.memory.read32(frame + 8);
           sd.stack.packets++;
           sd.stack.bytes += len;
@@ -346,6 +356,7 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
     counts.redirect += stats.redirect;
     counts.iterations++;
     traceCpumapKthread(k, c, map.id, stats);
+    entry.inBatch = 0;
     k.localBhEnable();
   }
   account();
@@ -356,20 +367,57 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
 
 /**
  * cpu_map_bpf_prog_run_xdp() for one frame: true when the frame goes on to
- * the stack; a dropped or redirected frame is dealt with here.
+ * the stack; a dropped or redirected frame is dealt with here. The program
+ * runs in slices up to the end of each step of its CPU, as a guest task's
+ * code does, so the engine can interleave it with other CPUs instruction by
+ * instruction (a race between two kthreads' programs shows).
  */
-function runCpumapProg(
+function* runCpumapProg(
   entry: CpuMapEntry,
   c: CpuState,
   frame: number,
   buff: XdpBuff,
   ctx: CpuContext,
   stats: { pass: number; drop: number; redirect: number },
-): boolean {
+  account: () => void,
+): Generator<void, boolean, void> {
   const net = entry.map.net;
   const prog = entry.prog!;
   convertFrameToBuff(net, frame, buff);
-  const act = runXdp(net, c, prog.prog, buff, ctx);
+  buff.writeMd();
+  ctx.program = prog.prog;
+  ctx.reset();
+  ctx.setRegNumber(1, buff.md);
+  const sd = net.percpu[c.id];
+  const cpu = c.cpu;
+  let ran = 0;
+  let act: number;
+  for (;;) {
+    const prev = sd.active;
+    sd.active = buff;
+    const before = cpu.totalExecuted;
+    let reason: StopReason;
+    try {
+      reason = cpu.runNested(ctx, Math.max(1, c.stepEnd - c.clock));
+    } finally {
+      sd.active = prev;
+    }
+    const n = cpu.totalExecuted - before;
+    ran += n;
+    net.k.advance(c, n);
+    if (reason === StopReason.Exit) {
+      act = ctx.regU32(0);
+      break;
+    }
+    if (reason !== StopReason.Budget || ran >= XDP_INSN_BUDGET) {
+      const why = reason === StopReason.Fault ? (cpu.fault?.message ?? 'a fault') : 'no exit';
+      net.k.report('warning', c, [`WARNING: CPU: ${c.id} XDP program ${prog.prog.name}: ${why}`]);
+      act = XDP_ABORTED;
+      break;
+    }
+    account();
+    yield;
+  }
   const dev = net.devices.get(buff.ingressIfindex);
   switch (act) {
     case XDP_PASS:
@@ -426,6 +474,7 @@ export class CpuMap extends BpfMap implements RedirectMap {
       pass: 0,
       drop: 0,
       redirect: 0,
+      stack: 0,
       iterations: 0,
     }));
     this.writeHeader();
@@ -471,10 +520,23 @@ export class CpuMap extends BpfMap implements RedirectMap {
     return key < this.maxEntries ? this.slots[key] : null;
   }
 
+  /**
+   * Frames in the entries' rings and bulk queues, plus one for each
+   * replaced or deleted entry whose kthread has not exited yet: 0 means
+   * every frame is delivered and every teardown done.
+   */
   framesInFlight(): number {
     let n = 0;
-    for (const e of this.entries) n += e.framesInFlight();
+    for (const e of this.entries) {
+      n += e.framesInFlight();
+      if (!e.freed && this.slots[e.cpu] !== e) n++;
+    }
     return n;
+  }
+
+  /** Every entry made so far, live or replaced (their kthreads and freed flags). */
+  allEntries(): readonly CpuMapEntry[] {
+    return this.entries;
   }
 
   // ---- syscall side ------------------------------------------------------------------
