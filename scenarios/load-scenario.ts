@@ -8,6 +8,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { register } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrnoError } from '../segments/errno.ts';
@@ -17,7 +18,9 @@ export const EXAMPLES_DIR = fileURLToPath(new URL('./examples/', import.meta.url
 
 export function resolveScenarioPath(spec: string): string {
   if (existsSync(spec)) return resolve(spec);
-  const example = resolve(EXAMPLES_DIR, spec.endsWith('.ts') ? spec : `${spec}.ts`);
+  // The examples are .ts beside the sources and .js in the built package.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const example = resolve(EXAMPLES_DIR, spec.endsWith(ext) ? spec : `${spec}${ext}`);
   if (existsSync(example)) return example;
   throw new ErrnoError(
     'ENOENT',
@@ -25,8 +28,28 @@ export function resolveScenarioPath(spec: string): string {
   );
 }
 
+// A scenario file is ESM whatever its folder's package.json says (a .ts file
+// in a folder without "type": "module" would otherwise load as CommonJS): a
+// resolve hook marks the user's TypeScript files, those outside node_modules,
+// as modules. The built CLI also needs tsx to load them; the sources already
+// run under tsx or vitest, which do.
+const ESM_FORMAT_HOOK = `export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  return /\\.ts$/.test(r.url) && !r.url.includes('/node_modules/') ? { ...r, format: 'module' } : r;
+}`;
+let loaderReady: Promise<void> | undefined;
+
+function prepareLoader(): Promise<void> {
+  loaderReady ??= (async () => {
+    if (!import.meta.url.endsWith('.ts')) (await import('tsx/esm/api')).register();
+    register(`data:text/javascript,${encodeURIComponent(ESM_FORMAT_HOOK)}`);
+  })();
+  return loaderReady;
+}
+
 export async function loadScenario(spec: string): Promise<Scenario> {
   const path = resolveScenarioPath(spec);
+  await prepareLoader();
   const mod = (await import(pathToFileURL(path).href)) as { default?: Scenario };
   const s = mod.default;
   if (s === undefined || typeof s.setup !== 'function' || !Array.isArray(s.invariants)) {

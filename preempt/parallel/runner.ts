@@ -81,7 +81,11 @@ interface CpuWorker {
   alive: boolean;
 }
 
-const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+// Built JavaScript (dist/) starts the built worker; the TypeScript sources go
+// through worker-entry.mjs, which registers tsx first.
+const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('./worker-entry.mjs', import.meta.url)
+  : new URL('./worker.js', import.meta.url);
 
 function startWorker(): CpuWorker {
   const thread = new Worker(WORKER_ENTRY);
