@@ -22,7 +22,6 @@ import { ErrnoError } from '../../segments/errno.ts';
 import { setThreadsShareMemory } from '../../segments/raw-spinlock.ts';
 import type { CpuState } from '../cpu-state.ts';
 import { emulatorCrash } from '../emulator-crash.ts';
-import type { Kernel } from '../kernel.ts';
 import type { MachineRecipe } from '../machine.ts';
 import { symbolizePc } from '../oops.ts';
 import { type AttachedMachine, attachMachine, viewRemoteCpus } from './attach.ts';
