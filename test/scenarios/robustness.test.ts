@@ -102,6 +102,7 @@ describe('the time limit of a deterministic run', () => {
             *body() {
               for (let spun = 0; spun >= 0; spun++);
               yield;
+              return 0;
             },
           });
         },
