@@ -84,22 +84,24 @@ export function runDeterministic(
       timeoutReport(k, lastCpu, opts.timeoutMs!);
       break;
     }
-    const d = strategy.decide(k);
-    if (d === null) {
-      end = 'schedule-ended';
-      break;
-    }
-    lastCpu = d.cpu;
+    let d: Decision | null = null;
     try {
+      d = strategy.decide(k);
+      if (d === null) {
+        end = 'schedule-ended';
+        break;
+      }
+      lastCpu = d.cpu;
       const used = apply(k, d);
       // A run is logged by what it used: a hardirq handler may carry it past its
       // quantum, and merged runs replay exactly only when counted this way.
       log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
     } catch (e) {
-      if (d.cpu < 0 || d.cpu >= k.nrCpus) throw e;
+      // A strategy's ErrnoError is about its input (a replay string for another machine).
+      if (d === null ? e instanceof ErrnoError : d.cpu < 0 || d.cpu >= k.nrCpus) throw e;
       // Logged as decided: the replay runs into the same exception at the same instruction.
-      log.record(d);
-      const c = k.cpus[d.cpu];
+      if (d !== null) log.record(d);
+      const c = k.cpus[lastCpu];
       crash = emulatorCrash(k, c, e);
       k.reports.push(crashReport(k, crash, { pid: c.curr.pid, comm: c.curr.comm, ts: k.now() }));
       end = 'crashed';

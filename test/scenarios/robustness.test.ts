@@ -99,9 +99,11 @@ describe('the time limit of a deterministic run', () => {
             comm: 'stuck',
             cpu: 1,
             allowed: [1],
-            *body() {
-              for (let spun = 0; spun >= 0; spun++);
+            *body(task) {
+              let spins = 0;
+              while (task.pid > 0) spins++;
               yield;
+              expect(spins).toBe(0);
               return 0;
             },
           });
