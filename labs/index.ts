@@ -1,0 +1,26 @@
+/**
+ * The labs that ship with percpu-emu, in course order, and the grader's
+ * entry points: `percpu-emu lab list|start|grade|run` call these.
+ *
+ * @example
+ * const lab = findLab('kalloc');
+ * process.stdout.write(formatGrade(await gradeLab(lab, process.cwd())));
+ */
+
+import { ErrnoError } from 'percpu-emu';
+import type { Lab } from './grader/lab.ts';
+import { kallocLab } from './kalloc/lab.ts';
+
+export const LABS: readonly Lab[] = [kallocLab];
+
+/** The lab called `name`; ENOENT listing the labs there are. */
+export function findLab(name: string): Lab {
+  const lab = LABS.find((l) => l.name === name);
+  if (lab === undefined) {
+    throw new ErrnoError(
+      'ENOENT',
+      `no lab '${name}': the labs are ${LABS.map((l) => l.name).join(', ')}`,
+    );
+  }
+  return lab;
+}
