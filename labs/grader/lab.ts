@@ -44,7 +44,8 @@ export interface LabTest {
 /** A scenario the lab builds from the student's folder. */
 export interface LabScenario {
   readonly description: string;
-  build(dir: string): Scenario;
+  /** Builds the scenario; a lab whose student code is TS imports it first (a promise). */
+  build(dir: string): Scenario | Promise<Scenario>;
 }
 
 export interface Lab {

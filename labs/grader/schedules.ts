@@ -56,13 +56,13 @@ export function failureOf(r: ScenarioResult, check?: RunCheck): string | undefin
 }
 
 /** Runs the lab scenario `name` under `sweep`: OK when every run holds. */
-export function holdsUnder(
+export async function holdsUnder(
   s: Submission,
   name: string,
   sweep: Sweep,
   check?: RunCheck,
-): TestOutcome {
-  const scenario = s.lab.scenarios[name].build(s.dir);
+): Promise<TestOutcome> {
+  const scenario = await s.lab.scenarios[name].build(s.dir);
   const runs = sweep.strategy === 'rr' ? 1 : sweep.runs;
   const first = sweep.firstSeed ?? 1;
   for (let i = 0; i < runs; i++) {
@@ -108,7 +108,7 @@ export async function holdsInParallel(
   runs: number,
   check?: (k: Kernel) => string | undefined,
 ): Promise<TestOutcome> {
-  const scenario = s.lab.scenarios[name].build(s.dir);
+  const scenario = await s.lab.scenarios[name].build(s.dir);
   const runner = new ParallelRunner();
   try {
     for (let i = 0; i < runs; i++) {

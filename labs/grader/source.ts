@@ -9,6 +9,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { AsmError, type AssembledProgram, ErrnoError, type Kernel } from 'percpu-emu';
 
 /** The text of `file` in the student's folder `dir`; ENOENT naming the command that makes it. */
@@ -52,3 +53,21 @@ export function assembleWithHarness(
     throw e;
   }
 }
+
+/**
+ * Imports the student's TypeScript module `file` from `dir`. The built
+ * package runs as JS, so tsx's loader is registered first (the sources run
+ * under tsx or vitest already).
+ */
+export async function importStudentModule<T>(dir: string, file: string, lab: string): Promise<T> {
+  readStudentFile(dir, file, lab);
+  if (!import.meta.url.endsWith('.ts')) {
+    tsxReady ??= import('tsx/esm/api').then((tsx) => {
+      tsx.register();
+    });
+    await tsxReady;
+  }
+  return (await import(pathToFileURL(join(dir, file)).href)) as T;
+}
+
+let tsxReady: Promise<void> | undefined;

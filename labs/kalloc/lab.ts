@@ -37,12 +37,12 @@ const noDebugPreempt: RunCheck = (r) =>
  * Contention: the allocator's spins per acquisition, over all its locks and
  * the given schedules, must stay at most `limit`. Each run must also hold.
  */
-function contention(
+async function contention(
   s: Submission,
   runs: { strategy: 'rr' | 'random'; seed: number }[],
   limit: number,
-): TestOutcome {
-  const scenario = KALLOC_SCENARIOS.stress.build(s.dir);
+): Promise<TestOutcome> {
+  const scenario = await KALLOC_SCENARIOS.stress.build(s.dir);
   let spins = 0;
   let acquisitions = 0;
   let table = '';

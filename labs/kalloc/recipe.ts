@@ -13,4 +13,4 @@ import { KALLOC_SCENARIOS } from './scenarios.ts';
 
 const { dir, scenario } = recipeQuery(import.meta.url);
 
-export default KALLOC_SCENARIOS[scenario].build(dir);
+export default await KALLOC_SCENARIOS[scenario].build(dir);
