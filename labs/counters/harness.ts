@@ -24,7 +24,7 @@ import {
 } from 'percpu-emu';
 import { assembleWithHarness } from '../grader/source.ts';
 
-export const ITERATIONS = 60;
+export const ITERATIONS = 30;
 /** The length of every packet the interrupt handler accounts. */
 export const IRQ_LEN = 60;
 

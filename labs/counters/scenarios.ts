@@ -2,7 +2,8 @@
  * Lab counters' named scenarios: what the tests run and what `percpu-emu lab
  * run counters <name>` replays. `tick-<n>` puts the timer interrupt every n
  * instructions, with one task per CPU, so that the sweep over n puts a tick
- * at every instruction of the update.
+ * at every instruction of the update (from 30: the handler's own
+ * instructions count towards the next tick).
  *
  * @example
  * COUNTERS_SCENARIOS['two-tasks'].build(dir);
@@ -12,7 +13,7 @@ import type { LabScenario } from '../grader/lab.ts';
 import { countersScenario } from './harness.ts';
 
 /** The tick intervals of the every-tick-position sweep. */
-export const TICK_SWEEP = Array.from({ length: 38 }, (_, i) => i + 3);
+export const TICK_SWEEP = Array.from({ length: 40 }, (_, i) => i + 30);
 
 export const COUNTERS_SCENARIOS: Record<string, LabScenario> = {
   quiet: {

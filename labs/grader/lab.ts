@@ -13,6 +13,7 @@
  * const lab: Lab = { name: 'counters', title: 'Per-CPU counters', folder, scenarios, tests };
  */
 
+import { fileURLToPath } from 'node:url';
 import type { Scenario } from 'percpu-emu';
 
 /** A student's folder with one lab's files in it. */
@@ -58,4 +59,17 @@ export interface Lab {
   readonly studentFiles: readonly string[];
   readonly scenarios: Readonly<Record<string, LabScenario>>;
   readonly tests: readonly LabTest[];
+}
+
+/**
+ * The folder of lab `name` (its README.md and starter/), from a module of
+ * that lab: beside it in the sources, and at the package's labs/ when the
+ * module is the built dist/labs/<name>/*.js.
+ *
+ * @example
+ * labFolder(import.meta.url, 'kalloc'); // '/.../labs/kalloc/'
+ */
+export function labFolder(moduleUrl: string, name: string): string {
+  const built = !moduleUrl.endsWith('.ts');
+  return fileURLToPath(new URL(built ? `../../../labs/${name}/` : './', moduleUrl));
 }

@@ -10,9 +10,8 @@
  * await gradeLab(kallocLab, '/home/me/kalloc');
  */
 
-import { fileURLToPath } from 'node:url';
 import { runScenario } from 'percpu-emu';
-import type { Lab, Submission, TestOutcome } from '../grader/lab.ts';
+import { type Lab, labFolder, type Submission, type TestOutcome } from '../grader/lab.ts';
 import {
   failureOf,
   holdsInParallel,
@@ -73,7 +72,7 @@ const seeds = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 export const kallocLab: Lab = {
   name: 'kalloc',
   title: 'Per-CPU free lists with stealing',
-  folder: fileURLToPath(new URL('./', import.meta.url)),
+  folder: labFolder(import.meta.url, 'kalloc'),
   studentFiles: ['kalloc.s'],
   scenarios: KALLOC_SCENARIOS,
   tests: [

@@ -10,8 +10,7 @@
  * await gradeLab(stalePointerLab, '/home/me/stale-pointer');
  */
 
-import { fileURLToPath } from 'node:url';
-import type { Lab } from '../grader/lab.ts';
+import { type Lab, labFolder } from '../grader/lab.ts';
 import { holdsUnder, type RunCheck } from '../grader/schedules.ts';
 import { STALE_SCENARIOS } from './scenarios.ts';
 
@@ -26,7 +25,7 @@ const noDebugPreempt: RunCheck = (r) =>
 export const stalePointerLab: Lab = {
   name: 'stale-pointer',
   title: 'Stale per-CPU pointers and migration',
-  folder: fileURLToPath(new URL('./', import.meta.url)),
+  folder: labFolder(import.meta.url, 'stale-pointer'),
   studentFiles: ['cache.ts'],
   scenarios: STALE_SCENARIOS,
   tests: [
