@@ -1,7 +1,7 @@
 /**
  * percpu-emu's package entry: everything a scenario file, a regression test
  * or a lab needs, from `import { ... } from 'percpu-emu'`. The layers below
- * (segments, cpu, percpu, maps, preempt, scenarios) keep their own files;
+ * (segments, cpu, percpu, maps, preempt, loader, scenarios) keep their own files;
  * this module only gathers their public surface.
  *
  * @example
@@ -27,6 +27,8 @@ export { disassemble } from './cpu/disasm.ts';
 export { CpuFault } from './cpu/fault.ts';
 export type { Insn } from './cpu/insn.ts';
 export { LoadedProgram, loadProgram } from './cpu/program.ts';
+// The object loader: clang-compiled BPF C programs, libbpf's bpf_object in TS.
+export * from './loader/index.ts';
 // BPF maps: creation, typed views, the ring buffer consumer, the uapi numbers.
 export * from './maps/index.ts';
 // The per-CPU layer: guards, the typed per-CPU API, the allocator and the sanitizer.

@@ -82,12 +82,19 @@ interface CpuWorker {
 
 // Built JavaScript (dist/) starts the built worker; the TypeScript sources go
 // through worker-entry.mjs, which registers tsx first.
-const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_ENTRY = FROM_SOURCE
   ? new URL('./worker-entry.mjs', import.meta.url)
   : new URL('./worker.js', import.meta.url);
+// A source worker resolves a scenario's `import ... from 'percpu-emu'` to the
+// sources too (the package's percpu-emu-source condition), not to dist/: one
+// copy of each class, so a LoadedProgram made in the scenario is one here.
+const WORKER_OPTIONS = FROM_SOURCE
+  ? { execArgv: [...process.execArgv, '--conditions=percpu-emu-source'] }
+  : {};
 
 function startWorker(): CpuWorker {
-  const thread = new Worker(WORKER_ENTRY);
+  const thread = new Worker(WORKER_ENTRY, WORKER_OPTIONS);
   let w: CpuWorker;
   const died = new Promise<never>((_resolve, reject) => {
     thread.once('error', (e) => {
