@@ -6,9 +6,9 @@
  * await runner.run({ module: recipeUrl(COUNTERS_RECIPE, submission, 'two-tasks') });
  */
 
-import { recipeQuery } from '../grader/schedules.ts';
+import { labRecipe } from '../grader/schedules.ts';
 import { COUNTERS_SCENARIOS } from './scenarios.ts';
 
-const { dir, scenario } = recipeQuery(import.meta.url);
-
-export default await COUNTERS_SCENARIOS[scenario].build(dir);
+export default labRecipe(import.meta.url, (dir, scenario) =>
+  COUNTERS_SCENARIOS[scenario].build(dir),
+);

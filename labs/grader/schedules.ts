@@ -16,6 +16,7 @@ import {
   ParallelRunner,
   type RunScenarioOptions,
   runScenario,
+  type Scenario,
   type ScenarioResult,
   type StrategyName,
 } from 'percpu-emu';
@@ -110,6 +111,7 @@ export async function holdsInParallel(
 ): Promise<TestOutcome> {
   const scenario = await s.lab.scenarios[name].build(s.dir);
   const runner = new ParallelRunner();
+  running = { dir: s.dir, scenario: name };
   try {
     for (let i = 0; i < runs; i++) {
       const r = await runner.run(
@@ -132,18 +134,56 @@ export async function holdsInParallel(
       }
     }
   } finally {
+    running = undefined;
     await runner.close();
   }
   return { ok: true, detail: `${runs} parallel runs held` };
 }
 
-/** The scenario a recipe module's URL names (`?dir=...&scenario=...`), built by `build`. */
+/**
+ * What the parallel run in progress in this thread runs, for a main thread
+ * whose module loader drops the recipe URL's query (vitest's does; Node
+ * keeps it, and the workers always get it).
+ */
+let running: { dir: string; scenario: string } | undefined;
+
+/** The student's folder and scenario a recipe module's URL names (`?dir=...&scenario=...`). */
 export function recipeQuery(url: string): { dir: string; scenario: string } {
   const q = new URL(url).searchParams;
   const dir = q.get('dir');
   const scenario = q.get('scenario');
-  if (dir === null || scenario === null) {
-    throw new ErrnoError('EINVAL', `recipe URL ${url} names no dir and scenario`);
-  }
-  return { dir, scenario };
+  if (dir !== null && scenario !== null) return { dir, scenario };
+  if (running !== undefined) return running;
+  throw new ErrnoError('EINVAL', `recipe URL ${url} names no dir and scenario`);
+}
+
+/**
+ * A recipe module's default export: the lab scenario its URL names, built
+ * when the runner asks (so a module loaded once serves every run).
+ *
+ * @example
+ * export default labRecipe(import.meta.url, (dir, name) => SCENARIOS[name].build(dir));
+ */
+export function labRecipe(
+  url: string,
+  build: (dir: string, scenario: string) => Scenario | Promise<Scenario>,
+): Pick<Scenario, 'machine' | 'define' | 'setup'> {
+  const current = (): Scenario => {
+    const { dir, scenario } = recipeQuery(url);
+    const s = build(dir, scenario);
+    if (s instanceof Promise) {
+      throw new ErrnoError(
+        'EINVAL',
+        `scenario ${scenario} is built asynchronously: not for parallel mode`,
+      );
+    }
+    return s;
+  };
+  return {
+    get machine() {
+      return current().machine;
+    },
+    define: (m) => current().define?.(m),
+    setup: (k) => current().setup(k),
+  };
 }

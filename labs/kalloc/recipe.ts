@@ -8,9 +8,7 @@
  * await runner.run({ module: recipeUrl(KALLOC_RECIPE, submission, 'stress') });
  */
 
-import { recipeQuery } from '../grader/schedules.ts';
+import { labRecipe } from '../grader/schedules.ts';
 import { KALLOC_SCENARIOS } from './scenarios.ts';
 
-const { dir, scenario } = recipeQuery(import.meta.url);
-
-export default await KALLOC_SCENARIOS[scenario].build(dir);
+export default labRecipe(import.meta.url, (dir, scenario) => KALLOC_SCENARIOS[scenario].build(dir));

@@ -20,7 +20,7 @@ describe('lab kalloc', () => {
 
   it('the reference solution gets full marks in both engines', { timeout: T }, async () => {
     const r = await grade('kalloc', 'kalloc');
-    expect(failed(r)).toEqual([]);
+    expect(failed(r), JSON.stringify(r.tests.filter((t) => !t.ok))).toEqual([]);
     expect(r.score).toBe(100);
     expect(r.tests.filter((t) => t.mode === 'parallel')).toHaveLength(1);
   });
