@@ -88,7 +88,7 @@ export async function holdsUnder(
       };
     }
   }
-  return { ok: true, detail: `${runs} schedules held` };
+  return { ok: true, detail: `${runs} schedule${runs === 1 ? '' : 's'} held` };
 }
 
 /** The recipe module URL a parallel worker loads: the lab's recipe.ts with the folder and scenario. */
