@@ -28,7 +28,7 @@ import { NetDevice, type NetDeviceOptions } from './net-device.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { XdpBuff } from './xdp-buff.ts';
 import { installXdpHelpers } from './xdp-helpers.ts';
-import { xdpMd } from './xdp-uapi.ts';
+import { BPF_XDP, xdpMd } from './xdp-uapi.ts';
 
 /** What XDP_PASS frames reach on one CPU: counts, and the frames when asked to keep them. */
 export interface StackCounters {
@@ -43,6 +43,15 @@ export interface KeptFrame {
   readonly bytes: Uint8Array;
 }
 
+/** A loaded XDP program as its fd holds it. */
+export interface XdpProgramFd {
+  readonly fd: number;
+  readonly prog: LoadedProgram;
+  readonly expectedAttachType: number;
+  /** bpf_prog_aux.id. */
+  readonly id: number;
+}
+
 /** Per-CPU network state: softnet_data and bpf_redirect_info. */
 export class SoftnetData {
   /** NAPI instances with work, polled by net_rx_action in order. */
@@ -53,6 +62,8 @@ export class SoftnetData {
   readonly stack: StackCounters = { packets: 0, bytes: 0 };
   /** Instructions spent in NET_RX softirq on this CPU (driver, XDP, skbs). */
   netRxInsns = 0;
+  /** Instructions cpumap kthreads spent on this CPU (their programs, skbs, the stack). */
+  kthreadInsns = 0;
   // bpf_redirect_info
   riMap: RedirectMap | null = null;
   riTarget: RedirectTarget | null = null;
@@ -102,6 +113,8 @@ export class NetStack {
   private nextIrq = 64;
   private readonly progIds = new Map<LoadedProgram, number>();
   private nextProgId = 1;
+  private readonly progFds = new Map<number, XdpProgramFd>();
+  private nextProgFd = 100;
 
   constructor(readonly k: Kernel) {
     const placeholder = k.loadText(k.asm`r0 = 2\nexit`, 'xdp_placeholder');
@@ -151,6 +164,26 @@ export class NetStack {
       this.progIds.set(prog, id);
     }
     return id;
+  }
+
+  /**
+   * BPF_PROG_LOAD of an XDP program with its expected attach type (what
+   * `SEC("xdp")`, `SEC("xdp/cpumap")`, `SEC("xdp/devmap")` set): the fd
+   * a cpumap or devmap value names. Program fds count from 100, apart from
+   * map fds.
+   *
+   * @example
+   * const fd = net.loadXdpProgram(prog, BPF_XDP_CPUMAP);
+   */
+  loadXdpProgram(prog: LoadedProgram, expectedAttachType = BPF_XDP): number {
+    const fd = this.nextProgFd++;
+    this.progFds.set(fd, { fd, prog, expectedAttachType, id: this.progId(prog) });
+    return fd;
+  }
+
+  /** The XDP program behind `fd`, if any. */
+  progByFd(fd: number): XdpProgramFd | undefined {
+    return this.progFds.get(fd);
   }
 
   /** Frees a frame buffer (xdp_return_frame, page_pool_put_page). */

@@ -22,7 +22,7 @@ import type { XdpBuff } from './xdp-buff.ts';
 import { XDP_ABORTED, XDP_REDIRECT } from './xdp-uapi.ts';
 
 /** Instructions an XDP program may run before it is declared stuck. */
-const XDP_INSN_BUDGET = 1_000_000;
+export const XDP_INSN_BUDGET = 1_000_000;
 /** Cost model: build_skb and netif_receive_skb of one frame, in instructions. */
 export const SKB_INSNS = 40;
 

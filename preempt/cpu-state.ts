@@ -36,6 +36,12 @@ export class CpuState {
   /** Local clock value at which the next timer interrupt fires. */
   nextTick: number;
   ticks = 0;
+  /**
+   * Clock value at which the current step must stop (the quantum's end or
+   * the next tick): native code that runs a guest program in slices
+   * (a cpumap kthread) runs it up to here, as a guest task would run.
+   */
+  stepEnd = 0;
   /** Ticks left in the running task's time slice. */
   sliceLeft = 0;
   /** Raised interrupt lines, delivered when interrupts are enabled. */
