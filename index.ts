@@ -102,3 +102,5 @@ export {
 export { ERRNO, type Errno, ErrnoError } from './segments/errno.ts';
 // Memory and C types.
 export { MemoryAccessError, PAGE_SIZE, PhysicalMemory } from './segments/memory.ts';
+// Spinlocks with statistics (the spin_lock/spin_unlock kfuncs' lock).
+export { type SpinlockStats, spinlockStats, spinlockType } from './segments/spinlock.ts';
