@@ -18,6 +18,7 @@ export {
   type CpumapEnqueueStats,
   type CpumapKthreadCounts,
 } from './cpumap.ts';
+export { DEV_MAP_BULK_SIZE, DevMap, DevMapEntry } from './devmap.ts';
 export { buildFrame, type FlowSpec, parseIpv4, parseIpv6 } from './frame.ts';
 export { NAPI_POLL_WEIGHT, NETDEV_BUDGET } from './napi.ts';
 export {
