@@ -166,6 +166,10 @@ export class BootedKernel implements Kernel {
     this.tracer = opts.trace
       ? new Tracer(memory, map, this.nrCpus, { bytesPerCpu: opts.traceBytesPerCpu })
       : null;
+    if (this.tracer !== null) {
+      this.tracer.rings.onCorrupt = (cpu, message) =>
+        this.report('warning', this.cpus[cpu] ?? this.cpus[0], [message]);
+    }
     const maps = this.maps;
     const resolver: PseudoResolver = {
       mapByFd: (fd) => BigInt(maps.get(fd).addr),

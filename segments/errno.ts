@@ -29,6 +29,8 @@ export const ERRNO = {
   EMSGSIZE: 90,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
+  /** Structure needs cleaning: kernel data found corrupted in memory. */
+  EUCLEAN: 117,
   ENOTSUPP: 524,
 } as const;
 
