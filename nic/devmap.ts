@@ -301,25 +301,31 @@ export class DevMap extends BpfMap implements RedirectMap {
   }
 
   override sysGetNextKey(key: Uint8Array | null, next: Uint8Array): void {
-    const out = new DataView(next.buffer, next.byteOffset);
+    new DataView(next.buffer, next.byteOffset).setUint32(
+      0,
+      this.nextKey(key === null ? null : u32(key, 0)),
+      true,
+    );
+  }
+
+  /** dev_map_get_next_key / dev_map_hash_get_next_key. */
+  private nextKey(key: number | null): number {
     if (!this.hash) {
-      const index = key === null ? this.maxEntries : u32(key, 0);
-      if (index >= this.maxEntries) return out.setUint32(0, 0, true);
+      const index = key === null ? this.maxEntries : key;
+      if (index >= this.maxEntries) return 0;
       if (index === this.maxEntries - 1) throw new ErrnoError('ENOENT', `key ${index} is the last`);
-      return out.setUint32(0, index + 1, true);
+      return index + 1;
     }
     const nb = this.buckets.length;
     let start = 0;
-    const cur = key === null ? null : this.lookup(u32(key, 0));
+    const cur = key === null ? null : this.lookup(key);
     if (cur !== null) {
       const b = this.bucket(cur.key);
       const after = b[b.indexOf(cur) + 1];
-      if (after !== undefined) return out.setUint32(0, after.key, true);
+      if (after !== undefined) return after.key;
       start = (cur.key & (nb - 1)) + 1;
     }
-    for (let i = start; i < nb; i++) {
-      if (this.buckets[i].length > 0) return out.setUint32(0, this.buckets[i][0].key, true);
-    }
+    for (let i = start; i < nb; i++) if (this.buckets[i].length > 0) return this.buckets[i][0].key;
     throw new ErrnoError('ENOENT', 'no key after this one');
   }
 

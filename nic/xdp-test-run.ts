@@ -188,14 +188,18 @@ export function xdpTestRun(
     kk.memory.u8.set(bytes, buf + 256);
     buff.init(d.ifindex, q, buf, RX_BUFFER_SIZE, bytes.length);
     const act = runXdp(net, cc, p, buff, sd.ctx);
-    if (act === XDP_PASS) return stackReceive(net, cc, buff);
+    if (act === XDP_PASS) {
+      stackReceive(net, cc, buff);
+      return;
+    }
     if (act === XDP_TX) {
       // The kernel turns XDP_TX into a redirect to the ingress device.
       if (convertBuffToFrame(net, buff) !== 0) {
         d.ndoXdpXmit(net, [buf]);
-        return;
+      } else {
+        net.freeBuffer(buf);
       }
-      return net.freeBuffer(buf);
+      return;
     }
     if (act === XDP_REDIRECT && xdpDoRedirect(net, cc, buff, d, net.progId(p)) === 0) return;
     net.freeBuffer(buf);
