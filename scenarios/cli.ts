@@ -26,11 +26,6 @@ const COMMANDS: Record<string, Command> = {
     summary: 'assemble pseudo-C (or --syntax conformance) to bytes: asm [file] [--hex]',
     load: () => import('./commands/asm.ts'),
   },
-  'xdp-bench': {
-    summary:
-      'xdp-bench statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> [--interval T] [-e] ...',
-    load: () => import('./commands/xdp-bench.ts'),
-  },
   disasm: {
     summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
     load: () => import('./commands/disasm.ts'),
