@@ -1,7 +1,7 @@
 /**
  * percpu-emu's package entry: everything a scenario file, a regression test
  * or a lab needs, from `import { ... } from 'percpu-emu'`. The layers below
- * (segments, cpu, percpu, maps, preempt, loader, scenarios) keep their own files;
+ * (segments, cpu, percpu, maps, preempt, loader, nic, scenarios) keep their own files;
  * this module only gathers their public surface.
  *
  * @example
@@ -31,6 +31,8 @@ export { LoadedProgram, loadProgram } from './cpu/program.ts';
 export * from './loader/index.ts';
 // BPF maps: creation, typed views, the ring buffer consumer, the uapi numbers.
 export * from './maps/index.ts';
+// The network layer: devices, RSS, NAPI, XDP, CPUMAP and the traffic source.
+export * from './nic/index.ts';
 // The per-CPU layer: guards, the typed per-CPU API, the allocator and the sanitizer.
 export * from './percpu/index.ts';
 export { type BpfMapObject, BpfMapTable } from './preempt/bpf-map-table.ts';
@@ -79,6 +81,7 @@ export {
   type Scenario,
   type Verdict,
 } from './scenarios/scenario.ts';
+export { runTimeline, type TimelineRun, timelineOf } from './scenarios/timeline-run.ts';
 export {
   type ArrayType,
   array,
@@ -100,3 +103,8 @@ export {
 export { ERRNO, type Errno, ErrnoError } from './segments/errno.ts';
 // Memory and C types.
 export { MemoryAccessError, PAGE_SIZE, PhysicalMemory } from './segments/memory.ts';
+// Spinlocks with statistics (the spin_lock/spin_unlock kfuncs' lock).
+export { type SpinlockStats, spinlockStats, spinlockType } from './segments/spinlock.ts';
+export { extractTimeline, type TimelineRunInfo } from './timeline/extract-timeline.ts';
+export type { TimelineData } from './timeline/timeline-data.ts';
+export { timelineHtml } from './timeline/timeline-html.ts';

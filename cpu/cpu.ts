@@ -185,6 +185,11 @@ export class Cpu {
     this.watchHi = hi;
   }
 
+  /** The range set with `watch`, so a second observer can widen it rather than replace it. */
+  get watched(): readonly [lo: number, hi: number] {
+    return [this.watchLo, this.watchHi];
+  }
+
   /**
    * Called by a helper (bpf_for_each_map_elem, bpf_loop): runs the guest
    * function at instruction `target` of the running program on a new call
@@ -232,6 +237,34 @@ export class Cpu {
     R[CTX_PC] = returnPc;
     this.stopRequested = stopLater;
     return r0;
+  }
+
+  /**
+   * Runs another context to its end from inside a run of this CPU (a
+   * softirq that a helper's local_bh_enable let in, an XDP program run by
+   * kernel code): the outer run's count, context and pending stop are kept.
+   * Returns why the inner run stopped; `totalExecuted` counts its
+   * instructions.
+   *
+   * @example
+   * const reason = cpu.runNested(xdpCtx, 1_000_000);
+   */
+  runNested(ctx: CpuContext, budget: number): StopReason {
+    const outer = {
+      executed: this.executed,
+      current: this.current,
+      stop: this.stopRequested,
+      exitDepth: this.exitDepth,
+    };
+    this.exitDepth = 0;
+    try {
+      return this.run(ctx, budget);
+    } finally {
+      this.executed = outer.executed;
+      this.current = outer.current;
+      this.stopRequested = outer.stop;
+      this.exitDepth = outer.exitDepth;
+    }
   }
 
   /** Called by a helper: stop the run loop once the helper returns. */

@@ -48,13 +48,28 @@ import { CpuState } from './cpu-state.ts';
 import { DebugPreempt } from './debug-preempt.ts';
 import { runCpu } from './execution.ts';
 import { probeOf, registerGuestInterface } from './guest-interface.ts';
-import { doSoftirq } from './interrupts.ts';
-import type { Kernel, Sleeper, SpawnOptions, TaskWait, TimerHandler } from './kernel.ts';
+import {
+  doSoftirq,
+  FIRST_DEVICE_IRQ,
+  KERNEL_SOFTIRQS,
+  RESCHEDULE_IRQ,
+  raiseDeviceIrq,
+} from './interrupts.ts';
+import type {
+  IrqAction,
+  Kernel,
+  Sleeper,
+  SoftirqAction,
+  SpawnOptions,
+  TaskWait,
+  TimerHandler,
+} from './kernel.ts';
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
 import {
   inInterrupt,
+  PREEMPT_MASK,
   PREEMPT_OFFSET,
   preemptCountAdd,
   SOFTIRQ_MASK,
@@ -68,7 +83,12 @@ import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
-import { type TraceEventBody, traceFlags } from './trace/events.ts';
+import {
+  type PreemptIrqBody,
+  SOFTIRQ_NAMES,
+  type TraceEventBody,
+  traceFlags,
+} from './trace/events.ts';
 import { Tracer } from './trace/tracer.ts';
 
 /** What the builder hands to boot: the resolved options, the memory, and the image to link. */
@@ -103,6 +123,8 @@ export class BootedKernel implements Kernel {
   readonly cpus: CpuState[] = [];
   readonly tasks = new Map<number, Task>();
   readonly timerHandlers: TimerHandler[][] = [];
+  readonly irqActions = new Map<number, IrqAction>();
+  readonly softirqActions: (SoftirqAction | undefined)[] = [];
   readonly sleepers: Sleeper[] = [];
   steps = 0;
   current: CpuState | null = null;
@@ -350,6 +372,37 @@ export class BootedKernel implements Kernel {
     }
   }
 
+  requestIrq(irq: number, name: string, handler: IrqAction['handler']): void {
+    if (!Number.isInteger(irq) || irq < FIRST_DEVICE_IRQ || irq > 255 || irq === RESCHEDULE_IRQ) {
+      throw new ErrnoError('EINVAL', `irq ${irq} is not a device vector ${FIRST_DEVICE_IRQ}..255`);
+    }
+    const had = this.irqActions.get(irq);
+    if (had !== undefined) throw new ErrnoError('EBUSY', `irq ${irq} is taken by ${had.name}`);
+    this.irqActions.set(irq, { name, handler });
+  }
+
+  raiseIrq(cpu: number, irq: number): void {
+    this.areas.checkCpu(cpu);
+    if (!this.irqActions.has(irq)) throw new ErrnoError('EINVAL', `irq ${irq} has no handler`);
+    raiseDeviceIrq(this.cpus[cpu], irq);
+  }
+
+  openSoftirq(vec: number, action: SoftirqAction): void {
+    if (!Number.isInteger(vec) || vec < 0 || vec >= SOFTIRQ_NAMES.length) {
+      throw new ErrnoError('EINVAL', `softirq vector ${vec} is not 0..${SOFTIRQ_NAMES.length - 1}`);
+    }
+    if (KERNEL_SOFTIRQS.includes(vec) || this.softirqActions[vec] !== undefined) {
+      throw new ErrnoError('EBUSY', `softirq ${SOFTIRQ_NAMES[vec]} has an action`);
+    }
+    this.softirqActions[vec] = action;
+  }
+
+  raiseSoftirq(cpu: number, vec: number): void {
+    this.areas.checkCpu(cpu);
+    const c = this.cpus[cpu];
+    c.softirqPending |= 1 << vec;
+  }
+
   // ---- native tasks' blocking calls -----------------------------------------------------
 
   *msleep(ms: number): TaskWait {
@@ -418,6 +471,16 @@ export class BootedKernel implements Kernel {
     });
   }
 
+  /**
+   * The preemptirq tracepoints, when selected: the caller is the guest
+   * instruction of the kfunc call (its pc is just past it), -1 from native code.
+   */
+  private tracePreemptIrq(c: CpuState, type: PreemptIrqBody['type']): void {
+    if (this.tracer === null || !this.tracer.wants(type)) return;
+    const ctx = c.cpu.current;
+    this.trace(c, { type, callerPc: ctx === null ? -1 : ctx.pc - 1 });
+  }
+
   // ---- PreemptionModel: the calling code's CPU ----------------------------------------------
 
   here(): CpuState {
@@ -441,7 +504,8 @@ export class BootedKernel implements Kernel {
 
   preemptDisable(): void {
     const c = this.here();
-    preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+    const count = preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+    if ((count & PREEMPT_MASK) === 1) this.tracePreemptIrq(c, 'preempt_disable');
   }
 
   preemptEnable(): void {
@@ -458,12 +522,15 @@ export class BootedKernel implements Kernel {
       ]);
       return;
     }
-    preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+    const count = preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+    if ((count & PREEMPT_MASK) === 0) this.tracePreemptIrq(c, 'preempt_enable');
   }
 
   migrateDisable(): void {
-    const task = this.here().curr;
+    const c = this.here();
+    const task = c.curr;
     task.migrationDisabled = task.migrationDisabled + 1;
+    if (task.migrationDisabled === 1) this.tracePreemptIrq(c, 'migrate_disable');
   }
 
   migrateEnable(): void {
@@ -476,15 +543,20 @@ export class BootedKernel implements Kernel {
       return;
     }
     task.migrationDisabled = task.migrationDisabled - 1;
+    if (task.migrationDisabled === 0) this.tracePreemptIrq(c, 'migrate_enable');
   }
 
   localIrqSave(): number {
-    return this.here().setIrqsEnabled(false);
+    const c = this.here();
+    if (c.irqsEnabled) this.tracePreemptIrq(c, 'irq_disable');
+    return c.setIrqsEnabled(false);
   }
 
   localIrqRestore(flags: number): void {
     const c = this.here();
-    c.setIrqsEnabled((flags & 0x200) !== 0);
+    const on = (flags & 0x200) !== 0;
+    if (on !== c.irqsEnabled) this.tracePreemptIrq(c, on ? 'irq_enable' : 'irq_disable');
+    c.setIrqsEnabled(on);
     // Interrupts raised while disabled are taken right after the restore.
     if (c.irqsEnabled && c.pendingIrqs !== 0) c.reschedRequested = true;
   }

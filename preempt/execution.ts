@@ -97,6 +97,7 @@ export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking
     return;
   }
   const until = Math.min(end, c.nextTick);
+  c.stepEnd = until;
   const task = c.curr;
   if (task.body.kind === 'program') {
     runGuest(k, c, task, until - c.clock, locking);

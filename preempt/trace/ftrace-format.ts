@@ -108,6 +108,19 @@ export const FTRACE_EVENT_NAME: Readonly<Record<TraceEventType, string>> = Objec
   oops: 'console',
   bpf_trace_printk: 'bpf_trace_printk',
   print: 'tracing_mark_write',
+  xdp_exception: 'xdp_exception',
+  xdp_redirect: 'xdp_redirect',
+  xdp_redirect_err: 'xdp_redirect_err',
+  xdp_cpumap_enqueue: 'xdp_cpumap_enqueue',
+  xdp_cpumap_kthread: 'xdp_cpumap_kthread',
+  xdp_devmap_xmit: 'xdp_devmap_xmit',
+  preempt_disable: 'preempt_disable',
+  preempt_enable: 'preempt_enable',
+  irq_disable: 'irq_disable',
+  irq_enable: 'irq_enable',
+  migrate_disable: 'migrate_disable',
+  migrate_enable: 'migrate_enable',
+  percpu_access: 'percpu_access',
 });
 
 /**
@@ -152,10 +165,28 @@ function eventBodies(e: TraceEvent): string[] {
       return [`vec=${e.vec} [action=${SOFTIRQ_NAMES[e.vec] ?? e.vec}]`];
     case 'ipi_raise':
       return [`target_mask=${cpumaskString(e.targetCpus)} (${e.reason})`];
+    case 'preempt_disable':
+    case 'preempt_enable':
+    case 'irq_disable':
+    case 'irq_enable':
+    case 'migrate_disable':
+    case 'migrate_enable':
+      return [`caller=${e.callerPc < 0 ? 'kernel' : `insn ${e.callerPc}`}`];
+    case 'percpu_access':
+      return [
+        `${e.access} ${e.var}+${e.offset} size=${e.size} unit=cpu${e.unit}` +
+          ` pc=${e.pc < 0 ? 'kernel' : e.pc}${e.unit !== e.cpu ? ' CROSS-UNIT' : ''}`,
+      ];
     case 'debug_preempt':
     case 'oops':
     case 'bpf_trace_printk':
-    case 'print': {
+    case 'print':
+    case 'xdp_exception':
+    case 'xdp_redirect':
+    case 'xdp_redirect_err':
+    case 'xdp_cpumap_enqueue':
+    case 'xdp_cpumap_kthread':
+    case 'xdp_devmap_xmit': {
       const lines = e.text.split('\n');
       if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
       return lines;
