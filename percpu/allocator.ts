@@ -246,7 +246,6 @@ export class PercpuAllocator {
   private readonly currentCpu: () => number;
   private readonly schedule: (() => void) | undefined;
   /** The byte offset findArea placed its area at. */
-  private foundOff = -1;
 
   /**
    * Boots the allocator over the machine's first chunk (pcpu_setup_first_chunk's
@@ -423,10 +422,12 @@ export class PercpuAllocator {
         if (start >= 0) off = this.chunks.allocArea(c, bits, bitAlign, start);
         if (off < 0) err = 'alloc from reserved chunk failed';
       } else {
-        c = this.findArea(size, bits, bitAlign, atomic);
-        off = this.foundOff;
-        if (c === 0) {
+        const addr = this.findArea(size, bits, bitAlign, atomic);
+        if (addr === 0) {
           err = atomic ? 'atomic alloc failed, no space left' : 'failed to allocate new chunk';
+        } else {
+          c = this.chunkOf(addr);
+          off = addr - this.chunks.baseAddr(c);
         }
       }
       if (off >= 0) {
@@ -465,7 +466,7 @@ export class PercpuAllocator {
    * size up to the free slot (sidelined chunks last), fullest first. Chunks
    * in low slots that fail a fit are moved to slot 0. Sleepable requests make
    * a chunk when none is free and search once more, which the free chunk
-   * always satisfies. Returns the chunk (offset in foundOff) or 0.
+   * always satisfies. Returns the area's address in CPU 0's unit, or 0.
    *
    * Context: pcpu_lock held.
    */
@@ -486,8 +487,7 @@ export class PercpuAllocator {
           slots.relocate(c, oslot);
           if (off >= 0) {
             slots.reintegrate(c);
-            this.foundOff = off;
-            return c;
+            return chunks.baseAddr(c) + off;
           }
           c = next;
         }
@@ -499,7 +499,6 @@ export class PercpuAllocator {
         slots.relocate(c, -1);
       }
     }
-    this.foundOff = -1;
     return 0;
   }
 
@@ -721,7 +720,7 @@ export class PercpuAllocator {
     for (const c of doomed) {
       slots.del(c);
       for (let rs = chunks.nextPageRun(c, 0, true); rs < this.unitPages; ) {
-        const re = chunks.runEnd;
+        const re = chunks.pageRunEnd(c, rs, true);
         chunks.depopulated(c, rs, re);
         rs = chunks.nextPageRun(c, re, true);
       }
@@ -793,7 +792,7 @@ export class PercpuAllocator {
         }
         if (c === 0) continue;
         for (let rs = chunks.nextPageRun(c, 0, false); rs < chunks.nrPages(c) && nrToPop > 0; ) {
-          const re = chunks.runEnd;
+          const re = chunks.pageRunEnd(c, rs, false);
           const nr = Math.min(re - rs, nrToPop);
           chunks.populated(c, rs, rs + nr);
           nrToPop -= nr;

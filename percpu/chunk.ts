@@ -323,8 +323,6 @@ export class Chunks {
   private nextOff = 0;
   private largestOff = 0;
   private largestBits = 0;
-  /** The end of the page run nextPageRun found last. */
-  runEnd = 0;
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -550,18 +548,21 @@ export class Chunks {
 
   /**
    * The first run of pages in [from, nrPages) whose populated bit equals
-   * `set`: returns its start (nrPages when there is none) and leaves its end
-   * in `runEnd`.
+   * `set`: returns its start, nrPages when there is none (pageRunEnd gives
+   * its end).
    */
   nextPageRun(c: number, from: number, set: boolean): number {
-    const m = this.m;
     const pop = this.populatedW(c);
     const n = this.nrPages(c);
-    const start = set ? findNextBit(m, pop, n, from) : findNextZeroBit(m, pop, n, from);
-    if (start >= n) this.runEnd = n;
-    else
-      this.runEnd = set ? findNextZeroBit(m, pop, n, start + 1) : findNextBit(m, pop, n, start + 1);
-    return start;
+    return set ? findNextBit(this.m, pop, n, from) : findNextZeroBit(this.m, pop, n, from);
+  }
+
+  /** The end of the run of pages from `start` whose populated bit equals `set` (nrPages at most). */
+  pageRunEnd(c: number, start: number, set: boolean): number {
+    const pop = this.populatedW(c);
+    const n = this.nrPages(c);
+    if (start >= n) return n;
+    return set ? findNextZeroBit(this.m, pop, n, start + 1) : findNextBit(this.m, pop, n, start + 1);
   }
 
   // ---- hints -------------------------------------------------------------------------

@@ -189,7 +189,7 @@ describe('struct pcpu_chunk and its metadata', () => {
     chunks.depopulated(c, 1, 3);
     expect(emptyPages(memory)).toBe(1);
     expect(chunks.nextPageRun(c, 0, false)).toBe(1);
-    expect(chunks.runEnd).toBe(8);
+    expect(chunks.pageRunEnd(c, 1, false)).toBe(8);
   });
 });
 
