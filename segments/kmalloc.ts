@@ -56,16 +56,7 @@ import type { AddressMap } from './address-map.ts';
 import { alignUp, array, struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
 import { PAGE_SIZE, type PhysicalMemory } from './memory.ts';
-import {
-  P_CACHE,
-  P_FLAGS,
-  P_HEAD,
-  P_ORDER,
-  PAGE_DESC_SHIFT,
-  PG_large_kmalloc,
-  PG_slab,
-  PG_tail,
-} from './page.ts';
+import { PAGE_DESC_SHIFT, PG_large_kmalloc, PG_slab, PG_tail, pageType } from './page.ts';
 import { MAX_PAGE_ORDER, PageAllocator, zoneType } from './page-alloc.ts';
 import {
   KMALLOC_MAX_CACHE_SIZE,
@@ -79,6 +70,8 @@ import {
   SlabAllocator,
   type SlabCacheStats,
 } from './slab.ts';
+
+const PAGE_W = pageType.word;
 
 /** What kmalloc(0) returns: a non-NULL pointer into the unmapped page 0. */
 export const ZERO_SIZE_PTR = 16;
@@ -96,16 +89,14 @@ export const kmallocHeapType = struct('kmalloc_heap', [
   ['zone', zoneType],
   ['caches', array(kmemCacheType, KMALLOC_SIZES.length)],
 ]);
+const KMALLOC_HEAP_OFF = kmallocHeapType.off;
 
 const DESC_BYTES = 1 << PAGE_DESC_SHIFT;
 const OBJ_MAP_BYTES_PER_PAGE = objMapBytes(1);
 
-// Module-local copies of imported bindings: transpiled imports are getters.
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const MAX_CACHE_SIZE = KMALLOC_MAX_CACHE_SIZE;
 const ZERO_PTR = ZERO_SIZE_PTR;
-const FLAGS = P_FLAGS;
-const HEAD = P_HEAD;
-const CACHE = P_CACHE;
 const SLAB = PG_slab;
 const LARGE = PG_large_kmalloc;
 const TAIL = PG_tail;
@@ -173,17 +164,13 @@ export class KernelHeap {
       throw new ErrnoError('EINVAL', `no kmalloc heap at ${hex(stateAddr)}`);
     }
     this.stateAddr = stateAddr;
-    this.regionSize = memory.read32(stateAddr + kmallocHeapType.field('region_size').offset);
+    this.regionSize = memory.read32(stateAddr + KMALLOC_HEAP_OFF.region_size);
     const lockOpts = { concurrent: opts.concurrent === true };
-    this.pages = new PageAllocator(
-      memory,
-      stateAddr + kmallocHeapType.field('zone').offset,
-      lockOpts,
-    );
+    this.pages = new PageAllocator(memory, stateAddr + KMALLOC_HEAP_OFF.zone, lockOpts);
     this.slab = new SlabAllocator(
       memory,
-      stateAddr + kmallocHeapType.field('caches').offset,
-      memory.read32(stateAddr + kmallocHeapType.field('obj_map').offset),
+      stateAddr + KMALLOC_HEAP_OFF.caches,
+      memory.read32(stateAddr + KMALLOC_HEAP_OFF.obj_map),
       this.pages,
       lockOpts,
     );
@@ -232,19 +219,8 @@ export class KernelHeap {
     write('region_start', start);
     write('region_size', size);
     write('obj_map', objMap);
-    PageAllocator.init(
-      memory,
-      start + kmallocHeapType.field('zone').offset,
-      memMap,
-      pagesStart / PAGE_SIZE,
-      n,
-    );
-    SlabAllocator.init(
-      memory,
-      start + kmallocHeapType.field('caches').offset,
-      objMap,
-      objMapBytes(n),
-    );
+    PageAllocator.init(memory, start + KMALLOC_HEAP_OFF.zone, memMap, pagesStart / PAGE_SIZE, n);
+    SlabAllocator.init(memory, start + KMALLOC_HEAP_OFF.caches, objMap, objMapBytes(n));
     write('magic', KMALLOC_HEAP_MAGIC);
     return new KernelHeap(memory, start, opts);
   }
@@ -336,9 +312,10 @@ export class KernelHeap {
     if (addr >= this.pagesStart && addr < this.pagesEnd && (addr | 0) === addr) {
       const m = this.m;
       const page = this.headPage(addr);
-      const flags = m[(page >> 2) + FLAGS];
+      const flags = m[(page >> 2) + PAGE_W.flags];
       if (flags === SLAB) {
-        if (this.slab.free(page, m[(page >> 2) + CACHE], addr, this.currentCpu())) return;
+        if (this.slab.free(page, m[(page >> 2) + PAGE_W.slab_cache], addr, this.currentCpu()))
+          return;
       } else if (flags === LARGE && addr === this.pages.pageToAddr(page)) {
         if (this.pages.freePages(page, LARGE, this.currentCpu())) return;
       }
@@ -361,12 +338,12 @@ export class KernelHeap {
     if (addr >= this.pagesStart && addr < this.pagesEnd && (addr | 0) === addr) {
       const m = this.m;
       const page = this.headPage(addr);
-      const flags = m[(page >> 2) + FLAGS];
+      const flags = m[(page >> 2) + PAGE_W.flags];
       if (flags === SLAB) {
-        const cache = m[(page >> 2) + CACHE];
+        const cache = m[(page >> 2) + PAGE_W.slab_cache];
         if (this.slab.isLiveObject(page, cache, addr)) return sizeOf(cache);
       } else if (flags === LARGE && addr === this.pages.pageToAddr(page)) {
-        return PAGE_SIZE << m[(page >> 2) + P_ORDER];
+        return PAGE_SIZE << m[(page >> 2) + PAGE_W.order];
       }
     }
     throw new ErrnoError('EINVAL', `ksize of ${hex(addr)}: ${this.whyNotLive(addr)}`);
@@ -375,7 +352,9 @@ export class KernelHeap {
   /** The descriptor of the page holding `addr` (in the page area), or of its block's head page. */
   private headPage(addr: number): number {
     const page = this.pages.addrToPage(addr);
-    return this.m[(page >> 2) + FLAGS] === TAIL ? this.m[(page >> 2) + HEAD] : page;
+    return this.m[(page >> 2) + PAGE_W.flags] === TAIL
+      ? this.m[(page >> 2) + PAGE_W.compound_head]
+      : page;
   }
 
   /** What is at `addr`, which is not a live object: for error messages, read without locks. */
@@ -387,10 +366,10 @@ export class KernelHeap {
     if (addr < this.pagesStart || addr >= this.pagesEnd) return "in the kmalloc heap's metadata";
     const m = this.m;
     const page = this.headPage(addr);
-    const flags = m[(page >> 2) + FLAGS];
+    const flags = m[(page >> 2) + PAGE_W.flags];
     const base = this.pages.pageToAddr(page);
     if (flags === SLAB) {
-      const cache = m[(page >> 2) + CACHE];
+      const cache = m[(page >> 2) + PAGE_W.slab_cache];
       const size = sizeOf(cache);
       const name = kmallocName(size);
       const off = addr - base;
@@ -403,7 +382,7 @@ export class KernelHeap {
       return `the ${name} object there is free (a double free, or a pointer kmalloc did not return)`;
     }
     if (flags === LARGE) {
-      const bytes = PAGE_SIZE << m[(page >> 2) + P_ORDER];
+      const bytes = PAGE_SIZE << m[(page >> 2) + PAGE_W.order];
       return `${addr - base} bytes into the ${bytes}-byte allocation at ${hex(base)}`;
     }
     return `the page at ${hex(addr - ((addr - this.pagesStart) % PAGE_SIZE))} is free (a double free, or a pointer kmalloc did not return)`;
