@@ -67,7 +67,14 @@ import type {
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
-import { inInterrupt, PREEMPT_OFFSET, preemptCountAdd, SOFTIRQ_OFFSET } from './preempt-count.ts';
+import {
+  inInterrupt,
+  PREEMPT_MASK,
+  PREEMPT_OFFSET,
+  preemptCountAdd,
+  SOFTIRQ_MASK,
+  SOFTIRQ_OFFSET,
+} from './preempt-count.ts';
 import { Rcu } from './rcu.ts';
 import { rcuBarrier, synchronizeRcu } from './rcu-sync.ts';
 import type { Report, ReportKind } from './reports.ts';
@@ -76,7 +83,12 @@ import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
-import { SOFTIRQ_NAMES, type TraceEventBody, traceFlags } from './trace/events.ts';
+import {
+  type PreemptIrqBody,
+  SOFTIRQ_NAMES,
+  type TraceEventBody,
+  traceFlags,
+} from './trace/events.ts';
 import { Tracer } from './trace/tracer.ts';
 
 /** What the builder hands to boot: the resolved options, the memory, and the image to link. */
@@ -166,6 +178,10 @@ export class BootedKernel implements Kernel {
     this.tracer = opts.trace
       ? new Tracer(memory, map, this.nrCpus, { bytesPerCpu: opts.traceBytesPerCpu })
       : null;
+    if (this.tracer !== null) {
+      this.tracer.rings.onCorrupt = (cpu, message) =>
+        this.report('warning', this.cpus[cpu] ?? this.cpus[0], [message]);
+    }
     const maps = this.maps;
     const resolver: PseudoResolver = {
       mapByFd: (fd) => BigInt(maps.get(fd).addr),
@@ -276,6 +292,7 @@ export class BootedKernel implements Kernel {
     if ((opts.program === undefined) === (opts.body === undefined)) {
       throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
     }
+    checkSpawnOptions(opts, this.nrCpus);
     const cpu = opts.cpu ?? 0;
     this.areas.checkCpu(cpu);
     const allowed = opts.kthread ? [cpu] : (opts.allowed ?? this.cpus.map((c) => c.id));
@@ -454,6 +471,16 @@ export class BootedKernel implements Kernel {
     });
   }
 
+  /**
+   * The preemptirq tracepoints, when selected: the caller is the guest
+   * instruction of the kfunc call (its pc is just past it), -1 from native code.
+   */
+  private tracePreemptIrq(c: CpuState, type: PreemptIrqBody['type']): void {
+    if (this.tracer === null || !this.tracer.wants(type)) return;
+    const ctx = c.cpu.current;
+    this.trace(c, { type, callerPc: ctx === null ? -1 : ctx.pc - 1 });
+  }
+
   // ---- PreemptionModel: the calling code's CPU ----------------------------------------------
 
   here(): CpuState {
@@ -477,7 +504,8 @@ export class BootedKernel implements Kernel {
 
   preemptDisable(): void {
     const c = this.here();
-    preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+    const count = preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+    if ((count & PREEMPT_MASK) === 1) this.tracePreemptIrq(c, 'preempt_disable');
   }
 
   preemptEnable(): void {
@@ -494,12 +522,15 @@ export class BootedKernel implements Kernel {
       ]);
       return;
     }
-    preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+    const count = preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+    if ((count & PREEMPT_MASK) === 0) this.tracePreemptIrq(c, 'preempt_enable');
   }
 
   migrateDisable(): void {
-    const task = this.here().curr;
+    const c = this.here();
+    const task = c.curr;
     task.migrationDisabled = task.migrationDisabled + 1;
+    if (task.migrationDisabled === 1) this.tracePreemptIrq(c, 'migrate_disable');
   }
 
   migrateEnable(): void {
@@ -512,15 +543,20 @@ export class BootedKernel implements Kernel {
       return;
     }
     task.migrationDisabled = task.migrationDisabled - 1;
+    if (task.migrationDisabled === 0) this.tracePreemptIrq(c, 'migrate_enable');
   }
 
   localIrqSave(): number {
-    return this.here().setIrqsEnabled(false);
+    const c = this.here();
+    if (c.irqsEnabled) this.tracePreemptIrq(c, 'irq_disable');
+    return c.setIrqsEnabled(false);
   }
 
   localIrqRestore(flags: number): void {
     const c = this.here();
-    c.setIrqsEnabled((flags & 0x200) !== 0);
+    const on = (flags & 0x200) !== 0;
+    if (on !== c.irqsEnabled) this.tracePreemptIrq(c, on ? 'irq_enable' : 'irq_disable');
+    c.setIrqsEnabled(on);
     // Interrupts raised while disabled are taken right after the restore.
     if (c.irqsEnabled && c.pendingIrqs !== 0) c.reschedRequested = true;
   }
@@ -531,6 +567,13 @@ export class BootedKernel implements Kernel {
 
   localBhEnable(): void {
     const c = this.here();
+    // The kernel's DEBUG_LOCKS_WARN_ON in __local_bh_enable_ip: an unbalanced enable changes nothing.
+    if ((c.preemptCount & SOFTIRQ_MASK) < 2 * SOFTIRQ_OFFSET) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} PID: ${c.curr.pid} local_bh_enable() without local_bh_disable() (softirq count ${(c.preemptCount & SOFTIRQ_MASK) >> 8})`,
+      ]);
+      return;
+    }
     preemptCountAdd(this.memory, c.vars.preemptCount, -2 * SOFTIRQ_OFFSET);
     if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(this, c);
     if (c.preemptCount === 0 && c.needResched) c.reschedRequested = true;
@@ -546,6 +589,40 @@ export class BootedKernel implements Kernel {
 
   get debugPreemptReports(): number {
     return this.debugPreempt.count;
+  }
+}
+
+/** Arguments go in r1..r5 (BPF's argument registers); r6-r10, pc and depth are the kernel's. */
+const MAX_SPAWN_ARGS = 5;
+
+/** EINVAL for spawn options no task can have, naming the option and its value. */
+function checkSpawnOptions(opts: SpawnOptions, nrCpus: number): void {
+  const bad = (what: string) => new ErrnoError('EINVAL', `task '${opts.comm}': ${what}`);
+  if (typeof opts.comm !== 'string' || opts.comm === '')
+    throw bad('comm must be a non-empty string');
+  const args = opts.args ?? [];
+  if (args.length > MAX_SPAWN_ARGS) {
+    throw bad(`${args.length} args: a program takes at most ${MAX_SPAWN_ARGS} (r1..r5)`);
+  }
+  if (args.length > 0 && opts.program === undefined)
+    throw bad('args are for program tasks (r1..r5)');
+  args.forEach((v, k) => {
+    const ok = typeof v === 'bigint' ? v >= -(1n << 63n) && v < 1n << 64n : Number.isSafeInteger(v);
+    if (!ok) throw bad(`args[${k}] = ${String(v)} is not a 64-bit integer`);
+  });
+  if (
+    opts.cpu !== undefined &&
+    (!Number.isInteger(opts.cpu) || opts.cpu < 0 || opts.cpu >= nrCpus)
+  ) {
+    throw bad(`cpu ${opts.cpu} does not exist (CPUs 0..${nrCpus - 1})`);
+  }
+  if (opts.allowed !== undefined) {
+    if (opts.allowed.length === 0) throw bad('allowed names no CPU');
+    for (const c of opts.allowed) {
+      if (!Number.isInteger(c) || c < 0 || c >= nrCpus) {
+        throw bad(`allowed CPU ${c} does not exist (CPUs 0..${nrCpus - 1})`);
+      }
+    }
   }
 }
 

@@ -66,6 +66,11 @@ export class Task {
   /** pid and comm never change after init: cached, as the trace reads them often. */
   readonly pid: number;
   readonly comm: string;
+  /**
+   * The top of the task's stack, as created: the kernel's own copy, which a
+   * resuming context must match (task_struct.stack in memory may be overwritten).
+   */
+  readonly stackTop: number;
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -73,6 +78,7 @@ export class Task {
     readonly addr: number,
     readonly body: TaskKind,
   ) {
+    this.stackTop = Number(memory.read64(addr + TASK_STRUCT_OFF.stack));
     this.ctx =
       body.kind === 'program'
         ? new CpuContext(
@@ -109,9 +115,6 @@ export class Task {
     memory.writeBytes(addr + TASK_STRUCT_OFF.comm, comm);
   }
 
-  get stackTop(): number {
-    return Number(this.memory.read64(this.addr + TASK_STRUCT_OFF.stack));
-  }
   get state(): number {
     return this.memory.read32(this.addr + TASK_STRUCT_OFF.state);
   }

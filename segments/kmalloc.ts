@@ -55,7 +55,7 @@
 import type { AddressMap } from './address-map.ts';
 import { alignUp, array, struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
-import { PAGE_SIZE, type PhysicalMemory } from './memory.ts';
+import { hexAddress, PAGE_SIZE, type PhysicalMemory } from './memory.ts';
 import { PAGE_DESC_SHIFT, PG_large_kmalloc, PG_slab, PG_tail, pageType } from './page.ts';
 import { MAX_PAGE_ORDER, PageAllocator, zoneType } from './page-alloc.ts';
 import {
@@ -89,7 +89,6 @@ export const kmallocHeapType = struct('kmalloc_heap', [
   ['zone', zoneType],
   ['caches', array(kmemCacheType, KMALLOC_SIZES.length)],
 ]);
-const KMALLOC_HEAP_OFF = kmallocHeapType.off;
 
 const DESC_BYTES = 1 << PAGE_DESC_SHIFT;
 const OBJ_MAP_BYTES_PER_PAGE = objMapBytes(1);
@@ -135,8 +134,7 @@ export interface KernelHeapStats {
   caches: SlabCacheStats[];
 }
 
-const hex = (addr: number) =>
-  Number.isSafeInteger(addr) && addr >= 0 ? `0x${addr.toString(16)}` : String(addr);
+const hex = hexAddress;
 
 export class KernelHeap {
   /** Address of the kmalloc_heap header (the region's start). */
@@ -164,13 +162,17 @@ export class KernelHeap {
       throw new ErrnoError('EINVAL', `no kmalloc heap at ${hex(stateAddr)}`);
     }
     this.stateAddr = stateAddr;
-    this.regionSize = memory.read32(stateAddr + KMALLOC_HEAP_OFF.region_size);
+    this.regionSize = memory.read32(stateAddr + kmallocHeapType.field('region_size').offset);
     const lockOpts = { concurrent: opts.concurrent === true };
-    this.pages = new PageAllocator(memory, stateAddr + KMALLOC_HEAP_OFF.zone, lockOpts);
+    this.pages = new PageAllocator(
+      memory,
+      stateAddr + kmallocHeapType.field('zone').offset,
+      lockOpts,
+    );
     this.slab = new SlabAllocator(
       memory,
-      stateAddr + KMALLOC_HEAP_OFF.caches,
-      memory.read32(stateAddr + KMALLOC_HEAP_OFF.obj_map),
+      stateAddr + kmallocHeapType.field('caches').offset,
+      memory.read32(stateAddr + kmallocHeapType.field('obj_map').offset),
       this.pages,
       lockOpts,
     );
@@ -219,8 +221,19 @@ export class KernelHeap {
     write('region_start', start);
     write('region_size', size);
     write('obj_map', objMap);
-    PageAllocator.init(memory, start + KMALLOC_HEAP_OFF.zone, memMap, pagesStart / PAGE_SIZE, n);
-    SlabAllocator.init(memory, start + KMALLOC_HEAP_OFF.caches, objMap, objMapBytes(n));
+    PageAllocator.init(
+      memory,
+      start + kmallocHeapType.field('zone').offset,
+      memMap,
+      pagesStart / PAGE_SIZE,
+      n,
+    );
+    SlabAllocator.init(
+      memory,
+      start + kmallocHeapType.field('caches').offset,
+      objMap,
+      objMapBytes(n),
+    );
     write('magic', KMALLOC_HEAP_MAGIC);
     return new KernelHeap(memory, start, opts);
   }

@@ -30,6 +30,12 @@
  * dropped from the head; each dropped event counts in `overrun`, reported
  * as lost by {@link TraceRingBuffer.lost}. Padding is dropped uncounted.
  *
+ * Corrupt memory (the header or a record overwritten by a stray store):
+ * `emit` finds a header no writer could have left, or a record length that
+ * cannot be, resets that ring to empty and tells `onCorrupt` after the
+ * event is recorded; `read` stops at the first record it cannot decode and
+ * returns the events before it. Neither throws for what memory holds.
+ *
  * Context: a CPU's ring is written only by that CPU (the deterministic
  * engine's thread, or that CPU's worker), like the kernel's per-CPU
  * buffers; reading and clearing happen while the machine is stopped.
@@ -85,6 +91,9 @@ export class TraceRingBuffer {
   private readonly memory: PhysicalMemory;
   /** Data area size of each CPU's ring. */
   private readonly capacity: number[];
+  /** Told, after the emit that found it, of a ring found corrupt and reset. */
+  onCorrupt: ((cpu: number, message: string) => void) | null = null;
+  private corruptions: { cpu: number; message: string }[] = [];
   private readonly scratch = new Uint8Array(MAX_RECORD_SIZE);
   private readonly scratchView = new DataView(this.scratch.buffer);
 
@@ -147,6 +156,8 @@ export class TraceRingBuffer {
     const base = this.regions[cpu].start;
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
+    const bad = this.insaneHeader(cpu);
+    if (bad !== null) this.resetCorrupt(cpu, bad);
     for (;;) {
       let head = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
       let tail = view.getUint32(base + TRACE_RING_HEADER_OFF.tail, true);
@@ -185,6 +196,46 @@ export class TraceRingBuffer {
       true,
     );
     this.bumpCounter(base + TRACE_RING_HEADER_OFF.written);
+    if (this.corruptions.length > 0) this.tellCorruptions();
+  }
+
+  /** What is wrong with `cpu`'s header, or null when a writer could have left it. */
+  private insaneHeader(cpu: number): string | null {
+    const view = this.memory.view;
+    const base = this.regions[cpu].start;
+    const cap = this.capacity[cpu];
+    const head = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
+    const tail = view.getUint32(base + TRACE_RING_HEADER_OFF.tail, true);
+    const used = view.getUint32(base + TRACE_RING_HEADER_OFF.used, true);
+    const entries = view.getUint32(base + TRACE_RING_HEADER_OFF.entries, true);
+    const aligned = ((head | tail | used) & 7) === 0;
+    if (aligned && head < cap && tail < cap && used <= cap && entries <= used / 8) return null;
+    const hex = (v: number) => `0x${v.toString(16)}`;
+    return `header head ${hex(head)} tail ${hex(tail)} used ${hex(used)} entries ${entries} for a data area of ${cap} bytes`;
+  }
+
+  /** Empties `cpu`'s ring (its counters kept) and queues the report of why. */
+  private resetCorrupt(cpu: number, why: string): void {
+    const view = this.memory.view;
+    const base = this.regions[cpu].start;
+    for (const at of [
+      TRACE_RING_HEADER_OFF.head,
+      TRACE_RING_HEADER_OFF.tail,
+      TRACE_RING_HEADER_OFF.used,
+      TRACE_RING_HEADER_OFF.entries,
+    ])
+      view.setUint32(base + at, 0, true);
+    const addr = `0x${base.toString(16)}`;
+    this.corruptions.push({
+      cpu,
+      message: `BUG: trace ring of CPU ${cpu} at ${addr} is corrupted (${why}): the ring was reset`,
+    });
+  }
+
+  private tellCorruptions(): void {
+    const list = this.corruptions;
+    this.corruptions = [];
+    for (const c of list) this.onCorrupt?.(c.cpu, c.message);
   }
 
   /** The events in `cpu`'s ring, oldest first, decoded from memory. */
@@ -194,13 +245,19 @@ export class TraceRingBuffer {
     const base = this.regions[cpu].start;
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
+    const out: TraceEvent[] = [];
+    if (this.insaneHeader(cpu) !== null) return out;
     let pos = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
     let left = view.getUint32(base + TRACE_RING_HEADER_OFF.used, true);
-    const out: TraceEvent[] = [];
     while (left > 0) {
-      const len = this.checkedLength(cpu, data, pos, cap);
+      const len = this.recordLengthAt(data, pos, cap);
+      if (len < 0) break;
       if (recordType(view, data + pos) !== TRACE_TYPE_PADDING) {
-        out.push(decodeRecord(view, u8, data + pos, cpu));
+        try {
+          out.push(decodeRecord(view, u8, data + pos, cpu));
+        } catch {
+          break;
+        }
       }
       left -= len;
       pos = pos + len === cap ? 0 : pos + len;
@@ -259,7 +316,14 @@ export class TraceRingBuffer {
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
     const head = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
-    const len = this.checkedLength(cpu, data, head, cap);
+    const len = this.recordLengthAt(data, head, cap);
+    if (len < 0) {
+      this.resetCorrupt(
+        cpu,
+        `record at offset ${head} has length ${recordLength(view, data + head)}`,
+      );
+      return;
+    }
     view.setUint32(base + TRACE_RING_HEADER_OFF.head, head + len === cap ? 0 : head + len, true);
     view.setUint32(
       base + TRACE_RING_HEADER_OFF.used,
@@ -282,16 +346,10 @@ export class TraceRingBuffer {
     view.setUint16(addr + TRACE_ENTRY_OFF.type, TRACE_TYPE_PADDING, true);
   }
 
-  /** A record's length, refusing one that could not have been written (corrupt memory). */
-  private checkedLength(cpu: number, data: number, pos: number, cap: number): number {
+  /** A record's length, or -1 for one that could not have been written (corrupt memory). */
+  private recordLengthAt(data: number, pos: number, cap: number): number {
     const len = recordLength(this.memory.view, data + pos);
-    if (len < 8 || len % 8 !== 0 || pos + len > cap) {
-      throw new ErrnoError(
-        'EINVAL',
-        `trace ring cpu${cpu} is corrupt: record at offset ${pos} has length ${len} (data area ${cap} bytes)`,
-      );
-    }
-    return len;
+    return len < 8 || len % 8 !== 0 || pos + len > cap ? -1 : len;
   }
 
   /** Adds 1 to the u64 counter at `addr` (as two u32 halves: no BigInt on the emit path). */
