@@ -14,9 +14,16 @@
  * explore(cpumapReplace(), { runs: 500 }).failure; // undefined
  */
 
-import { bpfMapCreate } from '../../maps/syscall.ts';
-import { type FlowSpec, netOf, RSS_INDIR_SIZE, TrafficSource } from '../../nic/index.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  bpfMapCreate,
+  defineScenario,
+  type FlowSpec,
+  type Invariant,
+  netOf,
+  RSS_INDIR_SIZE,
+  type Scenario,
+  TrafficSource,
+} from 'percpu-emu';
 import { buffersFreed, cpumapsOf, framesAccountedFor } from './xdp-invariants.ts';
 
 const FRAMES = 240;

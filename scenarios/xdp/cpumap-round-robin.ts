@@ -11,9 +11,15 @@
  * runScenario(cpumapRoundRobin(), { strategy: 'pct', seed: 1 }).ok; // true
  */
 
-import { bpfMapCreate } from '../../maps/syscall.ts';
-import { type FlowSpec, netOf, TrafficSource } from '../../nic/index.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  bpfMapCreate,
+  defineScenario,
+  type FlowSpec,
+  type Invariant,
+  netOf,
+  type Scenario,
+  TrafficSource,
+} from 'percpu-emu';
 import { buffersFreed, cpumapsOf, framesAccountedFor } from './xdp-invariants.ts';
 
 const TARGETS = [1, 2, 3];

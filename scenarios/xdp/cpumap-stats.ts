@@ -18,17 +18,23 @@
  * explore(cpumapStats('racy'), { runs: 20 }).failure; // a seed that lost an update
  */
 
-import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
-import { typedMap, typedPercpuMap } from '../../maps/typed-map.ts';
 import {
   BPF_XDP_CPUMAP,
+  bpfMapByName,
+  bpfMapCreate,
+  defineScenario,
   type FlowSpec,
+  type Invariant,
   netOf,
   RSS_INDIR_SIZE,
+  type Scenario,
+  struct,
   TrafficSource,
-} from '../../nic/index.ts';
-import { struct, u32 as u32Type, u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+  typedMap,
+  typedPercpuMap,
+  u32 as u32Type,
+  u64,
+} from 'percpu-emu';
 import { buffersFreed, cpumapsOf, framesAccountedFor } from './xdp-invariants.ts';
 
 export type CpumapStatsVariant = 'racy' | 'percpu' | 'atomic';

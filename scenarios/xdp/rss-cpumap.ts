@@ -13,9 +13,15 @@
  * runScenario(rssCpumap('cpumap')).verdicts; // ring drops counted, nothing lost
  */
 
-import { bpfMapCreate } from '../../maps/syscall.ts';
-import { type FlowSpec, netOf, TrafficSource } from '../../nic/index.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  bpfMapCreate,
+  defineScenario,
+  type FlowSpec,
+  type Invariant,
+  netOf,
+  type Scenario,
+  TrafficSource,
+} from 'percpu-emu';
 import { buffersFreed, cpumapsOf, cpumapTotals, framesAccountedFor } from './xdp-invariants.ts';
 
 const FRAMES = 1200;

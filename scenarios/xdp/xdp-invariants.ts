@@ -9,9 +9,7 @@
  * invariants: [framesAccountedFor, buffersFreed]
  */
 
-import { CpuMap, netOf } from '../../nic/index.ts';
-import type { Kernel } from '../../preempt/kernel.ts';
-import type { Invariant } from '../scenario.ts';
+import { CpuMap, type Invariant, type Kernel, netOf } from 'percpu-emu';
 
 /** The CPUMAPs of `k`. */
 export function cpumapsOf(k: Kernel): CpuMap[] {
