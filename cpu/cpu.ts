@@ -185,6 +185,11 @@ export class Cpu {
     this.watchHi = hi;
   }
 
+  /** The range set with `watch`, so a second observer can widen it rather than replace it. */
+  get watched(): readonly [lo: number, hi: number] {
+    return [this.watchLo, this.watchHi];
+  }
+
   /**
    * Called by a helper (bpf_for_each_map_elem, bpf_loop): runs the guest
    * function at instruction `target` of the running program on a new call
@@ -290,6 +295,18 @@ export class Cpu {
     let n = 0;
     this.fault = null;
     this.current = ctx;
+    // The saved context may come from memory a stray store reached: resume
+    // only one the interpreter could have left (r10 is read-only to programs).
+    const depth0 = R[CTX_DEPTH];
+    if (
+      depth0 < exitDepth ||
+      depth0 >= MAX_CALL_FRAMES ||
+      R[21] !== 0 ||
+      R[20] !== (((R[CTX_STACK_TOP] >>> 0) - depth0 * MAX_BPF_STACK) | 0)
+    ) {
+      this.fault = corruptedContext(R, exitDepth, pc);
+      return this.stop(0, StopReason.Fault);
+    }
     try {
       for (;;) {
         if (n >= budget) {
@@ -875,6 +892,9 @@ export class Cpu {
               R[CTX_PC] = i;
               return this.stop(n, StopReason.Exit);
             }
+            // The depth word is in memory another CPU can store to while this one runs.
+            if (depth < exitDepth || depth >= MAX_CALL_FRAMES)
+              throw corruptedContext(R, exitDepth, i);
             pc = this.leaveFrame(R, depth);
             break;
           }
@@ -1107,6 +1127,7 @@ export class Cpu {
   /** Local call: saves the return pc and r6-r9, gives the callee a fresh 512-byte frame. */
   private enterFrame(R: Int32Array, i: number, returnPc: number, target: number): number {
     const depth = R[CTX_DEPTH];
+    if (depth < this.exitDepth) throw corruptedContext(R, this.exitDepth, i);
     if (depth + 1 >= MAX_CALL_FRAMES) {
       throw new CpuFault('stack-overflow', i, `call depth exceeds ${MAX_CALL_FRAMES} frames`);
     }
@@ -1209,4 +1230,15 @@ function cmp32(code: number, a: number, b: number): boolean {
     default:
       return a <= b;
   }
+}
+
+/** The fault of a saved context that cannot be resumed: what is wrong with it. */
+function corruptedContext(R: Int32Array, exitDepth: number, pc: number): CpuFault {
+  const depth = R[CTX_DEPTH];
+  const fp = (R[21] >>> 0) * 0x1_0000_0000 + (R[20] >>> 0);
+  const what =
+    depth < exitDepth || depth >= MAX_CALL_FRAMES
+      ? `call depth ${depth} is not in ${exitDepth}..${MAX_CALL_FRAMES - 1}`
+      : `r10 0x${fp.toString(16)} is not the frame pointer 0x${((R[CTX_STACK_TOP] >>> 0) - depth * MAX_BPF_STACK).toString(16)} of depth ${depth}`;
+  return new CpuFault('corrupted-context', pc, `saved context is corrupted: ${what}`);
 }

@@ -32,7 +32,8 @@ export function resolveScenarioPath(spec: string): string {
 // in a folder without "type": "module" would otherwise load as CommonJS): a
 // resolve hook marks the user's TypeScript files, those outside node_modules,
 // as modules. The built CLI also needs tsx to load them; the sources already
-// run under tsx or vitest, which do.
+// run under tsx or vitest, which do. Both hooks cost start-up time (every later
+// import goes through them), so only a TypeScript scenario installs them.
 const ESM_FORMAT_HOOK = `export async function resolve(specifier, context, next) {
   const r = await next(specifier, context);
   return /\\.ts$/.test(r.url) && !r.url.includes('/node_modules/') ? { ...r, format: 'module' } : r;
@@ -49,7 +50,7 @@ function prepareLoader(): Promise<void> {
 
 export async function loadScenario(spec: string): Promise<Scenario> {
   const path = resolveScenarioPath(spec);
-  await prepareLoader();
+  if (/\.[cm]?ts$/.test(path)) await prepareLoader();
   const mod = (await import(pathToFileURL(path).href)) as { default?: Scenario };
   const s = mod.default;
   if (s === undefined || typeof s.setup !== 'function' || !Array.isArray(s.invariants)) {

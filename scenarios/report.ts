@@ -8,10 +8,27 @@
  * console.log(formatReport(runScenario(s, { seed: 3 }), 'scenarios/examples/lost-update-racy.ts'));
  */
 
+import type { EngineEnd } from '../preempt/engine.ts';
 import type { ReportKind } from '../preempt/reports.ts';
 import type { ScenarioResult } from './run-scenario.ts';
 
 const SHOWN_PER_KIND = 4;
+
+const END_TEXT: Record<EngineEnd, string> = {
+  finished: 'finished',
+  'max-steps': 'the step budget was spent',
+  'schedule-ended': 'the schedule ended',
+  timeout: 'the time limit passed',
+  crashed: 'an emulator exception stopped it',
+};
+
+function verdictText(r: ScenarioResult): string {
+  if (r.crash !== undefined)
+    return 'EMULATOR BUG: an exception inside the emulator stopped the run';
+  if (r.errors.length > 0)
+    return `the scenario's own code threw (${r.errors.map((e) => e.where).join(', ')})`;
+  return r.ok ? 'every invariant held' : 'an invariant FAILED';
+}
 
 export function formatReport(r: ScenarioResult, source: string): string {
   const m = r.machine;
@@ -23,7 +40,7 @@ export function formatReport(r: ScenarioResult, source: string): string {
   );
   out.push(`strategy: ${r.engine.strategy}`);
   out.push(
-    `run:      ${r.engine.steps} instructions over all CPUs, ${r.engine.finished ? 'all tasks finished' : 'stopped before all tasks finished'}`,
+    `run:      ${r.engine.steps} instructions over all CPUs, ${r.engine.finished ? 'all tasks finished' : `stopped before all tasks finished (${END_TEXT[r.engine.end]})`}`,
   );
   out.push('invariants:');
   for (const v of r.verdicts) out.push(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name}: ${v.detail}`);
@@ -59,7 +76,7 @@ export function formatReport(r: ScenarioResult, source: string): string {
     if (distinct.size > SHOWN_PER_KIND)
       out.push(`  ... ${distinct.size - SHOWN_PER_KIND} more distinct reports`);
   }
-  out.push(`verdict:  ${r.ok ? 'every invariant held' : 'an invariant FAILED'}`);
+  out.push(`verdict:  ${verdictText(r)}`);
   if (r.replay === '') {
     out.push('replay:   none: parallel runs are not reproducible');
   } else {

@@ -7,22 +7,42 @@
  * give the same result, trace included; `result.replay` reproduces it with
  * `replay`.
  *
+ * Nothing the scenario or its guests do escapes as a JS exception: an
+ * emulator bug ends the run with a crash report and `crash` set (the CLI's
+ * exit status 3); an exception in the setup, an invariant or a native task
+ * is reported with its file, line and stack, and the rest of the report is
+ * kept; `timeoutMs` limits the wall time of the whole run, setup and
+ * invariants included, and the report then says where it was.
+ *
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
  * r.ok;      // every invariant held
  * r.replay;  // 'v1.2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
+import {
+  describeHostCode,
+  describeRunning,
+  type EmulatorCrash,
+} from '../preempt/emulator-crash.ts';
 import { type EngineResult, runDeterministic, type Strategy } from '../preempt/engine.ts';
+import { withHostTimeLimit } from '../preempt/host-time-limit.ts';
 import type { Kernel } from '../preempt/kernel.ts';
-import { bootRecipe } from '../preempt/machine.ts';
+import { bootUnsetRecipe } from '../preempt/machine.ts';
+import { tracePercpuVariables } from '../preempt/percpu-access-trace.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
 import { replay } from '../preempt/strategies/replay.ts';
 import { roundRobin } from '../preempt/strategies/round-robin.ts';
+import type { TraceEventGroup } from '../preempt/trace/events.ts';
+import {
+  type UserCodeError,
+  userCodeError,
+  userCodeErrorLines,
+} from '../preempt/user-code-error.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import { allTasksExited, type Scenario, type Verdict } from './scenario.ts';
+import { allTasksExited, type Invariant, type Scenario, type Verdict } from './scenario.ts';
 
 export type StrategyName = 'rr' | 'random' | 'pct';
 
@@ -39,6 +59,14 @@ export interface RunScenarioOptions {
   /** Replays a schedule string instead of running a strategy. */
   replay?: string;
   maxSteps?: number;
+  /** The trace event groups to record (`--events`); default the tracer's. */
+  traceEvents?: readonly TraceEventGroup[];
+  /** Per-CPU variables whose every access is traced (`--trace-percpu`); adds the `percpu` group. */
+  tracePercpu?: readonly string[];
+  /** Bytes of trace ring per CPU, over the scenario's (a timeline wants the whole run). */
+  traceBytesPerCpu?: number;
+  /** Wall-clock limit of the run in ms: setup, the engine and the invariants. Default: none. */
+  timeoutMs?: number;
 }
 
 export interface ScenarioResult {
@@ -50,6 +78,10 @@ export interface ScenarioResult {
   readonly ok: boolean;
   readonly reports: readonly Report[];
   readonly replay: string;
+  /** The emulator bug that stopped the run, if one did: the CLI exits with status 3. */
+  readonly crash?: EmulatorCrash;
+  /** Exceptions the scenario's own code threw (setup, invariants), with where. */
+  readonly errors: readonly UserCodeError[];
 }
 
 export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
@@ -66,13 +98,43 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
   throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
 }
 
+/** Applies the trace options to a booted kernel, before its run. */
+function selectTraceEvents(k: Kernel, opts: RunScenarioOptions): void {
+  const percpu = opts.tracePercpu ?? [];
+  if (opts.traceEvents === undefined && percpu.length === 0) return;
+  if (k.tracer === null) throw new ErrnoError('EINVAL', 'the scenario turned tracing off');
+  const groups = new Set(opts.traceEvents ?? k.tracer.selectedGroups);
+  if (percpu.length > 0) groups.add('percpu');
+  k.tracer.select([...groups]);
+  if (groups.has('percpu')) tracePercpuVariables(k, percpu);
+}
+
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
-  const machine = bootRecipe(s, opts.cpus === undefined ? {} : { cpus: opts.cpus });
-  const engine = runDeterministic(machine, makeStrategy(s, opts), { maxSteps: opts.maxSteps });
-  const verdicts = [allTasksExited, ...s.invariants].map((inv) => ({
-    name: inv.name,
-    ...inv.check(machine),
-  }));
+  const deadline = performance.now() + (opts.timeoutMs ?? Number.POSITIVE_INFINITY);
+  const left = () => (opts.timeoutMs === undefined ? undefined : deadline - performance.now());
+  const machine = bootUnsetRecipe(s, {
+    ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
+    ...(opts.traceBytesPerCpu === undefined ? {} : { traceBytesPerCpu: opts.traceBytesPerCpu }),
+  });
+  selectTraceEvents(machine, opts);
+  const strategy = makeStrategy(s, opts);
+  const errors: UserCodeError[] = [];
+  const setup = limited(machine, 'setup', left(), () => s.setup(machine), errors);
+  let engine: EngineResult;
+  if (setup === 'ok') {
+    const ms = left();
+    const run = withHostTimeLimit(ms === undefined ? undefined : ms + ENGINE_GRACE_MS, () =>
+      runDeterministic(machine, strategy, { maxSteps: opts.maxSteps, timeoutMs: ms }),
+    );
+    engine = run.done
+      ? run.value
+      : stoppedInHostCode(machine, strategy, 'the run', opts.timeoutMs!);
+  } else {
+    engine = notRun(machine, strategy, setup === 'timeout' ? 'timeout' : 'schedule-ended');
+  }
+  const verdicts = [allTasksExited, ...s.invariants].map((inv) =>
+    judge(machine, inv, left(), errors),
+  );
   // Shutdown, once every task has finished (a run cut short still uses its
   // objects): the scenario's process exits, closing its map fds, and then
   // kmemleak scans for what nothing freed.
@@ -85,8 +147,101 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     machine,
     engine,
     verdicts,
-    ok: verdicts.every((v) => v.ok),
+    ok:
+      verdicts.every((v) => v.ok) &&
+      engine.crash === undefined &&
+      engine.end !== 'timeout' &&
+      errors.length === 0,
     reports: machine.reports,
     replay: engine.replay,
+    crash: engine.crash,
+    errors,
   };
+}
+
+/** Past its own deadline, the engine gets this long to stop between two decisions. */
+const ENGINE_GRACE_MS = 250;
+/** An invariant judged after the time limit passed still gets this long. */
+const INVARIANT_MIN_MS = 250;
+
+/**
+ * Runs user code `what` within `ms`: 'ok', 'threw' (recorded in `errors`
+ * and reported), or 'timeout' (reported with where it was).
+ */
+function limited(
+  k: Kernel,
+  what: string,
+  ms: number | undefined,
+  fn: () => void,
+  errors: UserCodeError[],
+): 'ok' | 'threw' | 'timeout' {
+  try {
+    if (withHostTimeLimit(ms, fn).done) return 'ok';
+    hostTimeoutReport(k, what, ms!);
+    return 'timeout';
+  } catch (e) {
+    const err = userCodeError(what, e);
+    errors.push(err);
+    k.reports.push({ ...reportHeader(k), kind: 'warning', lines: userCodeErrorLines(err) });
+    return 'threw';
+  } finally {
+    k.current = null;
+  }
+}
+
+/** An invariant's verdict; one that throws or does not return fails, saying why. */
+function judge(
+  k: Kernel,
+  inv: Invariant,
+  ms: number | undefined,
+  errors: UserCodeError[],
+): Verdict & { readonly name: string } {
+  let verdict: Verdict = { ok: false, detail: 'did not return within the time limit' };
+  const what = `invariant '${inv.name}'`;
+  const budget = ms === undefined ? undefined : Math.max(ms, INVARIANT_MIN_MS);
+  const outcome = limited(
+    k,
+    what,
+    budget,
+    () => {
+      verdict = inv.check(k);
+    },
+    errors,
+  );
+  if (outcome === 'threw') {
+    const err = errors[errors.length - 1];
+    verdict = {
+      ok: false,
+      detail: `threw${err.location === '' ? '' : ` at ${err.location}`}: ${err.message}`,
+    };
+  }
+  return { name: inv.name, ...verdict };
+}
+
+/** Who a report of the run itself (not of one CPU's task) is from. */
+function reportHeader(k: Kernel): { cpu: number; pid: number; comm: string; ts: number } {
+  return { cpu: 0, pid: 0, comm: 'percpu-emu', ts: k.now() };
+}
+
+/** The report of host code stopped by the time limit: where each CPU was. */
+function hostTimeoutReport(k: Kernel, what: string, ms: number): void {
+  k.reports.push({
+    ...reportHeader(k),
+    kind: 'warning',
+    lines: [
+      `percpu-emu: ${what} did not return within ${Math.round(ms)} ms and was stopped, in ${describeHostCode(k)}`,
+      ...k.cpus.map((c) => `  CPU#${c.id}: ${describeRunning(k, c)}`),
+    ],
+  });
+}
+
+/** The engine result of a run the time limit stopped inside host code: no replay survives it. */
+function stoppedInHostCode(k: Kernel, strategy: Strategy, what: string, ms: number): EngineResult {
+  hostTimeoutReport(k, what, ms);
+  k.current = null;
+  return notRun(k, strategy, 'timeout');
+}
+
+function notRun(k: Kernel, strategy: Strategy, end: EngineResult['end']): EngineResult {
+  return { finished: k.finished, end, steps: k.steps, replay: '', strategy: strategy.name };
 }

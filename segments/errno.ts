@@ -28,6 +28,8 @@ export const ERRNO = {
   ETIME: 62,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
+  /** Structure needs cleaning: kernel data found corrupted in memory. */
+  EUCLEAN: 117,
   ENOTSUPP: 524,
 } as const;
 

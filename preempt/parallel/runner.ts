@@ -34,6 +34,7 @@ import { Worker } from 'node:worker_threads';
 import { type Remote, releaseProxy, wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
+import { crashReport } from '../emulator-crash.ts';
 import type { Kernel } from '../kernel.ts';
 import type { MachineOptions, MachineRecipe } from '../machine.ts';
 import type { Report } from '../reports.ts';
@@ -358,17 +359,7 @@ function gather(
     results.find((r) => r.crash !== undefined)?.crash;
   const reports: Report[] = results.flatMap((r) => r.reports);
   if (crash !== undefined) {
-    reports.push({
-      kind: 'warning',
-      cpu: crash.cpu,
-      pid: 0,
-      comm: 'parallel',
-      ts: Number.MAX_SAFE_INTEGER,
-      lines: [
-        `BUG: emulator exception on CPU#${crash.cpu} while running ${crash.running}: ${crash.message}`,
-        'the machine was stopped; what the other CPUs did so far is kept',
-      ],
-    });
+    reports.push(crashReport(k, crash, { pid: 0, comm: 'parallel', ts: Number.MAX_SAFE_INTEGER }));
   }
   reports.sort((a, b) => a.ts - b.ts);
   k.reports.push(...reports);

@@ -107,7 +107,7 @@ export async function main(args: string[]): Promise<number> {
       timeoutMs,
     });
   } else {
-    result = runScenario(scenario, opts);
+    result = runScenario(scenario, { ...opts, timeoutMs });
   }
   process.stdout.write(`${formatReport(result, spec)}\n`);
   if (traceFile !== undefined) {
@@ -116,5 +116,7 @@ export async function main(args: string[]): Promise<number> {
     writeFileSync(traceFile, format === 'json' ? tracer.toChromeJson() : tracer.toFtrace());
     process.stdout.write(`trace:    ${traceFile} (${format})\n`);
   }
+  // 3: an emulator bug, apart from 1 (an invariant failed) and 2 (bad input).
+  if (result.crash !== undefined) return 3;
   return result.ok ? 0 : 1;
 }
