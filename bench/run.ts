@@ -19,6 +19,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   sanitizer: () => import('./sanitizer.ts'),
   parallel: () => import('./parallel.ts'),
   timeline: () => import('./timeline.ts'),
+  xdp: () => import('./xdp.ts'),
 };
 
 const args = process.argv.slice(2);
