@@ -54,6 +54,8 @@ export function labRunCommand(s: Submission, scenario: string, flags: string): s
 /** What failed in a run: its broken invariants, then the test's own check. */
 export function failureOf(r: ScenarioResult, check?: RunCheck): string | undefined {
   const broken = r.verdicts.filter((v) => !v.ok).map((v) => `${v.name}: ${v.detail}`);
+  // The student's code threw (a native task, an invariant's input): say where, first.
+  broken.unshift(...r.errors.map((e) => `${e.where} threw: ${e.message}`));
   if (r.engine.end === 'timeout') {
     broken.push(
       `the run took over ${RUN_TIMEOUT_MS / 1000} s: some code never returns (a TS loop with no yield?)`,
@@ -93,6 +95,9 @@ export async function holdsUnder(
       timeoutMs: RUN_TIMEOUT_MS,
     };
     const r = runScenario(scenario, opts);
+    // Setup assembles or imports the student's code: an error there is a build error.
+    const built = r.errors.find((e) => e.where === 'setup');
+    if (built !== undefined) return { ok: false, detail: built.message };
     const failure = failureOf(r, check);
     if (failure !== undefined) {
       const cpus = sweep.cpus === undefined ? '' : ` --cpus ${sweep.cpus}`;
