@@ -34,6 +34,12 @@ const COMMANDS: Record<string, Command> = {
     summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
     load: () => import('./commands/disasm.ts'),
   },
+  // The labs sit above every layer (they use only the package entry): loaded from labs/.
+  lab: {
+    summary:
+      'the OS-course labs: lab list | start <name> [dir] | grade <name> [dir] [--json] | run ...',
+    load: async () => ({ main: (await import('../labs/cli.ts')).labMain }),
+  },
 };
 
 function usage(): string {
