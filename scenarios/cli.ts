@@ -26,6 +26,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'assemble pseudo-C (or --syntax conformance) to bytes: asm [file] [--hex]',
     load: () => import('./commands/asm.ts'),
   },
+  prog: {
+    summary: 'compiled BPF objects: prog show|dump|run <obj.o|x.bpf.c> [--prog NAME] ...',
+    load: () => import('./commands/prog.ts'),
+  },
   disasm: {
     summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
     load: () => import('./commands/disasm.ts'),
