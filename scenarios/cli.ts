@@ -31,7 +31,8 @@ const COMMANDS: Record<string, Command> = {
     load: () => import('./commands/prog.ts'),
   },
   'xdp-bench': {
-    summary: 'xdp-bench statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> [--interval T] [-e] ...',
+    summary:
+      'xdp-bench statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> [--interval T] [-e] ...',
     load: () => import('./commands/xdp-bench.ts'),
   },
   disasm: {
