@@ -30,6 +30,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'compiled BPF objects: prog show|dump|run <obj.o|x.bpf.c> [--prog NAME] ...',
     load: () => import('./commands/prog.ts'),
   },
+  'xdp-bench': {
+    summary:
+      'xdp-bench statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> [--interval T] [-e] ...',
+    load: () => import('./commands/xdp-bench.ts'),
+  },
   disasm: {
     summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
     load: () => import('./commands/disasm.ts'),
