@@ -144,6 +144,7 @@ export class TrafficSource {
     k.spawn({
       comm: 'traffic',
       cpu,
+      allowed: [cpu], // native code: parallel mode runs it in that CPU's worker
       body: function* (this: void) {
         while (!(source.done && drained())) yield* k.msleep(1);
         return 0;
