@@ -30,9 +30,20 @@ const COMMANDS: Record<string, Command> = {
     summary: 'compiled BPF objects: prog show|dump|run <obj.o|x.bpf.c> [--prog NAME] ...',
     load: () => import('./commands/prog.ts'),
   },
+  'xdp-bench': {
+    summary:
+      'xdp-bench statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> [--interval T] [-e] ...',
+    load: () => import('./commands/xdp-bench.ts'),
+  },
   disasm: {
     summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
     load: () => import('./commands/disasm.ts'),
+  },
+  // The labs sit above every layer (they use only the package entry): loaded from labs/.
+  lab: {
+    summary:
+      'the OS-course labs: lab list | start <name> [dir] | grade <name> [dir] [--json] | run ...',
+    load: async () => ({ main: (await import('../labs/cli.ts')).labMain }),
   },
 };
 
