@@ -27,6 +27,11 @@ export interface Strategy {
 export interface EngineOptions {
   /** Stop after this many emulated instructions (all CPUs). Default 10 million. */
   maxSteps?: number;
+  /**
+   * Stop once this many ms of wall-clock time have passed, checked between
+   * decisions (a run cut short this way is not reproducible). No limit by default.
+   */
+  timeoutMs?: number;
 }
 
 export interface EngineResult {
@@ -36,6 +41,8 @@ export interface EngineResult {
   /** Replays this run exactly: `replay(result.replay)`. */
   readonly replay: string;
   readonly strategy: string;
+  /** The run was stopped by `timeoutMs`. */
+  readonly timedOut?: boolean;
 }
 
 export function runDeterministic(
@@ -45,7 +52,13 @@ export function runDeterministic(
 ): EngineResult {
   const maxSteps = opts.maxSteps ?? 10_000_000;
   const log = new ScheduleLog(k.nrCpus);
+  const deadline = opts.timeoutMs === undefined ? Infinity : performance.now() + opts.timeoutMs;
+  let timedOut = false;
   while (!k.finished && k.steps < maxSteps) {
+    if (performance.now() > deadline) {
+      timedOut = true;
+      break;
+    }
     const d = strategy.decide(k);
     if (d === null) break;
     const used = apply(k, d);
@@ -53,7 +66,13 @@ export function runDeterministic(
     // quantum, and merged runs replay exactly only when counted this way.
     log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
   }
-  return { finished: k.finished, steps: k.steps, replay: log.encode(), strategy: strategy.name };
+  const result = {
+    finished: k.finished,
+    steps: k.steps,
+    replay: log.encode(),
+    strategy: strategy.name,
+  };
+  return timedOut ? { ...result, timedOut } : result;
 }
 
 /** Applies one decision; returns the instructions a run used (0 otherwise). */

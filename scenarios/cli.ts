@@ -1,54 +1,95 @@
 /**
- * The `percpu-emu` command line. Each subcommand lives in its own module
- * under scenarios/commands/ and returns the process exit status.
+ * The `percpu-emu` command line, on commander: every command, option and
+ * exit status is declared once and explained by `--help`. Each command
+ * lives in scenarios/commands/ and registers itself on the program; this
+ * front door maps what went wrong to the exit status (commands/exit-status.ts):
+ * commander's usage errors and InputError to 2, any other exception, which is
+ * not the guest's fault, to 3 with its stack.
  *
  * @example
- * // npx percpu-emu conformance ../shared/conformance
+ * // npx percpu-emu run --help
+ * // npx percpu-emu list
  */
 
-type Command = { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> };
+import { existsSync, readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { register as asm } from './commands/asm.ts';
+import { register as conformance } from './commands/conformance.ts';
+import { register as demo } from './commands/demo.ts';
+import { register as disasm } from './commands/disasm.ts';
+import {
+  EXIT_EMULATOR_BUG,
+  EXIT_OK,
+  EXIT_STATUS_HELP,
+  EXIT_USAGE,
+  InputError,
+} from './commands/exit-status.ts';
+import { register as explore } from './commands/explore.ts';
+import { register as list } from './commands/list.ts';
+import { register as run } from './commands/run.ts';
 
-const COMMANDS: Record<string, Command> = {
-  demo: { summary: 'run the demo', load: () => import('./commands/demo.ts') },
-  run: {
-    summary: 'run a scenario: run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct] ...',
-    load: () => import('./commands/run.ts'),
-  },
-  explore: {
-    summary: 'run a scenario under many seeds until one breaks: explore <scenario> [--runs N] ...',
-    load: () => import('./commands/explore.ts'),
-  },
-  conformance: {
-    summary: 'run eBPF conformance .data files: conformance <files or folders...>',
-    load: () => import('./commands/conformance.ts'),
-  },
-  asm: {
-    summary: 'assemble pseudo-C (or --syntax conformance) to bytes: asm [file] [--hex]',
-    load: () => import('./commands/asm.ts'),
-  },
-  disasm: {
-    summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
-    load: () => import('./commands/disasm.ts'),
-  },
-};
+const COMMANDS = [run, explore, list, demo, asm, disasm, conformance];
 
-function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `usage: percpu-emu <command> [args]\n\ncommands:\n${lines.join('\n')}\n`;
+/** The version in percpu-emu's package.json: beside the sources, or two folders up from dist/. */
+function packageVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    const file = new URL(up, import.meta.url);
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'percpu-emu' && pkg.version !== undefined) return pkg.version;
+  }
+  return 'unknown';
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h') {
-    process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
+/** Runs the command line `argv` (without node and the script) and returns the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let status: number = EXIT_OK;
+  let commandName = '';
+  const program = new Command('percpu-emu')
+    .description(
+      'A multi-core eBPF machine emulator for studying per-CPU memory, preemption races ' +
+        'and per-CPU BPF maps: run scenarios, explore schedules, assemble and disassemble eBPF.',
+    )
+    .version(packageVersion(), '-V, --version', 'print the version of percpu-emu')
+    .exitOverride()
+    .showHelpAfterError('(percpu-emu <command> --help explains every option)')
+    .addHelpText(
+      'after',
+      `${EXIT_STATUS_HELP}
+Examples:
+  percpu-emu list
+  percpu-emu run lost-update-racy
+  percpu-emu explore stale-pointer-racy --runs 50
+  percpu-emu run --help
+`,
+    )
+    .hook('preAction', (_program, action) => {
+      commandName = action.name();
+    });
+  for (const register of COMMANDS) {
+    register(program, (s) => {
+      status = s;
+    });
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    process.stderr.write(`percpu-emu: unknown command '${name}'\n${usage()}`);
-    return 2;
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT_USAGE;
   }
-  return (await command.load()).main(args);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof InputError) {
+      process.stderr.write(`percpu-emu ${commandName}: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    process.stderr.write(
+      `percpu-emu ${commandName}: emulator bug (not the guest's fault), exit status 3:\n${detail}\n`,
+    );
+    return EXIT_EMULATOR_BUG;
+  }
+  return status;
 }
 
 main(process.argv.slice(2)).then(
@@ -56,7 +97,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = status;
   },
   (err: unknown) => {
-    process.stderr.write(`percpu-emu: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`percpu-emu: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = EXIT_EMULATOR_BUG;
   },
 );

@@ -1,8 +1,8 @@
 /**
  * The readable report of one scenario run: machine and strategy, each
  * invariant with its verdict and values, the DEBUG_PREEMPT, oops, soft
- * lockup, warning, KASAN and kmemleak messages, and the replay string with
- * the command that replays it.
+ * lockup, warning, KASAN and kmemleak messages, and the command that replays
+ * the run (with its replay string, printed once: it can be long).
  *
  * @example
  * console.log(formatReport(runScenario(s, { seed: 3 }), 'scenarios/examples/lost-update-racy.ts'));
@@ -22,9 +22,10 @@ export function formatReport(r: ScenarioResult, source: string): string {
     `machine:  ${m.nrCpus} CPUs, timer tick every ${o.tickInterval} instructions, DEBUG_PREEMPT ${o.debugPreempt}`,
   );
   out.push(`strategy: ${r.engine.strategy}`);
-  out.push(
-    `run:      ${r.engine.steps} instructions over all CPUs, ${r.engine.finished ? 'all tasks finished' : 'stopped before all tasks finished'}`,
-  );
+  const ending = r.engine.finished
+    ? 'all tasks finished'
+    : `stopped before all tasks finished${r.engine.timedOut ? ' (wall-clock timeout)' : ''}`;
+  out.push(`run:      ${r.engine.steps} instructions over all CPUs, ${ending}`);
   out.push('invariants:');
   for (const v of r.verdicts) out.push(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name}: ${v.detail}`);
   const kinds: [ReportKind, string][] = [
@@ -59,12 +60,20 @@ export function formatReport(r: ScenarioResult, source: string): string {
     if (distinct.size > SHOWN_PER_KIND)
       out.push(`  ... ${distinct.size - SHOWN_PER_KIND} more distinct reports`);
   }
-  out.push(`verdict:  ${r.ok ? 'every invariant held' : 'an invariant FAILED'}`);
-  if (r.replay === '') {
-    out.push('replay:   none: parallel runs are not reproducible');
-  } else {
-    out.push(`replay:   ${r.replay}`);
-    out.push(`          npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
-  }
+  const reports = reportCount(r);
+  const verdict = !r.ok
+    ? 'an invariant FAILED'
+    : reports > 0
+      ? `every invariant held, but the kernel made ${reports} report${reports === 1 ? '' : 's'}`
+      : 'every invariant held';
+  out.push(`verdict:  ${verdict}`);
+  if (r.replay === '') out.push('replay:   none: parallel runs are not reproducible');
+  else out.push(`replay:   npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
   return out.join('\n');
+}
+
+/** The kernel's reports of a run, DEBUG_PREEMPT ones the rate limit suppressed included. */
+export function reportCount(r: ScenarioResult): number {
+  const debugPreempt = r.reports.filter((x) => x.kind === 'debug_preempt').length;
+  return r.reports.length - debugPreempt + r.machine.debugPreemptReports;
 }

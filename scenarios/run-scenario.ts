@@ -10,7 +10,7 @@
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
  * r.ok;      // every invariant held
- * r.replay;  // 'v1.2....': runScenario(scenario, { replay: r.replay }) runs it again
+ * r.replay;  // 'v2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
 import { type EngineResult, runDeterministic, type Strategy } from '../preempt/engine.ts';
@@ -22,6 +22,12 @@ import { random } from '../preempt/strategies/random.ts';
 import { replay } from '../preempt/strategies/replay.ts';
 import { roundRobin } from '../preempt/strategies/round-robin.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import {
+  decodeReplay,
+  encodeReplay,
+  type ScenarioFingerprint,
+  scenarioFingerprint,
+} from './replay-string.ts';
 import { allTasksExited, type Scenario, type Verdict } from './scenario.ts';
 
 export type StrategyName = 'rr' | 'random' | 'pct';
@@ -36,9 +42,14 @@ export interface RunScenarioOptions {
   steps?: number;
   /** Round-robin quantum. */
   quantum?: number;
-  /** Replays a schedule string instead of running a strategy. */
+  /**
+   * Replays a run from its replay string (scenarios/replay-string.ts) instead
+   * of running a strategy; EINVAL when it was recorded on another scenario.
+   */
   replay?: string;
   maxSteps?: number;
+  /** Wall-clock limit of the run in ms; see EngineOptions.timeoutMs. */
+  timeoutMs?: number;
 }
 
 export interface ScenarioResult {
@@ -49,11 +60,13 @@ export interface ScenarioResult {
   readonly verdicts: readonly (Verdict & { readonly name: string })[];
   readonly ok: boolean;
   readonly reports: readonly Report[];
+  /** Replays this run: `runScenario(scenario, { replay })`; empty for a parallel run. */
   readonly replay: string;
 }
 
-export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
-  if (opts.replay !== undefined) return replay(opts.replay);
+/** The strategy `opts` choose; a replay's schedule is passed already decoded. */
+export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: string): Strategy {
+  if (schedule !== undefined) return replay(schedule);
   const seed = opts.seed ?? 1;
   switch (opts.strategy ?? 'pct') {
     case 'rr':
@@ -67,8 +80,42 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
 }
 
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
+  return runBootedScenario(bootScenario(s, opts));
+}
+
+/** A scenario booted and set up, its strategy chosen, not run yet. */
+export interface BootedScenario {
+  readonly scenario: Scenario;
+  readonly machine: Kernel;
+  readonly fingerprint: ScenarioFingerprint;
+  readonly strategy: Strategy;
+  readonly opts: RunScenarioOptions;
+}
+
+/**
+ * The first half of runScenario: boots the machine, runs the scenario's
+ * `define` and `setup`, and checks a replay string against the scenario.
+ * What goes wrong here is the input's fault (EINVAL for a replay string of
+ * another scenario); what goes wrong in runBootedScenario is the run's.
+ *
+ * @example
+ * const booted = bootScenario(scenario, { replay });   // throws on a foreign replay string
+ * const r = runBootedScenario(booted);
+ */
+export function bootScenario(s: Scenario, opts: RunScenarioOptions = {}): BootedScenario {
   const machine = bootRecipe(s, opts.cpus === undefined ? {} : { cpus: opts.cpus });
-  const engine = runDeterministic(machine, makeStrategy(s, opts), { maxSteps: opts.maxSteps });
+  const fingerprint = scenarioFingerprint(s, machine);
+  const schedule = opts.replay === undefined ? undefined : decodeReplay(opts.replay, fingerprint);
+  return { scenario: s, machine, fingerprint, strategy: makeStrategy(s, opts, schedule), opts };
+}
+
+/** Runs a booted scenario and judges its invariants: the second half of runScenario. */
+export function runBootedScenario(booted: BootedScenario): ScenarioResult {
+  const { scenario: s, machine, opts } = booted;
+  const engine = runDeterministic(machine, booted.strategy, {
+    maxSteps: opts.maxSteps,
+    timeoutMs: opts.timeoutMs,
+  });
   const verdicts = [allTasksExited, ...s.invariants].map((inv) => ({
     name: inv.name,
     ...inv.check(machine),
@@ -87,6 +134,6 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     verdicts,
     ok: verdicts.every((v) => v.ok),
     reports: machine.reports,
-    replay: engine.replay,
+    replay: encodeReplay(booted.fingerprint, engine.replay),
   };
 }

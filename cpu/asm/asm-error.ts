@@ -1,5 +1,8 @@
 /**
  * An assembly error: where (1-based line and column) and what was expected.
+ * The reason quotes the source, so it is made printable first: control
+ * characters are escaped (`\x00`) and a word longer than 48 characters (a
+ * million-digit immediate) is cut to its start and its length.
  *
  * @example
  * new AsmError(3, 7, "expected a register, found 'r11'").message;
@@ -14,11 +17,30 @@ export class AsmError extends ErrnoError {
   constructor(
     readonly line: number,
     readonly column: number,
-    readonly reason: string,
+    reason: string,
   ) {
-    super('EINVAL', `line ${line}, column ${column}: ${reason}`);
+    const printable = printableReason(reason);
+    super('EINVAL', `line ${line}, column ${column}: ${printable}`);
+    this.reason = printable;
     this.name = 'AsmError';
   }
+
+  readonly reason: string;
+}
+
+const LONGEST_WORD = 48;
+
+/** `reason` with control characters escaped and overlong words cut. */
+export function printableReason(reason: string): string {
+  const escaped = reason.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+  return escaped.replace(
+    new RegExp(`[^\\s'"]{${LONGEST_WORD + 1},}`, 'g'),
+    (w) => `${w.slice(0, 24)}... (${w.length} characters)`,
+  );
 }
 
 /**

@@ -37,9 +37,9 @@ describe('percpu-emu asm', () => {
     expect(out.stdout).toBe('b7 00 00 00 01 00 00 00\n95 00 00 00 00 00 00 00\n');
   });
 
-  it('names the line and column of an error and exits with 1', () => {
+  it('names the line and column of an error and exits with 2', () => {
     const out = run(['--hex'], 'r0 = 0\n  r11 = 1\nexit\n');
-    expect(out.status).toBe(1);
+    expect(out.status).toBe(2);
     expect(out.stderr).toBe("percpu-emu asm: <stdin>:2:3: expected a register, found 'r11'\n");
   });
 
