@@ -46,6 +46,18 @@ export interface LoadOptions {
   name?: string;
   /** Names of instruction indexes (function entries, labels), for disassembly and backtraces. */
   symbols?: ReadonlyMap<number, string>;
+  /** Source lines by instruction (a compiled object's BTF line_info), sorted by `insn`. */
+  lines?: readonly SourceLine[];
+}
+
+/** The C source line an instruction came from. */
+export interface SourceLine {
+  readonly insn: number;
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** The line's text. */
+  readonly text: string;
 }
 
 export class LoadedProgram {
@@ -66,6 +78,8 @@ export class LoadedProgram {
     readonly name: string,
     readonly symbols: ReadonlyMap<number, string>,
     resolved: readonly Insn[],
+    /** Source lines, sorted by instruction; empty for assembled programs. */
+    readonly lines: readonly SourceLine[] = [],
   ) {
     const n = resolved.length;
     this.length = n;
@@ -88,6 +102,16 @@ export class LoadedProgram {
   /** The program's bytes as written (pseudo sources unresolved). */
   bytes(): Uint8Array {
     return encode(this.insns);
+  }
+
+  /** The source line of the instruction at `pc`: the last line_info at or before it. */
+  sourceLine(pc: number): SourceLine | undefined {
+    let best: SourceLine | undefined;
+    for (const l of this.lines) {
+      if (l.insn > pc) break;
+      best = l;
+    }
+    return best;
   }
 
   /** The nearest symbol at or before `pc`, as `name+offset`, for backtraces. */
@@ -119,7 +143,13 @@ export function loadProgram(
     resolved[i + 1].imm = Number(BigInt.asIntN(32, value >> 32n));
     i++;
   }
-  return new LoadedProgram(insns, opts.name ?? 'prog', opts.symbols ?? new Map(), resolved);
+  return new LoadedProgram(
+    insns,
+    opts.name ?? 'prog',
+    opts.symbols ?? new Map(),
+    resolved,
+    opts.lines,
+  );
 }
 
 function resolvePseudo(lo: Insn, hi: Insn, i: number, r: PseudoResolver): bigint {

@@ -7,7 +7,6 @@
  * import { BPF_NOEXIST, bpfMapCreate, typedPercpuMap } from '../maps/index.ts';
  */
 
-export { type BpfMapObject, BpfMapTable } from '../preempt/bpf-map-table.ts';
 export { ArrayMap } from './array-map.ts';
 export type { BatchArgs, BatchResult } from './batch.ts';
 export { BpfMap, type BpfMapAttr } from './bpf-map.ts';

@@ -13,7 +13,7 @@ import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/cont
 import { type DisasmOptions, disassembleInsn } from '../cpu/disasm.ts';
 import type { CpuFault } from '../cpu/fault.ts';
 import { INSN_SIZE } from '../cpu/insn.ts';
-import type { LoadedProgram } from '../cpu/program.ts';
+import type { LoadedProgram, SourceLine } from '../cpu/program.ts';
 
 const hex16 = (v: bigint) => BigInt.asUintN(64, v).toString(16).padStart(16, '0');
 
@@ -33,6 +33,11 @@ export function symbolizePc(prog: LoadedProgram, pc: number): string {
   let end = prog.length;
   for (const at of prog.symbols.keys()) if (at > start && at < end) end = at;
   return `${name}+0x${((pc - start) * INSN_SIZE).toString(16)}/0x${((end - start) * INSN_SIZE).toString(16)}`;
+}
+
+/** `file.c:31` of a compiled program's source line (the file's base name). */
+export function sourceLocation(l: SourceLine): string {
+  return `${l.file.slice(l.file.lastIndexOf('/') + 1)}:${l.line}`;
 }
 
 export function oopsLines(
@@ -55,6 +60,8 @@ export function oopsLines(
   const insn =
     pc >= 0 && pc < prog.length ? disassembleInsn(prog.insns, pc, disasm) : '<outside the program>';
   lines.push(`RIP: ${symbolizePc(prog, pc)}`);
+  const source = prog.sourceLine(pc);
+  if (source !== undefined) lines.push(`at ${sourceLocation(source)}: ${source.text}`);
   lines.push(`Code: ${insn}`);
   for (let r = 0; r <= 10; r += 3) {
     const regs = [r, r + 1, r + 2].filter((x) => x <= 10);
@@ -70,7 +77,10 @@ export function oopsLines(
   const depth = ctx.words[CTX_DEPTH];
   for (let d = depth - 1; d >= 0; d--) {
     const ret = ctx.words[CTX_FRAMES + d * FRAME_WORDS];
-    lines.push(` ${symbolizePc(prog, ret - 1)}`);
+    const at = prog.sourceLine(ret - 1);
+    lines.push(
+      ` ${symbolizePc(prog, ret - 1)}${at === undefined ? '' : ` (${sourceLocation(at)})`}`,
+    );
   }
   lines.push(' </TASK>');
   return lines;

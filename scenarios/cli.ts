@@ -92,6 +92,12 @@ Examples:
   return status;
 }
 
+// `percpu-emu list | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? EXIT_OK);
+});
+
 main(process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;

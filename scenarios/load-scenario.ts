@@ -84,7 +84,17 @@ export async function resolve(specifier, context, next) {
 let hooksRegistered = false;
 let tsRegistered = false;
 
-async function prepareLoader(path: string): Promise<void> {
+/** This module's URL: the `loader` of a parallel run's RecipeRef (preempt/parallel/protocol.ts). */
+export const SCENARIO_LOADER = import.meta.url;
+
+/**
+ * Readies this thread to import the scenario file `file` (a path or file
+ * URL): the module hooks, and tsx in the built package for a .ts file.
+ * Each thread that imports scenario files calls it once per file; the
+ * parallel runner's workers do so through SCENARIO_LOADER.
+ */
+export async function prepareLoader(file: string): Promise<void> {
+  const path = file.startsWith('file:') ? fileURLToPath(file) : file;
   // Node < 20.6 has no module.register: scenario files then load as Node decides.
   if (typeof register !== 'function') return;
   if (OWN_EXT === '.js' && /\.tsx?$/.test(path) && !tsRegistered) {

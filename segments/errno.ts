@@ -24,6 +24,7 @@ export const ERRNO = {
   ENOSPC: 28,
   ERANGE: 34,
   ENOSYS: 38,
+  ETIME: 62,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
   ENOTSUPP: 524,

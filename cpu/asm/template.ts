@@ -33,7 +33,7 @@ export interface AsmSplice {
 /** What may appear in `${...}` inside `asm`. */
 export type AsmValue = number | bigint | AsmSplice;
 
-type AsmTag = (strings: TemplateStringsArray, ...values: AsmValue[]) => AssembledProgram;
+export type AsmTag = (strings: TemplateStringsArray, ...values: AsmValue[]) => AssembledProgram;
 
 /**
  * Assembles a template literal; see the file comment.

@@ -22,11 +22,19 @@
  * runScenario(packetStats()).ok; // true
  */
 
-import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
-import { type TypedPercpuMap, typedPercpuMap } from '../../maps/typed-map.ts';
-import type { Kernel } from '../../preempt/kernel.ts';
-import { struct, u32, u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  bpfMapByName,
+  bpfMapCreate,
+  defineScenario,
+  type Invariant,
+  type Kernel,
+  type Scenario,
+  struct,
+  type TypedPercpuMap,
+  typedPercpuMap,
+  u32,
+  u64,
+} from 'percpu-emu';
 
 export const PROTOCOLS = ['tcp', 'udp', 'other'] as const;
 

@@ -12,10 +12,16 @@
  * runScenario(hashCounter('racy'), { strategy: 'pct', seed: 1 }).ok; // false
  */
 
-import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
-import { typedMap } from '../../maps/typed-map.ts';
-import { u32, u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  bpfMapByName,
+  bpfMapCreate,
+  defineScenario,
+  type Invariant,
+  type Scenario,
+  typedMap,
+  u32,
+  u64,
+} from 'percpu-emu';
 
 const ITERATIONS = 100;
 const FLOWS = 4;

@@ -18,9 +18,14 @@
  * runScenario(irqRmw('racy'), { strategy: 'rr' }).ok; // false
  */
 
-import type { Kernel } from '../../preempt/kernel.ts';
-import { u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, perCpuValues, type Scenario } from '../scenario.ts';
+import {
+  defineScenario,
+  type Invariant,
+  type Kernel,
+  perCpuValues,
+  type Scenario,
+  u64,
+} from 'percpu-emu';
 
 const ITERATIONS = 300;
 

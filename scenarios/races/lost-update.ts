@@ -12,8 +12,7 @@
  * runScenario(lostUpdate('racy'), { strategy: 'pct', seed: 1 }).ok; // false
  */
 
-import { u64 } from '../../segments/ctype.ts';
-import { defineScenario, perCpuSumEquals, type Scenario } from '../scenario.ts';
+import { defineScenario, perCpuSumEquals, type Scenario, u64 } from 'percpu-emu';
 
 const ITERATIONS = 200;
 const TASKS = 2;

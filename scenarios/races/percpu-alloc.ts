@@ -28,10 +28,16 @@
  * runScenario(percpuAlloc('rcu'), { strategy: 'pct', seed: 1 }).ok; // true
  */
 
-import type { Kernel } from '../../preempt/kernel.ts';
-import type { Task } from '../../preempt/task.ts';
-import { s64, struct, u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  defineScenario,
+  type Invariant,
+  type Kernel,
+  type Scenario,
+  s64,
+  struct,
+  type Task,
+  u64,
+} from 'percpu-emu';
 
 export type PercpuAllocVariant = 'rcu' | 'racy-no-rcu';
 

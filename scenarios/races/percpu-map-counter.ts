@@ -18,11 +18,17 @@
  * runScenario(percpuMapCounter('racy'), { strategy: 'pct', seed: 1 }).ok; // false
  */
 
-import { bpfMapByName, bpfMapCreate } from '../../maps/syscall.ts';
-import { typedPercpuMap } from '../../maps/typed-map.ts';
-import type { Kernel } from '../../preempt/kernel.ts';
-import { u32, u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, type Scenario } from '../scenario.ts';
+import {
+  bpfMapByName,
+  bpfMapCreate,
+  defineScenario,
+  type Invariant,
+  type Kernel,
+  type Scenario,
+  typedPercpuMap,
+  u32,
+  u64,
+} from 'percpu-emu';
 
 const ITERATIONS = 100;
 const TASKS_PER_CPU = 2;

@@ -16,9 +16,15 @@
  * runScenario(stalePointer('racy'), { strategy: 'pct', seed: 2 }).ok; // false
  */
 
-import type { Kernel } from '../../preempt/kernel.ts';
-import { array, u64 } from '../../segments/ctype.ts';
-import { defineScenario, type Invariant, perCpuValues, type Scenario } from '../scenario.ts';
+import {
+  array,
+  defineScenario,
+  type Invariant,
+  type Kernel,
+  perCpuValues,
+  type Scenario,
+  u64,
+} from 'percpu-emu';
 
 const ITERATIONS = 100;
 const SLOTS = 32;

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDataFile } from '../../scenarios/conformance/data-file.ts';
 import { runConformanceTest } from '../../scenarios/conformance/run-test.ts';
+import { spawnCli } from './cli-process.ts';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -126,11 +126,7 @@ describe('percpu-emu conformance', () => {
   }
 
   function cliWith(env: Record<string, string>, ...args: string[]) {
-    const r = spawnSync(process.execPath, ['scenarios/bin.js', 'conformance', ...args], {
-      cwd: projectRoot,
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-    });
+    const r = spawnCli(['conformance', ...args], { cwd: projectRoot, env });
     const lines = r.stdout.trimEnd().split('\n');
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, last: lines[lines.length - 1] };
   }

@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { explore } from '../../scenarios/explore.ts';
 import { lostUpdate } from '../../scenarios/races/lost-update.ts';
 import { stalePointer } from '../../scenarios/races/stale-pointer.ts';
 import { runScenario } from '../../scenarios/run-scenario.ts';
+import { spawnCli } from './cli-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -26,11 +26,7 @@ describe('explore', () => {
   });
 
   it('the CLI prints the failing seed with its report, exit status 1, and 0 when all hold', () => {
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['scenarios/bin.js', 'explore', ...args], {
-        cwd: ROOT,
-        encoding: 'utf8',
-      });
+    const cli = (...args: string[]) => spawnCli(['explore', ...args], { cwd: ROOT });
     const bad = cli('stale-pointer-racy', '--runs', '10', '--first-seed', '5');
     expect(bad.status).toBe(1);
     // Seed 5 holds the invariant, but DEBUG_PREEMPT reports the racy code: a report counts as a failure.

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ParallelRunner } from '../../preempt/parallel/runner.ts';
 import { EXAMPLES_DIR } from '../../scenarios/load-scenario.ts';
 import { runScenarioParallel } from '../../scenarios/run-parallel.ts';
+import { spawnCli } from './cli-process.ts';
 
 const RUNS = 100;
 const examples = readdirSync(EXAMPLES_DIR).map((f) => f.replace(/\.ts$/, ''));
@@ -85,11 +85,7 @@ describe('race scenarios in parallel mode (one worker thread per CPU)', () => {
 
 describe('percpu-emu run --mode parallel', () => {
   const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['scenarios/bin.js', 'run', ...args], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+  const cli = (...args: string[]) => spawnCli(['run', ...args], { cwd: ROOT });
 
   it('runs the same scenario file with one worker per CPU and exits 0 when it holds', () => {
     const r = cli('lost-update-fixed', '--mode', 'parallel');

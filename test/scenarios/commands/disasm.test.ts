@@ -1,18 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnCli } from '../cli-process.ts';
 
-const CLI = path.join(import.meta.dirname, '../../../scenarios/cli.ts');
 const dir = mkdtempSync(path.join(tmpdir(), 'percpu-emu-disasm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(args: string[], input: string | Buffer = '') {
-  return spawnSync(process.execPath, ['--import', 'tsx', CLI, 'disasm', ...args], {
-    input,
-    encoding: 'utf8',
-  });
+  return spawnCli(['disasm', ...args], { input });
 }
 
 describe('percpu-emu disasm', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, shippedScenarios } from '../../../scenarios/load-scenario.ts';
-import { percpuEmu, ROOT } from './spawn-cli.ts';
+import { spawnCli as percpuEmu, PROJECT_ROOT as ROOT } from '../cli-process.ts';
 
 const COMMANDS = ['run', 'explore', 'list', 'demo', 'asm', 'disasm', 'conformance'];
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { percpuEmu } from './spawn-cli.ts';
+import { spawnCli as percpuEmu } from '../cli-process.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'percpu-emu-options-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

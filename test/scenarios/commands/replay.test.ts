@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percpuEmu } from './spawn-cli.ts';
+import { spawnCli as percpuEmu } from '../cli-process.ts';
 
 const replayOf = (out: string) => /--replay (v2\.\S+)/.exec(out)?.[1] ?? '';
 

@@ -1,17 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { spawnCli } from '../cli-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['scenarios/bin.js', 'run', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const r = spawnCli(['run', ...args], { cwd: ROOT });
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
