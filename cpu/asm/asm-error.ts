@@ -14,18 +14,35 @@ import type { Insn } from '../insn.ts';
 import { InsnError, validate } from '../validate.ts';
 
 export class AsmError extends ErrnoError {
+  /** The reason, printable (see the file comment). */
+  readonly reason: string;
+
   constructor(
     readonly line: number,
     readonly column: number,
     reason: string,
+    /**
+     * Which program: a name (`inc:3:7: reason`, as the CLI names a file), or
+     * the call site that assembled it (`my.ts:20:23: program line 3, column 7: reason`).
+     */
+    readonly program?: { readonly name: string } | { readonly site: string },
   ) {
     const printable = printableReason(reason);
-    super('EINVAL', `line ${line}, column ${column}: ${printable}`);
+    const where =
+      program === undefined
+        ? `line ${line}, column ${column}`
+        : 'name' in program
+          ? `${program.name}:${line}:${column}`
+          : `${program.site}: program line ${line}, column ${column}`;
+    super('EINVAL', `${where}: ${printable}`);
     this.reason = printable;
     this.name = 'AsmError';
   }
 
-  readonly reason: string;
+  /** The same error, saying which program it is in. */
+  inProgram(program: { readonly name: string } | { readonly site: string }): AsmError {
+    return new AsmError(this.line, this.column, this.reason, program);
+  }
 }
 
 const LONGEST_WORD = 48;

@@ -39,6 +39,17 @@ describe('percpu-emu asm', () => {
     expect(out.stderr).toBe("percpu-emu asm: <stdin>:2:3: expected a register, found 'r11'\n");
   });
 
+  it('cuts a huge token and escapes control characters in an error', () => {
+    const big = run(['--hex'], `r0 = ${'9'.repeat(1_000_000)}\nexit\n`);
+    expect(big.status).toBe(2);
+    expect(big.stderr).toBe(
+      'percpu-emu asm: <stdin>:1:6: immediate 999999999999999999999999... (1000000 characters) does not fit in 32 bits\n',
+    );
+    const nul = run(['--hex'], 'r0 = 1\x00\x01 foo\nexit\n');
+    expect(nul.status).toBe(2);
+    expect(nul.stderr).toBe("percpu-emu asm: <stdin>:1:7: unexpected character '\\x00'\n");
+  });
+
   it('exits with 2 on a usage error', () => {
     const out = run(['--bogus']);
     expect(out.status).toBe(2);
