@@ -1,7 +1,7 @@
 /**
  * percpu-emu's package entry: everything a scenario file, a regression test
  * or a lab needs, from `import { ... } from 'percpu-emu'`. The layers below
- * (segments, cpu, percpu, maps, preempt, loader, scenarios) keep their own files;
+ * (segments, cpu, percpu, maps, preempt, loader, nic, scenarios) keep their own files;
  * this module only gathers their public surface.
  *
  * @example
@@ -31,6 +31,8 @@ export { LoadedProgram, loadProgram } from './cpu/program.ts';
 export * from './loader/index.ts';
 // BPF maps: creation, typed views, the ring buffer consumer, the uapi numbers.
 export * from './maps/index.ts';
+// The network layer: devices, RSS, NAPI, XDP, CPUMAP and the traffic source.
+export * from './nic/index.ts';
 // The per-CPU layer: guards, the typed per-CPU API, the allocator and the sanitizer.
 export * from './percpu/index.ts';
 export { type BpfMapObject, BpfMapTable } from './preempt/bpf-map-table.ts';

@@ -6,10 +6,19 @@
  * on another CPU (which is exactly what migration does).
  *
  * Design of the hot loop (after uBPF's vm): one switch over the pre-decoded
- * opcode, registers as (lo, hi) Int32 pairs in the context's word array, an
- * inline bounds check on every memory access, and everything rare (helpers,
- * local calls, faults, wide division) out of line. No allocation and no
- * BigInt on the paths the benchmarks exercise.
+ * opcode, registers as (lo, hi) Int32 pairs in the context's word array, one
+ * address check (`address`, inlined) on every memory access, and everything
+ * rare (helpers, local calls, faults, wide division) out of line. No
+ * allocation and no BigInt on the paths the benchmarks exercise.
+ *
+ * Case labels are number literals with the opcode's name beside them, by the
+ * kernel's instruction macros (ADD64_IMM is BPF_ALU64 | BPF_ADD | BPF_K, _REG
+ * is BPF_X, a load's or store's suffix its size). Named constants would cost:
+ * V8 (Node 20) compiles a switch over literals to a jump table and one over
+ * `const` bindings, imported or local, to a chain of compares (7-10x slower,
+ * measured), and an enum is inlined by esbuild but not by tsc under
+ * verbatimModuleSyntax (the package build). test/cpu/interpreter-opcodes.test.ts
+ * checks every label against its name and the fields of opcodes.ts.
  *
  * Memory accesses: an address is valid when its high word is 0 and the access
  * lies in [memory.lowLimit, memory.size). Atomics are plain read-modify-writes in
@@ -47,17 +56,26 @@ import { CpuFault } from './fault.ts';
 import { HelperTable } from './helpers.ts';
 import {
   BPF_ADD,
+  BPF_ADDR_PERCPU,
   BPF_AND,
   BPF_CMPXCHG,
   BPF_FETCH,
   BPF_OR,
   BPF_PSEUDO_CALL,
   BPF_PSEUDO_KFUNC_CALL,
+  BPF_X,
   BPF_XCHG,
   BPF_XOR,
   MAX_BPF_STACK,
   MAX_CALL_FRAMES,
 } from './opcodes.ts';
+
+/**
+ * What an access does, for `address`: 0 read, 1 write, 2 atomic (a write
+ * that must be aligned). Literals at the call sites, like the case labels
+ * (see the note on `run`), so the inlined check folds them.
+ */
+type Access = 0 | 1 | 2;
 
 export const StopReason = {
   /** The program's main function executed `exit`; r0 holds the result. */
@@ -121,6 +139,9 @@ export class Cpu {
    */
   private watchLo = 0;
   private watchHi = 0;
+  /** The fast path of `address` passes [fastLow, fastEnd); set by each `run`. */
+  private fastLow = 0;
+  private fastEnd = 0;
   /**
    * Instructions executed by the last `run`; while a helper, kfunc or probe
    * runs, the count so far in the current run (the call included).
@@ -213,6 +234,34 @@ export class Cpu {
     return r0;
   }
 
+  /**
+   * Runs another context to its end from inside a run of this CPU (a
+   * softirq that a helper's local_bh_enable let in, an XDP program run by
+   * kernel code): the outer run's count, context and pending stop are kept.
+   * Returns why the inner run stopped; `totalExecuted` counts its
+   * instructions.
+   *
+   * @example
+   * const reason = cpu.runNested(xdpCtx, 1_000_000);
+   */
+  runNested(ctx: CpuContext, budget: number): StopReason {
+    const outer = {
+      executed: this.executed,
+      current: this.current,
+      stop: this.stopRequested,
+      exitDepth: this.exitDepth,
+    };
+    this.exitDepth = 0;
+    try {
+      return this.run(ctx, budget);
+    } finally {
+      this.executed = outer.executed;
+      this.current = outer.current;
+      this.stopRequested = outer.stop;
+      this.exitDepth = outer.exitDepth;
+    }
+  }
+
   /** Called by a helper: stop the run loop once the helper returns. */
   requestStop(): void {
     this.stopRequested = true;
@@ -231,16 +280,28 @@ export class Cpu {
     const OFF = prog.off;
     const IMM = prog.imm;
     const dv = this.memory.view;
-    const lim = this.memory.size;
     // Everything below the end of the watched range takes the slow path, which
     // shows the watched part to the probe: no cost per access when not watching.
-    const low = Math.max(this.watchHi, this.memory.lowLimit);
+    this.fastLow = Math.max(this.watchHi, this.memory.lowLimit);
+    this.fastEnd = this.memory.size;
     const exitDepth = this.exitDepth;
     let pc = R[CTX_PC];
     let i = pc;
     let n = 0;
     this.fault = null;
     this.current = ctx;
+    // The saved context may come from memory a stray store reached: resume
+    // only one the interpreter could have left (r10 is read-only to programs).
+    const depth0 = R[CTX_DEPTH];
+    if (
+      depth0 < exitDepth ||
+      depth0 >= MAX_CALL_FRAMES ||
+      R[21] !== 0 ||
+      R[20] !== (((R[CTX_STACK_TOP] >>> 0) - depth0 * MAX_BPF_STACK) | 0)
+    ) {
+      this.fault = corruptedContext(R, exitDepth, pc);
+      return this.stop(0, StopReason.Fault);
+    }
     try {
       for (;;) {
         if (n >= budget) {
@@ -251,7 +312,7 @@ export class Cpu {
         i = pc++;
         switch (code[i]) {
           // ---- ALU64, immediate operand (sign-extended to 64 bits) ----
-          case 0x07: {
+          case /* ADD64_IMM */ 0x07: {
             const d = D[i];
             const a = R[d];
             const b = IMM[i];
@@ -260,7 +321,7 @@ export class Cpu {
             R[d] = lo;
             break;
           }
-          case 0x17: {
+          case /* SUB64_IMM */ 0x17: {
             const d = D[i];
             const a = R[d];
             const b = IMM[i];
@@ -268,63 +329,63 @@ export class Cpu {
             R[d + 1] = (R[d + 1] - (b >> 31) - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
             break;
           }
-          case 0x27:
+          case /* MUL64_IMM */ 0x27:
             mul64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case 0x37:
+          case /* DIV64_IMM */ 0x37:
             if (OFF[i] === 0) udiv64(R, D[i], IMM[i], IMM[i] >> 31);
             else sdiv64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case 0x47: {
+          case /* OR64_IMM */ 0x47: {
             const d = D[i];
             R[d] |= IMM[i];
             R[d + 1] |= IMM[i] >> 31;
             break;
           }
-          case 0x57: {
+          case /* AND64_IMM */ 0x57: {
             const d = D[i];
             R[d] &= IMM[i];
             R[d + 1] &= IMM[i] >> 31;
             break;
           }
-          case 0x67:
+          case /* LSH64_IMM */ 0x67:
             lsh64(R, D[i], IMM[i] & 63);
             break;
-          case 0x77:
+          case /* RSH64_IMM */ 0x77:
             rsh64(R, D[i], IMM[i] & 63);
             break;
-          case 0x87: {
+          case /* NEG64 */ 0x87: {
             const d = D[i];
             const lo = R[d];
             R[d] = -lo | 0;
             R[d + 1] = (~R[d + 1] + (lo === 0 ? 1 : 0)) | 0;
             break;
           }
-          case 0x97:
+          case /* MOD64_IMM */ 0x97:
             if (OFF[i] === 0) umod64(R, D[i], IMM[i], IMM[i] >> 31);
             else smod64(R, D[i], IMM[i], IMM[i] >> 31);
             break;
-          case 0xa7: {
+          case /* XOR64_IMM */ 0xa7: {
             const d = D[i];
             R[d] ^= IMM[i];
             R[d + 1] ^= IMM[i] >> 31;
             break;
           }
-          case 0xb7: {
+          case /* MOV64_IMM */ 0xb7: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = IMM[i] >> 31;
             break;
           }
-          case 0xc7:
+          case /* ARSH64_IMM */ 0xc7:
             arsh64(R, D[i], IMM[i] & 63);
             break;
-          case 0xd7:
+          case /* BSWAP */ 0xd7:
             bswap(R, D[i], IMM[i]);
             break;
 
           // ---- ALU64, register operand ----
-          case 0x0f: {
+          case /* ADD64_REG */ 0x0f: {
             const d = D[i];
             const s = S[i];
             const a = R[d];
@@ -333,7 +394,7 @@ export class Cpu {
             R[d] = lo;
             break;
           }
-          case 0x1f: {
+          case /* SUB64_REG */ 0x1f: {
             const d = D[i];
             const s = S[i];
             const a = R[d];
@@ -342,52 +403,52 @@ export class Cpu {
             R[d + 1] = (R[d + 1] - R[s + 1] - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
             break;
           }
-          case 0x2f:
+          case /* MUL64_REG */ 0x2f:
             mul64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case 0x3f:
+          case /* DIV64_REG */ 0x3f:
             if (OFF[i] === 0) udiv64(R, D[i], R[S[i]], R[S[i] + 1]);
             else sdiv64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case 0x4f: {
+          case /* OR64_REG */ 0x4f: {
             const d = D[i];
             const s = S[i];
             R[d] |= R[s];
             R[d + 1] |= R[s + 1];
             break;
           }
-          case 0x5f: {
+          case /* AND64_REG */ 0x5f: {
             const d = D[i];
             const s = S[i];
             R[d] &= R[s];
             R[d + 1] &= R[s + 1];
             break;
           }
-          case 0x6f:
+          case /* LSH64_REG */ 0x6f:
             lsh64(R, D[i], R[S[i]] & 63);
             break;
-          case 0x7f:
+          case /* RSH64_REG */ 0x7f:
             rsh64(R, D[i], R[S[i]] & 63);
             break;
-          case 0x9f:
+          case /* MOD64_REG */ 0x9f:
             if (OFF[i] === 0) umod64(R, D[i], R[S[i]], R[S[i] + 1]);
             else smod64(R, D[i], R[S[i]], R[S[i] + 1]);
             break;
-          case 0xaf: {
+          case /* XOR64_REG */ 0xaf: {
             const d = D[i];
             const s = S[i];
             R[d] ^= R[s];
             R[d + 1] ^= R[s + 1];
             break;
           }
-          case 0xbf: {
+          case /* MOV64_REG */ 0xbf: {
             const d = D[i];
             const s = S[i];
             const off = OFF[i];
             if (off === 0) {
               R[d] = R[s];
               R[d + 1] = R[s + 1];
-            } else if (off === -1) {
+            } else if (off === BPF_ADDR_PERCPU) {
               // BPF_MOV64_PERCPU_REG: dst = src + gsBase (x86: add dst, gs:[this_cpu_off]).
               if (this.probe !== null) {
                 this.executed = n;
@@ -404,143 +465,143 @@ export class Cpu {
             }
             break;
           }
-          case 0xcf:
+          case /* ARSH64_REG */ 0xcf:
             arsh64(R, D[i], R[S[i]] & 63);
             break;
 
           // ---- ALU32, immediate operand; results zero-extend ----
-          case 0x04: {
+          case /* ADD32_IMM */ 0x04: {
             const d = D[i];
             R[d] = (R[d] + IMM[i]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x14: {
+          case /* SUB32_IMM */ 0x14: {
             const d = D[i];
             R[d] = (R[d] - IMM[i]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x24: {
+          case /* MUL32_IMM */ 0x24: {
             const d = D[i];
             R[d] = Math.imul(R[d], IMM[i]);
             R[d + 1] = 0;
             break;
           }
-          case 0x34:
+          case /* DIV32_IMM */ 0x34:
             this.div32(R, D[i], IMM[i], OFF[i]);
             break;
-          case 0x44: {
+          case /* OR32_IMM */ 0x44: {
             const d = D[i];
             R[d] |= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0x54: {
+          case /* AND32_IMM */ 0x54: {
             const d = D[i];
             R[d] &= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0x64: {
+          case /* LSH32_IMM */ 0x64: {
             const d = D[i];
             R[d] <<= IMM[i] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0x74: {
+          case /* RSH32_IMM */ 0x74: {
             const d = D[i];
             R[d] = R[d] >>> (IMM[i] & 31);
             R[d + 1] = 0;
             break;
           }
-          case 0x84: {
+          case /* NEG32 */ 0x84: {
             const d = D[i];
             R[d] = -R[d] | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x94:
+          case /* MOD32_IMM */ 0x94:
             this.mod32(R, D[i], IMM[i], OFF[i]);
             break;
-          case 0xa4: {
+          case /* XOR32_IMM */ 0xa4: {
             const d = D[i];
             R[d] ^= IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0xb4: {
+          case /* MOV32_IMM */ 0xb4: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = 0;
             break;
           }
-          case 0xc4: {
+          case /* ARSH32_IMM */ 0xc4: {
             const d = D[i];
             R[d] >>= IMM[i] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0xd4:
+          case /* LE */ 0xd4:
             toLe(R, D[i], IMM[i]);
             break;
 
           // ---- ALU32, register operand ----
-          case 0x0c: {
+          case /* ADD32_REG */ 0x0c: {
             const d = D[i];
             R[d] = (R[d] + R[S[i]]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x1c: {
+          case /* SUB32_REG */ 0x1c: {
             const d = D[i];
             R[d] = (R[d] - R[S[i]]) | 0;
             R[d + 1] = 0;
             break;
           }
-          case 0x2c: {
+          case /* MUL32_REG */ 0x2c: {
             const d = D[i];
             R[d] = Math.imul(R[d], R[S[i]]);
             R[d + 1] = 0;
             break;
           }
-          case 0x3c:
+          case /* DIV32_REG */ 0x3c:
             this.div32(R, D[i], R[S[i]], OFF[i]);
             break;
-          case 0x4c: {
+          case /* OR32_REG */ 0x4c: {
             const d = D[i];
             R[d] |= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case 0x5c: {
+          case /* AND32_REG */ 0x5c: {
             const d = D[i];
             R[d] &= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case 0x6c: {
+          case /* LSH32_REG */ 0x6c: {
             const d = D[i];
             R[d] <<= R[S[i]] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0x7c: {
+          case /* RSH32_REG */ 0x7c: {
             const d = D[i];
             R[d] = R[d] >>> (R[S[i]] & 31);
             R[d + 1] = 0;
             break;
           }
-          case 0x9c:
+          case /* MOD32_REG */ 0x9c:
             this.mod32(R, D[i], R[S[i]], OFF[i]);
             break;
-          case 0xac: {
+          case /* XOR32_REG */ 0xac: {
             const d = D[i];
             R[d] ^= R[S[i]];
             R[d + 1] = 0;
             break;
           }
-          case 0xbc: {
+          case /* MOV32_REG */ 0xbc: {
             const d = D[i];
             const v = R[S[i]];
             const off = OFF[i];
@@ -548,18 +609,18 @@ export class Cpu {
             R[d + 1] = 0;
             break;
           }
-          case 0xcc: {
+          case /* ARSH32_REG */ 0xcc: {
             const d = D[i];
             R[d] >>= R[S[i]] & 31;
             R[d + 1] = 0;
             break;
           }
-          case 0xdc:
+          case /* BE */ 0xdc:
             bswap(R, D[i], IMM[i]);
             break;
 
           // ---- 64-bit immediate load ----
-          case 0x18: {
+          case /* LDDW */ 0x18: {
             const d = D[i];
             R[d] = IMM[i];
             R[d + 1] = IMM[i + 1];
@@ -568,65 +629,51 @@ export class Cpu {
           }
 
           // ---- loads: dst = *(size *)(src + off) ----
-          case 0x61: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read', n);
+          case /* LDXW */ 0x61: {
+            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
             break;
           }
-          case 0x69: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read', n);
+          case /* LDXH */ 0x69: {
+            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
             break;
           }
-          case 0x71: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read', n);
+          case /* LDXB */ 0x71: {
+            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
             break;
           }
-          case 0x79: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 8 > lim) a = this.translate(R, s, i, 8, 'read', n);
+          case /* LDXDW */ 0x79: {
+            const a = this.address(R, S[i], OFF[i], 8, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
             break;
           }
           // Sign-extending loads (v4 BPF_MEMSX).
-          case 0x81: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 4 > lim) a = this.translate(R, s, i, 4, 'read', n);
+          case /* LDXSW */ 0x81: {
+            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
-          case 0x89: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 2 > lim) a = this.translate(R, s, i, 2, 'read', n);
+          case /* LDXSH */ 0x89: {
+            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
-          case 0x91: {
-            const s = S[i];
-            let a = (R[s] >>> 0) + OFF[i];
-            if (R[s + 1] !== 0 || a < low || a + 1 > lim) a = this.translate(R, s, i, 1, 'read', n);
+          case /* LDXSB */ 0x91: {
+            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n);
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -634,70 +681,46 @@ export class Cpu {
           }
 
           // ---- stores of an immediate: *(size *)(dst + off) = imm ----
-          case 0x62: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim)
-              a = this.translate(R, t, i, 4, 'write', n);
+          case /* STW */ 0x62: {
+            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n);
             dv.setInt32(a, IMM[i], true);
             break;
           }
-          case 0x6a: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim)
-              a = this.translate(R, t, i, 2, 'write', n);
+          case /* STH */ 0x6a: {
+            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n);
             dv.setInt16(a, IMM[i], true);
             break;
           }
-          case 0x72: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim)
-              a = this.translate(R, t, i, 1, 'write', n);
+          case /* STB */ 0x72: {
+            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n);
             dv.setInt8(a, IMM[i]);
             break;
           }
-          case 0x7a: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim)
-              a = this.translate(R, t, i, 8, 'write', n);
+          case /* STDW */ 0x7a: {
+            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n);
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
             break;
           }
 
           // ---- stores of a register: *(size *)(dst + off) = src ----
-          case 0x63: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim)
-              a = this.translate(R, t, i, 4, 'write', n);
+          case /* STXW */ 0x63: {
+            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n);
             dv.setInt32(a, R[S[i]], true);
             break;
           }
-          case 0x6b: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 2 > lim)
-              a = this.translate(R, t, i, 2, 'write', n);
+          case /* STXH */ 0x6b: {
+            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n);
             dv.setInt16(a, R[S[i]], true);
             break;
           }
-          case 0x73: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 1 > lim)
-              a = this.translate(R, t, i, 1, 'write', n);
+          case /* STXB */ 0x73: {
+            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n);
             dv.setInt8(a, R[S[i]]);
             break;
           }
-          case 0x7b: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim)
-              a = this.translate(R, t, i, 8, 'write', n);
+          case /* STXDW */ 0x7b: {
+            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n);
             const s = S[i];
             dv.setInt32(a, R[s], true);
             dv.setInt32(a + 4, R[s + 1], true);
@@ -705,21 +728,13 @@ export class Cpu {
           }
 
           // ---- atomics: lock *(size *)(dst + off) op= src, fetch, xchg, cmpxchg ----
-          case 0xc3: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 4 > lim || (a & 3) !== 0) {
-              a = this.translate(R, t, i, 4, 'write', n, true);
-            }
+          case /* ATOMIC_W */ 0xc3: {
+            const a = this.address(R, D[i], OFF[i], 4, 2 /* atomic */, i, n);
             this.atomic32(R, a >> 2, S[i], IMM[i]);
             break;
           }
-          case 0xdb: {
-            const t = D[i];
-            let a = (R[t] >>> 0) + OFF[i];
-            if (R[t + 1] !== 0 || a < low || a + 8 > lim || (a & 7) !== 0) {
-              a = this.translate(R, t, i, 8, 'write', n, true);
-            }
+          case /* ATOMIC_DW */ 0xdb: {
+            const a = this.address(R, D[i], OFF[i], 8, 2 /* atomic */, i, n);
             const s = S[i];
             if (IMM[i] === BPF_ADD && !this.concurrent) {
               // Non-fetching add, the common case: inline.
@@ -736,46 +751,46 @@ export class Cpu {
           }
 
           // ---- jumps ----
-          case 0x05:
+          case /* JA */ 0x05:
             pc += OFF[i];
             break;
-          case 0x06:
+          case /* JA32 */ 0x06:
             pc += IMM[i];
             break;
-          case 0x15: {
+          case /* JEQ_IMM */ 0x15: {
             const d = D[i];
             if (R[d] === IMM[i] && R[d + 1] === IMM[i] >> 31) pc += OFF[i];
             break;
           }
-          case 0x1d: {
+          case /* JEQ_REG */ 0x1d: {
             const d = D[i];
             const s = S[i];
             if (R[d] === R[s] && R[d + 1] === R[s + 1]) pc += OFF[i];
             break;
           }
-          case 0x55: {
+          case /* JNE_IMM */ 0x55: {
             const d = D[i];
             if (R[d] !== IMM[i] || R[d + 1] !== IMM[i] >> 31) pc += OFF[i];
             break;
           }
-          case 0x5d: {
+          case /* JNE_REG */ 0x5d: {
             const d = D[i];
             const s = S[i];
             if (R[d] !== R[s] || R[d + 1] !== R[s + 1]) pc += OFF[i];
             break;
           }
-          case 0x45: {
+          case /* JSET_IMM */ 0x45: {
             const d = D[i];
             if ((R[d] & IMM[i]) !== 0 || (R[d + 1] & (IMM[i] >> 31)) !== 0) pc += OFF[i];
             break;
           }
-          case 0x4d: {
+          case /* JSET_REG */ 0x4d: {
             const d = D[i];
             const s = S[i];
             if ((R[d] & R[s]) !== 0 || (R[d + 1] & R[s + 1]) !== 0) pc += OFF[i];
             break;
           }
-          case 0xa5: {
+          case /* JLT_IMM */ 0xa5: {
             // jlt imm, the common loop test: inline.
             const d = D[i];
             const bh = IMM[i] >> 31;
@@ -783,7 +798,7 @@ export class Cpu {
             if (ah === bh ? R[d] >>> 0 < IMM[i] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
             break;
           }
-          case 0xad: {
+          case /* JLT_REG */ 0xad: {
             const d = D[i];
             const s = S[i];
             const ah = R[d + 1];
@@ -791,58 +806,58 @@ export class Cpu {
             if (ah === bh ? R[d] >>> 0 < R[s] >>> 0 : ah >>> 0 < bh >>> 0) pc += OFF[i];
             break;
           }
-          case 0x25:
-          case 0x35:
-          case 0xb5:
-          case 0x65:
-          case 0x75:
-          case 0xc5:
-          case 0xd5: {
+          case /* JGT_IMM */ 0x25:
+          case /* JGE_IMM */ 0x35:
+          case /* JLE_IMM */ 0xb5:
+          case /* JSGT_IMM */ 0x65:
+          case /* JSGE_IMM */ 0x75:
+          case /* JSLT_IMM */ 0xc5:
+          case /* JSLE_IMM */ 0xd5: {
             const d = D[i];
             if (cmp64(code[i], R[d], R[d + 1], IMM[i], IMM[i] >> 31)) pc += OFF[i];
             break;
           }
-          case 0x2d:
-          case 0x3d:
-          case 0xbd:
-          case 0x6d:
-          case 0x7d:
-          case 0xcd:
-          case 0xdd: {
+          case /* JGT_REG */ 0x2d:
+          case /* JGE_REG */ 0x3d:
+          case /* JLE_REG */ 0xbd:
+          case /* JSGT_REG */ 0x6d:
+          case /* JSGE_REG */ 0x7d:
+          case /* JSLT_REG */ 0xcd:
+          case /* JSLE_REG */ 0xdd: {
             const d = D[i];
             const s = S[i];
             if (cmp64(code[i], R[d], R[d + 1], R[s], R[s + 1])) pc += OFF[i];
             break;
           }
-          case 0x16:
-          case 0x26:
-          case 0x36:
-          case 0x46:
-          case 0x56:
-          case 0x66:
-          case 0x76:
-          case 0xa6:
-          case 0xb6:
-          case 0xc6:
-          case 0xd6:
+          case /* JEQ32_IMM */ 0x16:
+          case /* JGT32_IMM */ 0x26:
+          case /* JGE32_IMM */ 0x36:
+          case /* JSET32_IMM */ 0x46:
+          case /* JNE32_IMM */ 0x56:
+          case /* JSGT32_IMM */ 0x66:
+          case /* JSGE32_IMM */ 0x76:
+          case /* JLT32_IMM */ 0xa6:
+          case /* JLE32_IMM */ 0xb6:
+          case /* JSLT32_IMM */ 0xc6:
+          case /* JSLE32_IMM */ 0xd6:
             if (cmp32(code[i], R[D[i]], IMM[i])) pc += OFF[i];
             break;
-          case 0x1e:
-          case 0x2e:
-          case 0x3e:
-          case 0x4e:
-          case 0x5e:
-          case 0x6e:
-          case 0x7e:
-          case 0xae:
-          case 0xbe:
-          case 0xce:
-          case 0xde:
+          case /* JEQ32_REG */ 0x1e:
+          case /* JGT32_REG */ 0x2e:
+          case /* JGE32_REG */ 0x3e:
+          case /* JSET32_REG */ 0x4e:
+          case /* JNE32_REG */ 0x5e:
+          case /* JSGT32_REG */ 0x6e:
+          case /* JSGE32_REG */ 0x7e:
+          case /* JLT32_REG */ 0xae:
+          case /* JLE32_REG */ 0xbe:
+          case /* JSLT32_REG */ 0xce:
+          case /* JSLE32_REG */ 0xde:
             if (cmp32(code[i], R[D[i]], R[S[i]])) pc += OFF[i];
             break;
 
           // ---- calls and exit ----
-          case 0x85: {
+          case /* CALL */ 0x85: {
             const src = prog.src[i];
             if (src === BPF_PSEUDO_CALL) {
               pc = this.enterFrame(R, i, pc, i + IMM[i] + 1);
@@ -855,7 +870,7 @@ export class Cpu {
             pc = R[CTX_PC];
             break;
           }
-          case 0x8d: {
+          case /* CALLX */ 0x8d: {
             // callx: the conformance suite's helper call through the register in dst.
             // The whole 64-bit register is the id: a high word set names no helper.
             R[CTX_PC] = pc;
@@ -866,12 +881,15 @@ export class Cpu {
             pc = R[CTX_PC];
             break;
           }
-          case 0x95: {
+          case /* EXIT */ 0x95: {
             const depth = R[CTX_DEPTH];
             if (depth === exitDepth) {
               R[CTX_PC] = i;
               return this.stop(n, StopReason.Exit);
             }
+            // The depth word is in memory another CPU can store to while this one runs.
+            if (depth < exitDepth || depth >= MAX_CALL_FRAMES)
+              throw corruptedContext(R, exitDepth, i);
             pc = this.leaveFrame(R, depth);
             break;
           }
@@ -911,23 +929,52 @@ export class Cpu {
   }
 
   /**
-   * The slow path of an address check: computes the full 64-bit address
-   * `reg + off` and returns it if the access is valid (after a wrap-around
-   * the fast check did not handle), otherwise throws the page fault. An
-   * access touching the watched range is shown to `probe.memAccess` first,
-   * which may report it or throw a CpuFault. `n` is the instruction count
-   * of the run so far, for the probe's timestamps.
+   * The memory offset of an access of `size` bytes at `R[reg] + off` by
+   * instruction `i`: the one place a guest address is validated. The fast
+   * test passes a 32-bit address inside [fastLow, fastEnd); anything else (a
+   * high word, below the NULL guard or the watched range's end, past the end of
+   * memory, and every atomic's alignment) is decided by `translate`. Small, so
+   * V8 inlines it into each case of `run`.
+   */
+  private address(
+    R: Int32Array,
+    reg: number,
+    off: number,
+    size: number,
+    kind: Access,
+    i: number,
+    n: number,
+  ): number {
+    const a = (R[reg] >>> 0) + off;
+    if (
+      R[reg + 1] !== 0 ||
+      a < this.fastLow ||
+      a + size > this.fastEnd ||
+      (kind === 2 && (a & (size - 1)) !== 0)
+    ) {
+      return this.translate(R, reg, off, size, kind, i, n);
+    }
+    return a;
+  }
+
+  /**
+   * The slow path of `address`: computes the full 64-bit address `reg + off`
+   * and returns it if the access is valid (after a wrap-around the fast check
+   * did not handle), otherwise throws the page fault; an atomic must be
+   * naturally aligned. An access touching the watched range is shown to
+   * `probe.memAccess` first, which may report it or throw a CpuFault. `n` is
+   * the instruction count of the run so far, for the probe's timestamps.
    */
   private translate(
     R: Int32Array,
     reg: number,
-    i: number,
+    off: number,
     size: number,
-    kind: 'read' | 'write',
+    access: Access,
+    i: number,
     n: number,
-    atomic = false,
   ): number {
-    const off = this.current!.program.off[i];
+    const kind = access === 0 ? 'read' : 'write';
     let a = (R[reg] >>> 0) + off;
     if (R[reg + 1] !== 0 || a < this.memory.lowLimit || a + size > this.memory.size) {
       const addr = BigInt.asUintN(
@@ -939,7 +986,7 @@ export class Cpu {
       }
       a = Number(addr);
     }
-    if (atomic && a % size !== 0) {
+    if (access === 2 && a % size !== 0) {
       throw new CpuFault(
         'misaligned-atomic',
         i,
@@ -1075,6 +1122,7 @@ export class Cpu {
   /** Local call: saves the return pc and r6-r9, gives the callee a fresh 512-byte frame. */
   private enterFrame(R: Int32Array, i: number, returnPc: number, target: number): number {
     const depth = R[CTX_DEPTH];
+    if (depth < this.exitDepth) throw corruptedContext(R, this.exitDepth, i);
     if (depth + 1 >= MAX_CALL_FRAMES) {
       throw new CpuFault('stack-overflow', i, `call depth exceeds ${MAX_CALL_FRAMES} frames`);
     }
@@ -1116,56 +1164,76 @@ export class Cpu {
   }
 }
 
-/** 64-bit conditional jumps other than jeq/jne/jset, by opcode. */
+/** 64-bit conditional jumps other than jeq/jne/jset, by opcode (either source). */
 function cmp64(code: number, al: number, ah: number, bl: number, bh: number): boolean {
-  const op = code & 0xf0;
+  const op = code | BPF_X;
   if (ah !== bh) {
     // The high words decide: unsigned or signed by the operation.
-    const signed = op === 0x60 || op === 0x70 || op === 0xc0 || op === 0xd0;
+    const signed =
+      op === 0x6d /* JSGT_REG */ ||
+      op === 0x7d /* JSGE_REG */ ||
+      op === 0xcd /* JSLT_REG */ ||
+      op === 0xdd /* JSLE_REG */;
     const gt = signed ? ah > bh : ah >>> 0 > bh >>> 0;
-    return op === 0x20 || op === 0x30 || op === 0x60 || op === 0x70 ? gt : !gt;
+    return op === 0x2d /* JGT_REG */ ||
+      op === 0x3d /* JGE_REG */ ||
+      op === 0x6d /* JSGT_REG */ ||
+      op === 0x7d /* JSGE_REG */
+      ? gt
+      : !gt;
   }
   const x = al >>> 0;
   const y = bl >>> 0;
   switch (op) {
-    case 0x20:
-    case 0x60:
+    case /* JGT_REG */ 0x2d:
+    case /* JSGT_REG */ 0x6d:
       return x > y;
-    case 0x30:
-    case 0x70:
+    case /* JGE_REG */ 0x3d:
+    case /* JSGE_REG */ 0x7d:
       return x >= y;
-    case 0xa0:
-    case 0xc0:
+    case /* JLT_REG */ 0xad:
+    case /* JSLT_REG */ 0xcd:
       return x < y;
     default:
       return x <= y;
   }
 }
 
-/** 32-bit conditional jumps, by opcode. */
+/** 32-bit conditional jumps, by opcode (either source). */
 function cmp32(code: number, a: number, b: number): boolean {
-  switch (code & 0xf0) {
-    case 0x10:
+  switch (code | BPF_X) {
+    case /* JEQ32_REG */ 0x1e:
       return a === b;
-    case 0x20:
+    case /* JGT32_REG */ 0x2e:
       return a >>> 0 > b >>> 0;
-    case 0x30:
+    case /* JGE32_REG */ 0x3e:
       return a >>> 0 >= b >>> 0;
-    case 0x40:
+    case /* JSET32_REG */ 0x4e:
       return (a & b) !== 0;
-    case 0x50:
+    case /* JNE32_REG */ 0x5e:
       return a !== b;
-    case 0x60:
+    case /* JSGT32_REG */ 0x6e:
       return a > b;
-    case 0x70:
+    case /* JSGE32_REG */ 0x7e:
       return a >= b;
-    case 0xa0:
+    case /* JLT32_REG */ 0xae:
       return a >>> 0 < b >>> 0;
-    case 0xb0:
+    case /* JLE32_REG */ 0xbe:
       return a >>> 0 <= b >>> 0;
-    case 0xc0:
+    case /* JSLT32_REG */ 0xce:
       return a < b;
     default:
       return a <= b;
   }
+}
+
+/** The fault of a saved context that cannot be resumed: what is wrong with it. */
+function corruptedContext(R: Int32Array, exitDepth: number, pc: number): CpuFault {
+  const depth = R[CTX_DEPTH];
+  const fp = (R[21] >>> 0) * 0x1_0000_0000 + (R[20] >>> 0);
+  const what =
+    depth < exitDepth || depth >= MAX_CALL_FRAMES
+      ? `call depth ${depth} is not in ${exitDepth}..${MAX_CALL_FRAMES - 1}`
+      : `r10 0x${fp.toString(16)} is not the frame pointer 0x${((R[CTX_STACK_TOP] >>> 0) - depth * MAX_BPF_STACK).toString(16)} of depth ${depth}`;
+  return new CpuFault('corrupted-context', pc, `saved context is corrupted: ${what}`);
 }

@@ -20,7 +20,9 @@ export type FaultKind =
   | 'unknown-helper'
   | 'helper-error'
   /** A kernel BUG() the instruction triggered (DEBUG_PREEMPT in fatal mode). */
-  | 'bug';
+  | 'bug'
+  /** The saved context to resume (depth, frame pointer) is not one the interpreter left. */
+  | 'corrupted-context';
 
 const ERRNO_OF: Record<FaultKind, Errno> = {
   'page-fault': 'EFAULT',
@@ -31,6 +33,7 @@ const ERRNO_OF: Record<FaultKind, Errno> = {
   'unknown-helper': 'ENOSYS',
   'helper-error': 'EINVAL',
   bug: 'EPERM',
+  'corrupted-context': 'EUCLEAN',
 };
 
 export class CpuFault extends ErrnoError {

@@ -28,6 +28,7 @@ export {
   type LineInfo,
   parseBtfExt,
 } from './btf-ext.ts';
+export { type CompileOptions, compileBpfC } from './clang.ts';
 export { type ElfFile, type ElfRel, type ElfSection, type ElfSymbol, parseElf } from './elf.ts';
 export { internalMapName } from './global-data.ts';
 export type { GlobalValue } from './globals-view.ts';

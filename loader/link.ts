@@ -38,6 +38,7 @@ import {
   LDDW,
 } from '../cpu/opcodes.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { BTF_KIND } from './btf.ts';
 import { BPF_CORE, type CoreRelo, coreKindName, type LineInfo } from './btf-ext.ts';
 import { type ElfRel, R_BPF_64_32, R_BPF_64_64, SHN_UNDEF } from './elf.ts';
 import type { FuncSpec, ObjectSpec, ProgramSpec } from './object-spec.ts';
@@ -206,6 +207,10 @@ class ProgramLinker {
       throw this.relErr(i, `R_BPF_64_64 against '${sym.name}' is not on an ld_imm64`);
     if (sym.shndx === SHN_UNDEF) {
       const ext = this.spec.externs.get(sym.name);
+      if (ext?.kind === 'kfunc' && this.spec.btf.byName(sym.name, BTF_KIND.FUNC) !== undefined) {
+        this.kfuncAddress(i, sym.name, ext.weak);
+        return;
+      }
       if (ext?.kind !== 'kconfig')
         throw this.relErr(
           i,
@@ -271,6 +276,23 @@ class ProgramLinker {
     }
     ins.imm = id;
     this.kfuncs.add(name);
+  }
+
+  /**
+   * bpf_ksym_exists(kfunc): an ld_imm64 of the kfunc's address. Ours is not
+   * an address but only ever compared with 0: the id when the machine has
+   * the kfunc, 0 for an absent __weak one (libbpf's value too).
+   */
+  private kfuncAddress(i: number, name: string, weak: boolean): void {
+    const id = this.env.kfuncId(name);
+    if (id === undefined && !weak)
+      throw new ErrnoError(
+        'ENOENT',
+        `program '${this.prog.name}': kfunc '${name}' (insn ${i}) is not one this machine has`,
+      );
+    this.insns[i].src = 0;
+    this.insns[i].imm = id ?? 0;
+    this.insns[i + 1].imm = 0;
   }
 
   private applyCore(i: number, relo: CoreRelo): void {

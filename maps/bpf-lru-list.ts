@@ -95,9 +95,9 @@
  * lru.pushFree(node, cpu);             // delete
  */
 
-import { listHead } from '../percpu/chunk.ts';
 import { alignUp, array, s32, struct, u8, u16, u32 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { ListRegion, listHeadType } from '../segments/list.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 import { RawSpinlock, rawSpinlockType } from '../segments/raw-spinlock.ts';
 import {
@@ -126,7 +126,7 @@ export const PERCPU_NR_SCANS = PERCPU_FREE_TARGET;
 export const SMP_CACHE_BYTES = 64;
 
 const listFields = [
-  ['lists', array(listHead, NR_BPF_LRU_LIST_T)],
+  ['lists', array(listHeadType, NR_BPF_LRU_LIST_T)],
   ['counts', array(u32, NR_BPF_LRU_LIST_COUNT)],
   ['next_inactive_rotation', u32],
 ] as const;
@@ -141,7 +141,7 @@ export const bpfLruListType = struct('bpf_lru_list', [
 
 /** `struct bpf_lru_locallist`: a CPU's free and pending lists (common LRU). */
 export const bpfLruLocallistType = struct('bpf_lru_locallist', [
-  ['lists', array(listHead, NR_BPF_LRU_LOCAL_LIST_T)],
+  ['lists', array(listHeadType, NR_BPF_LRU_LOCAL_LIST_T)],
   ['next_steal', u16],
   ['lock', rawSpinlockType],
 ]);
@@ -163,7 +163,7 @@ export const bpfLruType = struct('bpf_lru', [
 ]);
 
 // Module-local offsets: once transpiled, reading an imported binding is a getter call.
-const HEAD_SIZE = listHead.size;
+const HEAD_SIZE = listHeadType.size;
 const NODE_CPU = LRU_NODE_CPU;
 const NODE_TYPE = LRU_NODE_TYPE;
 const NODE_REF = LRU_NODE_REF;
@@ -189,9 +189,6 @@ const LOCAL_PENDING = 4;
 /** Offsets of a local list's heads in `bpf_lru_locallist` (LOCAL_LIST_IDX(t) * sizeof(list_head)). */
 const LOC_FREE_HEAD = (LOCAL_FREE - BPF_LOCAL_LIST_T_OFFSET) * HEAD_SIZE;
 const LOC_PENDING_HEAD = (LOCAL_PENDING - BPF_LOCAL_LIST_T_OFFSET) * HEAD_SIZE;
-/** list_del's poison values (LIST_POISON1/2 without POISON_POINTER_DELTA): in page 0, so they fault. */
-const LIST_POISON1 = 0x100;
-const LIST_POISON2 = 0x122;
 
 /**
  * The hash table's eviction callback (htab_lru_map_delete_node): removes the
@@ -242,6 +239,8 @@ export class BpfLru {
   private readonly h: Uint16Array;
   private readonly b: Uint8Array;
   private readonly del: DelFromHtab;
+  /** The nodes' links: the elements may be anywhere in memory (attach knows no buffer). */
+  private readonly lists: ListRegion;
   /** Per CPU: the bpf_lru_list its pops use (the global one for every CPU when common). */
   private readonly listOf: number[];
   private readonly listLock: RawSpinlock[];
@@ -321,6 +320,12 @@ export class BpfLru {
     this.h = new Uint16Array(memory.buffer);
     this.b = memory.u8;
     this.del = delFromHtab;
+    this.lists = new ListRegion(memory, {
+      name: 'bpf_lru_list',
+      start: memory.lowLimit,
+      end: memory.size,
+      entrySize: bpfLruNodeType.size,
+    });
     this.percpu = memory.read8(addr + LRU_PERCPU) !== 0;
     this.hashOffset = memory.read32(addr + LRU_HASH_OFFSET) | 0;
     this.nrScans = memory.read32(addr + LRU_NR_SCANS);
@@ -355,53 +360,6 @@ export class BpfLru {
     return this.w[(this.addr + LRU_TARGET_FREE) >> 2];
   }
 
-  // ---- list.h on emulated memory ---------------------------------------------------
-
-  private initHead(head: number): void {
-    this.w[head >> 2] = head;
-    this.w[(head >> 2) + 1] = head;
-  }
-
-  private next(entry: number): number {
-    return this.w[entry >> 2];
-  }
-
-  private prev(entry: number): number {
-    return this.w[(entry >> 2) + 1];
-  }
-
-  /** list_add: `entry` right after `head` (at the front of the list). */
-  private listAdd(entry: number, head: number): void {
-    const w = this.w;
-    const first = w[head >> 2];
-    w[entry >> 2] = first;
-    w[(entry >> 2) + 1] = head;
-    w[(first >> 2) + 1] = entry;
-    w[head >> 2] = entry;
-  }
-
-  /** __list_del_entry: unlinks `entry`, leaving its own links as they were. */
-  private unlink(entry: number): void {
-    const w = this.w;
-    const next = w[entry >> 2];
-    const prev = w[(entry >> 2) + 1];
-    w[(next >> 2) + 1] = prev;
-    w[prev >> 2] = next;
-  }
-
-  /** list_del: unlinks `entry` and poisons its links. */
-  private listDel(entry: number): void {
-    this.unlink(entry);
-    this.w[entry >> 2] = LIST_POISON1;
-    this.w[(entry >> 2) + 1] = LIST_POISON2;
-  }
-
-  /** list_move: from wherever `entry` is to the front of `head`'s list. */
-  private listMove(entry: number, head: number): void {
-    this.unlink(entry);
-    this.listAdd(entry, head);
-  }
-
   // ---- node and list helpers (caller holds the list's lock) ------------------------
 
   private countInc(l: number, type: number): void {
@@ -415,7 +373,7 @@ export class BpfLru {
   /** If `node` is where the next inactive rotation starts, start it one nearer the head instead. */
   private skipRotationPast(l: number, node: number): void {
     const nir = (l + L_NIR) >> 2;
-    if (this.w[nir] === node) this.w[nir] = this.prev(node);
+    if (this.w[nir] === node) this.w[nir] = this.lists.prev(node, l + INACTIVE * HEAD_SIZE);
   }
 
   /** __bpf_lru_node_move_to_free: off l's ACTIVE/INACTIVE/FREE list onto `freeHead`. */
@@ -423,7 +381,7 @@ export class BpfLru {
     this.skipRotationPast(l, node);
     this.countDec(l, this.b[node + NODE_TYPE]);
     this.b[node + NODE_TYPE] = tgtFreeType;
-    this.listMove(node, freeHead);
+    this.lists.move(node, freeHead);
   }
 
   /** __bpf_lru_node_move_in: from a local list onto l's list `tgtType`, ref cleared. */
@@ -431,7 +389,7 @@ export class BpfLru {
     this.countInc(l, tgtType);
     this.b[node + NODE_TYPE] = tgtType;
     this.b[node + NODE_REF] = 0;
-    this.listMove(node, l + tgtType * HEAD_SIZE);
+    this.lists.move(node, l + tgtType * HEAD_SIZE);
   }
 
   /** __bpf_lru_node_move: between or within l's lists, onto the front of `tgtType`, ref cleared. */
@@ -444,16 +402,16 @@ export class BpfLru {
     }
     this.b[node + NODE_REF] = 0;
     this.skipRotationPast(l, node);
-    this.listMove(node, l + tgtType * HEAD_SIZE);
+    this.lists.move(node, l + tgtType * HEAD_SIZE);
   }
 
   /** __bpf_lru_list_rotate_active: from the ACTIVE tail, referenced to ACTIVE, others to INACTIVE. */
   private rotateActive(l: number): void {
     const active = l + ACTIVE * HEAD_SIZE;
-    const first = this.next(active);
+    const first = this.lists.next(active, active);
     let i = 0;
-    for (let node = this.prev(active); node !== active; ) {
-      const older = this.prev(node);
+    for (let node = this.lists.prev(active, active); node !== active; ) {
+      const older = this.lists.prev(node, active);
       this.move(l, node, this.b[node + NODE_REF] !== 0 ? ACTIVE : INACTIVE);
       if (++i === this.nrScans || node === first) break;
       node = older;
@@ -466,19 +424,19 @@ export class BpfLru {
    */
   private rotateInactive(l: number): void {
     const inactive = l + INACTIVE * HEAD_SIZE;
-    if (this.next(inactive) === inactive) return;
+    if (this.lists.empty(inactive)) return;
     const nir = (l + L_NIR) >> 2;
-    let last = this.next(this.w[nir]);
-    if (last === inactive) last = this.next(last);
+    let last = this.lists.next(this.w[nir] >>> 0, inactive);
+    if (last === inactive) last = this.lists.next(last, inactive);
     let cur = this.w[nir];
     let next = inactive;
     let i = 0;
     while (i < this.nrScans) {
       if (cur === inactive) {
-        cur = this.prev(cur);
+        cur = this.lists.prev(cur, inactive);
         continue;
       }
-      next = this.prev(cur);
+      next = this.lists.prev(cur, inactive);
       if (this.b[cur + NODE_REF] !== 0) this.move(l, cur, ACTIVE);
       if (cur === last) break;
       cur = next;
@@ -508,8 +466,8 @@ export class BpfLru {
     const inactive = l + INACTIVE * HEAD_SIZE;
     let nshrinked = 0;
     let i = 0;
-    for (let node = this.prev(inactive); node !== inactive; ) {
-      const older = this.prev(node);
+    for (let node = this.lists.prev(inactive, inactive); node !== inactive; ) {
+      const older = this.lists.prev(node, inactive);
       if (this.b[node + NODE_REF] !== 0) {
         this.move(l, node, ACTIVE);
       } else if (this.del(node, cpu)) {
@@ -536,9 +494,10 @@ export class BpfLru {
     const nshrinked = this.shrinkInactive(l, tgtNshrink, freeHead, tgtFreeType, cpu);
     if (nshrinked !== 0) return nshrinked;
     const inactive = l + INACTIVE * HEAD_SIZE;
-    const force = this.next(inactive) !== inactive ? inactive : l + ACTIVE * HEAD_SIZE;
-    for (let node = this.prev(force); node !== force; ) {
-      const older = this.prev(node);
+    const force = !this.lists.empty(inactive) ? inactive : l + ACTIVE * HEAD_SIZE;
+    for (let node = this.lists.prev(force, force), n = 0; node !== force; ) {
+      this.lists.bound(++n, force);
+      const older = this.lists.prev(node, force);
       if (this.del(node, cpu)) {
         this.moveToFree(l, node, freeHead, tgtFreeType);
         return 1;
@@ -553,8 +512,9 @@ export class BpfLru {
   /** __local_list_flush: the pending nodes, oldest first, onto l's ACTIVE (ref) or INACTIVE. */
   private localListFlush(l: number, loc: number): void {
     const pending = loc + LOC_PENDING_HEAD;
-    for (let node = this.prev(pending); node !== pending; ) {
-      const older = this.prev(node);
+    for (let node = this.lists.prev(pending, pending), n = 0; node !== pending; ) {
+      this.lists.bound(++n, pending);
+      const older = this.lists.prev(node, pending);
       this.moveIn(l, node, this.b[node + NODE_REF] !== 0 ? ACTIVE : INACTIVE);
       node = older;
     }
@@ -584,8 +544,8 @@ export class BpfLru {
       this.rotate(l);
       const free = l + FREE * HEAD_SIZE;
       let nfree = 0;
-      for (let node = this.next(free); node !== free; ) {
-        const newer = this.next(node);
+      for (let node = this.lists.next(free, free); node !== free; ) {
+        const newer = this.lists.next(node, free);
         this.moveToFree(l, node, localFree, LOCAL_FREE);
         if (++nfree === targetFree) break;
         node = newer;
@@ -602,15 +562,14 @@ export class BpfLru {
     this.h[(node + NODE_CPU) >> 1] = cpu;
     this.b[node + NODE_TYPE] = LOCAL_PENDING;
     this.b[node + NODE_REF] = 0;
-    this.listAdd(node, loc + LOC_PENDING_HEAD);
+    this.lists.add(node, loc + LOC_PENDING_HEAD);
   }
 
   /** __local_list_pop_free: the first node of `loc`'s free list, unlinked, or 0. */
   private localPopFree(loc: number): number {
     const head = loc + LOC_FREE_HEAD;
-    const node = this.next(head);
-    if (node === head) return 0;
-    this.listDel(node);
+    const node = this.lists.first(head);
+    if (node !== 0) this.lists.del(node);
     return node;
   }
 
@@ -621,11 +580,14 @@ export class BpfLru {
   private localPopPending(loc: number, cpu: number): number {
     const pending = loc + LOC_PENDING_HEAD;
     for (let force = 0; force < 2; force++) {
-      for (let node = this.prev(pending); node !== pending; node = this.prev(node)) {
+      let n = 0;
+      for (let node = this.lists.prev(pending, pending); node !== pending; ) {
+        this.lists.bound(++n, pending);
         if ((force === 1 || this.b[node + NODE_REF] === 0) && this.del(node, cpu)) {
-          this.listDel(node);
+          this.lists.del(node);
           return node;
         }
+        node = this.lists.prev(node, pending);
       }
     }
     return 0;
@@ -685,7 +647,7 @@ export class BpfLru {
       if (this.b[node + NODE_TYPE] === LOCAL_PENDING) {
         this.b[node + NODE_TYPE] = LOCAL_FREE;
         this.b[node + NODE_REF] = 0;
-        this.listMove(node, this.localOf[owner] + LOC_FREE_HEAD);
+        this.lists.move(node, this.localOf[owner] + LOC_FREE_HEAD);
         lock.unlock(cpu);
         return;
       }
@@ -705,9 +667,9 @@ export class BpfLru {
     lock.lock(cpu);
     try {
       this.rotate(l);
-      if (this.next(free) === free) this.shrink(l, PERCPU_FREE_TARGET, free, FREE, cpu);
-      if (this.next(free) !== free) {
-        node = this.next(free);
+      if (this.lists.empty(free)) this.shrink(l, PERCPU_FREE_TARGET, free, FREE, cpu);
+      if (!this.lists.empty(free)) {
+        node = this.lists.first(free);
         this.w[(node + this.hashOffset) >> 2] = hash;
         this.b[node + NODE_REF] = 0;
         this.move(l, node, INACTIVE);
@@ -796,7 +758,7 @@ export class BpfLru {
           this.h[(node + NODE_CPU) >> 1] = cpu;
           this.b[node + NODE_TYPE] = FREE;
           this.b[node + NODE_REF] = 0;
-          this.listAdd(node, free);
+          this.lists.add(node, free);
         }
       }
       return;
@@ -805,7 +767,7 @@ export class BpfLru {
     for (let i = 0, node = buf + nodeOffset; i < nrElems; i++, node += elemSize) {
       this.b[node + NODE_TYPE] = FREE;
       this.b[node + NODE_REF] = 0;
-      this.listAdd(node, free);
+      this.lists.add(node, free);
     }
     const target = Math.floor(Math.floor(nrElems / this.nrCpus) / 2);
     this.w[(this.addr + LRU_TARGET_FREE) >> 2] = Math.min(Math.max(target, 1), LOCAL_FREE_TARGET);
@@ -863,18 +825,7 @@ export class BpfLru {
       type >= BPF_LOCAL_LIST_T_OFFSET
         ? this.localListAddr(cpu) + (type - BPF_LOCAL_LIST_T_OFFSET) * HEAD_SIZE
         : this.lruListAddr(cpu) + type * HEAD_SIZE;
-    const limit = Math.floor(this.memory.size / bpfLruNodeType.size);
-    const out: number[] = [];
-    for (let node = this.memory.read32(head); node !== head; node = this.memory.read32(node)) {
-      if (out.length === limit) {
-        throw new ErrnoError(
-          'EFAULT',
-          `${lruListTypeName(type)} list at 0x${head.toString(16)} does not lead back to its head`,
-        );
-      }
-      out.push(node);
-    }
-    return out;
+    return this.lists.entries(head);
   }
 
   /**
@@ -927,7 +878,7 @@ export class BpfLru {
 
   /** bpf_lru_list_init: empty lists, zero counts, rotation at the INACTIVE head, lock free. */
   private listInit(l: number): void {
-    for (let t = 0; t < NR_BPF_LRU_LIST_T; t++) this.initHead(l + t * HEAD_SIZE);
+    for (let t = 0; t < NR_BPF_LRU_LIST_T; t++) this.lists.init(l + t * HEAD_SIZE);
     for (let t = 0; t < NR_BPF_LRU_LIST_COUNT; t++) this.w[((l + L_COUNTS) >> 2) + t] = 0;
     this.w[(l + L_NIR) >> 2] = l + INACTIVE * HEAD_SIZE;
     RawSpinlock.init(this.memory, l + L_LOCK);
@@ -935,7 +886,7 @@ export class BpfLru {
 
   /** bpf_lru_locallist_init: empty lists, next_steal = cpu, lock free. */
   private locallistInit(loc: number, cpu: number): void {
-    for (let t = 0; t < NR_BPF_LRU_LOCAL_LIST_T; t++) this.initHead(loc + t * HEAD_SIZE);
+    for (let t = 0; t < NR_BPF_LRU_LOCAL_LIST_T; t++) this.lists.init(loc + t * HEAD_SIZE);
     this.h[(loc + LOC_NEXT_STEAL) >> 1] = cpu;
     RawSpinlock.init(this.memory, loc + LOC_LOCK);
   }

@@ -26,8 +26,8 @@
  * readLruNodeType(memory, node) === BPF_LRU_LIST_T.INACTIVE;
  */
 
-import { listHead } from '../percpu/chunk.ts';
 import { struct, u8, u16 } from '../segments/ctype.ts';
+import { listHeadType } from '../segments/list.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 
 /** `enum bpf_lru_list_type`: the list a node is on, by the kernel's numbers. */
@@ -53,7 +53,7 @@ export const BPF_LOCAL_LIST_T_OFFSET = NR_BPF_LRU_LIST_T;
 
 /** `struct bpf_lru_node`, 12 bytes, 4-aligned. */
 export const bpfLruNodeType = struct('bpf_lru_node', [
-  ['list', listHead],
+  ['list', listHeadType],
   ['cpu', u16],
   ['type', u8],
   ['ref', u8],
@@ -61,7 +61,7 @@ export const bpfLruNodeType = struct('bpf_lru_node', [
 
 /** Byte offsets of the node's fields. */
 export const LRU_NODE_NEXT = bpfLruNodeType.field('list').offset;
-export const LRU_NODE_PREV = LRU_NODE_NEXT + listHead.field('prev').offset;
+export const LRU_NODE_PREV = LRU_NODE_NEXT + listHeadType.field('prev').offset;
 export const LRU_NODE_CPU = bpfLruNodeType.field('cpu').offset;
 export const LRU_NODE_TYPE = bpfLruNodeType.field('type').offset;
 export const LRU_NODE_REF = bpfLruNodeType.field('ref').offset;

@@ -16,9 +16,11 @@ export const BPF_MAP_TYPE = {
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  DEVMAP: 14,
   CPUMAP: 16,
   QUEUE: 22,
   STACK: 23,
+  DEVMAP_HASH: 25,
   RINGBUF: 27,
 } as const;
 

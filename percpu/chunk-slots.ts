@@ -41,13 +41,14 @@
  * slots.first(slots.freeSlot);   // the first wholly free chunk, or 0
  */
 
+import { ListRegion, listHeadType } from '../segments/list.ts';
 import {
   C_ISOLATED,
   C_LIST,
   C_NR_EMPTY_POP_PAGES,
   type Chunks,
-  listHead,
   PCPU_MIN_ALLOC_SIZE,
+  pcpuChunk,
 } from './chunk.ts';
 
 /** Sizes below 2^(PCPU_SLOT_BASE_SHIFT - 1) bytes share slot 1. */
@@ -74,10 +75,9 @@ export const nrSlotsFor = (unitSize: number): number => sizeToSlotRaw(unitSize) 
 /** The byte offset of a chunk's list node in its header. */
 const LIST_OFFSET = C_LIST << 2;
 // Module-local copies: once transpiled, reading an imported binding is a getter call.
-const W_LIST = C_LIST;
 const W_ISOLATED = C_ISOLATED;
 const W_NR_EMPTY_POP_PAGES = C_NR_EMPTY_POP_PAGES;
-const LIST_HEAD_SIZE = listHead.size;
+const LIST_HEAD_SIZE = listHeadType.size;
 const MIN_ALLOC = PCPU_MIN_ALLOC_SIZE;
 
 export class ChunkSlots {
@@ -86,6 +86,8 @@ export class ChunkSlots {
   readonly toDepopulateSlot: number;
   readonly nrSlots: number;
   private readonly m: Int32Array;
+  /** The chunks' list nodes: chunk headers may be anywhere in memory. */
+  private readonly lists: ListRegion;
 
   constructor(
     readonly chunks: Chunks,
@@ -94,6 +96,14 @@ export class ChunkSlots {
     readonly unitSize: number,
   ) {
     this.m = chunks.m;
+    const memory = chunks.memory;
+    this.lists = new ListRegion(memory, {
+      name: 'pcpu_chunk_lists',
+      start: memory.lowLimit,
+      end: memory.size,
+      entrySize: pcpuChunk.size,
+      member: LIST_OFFSET,
+    });
     this.sidelinedSlot = sizeToSlotRaw(unitSize) + 1;
     this.freeSlot = this.sidelinedSlot + 1;
     this.toDepopulateSlot = this.freeSlot + 1;
@@ -107,11 +117,7 @@ export class ChunkSlots {
 
   /** INIT_LIST_HEAD on every slot. Boot only. */
   init(): void {
-    for (let slot = 0; slot < this.nrSlots; slot++) {
-      const h = this.head(slot);
-      this.m[h >> 2] = h;
-      this.m[(h >> 2) + 1] = h;
-    }
+    for (let slot = 0; slot < this.nrSlots; slot++) this.lists.init(this.head(slot));
   }
 
   /** pcpu_size_to_slot: a unit-sized area means a wholly free chunk. */
@@ -133,41 +139,25 @@ export class ChunkSlots {
 
   /** The first chunk on slot `slot`, or 0. */
   first(slot: number): number {
-    const h = this.head(slot);
-    const node = this.m[h >> 2] >>> 0;
-    return node === h ? 0 : node - LIST_OFFSET;
+    return this.lists.first(this.head(slot));
   }
 
   /** The chunk after `c` on slot `slot`, or 0. */
   next(c: number, slot: number): number {
-    const node = this.m[(c >> 2) + W_LIST] >>> 0;
-    return node === this.head(slot) ? 0 : node - LIST_OFFSET;
+    const h = this.head(slot);
+    const next = this.lists.next(c, h);
+    return next === h ? 0 : next;
   }
 
   /** list_del_init of the chunk's node. */
   del(c: number): void {
-    const m = this.m;
-    const node = c + LIST_OFFSET;
-    const next = m[node >> 2] >>> 0;
-    const prev = m[(node >> 2) + 1] >>> 0;
-    m[(next >> 2) + 1] = prev;
-    m[prev >> 2] = next;
-    m[node >> 2] = node;
-    m[(node >> 2) + 1] = node;
+    this.lists.delInit(c);
   }
 
   /** list_move / list_move_tail of the chunk's node onto slot `slot`. */
   private moveTo(c: number, slot: number, front: boolean): void {
-    this.del(c);
-    const m = this.m;
-    const node = c + LIST_OFFSET;
-    const h = this.head(slot);
-    const prev = front ? h : m[(h >> 2) + 1] >>> 0;
-    const next = m[prev >> 2] >>> 0;
-    m[node >> 2] = next;
-    m[(node >> 2) + 1] = prev;
-    m[(next >> 2) + 1] = node;
-    m[prev >> 2] = node;
+    if (front) this.lists.move(c, this.head(slot));
+    else this.lists.moveTail(c, this.head(slot));
   }
 
   /** __pcpu_chunk_move: moves `c` onto slot `slot` (never the reserved chunk). */

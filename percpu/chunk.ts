@@ -79,6 +79,7 @@
 
 import { alignUp, array, s32, struct, u32 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { listHeadType } from '../segments/list.ts';
 import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 
 /** include/linux/percpu.h: the allocation granule. */
@@ -93,11 +94,6 @@ const BLOCK_WORDS = PCPU_BITMAP_BLOCK_BITS >> 5;
 const PAGE_SHIFT = Math.log2(PAGE_SIZE);
 /** PAGE_SIZE as a module-local binding (an imported one is a getter once transpiled). */
 const PAGE = PAGE_SIZE;
-
-export const listHead = struct('list_head', [
-  ['next', u32],
-  ['prev', u32],
-]);
 
 /** Hints about a run of bitmap, all in bits (mm/percpu-internal.h). */
 export const pcpuBlockMd = struct('pcpu_block_md', [
@@ -120,7 +116,7 @@ export const pcpuBlockMd = struct('pcpu_block_md', [
 export const pcpuChunk = struct('pcpu_chunk', [
   ['nr_alloc', s32],
   ['max_alloc_size', u32],
-  ['list', listHead],
+  ['list', listHeadType],
   ['free_bytes', s32],
   ['chunk_md', pcpuBlockMd],
   ['base_addr', u32],

@@ -49,8 +49,22 @@ import { CpuState } from './cpu-state.ts';
 import { DebugPreempt } from './debug-preempt.ts';
 import { runCpu } from './execution.ts';
 import { probeOf, registerGuestInterface } from './guest-interface.ts';
-import { doSoftirq } from './interrupts.ts';
-import type { Kernel, Sleeper, SpawnOptions, TaskWait, TimerHandler } from './kernel.ts';
+import {
+  doSoftirq,
+  FIRST_DEVICE_IRQ,
+  KERNEL_SOFTIRQS,
+  RESCHEDULE_IRQ,
+  raiseDeviceIrq,
+} from './interrupts.ts';
+import type {
+  IrqAction,
+  Kernel,
+  Sleeper,
+  SoftirqAction,
+  SpawnOptions,
+  TaskWait,
+  TimerHandler,
+} from './kernel.ts';
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
@@ -63,7 +77,7 @@ import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
-import { type TraceEventBody, traceFlags } from './trace/events.ts';
+import { SOFTIRQ_NAMES, type TraceEventBody, traceFlags } from './trace/events.ts';
 import { Tracer } from './trace/tracer.ts';
 
 /** What the builder hands to boot: the resolved options, the memory, and the image to link. */
@@ -98,6 +112,8 @@ export class BootedKernel implements Kernel {
   readonly cpus: CpuState[] = [];
   readonly tasks = new Map<number, Task>();
   readonly timerHandlers: TimerHandler[][] = [];
+  readonly irqActions = new Map<number, IrqAction>();
+  readonly softirqActions: (SoftirqAction | undefined)[] = [];
   readonly sleepers: Sleeper[] = [];
   steps = 0;
   current: CpuState | null = null;
@@ -151,6 +167,10 @@ export class BootedKernel implements Kernel {
     this.tracer = opts.trace
       ? new Tracer(memory, map, this.nrCpus, { bytesPerCpu: opts.traceBytesPerCpu })
       : null;
+    if (this.tracer !== null) {
+      this.tracer.rings.onCorrupt = (cpu, message) =>
+        this.report('warning', this.cpus[cpu] ?? this.cpus[0], [message]);
+    }
     const maps = this.maps;
     const resolver: PseudoResolver = {
       mapByFd: (fd) => BigInt(maps.get(fd).addr),
@@ -339,6 +359,37 @@ export class BootedKernel implements Kernel {
       this.areas.checkCpu(id);
       this.timerHandlers[id].push(h);
     }
+  }
+
+  requestIrq(irq: number, name: string, handler: IrqAction['handler']): void {
+    if (!Number.isInteger(irq) || irq < FIRST_DEVICE_IRQ || irq > 255 || irq === RESCHEDULE_IRQ) {
+      throw new ErrnoError('EINVAL', `irq ${irq} is not a device vector ${FIRST_DEVICE_IRQ}..255`);
+    }
+    const had = this.irqActions.get(irq);
+    if (had !== undefined) throw new ErrnoError('EBUSY', `irq ${irq} is taken by ${had.name}`);
+    this.irqActions.set(irq, { name, handler });
+  }
+
+  raiseIrq(cpu: number, irq: number): void {
+    this.areas.checkCpu(cpu);
+    if (!this.irqActions.has(irq)) throw new ErrnoError('EINVAL', `irq ${irq} has no handler`);
+    raiseDeviceIrq(this.cpus[cpu], irq);
+  }
+
+  openSoftirq(vec: number, action: SoftirqAction): void {
+    if (!Number.isInteger(vec) || vec < 0 || vec >= SOFTIRQ_NAMES.length) {
+      throw new ErrnoError('EINVAL', `softirq vector ${vec} is not 0..${SOFTIRQ_NAMES.length - 1}`);
+    }
+    if (KERNEL_SOFTIRQS.includes(vec) || this.softirqActions[vec] !== undefined) {
+      throw new ErrnoError('EBUSY', `softirq ${SOFTIRQ_NAMES[vec]} has an action`);
+    }
+    this.softirqActions[vec] = action;
+  }
+
+  raiseSoftirq(cpu: number, vec: number): void {
+    this.areas.checkCpu(cpu);
+    const c = this.cpus[cpu];
+    c.softirqPending |= 1 << vec;
   }
 
   // ---- native tasks' blocking calls -----------------------------------------------------

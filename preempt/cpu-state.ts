@@ -19,9 +19,12 @@ import type { Task } from './task.ts';
 /** Interrupt lines of a CPU. */
 export const IRQ_TIMER = 1 << 0;
 export const IRQ_RESCHEDULE = 1 << 1;
+/** Some device line is raised: `pendingDeviceIrqs` says which. */
+export const IRQ_DEVICE = 1 << 2;
 
 /** Softirq vectors (include/linux/interrupt.h). */
 export const TIMER_SOFTIRQ = 1;
+export const NET_RX_SOFTIRQ = 3;
 export const SCHED_SOFTIRQ = 7;
 export const RCU_SOFTIRQ = 9;
 
@@ -33,10 +36,18 @@ export class CpuState {
   /** Local clock value at which the next timer interrupt fires. */
   nextTick: number;
   ticks = 0;
+  /**
+   * Clock value at which the current step must stop (the quantum's end or
+   * the next tick): native code that runs a guest program in slices
+   * (a cpumap kthread) runs it up to here, as a guest task would run.
+   */
+  stepEnd = 0;
   /** Ticks left in the running task's time slice. */
   sliceLeft = 0;
   /** Raised interrupt lines, delivered when interrupts are enabled. */
   pendingIrqs = 0;
+  /** Device interrupts raised on this CPU (IRQ_DEVICE), in the order they came. */
+  readonly pendingDeviceIrqs: number[] = [];
   /** Set by a kfunc or helper: reschedule as soon as the current step ends. */
   reschedRequested = false;
   /** The running task called schedule() itself: a voluntary switch, not a preemption. */

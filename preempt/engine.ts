@@ -6,12 +6,24 @@
  * source of choice, so the same machine, options and strategy seed give the
  * same run, trace included, byte for byte; the schedule log replays it.
  *
+ * Robustness: an exception while a decision is applied is an emulator bug
+ * (guest faults never throw: they are oopses). The run stops there with the
+ * crash report parallel mode makes (emulator-crash.ts) and returns what it
+ * gathered, its schedule log included, so the replay string reproduces the
+ * crash. A wall-clock `timeoutMs` ends the run between two decisions.
+ *
  * @example
  * const result = runDeterministic(machine, pct({ seed: 7, depth: 3 }));
  * result.replay; // 'v1.2.AQ...': runDeterministic(sameMachine, replay(result.replay))
  */
 
 import { ErrnoError } from '../segments/errno.ts';
+import {
+  crashReport,
+  describeRunning,
+  type EmulatorCrash,
+  emulatorCrash,
+} from './emulator-crash.ts';
 import { raiseIrq } from './interrupts.ts';
 import type { Kernel } from './kernel.ts';
 import { type Decision, ScheduleLog } from './schedule-log.ts';
@@ -27,22 +39,27 @@ export interface Strategy {
 export interface EngineOptions {
   /** Stop after this many emulated instructions (all CPUs). Default 10 million. */
   maxSteps?: number;
-  /**
-   * Stop once this many ms of wall-clock time have passed, checked between
-   * decisions (a run cut short this way is not reproducible). No limit by default.
-   */
+  /** Stop after this many ms of wall time, checked between decisions. Default: no limit. */
   timeoutMs?: number;
 }
+
+/**
+ * Why a run ended: every task finished, the step budget was spent, the
+ * strategy stopped deciding (a replay ran out), the wall-clock limit passed,
+ * or an emulator exception stopped the machine.
+ */
+export type EngineEnd = 'finished' | 'max-steps' | 'schedule-ended' | 'timeout' | 'crashed';
 
 export interface EngineResult {
   /** Every task that keeps a run going has exited. */
   readonly finished: boolean;
+  readonly end: EngineEnd;
+  /** The emulator exception that stopped the run (also reported in `k.reports`). */
+  readonly crash?: EmulatorCrash;
   readonly steps: number;
   /** Replays this run exactly: `replay(result.replay)`. */
   readonly replay: string;
   readonly strategy: string;
-  /** The run was stopped by `timeoutMs`. */
-  readonly timedOut?: boolean;
 }
 
 export function runDeterministic(
@@ -51,28 +68,74 @@ export function runDeterministic(
   opts: EngineOptions = {},
 ): EngineResult {
   const maxSteps = opts.maxSteps ?? 10_000_000;
+  const deadline = performance.now() + (opts.timeoutMs ?? Number.POSITIVE_INFINITY);
   const log = new ScheduleLog(k.nrCpus);
-  const deadline = opts.timeoutMs === undefined ? Infinity : performance.now() + opts.timeoutMs;
-  let timedOut = false;
-  while (!k.finished && k.steps < maxSteps) {
-    if (performance.now() > deadline) {
-      timedOut = true;
+  let end: EngineEnd = 'max-steps';
+  let crash: EmulatorCrash | undefined;
+  let lastCpu = 0;
+  for (let n = 0; ; n++) {
+    if (k.finished) {
+      end = 'finished';
       break;
     }
-    const d = strategy.decide(k);
-    if (d === null) break;
-    const used = apply(k, d);
-    // A run is logged by what it used: a hardirq handler may carry it past its
-    // quantum, and merged runs replay exactly only when counted this way.
-    log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
+    if (k.steps >= maxSteps) break;
+    if ((n & (DEADLINE_CHECK_EVERY - 1)) === 0 && performance.now() >= deadline) {
+      end = 'timeout';
+      timeoutReport(k, lastCpu, opts.timeoutMs!);
+      break;
+    }
+    let d: Decision | null = null;
+    try {
+      d = strategy.decide(k);
+      if (d === null) {
+        end = 'schedule-ended';
+        break;
+      }
+      lastCpu = d.cpu;
+      const used = apply(k, d);
+      // A run is logged by what it used: a hardirq handler may carry it past its
+      // quantum, and merged runs replay exactly only when counted this way.
+      log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
+    } catch (e) {
+      // A strategy's ErrnoError is about its input (a replay string for another machine).
+      if (d === null ? e instanceof ErrnoError : d.cpu < 0 || d.cpu >= k.nrCpus) throw e;
+      // Logged as decided: the replay runs into the same exception at the same instruction.
+      if (d !== null) log.record(d);
+      const c = k.cpus[lastCpu];
+      crash = emulatorCrash(k, c, e);
+      k.reports.push(crashReport(k, crash, { pid: c.curr.pid, comm: c.curr.comm, ts: k.now() }));
+      end = 'crashed';
+      break;
+    }
   }
-  const result = {
+  return {
     finished: k.finished,
+    end,
+    crash,
     steps: k.steps,
     replay: log.encode(),
     strategy: strategy.name,
   };
-  return timedOut ? { ...result, timedOut } : result;
+}
+
+/** Decisions between two looks at the wall clock (a power of two). */
+const DEADLINE_CHECK_EVERY = 64;
+
+/** The report of a run the wall-clock limit ended: where each CPU was. */
+function timeoutReport(k: Kernel, lastCpu: number, timeoutMs: number): void {
+  const c = k.cpus[lastCpu] ?? k.cpus[0];
+  const lines = [
+    `percpu-emu: the time limit (${Math.round(timeoutMs)} ms) passed after ${k.steps} instructions; the run was stopped between two decisions`,
+    ...k.cpus.map((x) => `  CPU#${x.id}: ${describeRunning(k, x)}`),
+  ];
+  k.reports.push({
+    kind: 'warning',
+    cpu: c.id,
+    pid: c.curr.pid,
+    comm: c.curr.comm,
+    ts: k.now(),
+    lines,
+  });
 }
 
 /** Applies one decision; returns the instructions a run used (0 otherwise). */

@@ -14,6 +14,7 @@
  */
 
 import { StopReason } from '../cpu/cpu.ts';
+import { CpuFault } from '../cpu/fault.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { CpuState } from './cpu-state.ts';
 import { deliverInterrupts, raiseIrq } from './interrupts.ts';
@@ -96,6 +97,7 @@ export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking
     return;
   }
   const until = Math.min(end, c.nextTick);
+  c.stepEnd = until;
   const task = c.curr;
   if (task.body.kind === 'program') {
     runGuest(k, c, task, until - c.clock, locking);
@@ -120,15 +122,17 @@ export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking
 /** The guest program of `task` for up to `budget` instructions, unlocked; then its exit, oops or reschedule. */
 function runGuest(k: Kernel, c: CpuState, task: Task, budget: number, locking: CpuLocking): void {
   const ctx = task.ctx!;
-  const reason = c.cpu.run(ctx, budget);
-  k.advance(c, c.cpu.executed);
+  // The interpreter checks the context is one it could have left; the kernel, that it is this task's.
+  const foreign = ctx.stackTop !== task.stackTop ? foreignStack(task, ctx.stackTop) : null;
+  const reason = foreign === null ? c.cpu.run(ctx, budget) : StopReason.Fault;
+  k.advance(c, foreign === null ? c.cpu.executed : 0);
   const exited = reason === StopReason.Exit;
   const faulted = reason === StopReason.Fault;
   if (!exited && !faulted && !c.reschedRequested) return;
   locking.lock(k, c);
   try {
     if (exited) exitTask(k, c, task, ctx.reg(0));
-    else if (faulted) guestOops(k, c, task);
+    else if (faulted) guestOops(k, c, task, foreign ?? c.cpu.fault!);
     if (c.reschedRequested) reschedPoint(k, c);
   } finally {
     locking.unlock(k, c);
@@ -177,9 +181,24 @@ function reschedPoint(k: Kernel, c: CpuState): void {
   c.yieldRequested = false;
 }
 
+/** The fault of a saved context whose stack is not its task's (a stray store changed it). */
+function foreignStack(task: Task, stackTop: number): CpuFault {
+  const ctx = task.ctx!;
+  return new CpuFault(
+    'corrupted-context',
+    ctx.pc,
+    `saved context of ${task.comm}/${task.pid} (task_struct at 0x${task.addr.toString(16)}) is corrupted: stack top 0x${stackTop.toString(16)} is not its stack 0x${task.stackTop.toString(16)}`,
+  );
+}
+
 /** A guest fault: the oops report, then the task dies and the CPU goes on. */
-function guestOops(k: Kernel, c: CpuState, task: Task): void {
-  const fault = c.cpu.fault!;
+function guestOops(k: Kernel, c: CpuState, task: Task, fault: CpuFault): void {
+  if (fault.kind === 'corrupted-context' && fault.detail.startsWith('saved context is')) {
+    // The interpreter does not know whose context it was given: the kernel names the struct.
+    const whose = `saved context of ${task.comm}/${task.pid} (task_struct at 0x${task.addr.toString(16)}) is`;
+    const what = fault.detail.slice('saved context is'.length).replace(/ at pc -?\d+$/, '');
+    fault = new CpuFault('corrupted-context', fault.pc, `${whose}${what}`);
+  }
   const who = { cpu: c.id, pid: task.pid, comm: task.comm, count: k.nextOops() };
   k.report('oops', c, oopsLines(fault, task.ctx!, who, k.disasmOptions()));
   exitTask(k, c, task, BigInt(fault.code));

@@ -25,6 +25,7 @@ import { StopReason } from '../cpu/cpu.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
 import {
   type CpuState,
+  IRQ_DEVICE,
   IRQ_RESCHEDULE,
   IRQ_TIMER,
   RCU_SOFTIRQ,
@@ -47,12 +48,22 @@ import { SOFTIRQ_NAMES } from './trace/events.ts';
 /** Interrupt numbers as the trace names them. */
 const TIMER_IRQ = 0;
 /** x86 RESCHEDULE_VECTOR. */
-const RESCHEDULE_IRQ = 253;
+export const RESCHEDULE_IRQ = 253;
+/** Device interrupts are the vectors from here up (FIRST_EXTERNAL_VECTOR). */
+export const FIRST_DEVICE_IRQ = 32;
+/** The softirqs the kernel itself serves; openSoftirq refuses them. */
+export const KERNEL_SOFTIRQS: readonly number[] = [TIMER_SOFTIRQ, SCHED_SOFTIRQ, RCU_SOFTIRQ];
 /** Instructions a guest hardirq handler may run before it is declared stuck. */
 const IRQ_HANDLER_BUDGET = 1_000_000;
 
 export function raiseIrq(c: CpuState, line: 'timer' | 'reschedule'): void {
   c.pendingIrqs |= line === 'timer' ? IRQ_TIMER : IRQ_RESCHEDULE;
+}
+
+/** A device raises `irq` on `c` (its handler is k.irqActions.get(irq)). */
+export function raiseDeviceIrq(c: CpuState, irq: number): void {
+  if (!c.pendingDeviceIrqs.includes(irq)) c.pendingDeviceIrqs.push(irq);
+  c.pendingIrqs |= IRQ_DEVICE;
 }
 
 /** Takes every pending interrupt of `c` (interrupts must be enabled). */
@@ -66,6 +77,7 @@ export function deliverInterrupts(k: Kernel, c: CpuState): void {
     timerInterrupt(k, c);
     k.trace(c, { type: 'irq_handler_exit', irq: TIMER_IRQ, ret: 'handled' });
   }
+  if (lines & IRQ_DEVICE) deviceInterrupts(k, c);
   if (lines & IRQ_RESCHEDULE) {
     k.trace(c, { type: 'irq_handler_entry', irq: RESCHEDULE_IRQ, name: 'resched' });
     setNeedResched(k.memory, c.vars.preemptCount);
@@ -76,6 +88,19 @@ export function deliverInterrupts(k: Kernel, c: CpuState): void {
   c.setIrqsEnabled(true);
   // Return from interrupt: preempt_schedule_irq when preemptible and asked to.
   if (c.needResched && c.preemptCount === 0) schedule(k, c, !c.isIdle);
+}
+
+/** handle_irq() for each raised device line, in the order they were raised. */
+function deviceInterrupts(k: Kernel, c: CpuState): void {
+  const lines = c.pendingDeviceIrqs;
+  while (lines.length > 0) {
+    const irq = lines.shift()!;
+    const action = k.irqActions.get(irq);
+    if (action === undefined) continue;
+    k.trace(c, { type: 'irq_handler_entry', irq, name: action.name });
+    action.handler(k, c.id);
+    k.trace(c, { type: 'irq_handler_exit', irq, ret: 'handled' });
+  }
 }
 
 /** The timer handler: jiffies, the scenario's handlers, the scheduler tick, the watchdog. */
@@ -144,6 +169,7 @@ export function doSoftirq(k: Kernel, c: CpuState): void {
     // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
     if (vec === TIMER_SOFTIRQ && c.id === 0 && k.percpu.balancePending) k.percpu.balance();
     if (vec === RCU_SOFTIRQ) k.rcu.invokeCallbacks(c);
+    k.softirqActions[vec]?.(k, c);
     k.trace(c, { type: 'softirq_exit', vec, name });
   }
   c.setIrqsEnabled(irqsWereEnabled);

@@ -79,6 +79,15 @@ export interface SpawnOptions {
 /** A hardirq handler added to the timer interrupt of a CPU. */
 export type TimerHandler = { program: LoadedProgram } | { fn: (k: Kernel, cpu: number) => void };
 
+/** A device interrupt's handler (request_irq): runs in hardirq context on the CPU the line was raised on. */
+export interface IrqAction {
+  readonly name: string;
+  readonly handler: (k: Kernel, cpu: number) => void;
+}
+
+/** A softirq vector's action (open_softirq): runs in softirq context on its CPU. */
+export type SoftirqAction = (k: Kernel, c: CpuState) => void;
+
 /** A sleeping task and the tick of its CPU at which it wakes. */
 export interface Sleeper {
   readonly task: Task;
@@ -162,6 +171,21 @@ export interface Kernel extends PreemptionModel {
   liveTasks(): Task[];
   /** Called by do_exit: one fewer task keeps the run going. */
   noteExit(task: Task): void;
+  /** Device interrupt handlers by irq number (requestIrq). */
+  readonly irqActions: ReadonlyMap<number, IrqAction>;
+  /** Softirq actions by vector, beyond the kernel's own (openSoftirq). */
+  readonly softirqActions: readonly (SoftirqAction | undefined)[];
+  /**
+   * request_irq(): `handler` serves device interrupt `irq` (32..255, not the
+   * reschedule vector); EBUSY if it has one.
+   */
+  requestIrq(irq: number, name: string, handler: IrqAction['handler']): void;
+  /** The device raises `irq` with its affinity on `cpu`; taken when `cpu` has interrupts on. */
+  raiseIrq(cpu: number, irq: number): void;
+  /** open_softirq(): `action` runs when `vec` is pending (NET_RX_SOFTIRQ, ...); EBUSY if taken. */
+  openSoftirq(vec: number, action: SoftirqAction): void;
+  /** raise_softirq_irqoff() on `cpu`: the vector runs at its next irq exit or local_bh_enable. */
+  raiseSoftirq(cpu: number, vec: number): void;
   /** Adds a hardirq handler to CPU `cpu`'s timer interrupt ('all' for every CPU). */
   onTimer(cpu: number | 'all', handler: TimerHandler | LoadedProgram | AssembledProgram): void;
   /** Runs CPU `id` for `quantum` instructions (see execution.ts); returns those used. */

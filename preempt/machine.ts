@@ -136,16 +136,32 @@ export interface MachineRecipe {
  * image, boots it and sets it up.
  *
  * @example
- * const k = bootRecipe(scenario, { cpus: 2 }); // what runScenario runs
+ * const k = bootRecipe(scenario, { cpus: 2 }); // what parallel mode's workers run
  */
 export function bootRecipe(
   recipe: MachineRecipe,
   options: MachineOptions = {},
   shared?: { buffer: SharedArrayBuffer },
 ): Kernel {
-  const machine = new Machine({ ...recipe.machine, ...options }, shared);
-  recipe.define?.(machine);
-  const k = machine.boot();
+  const k = bootUnsetRecipe(recipe, options, shared);
   recipe.setup(k);
   return k;
+}
+
+/**
+ * `recipe`'s machine booted but not set up: the caller runs the setup
+ * itself (runScenario, to report its exceptions and time it).
+ *
+ * @example
+ * const k = bootUnsetRecipe(scenario, { cpus: 2 });
+ * scenario.setup(k);
+ */
+export function bootUnsetRecipe(
+  recipe: MachineRecipe,
+  options: MachineOptions = {},
+  shared?: { buffer: SharedArrayBuffer },
+): Kernel {
+  const machine = new Machine({ ...recipe.machine, ...options }, shared);
+  recipe.define?.(machine);
+  return machine.boot();
 }

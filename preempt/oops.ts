@@ -13,6 +13,7 @@ import { type CpuContext, CTX_DEPTH, CTX_FRAMES, FRAME_WORDS } from '../cpu/cont
 import { type DisasmOptions, disassembleInsn } from '../cpu/disasm.ts';
 import type { CpuFault } from '../cpu/fault.ts';
 import { INSN_SIZE } from '../cpu/insn.ts';
+import { MAX_CALL_FRAMES } from '../cpu/opcodes.ts';
 import type { LoadedProgram, SourceLine } from '../cpu/program.ts';
 
 const hex16 = (v: bigint) => BigInt.asUintN(64, v).toString(16).padStart(16, '0');
@@ -74,7 +75,8 @@ export function oopsLines(
   }
   lines.push('Call Trace:');
   lines.push(' <TASK>');
-  const depth = ctx.words[CTX_DEPTH];
+  // A corrupted context's depth is printed in its BUG line; the trace shows the frames that exist.
+  const depth = Math.min(Math.max(ctx.words[CTX_DEPTH], 0), MAX_CALL_FRAMES);
   for (let d = depth - 1; d >= 0; d--) {
     const ret = ctx.words[CTX_FRAMES + d * FRAME_WORDS];
     const at = prog.sourceLine(ret - 1);

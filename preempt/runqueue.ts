@@ -41,9 +41,20 @@ export class RunQueue {
     readonly cpu: number,
   ) {}
 
-  /** Tasks waiting to run (the running one is not counted). */
+  /** Tasks waiting to run (the running one is not counted); at most RQ_CAPACITY. */
   get length(): number {
-    return this.memory.read32(this.addr + NR_RUNNING);
+    return Math.min(this.memory.read32(this.addr + NR_RUNNING), RQ_CAPACITY);
+  }
+
+  /** What is wrong with the struct as memory holds it, or null (the scheduler checks before use). */
+  corruption(): string | null {
+    const n = this.memory.read32(this.addr + NR_RUNNING);
+    return n > RQ_CAPACITY ? `nr_running ${n} exceeds its ${RQ_CAPACITY} slots` : null;
+  }
+
+  /** Replaces the waiting pids with `pids` (the scheduler's repair of a corrupted queue). */
+  rewrite(pids: readonly number[]): void {
+    this.write([...pids]);
   }
 
   get curr(): number {
@@ -94,7 +105,7 @@ export class RunQueue {
     return pid;
   }
 
-  private write(list: number[]): void {
+  private write(list: readonly number[]): void {
     list.forEach((pid, k) => {
       this.memory.write32(this.addr + QUEUE + 4 * k, pid);
     });

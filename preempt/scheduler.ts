@@ -28,6 +28,7 @@ import {
   preemptCountReset,
   setNeedResched,
 } from './preempt-count.ts';
+import { RQ_CAPACITY } from './runqueue.ts';
 import { EXIT_ZOMBIE, stateLetter, TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from './task.ts';
 
 /**
@@ -44,12 +45,11 @@ export function schedule(k: Kernel, c: CpuState, preempt: boolean): boolean {
     return true;
   }
   if (prevRunnable) {
-    c.rq.enqueue(prev.pid);
+    enqueueTask(k, c, prev);
     prev.onRq = true;
   }
   if (c.rq.length === 0) idleBalance(k, c);
-  const nextPid = c.rq.pickNext();
-  const next = nextPid < 0 ? c.idle : k.tasks.get(nextPid)!;
+  const next = pickNextTask(k, c);
   next.onRq = false;
   if (next !== prev) contextSwitch(k, c, prev, next, preempt && prevRunnable);
   c.sliceLeft = k.opts.timeSlice;
@@ -57,6 +57,95 @@ export function schedule(k: Kernel, c: CpuState, preempt: boolean): boolean {
   c.stuckSince = -1;
   c.lockupReported = false;
   return next !== c.idle;
+}
+
+/**
+ * The head of `c`'s run queue, checked: the queue lives in memory a stray
+ * store can reach, so a pid that names no task, an exited one, one of
+ * another CPU or one not waiting (running, or queued twice) is reported as
+ * run-queue corruption and dropped, and the next is tried. The idle task
+ * when none is left.
+ */
+function pickNextTask(k: Kernel, c: CpuState): Task {
+  repairRunQueue(k, c);
+  for (;;) {
+    const pid = c.rq.pickNext();
+    if (pid < 0) return c.idle;
+    const task = k.tasks.get(pid);
+    const bad = notWaitingOn(task, pid, c.id);
+    if (bad === undefined) return task!;
+    runQueueCorrupted(k, c, bad);
+  }
+}
+
+/** Why `task` (the task of `pid`) cannot be a waiting entry of CPU `cpu`'s run queue. */
+function notWaitingOn(task: Task | undefined, pid: number, cpu: number): string | undefined {
+  if (task === undefined) return `pid ${pid} names no task`;
+  const who = `${task.comm}/${pid}`;
+  if (task.exited) return `${who} has exited`;
+  if (task.cpu !== cpu) return `${who} belongs to CPU ${task.cpu}`;
+  if (!task.onRq) return `${who} is not waiting (it is running, or was queued twice)`;
+  return undefined;
+}
+
+/**
+ * A run queue whose count is out of range keeps only the entries that name
+ * tasks waiting on it, each once (what a stray store left cannot be trusted).
+ */
+function repairRunQueue(k: Kernel, c: CpuState): void {
+  const bad = c.rq.corruption();
+  if (bad === null) return;
+  runQueueCorrupted(k, c, bad);
+  const seen = new Set<number>();
+  c.rq.rewrite(
+    c.rq.pids().filter((pid) => {
+      const ok = !seen.has(pid) && notWaitingOn(k.tasks.get(pid), pid, c.id) === undefined;
+      seen.add(pid);
+      return ok;
+    }),
+  );
+}
+
+/**
+ * Queues `task` on `c`. A full queue is first cleared of entries that name
+ * no waiting task (stray stores can fill it); EAGAIN if it is full of real ones.
+ */
+function enqueueTask(k: Kernel, c: CpuState, task: Task): void {
+  if (c.rq.length >= RQ_CAPACITY) {
+    const waiting = c.rq
+      .pids()
+      .filter((pid) => notWaitingOn(k.tasks.get(pid), pid, c.id) === undefined);
+    if (waiting.length < c.rq.length) {
+      runQueueCorrupted(
+        k,
+        c,
+        `${c.rq.length - waiting.length} of its ${RQ_CAPACITY} slots name no waiting task`,
+      );
+      c.rq.rewrite(waiting);
+    }
+  }
+  c.rq.enqueue(task.pid);
+}
+
+/** A task_struct whose cpu field names no CPU: reported, and the task goes to the first CPU it may use. */
+function taskCpuCorrupted(k: Kernel, task: Task): CpuState {
+  const c = k.current ?? k.cpus[0];
+  const to = k.cpus.find((x) => task.allowedOn(x.id)) ?? k.cpus[0];
+  k.report('oops', c, [
+    `BUG: task_struct of ${task.comm}/${task.pid} at 0x${task.addr.toString(16)} is corrupted: cpu ${task.cpu} names no CPU; it goes to CPU ${to.id}`,
+    `Oops: EUCLEAN [#${k.nextOops()}] SMP`,
+    `CPU: ${c.id} PID: ${c.curr.pid} Comm: ${c.curr.comm}`,
+  ]);
+  return to;
+}
+
+/** The oops of a corrupted run queue: the kernel would BUG(); here the bad entry is dropped. */
+function runQueueCorrupted(k: Kernel, c: CpuState, what: string): void {
+  k.report('oops', c, [
+    `BUG: run queue of CPU ${c.id} at 0x${c.rq.addr.toString(16)} is corrupted: ${what}`,
+    `Oops: EUCLEAN [#${k.nextOops()}] SMP`,
+    `CPU: ${c.id} PID: ${c.curr.pid} Comm: ${c.curr.comm}`,
+  ]);
 }
 
 function contextSwitch(k: Kernel, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
@@ -84,10 +173,11 @@ function contextSwitch(k: Kernel, c: CpuState, prev: Task, next: Task, preempted
  * and asks for a reschedule there if that CPU is idle.
  */
 export function wakeUpProcess(k: Kernel, task: Task, cpu = task.cpu): void {
-  const target = k.cpus[cpu];
+  const target = k.cpus[cpu] ?? taskCpuCorrupted(k, task);
+  cpu = target.id;
   task.state = TASK_RUNNING;
   task.cpu = cpu;
-  target.rq.enqueue(task.pid);
+  enqueueTask(k, target, task);
   task.onRq = true;
   k.trace(k.current ?? target, {
     type: 'sched_wakeup',
@@ -144,6 +234,7 @@ function releaseDyingTask(k: Kernel, c: CpuState, task: Task): void {
 /** Why a task cannot be migrated to `dest` now, or undefined when it can. */
 export function cannotMigrate(k: Kernel, task: Task, dest: number): string | undefined {
   if (task.exited) return 'it has exited';
+  if (k.cpus[task.cpu] === undefined) return `its task_struct names CPU ${task.cpu}`;
   if (!task.onRq) return 'it is not waiting on a run queue';
   if (task.kthread) return 'it is a bound kthread';
   if (task.migrationDisabled > 0) return 'migration is disabled';
@@ -167,7 +258,7 @@ export function migrateTask(k: Kernel, task: Task, dest: number): boolean {
     destCpu: dest,
   });
   task.cpu = dest;
-  k.cpus[dest].rq.enqueue(task.pid);
+  enqueueTask(k, k.cpus[dest], task);
   if (k.cpus[dest].isIdle) setNeedResched(k.memory, k.cpus[dest].vars.preemptCount);
   return true;
 }
@@ -192,8 +283,9 @@ function idleBalance(k: Kernel, c: CpuState): void {
 
 function pullOne(k: Kernel, from: CpuState, to: CpuState): boolean {
   for (const pid of from.rq.pids()) {
-    const task = k.tasks.get(pid)!;
-    if (migrateTask(k, task, to.id)) return true;
+    // A pid that names no task is the source CPU's to find and report when it picks.
+    const task = k.tasks.get(pid);
+    if (task !== undefined && migrateTask(k, task, to.id)) return true;
   }
   return false;
 }

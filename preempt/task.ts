@@ -82,6 +82,11 @@ export class Task {
   /** pid and comm never change after init: cached, as the trace reads them often. */
   readonly pid: number;
   readonly comm: string;
+  /**
+   * The top of the task's stack, as created: the kernel's own copy, which a
+   * resuming context must match (task_struct.stack in memory may be overwritten).
+   */
+  readonly stackTop: number;
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -89,6 +94,7 @@ export class Task {
     readonly addr: number,
     readonly body: TaskKind,
   ) {
+    this.stackTop = Number(memory.read64(addr + STACK));
     this.ctx =
       body.kind === 'program'
         ? new CpuContext(
@@ -125,9 +131,6 @@ export class Task {
     memory.writeBytes(addr + COMM, comm);
   }
 
-  get stackTop(): number {
-    return Number(this.memory.read64(this.addr + STACK));
-  }
   get state(): number {
     return this.memory.read32(this.addr + STATE);
   }

@@ -8,10 +8,31 @@
  * console.log(formatReport(runScenario(s, { seed: 3 }), 'scenarios/examples/lost-update-racy.ts'));
  */
 
+import type { EngineEnd } from '../preempt/engine.ts';
 import type { ReportKind } from '../preempt/reports.ts';
 import type { ScenarioResult } from './run-scenario.ts';
 
 const SHOWN_PER_KIND = 4;
+
+const END_TEXT: Record<EngineEnd, string> = {
+  finished: 'finished',
+  'max-steps': 'the step budget was spent',
+  'schedule-ended': 'the schedule ended',
+  timeout: 'the time limit passed',
+  crashed: 'an emulator exception stopped it',
+};
+
+function verdictText(r: ScenarioResult): string {
+  if (r.crash !== undefined)
+    return 'EMULATOR BUG: an exception inside the emulator stopped the run';
+  if (r.errors.length > 0)
+    return `the scenario's own code threw (${r.errors.map((e) => e.where).join(', ')})`;
+  if (!r.ok) return 'an invariant FAILED';
+  const reports = reportCount(r);
+  return reports === 0
+    ? 'every invariant held'
+    : `every invariant held, but the kernel made ${reports} report${reports === 1 ? '' : 's'}`;
+}
 
 export function formatReport(r: ScenarioResult, source: string): string {
   const m = r.machine;
@@ -22,10 +43,9 @@ export function formatReport(r: ScenarioResult, source: string): string {
     `machine:  ${m.nrCpus} CPUs, timer tick every ${o.tickInterval} instructions, DEBUG_PREEMPT ${o.debugPreempt}`,
   );
   out.push(`strategy: ${r.engine.strategy}`);
-  const ending = r.engine.finished
-    ? 'all tasks finished'
-    : `stopped before all tasks finished${r.engine.timedOut ? ' (wall-clock timeout)' : ''}`;
-  out.push(`run:      ${r.engine.steps} instructions over all CPUs, ${ending}`);
+  out.push(
+    `run:      ${r.engine.steps} instructions over all CPUs, ${r.engine.finished ? 'all tasks finished' : `stopped before all tasks finished (${END_TEXT[r.engine.end]})`}`,
+  );
   out.push('invariants:');
   for (const v of r.verdicts) out.push(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name}: ${v.detail}`);
   const kinds: [ReportKind, string][] = [
@@ -60,15 +80,15 @@ export function formatReport(r: ScenarioResult, source: string): string {
     if (distinct.size > SHOWN_PER_KIND)
       out.push(`  ... ${distinct.size - SHOWN_PER_KIND} more distinct reports`);
   }
-  const reports = reportCount(r);
-  const verdict = !r.ok
-    ? 'an invariant FAILED'
-    : reports > 0
-      ? `every invariant held, but the kernel made ${reports} report${reports === 1 ? '' : 's'}`
-      : 'every invariant held';
-  out.push(`verdict:  ${verdict}`);
-  if (r.replay === '') out.push('replay:   none: parallel runs are not reproducible');
-  else out.push(`replay:   npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
+  out.push(`verdict:  ${verdictText(r)}`);
+  if (r.replay === '') {
+    const why = r.engine.strategy.startsWith('parallel')
+      ? 'parallel runs are not reproducible'
+      : 'the run was stopped inside host code';
+    out.push(`replay:   none: ${why}`);
+  } else {
+    out.push(`replay:   npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
+  }
   return out.join('\n');
 }
 

@@ -67,6 +67,8 @@ export async function runScenarioParallel(
       machine,
       engine: {
         finished: parallel.finished,
+        end: parallel.end === 'stopped' ? 'schedule-ended' : parallel.end,
+        crash: parallel.crash,
         steps: parallel.steps,
         replay: '',
         strategy: `parallel: ${machine.nrCpus} worker threads, ${parallel.end} after ${Math.round(parallel.wallMs)} ms (not reproducible)`,
@@ -75,6 +77,8 @@ export async function runScenarioParallel(
       ok: verdicts.every((v) => v.ok) && parallel.crash === undefined,
       reports: machine.reports,
       replay: '',
+      crash: parallel.crash,
+      errors: [],
       parallel,
     };
   } finally {

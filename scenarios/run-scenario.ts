@@ -7,28 +7,41 @@
  * give the same result, trace included; `result.replay` reproduces it with
  * `replay`.
  *
+ * Nothing the scenario or its guests do escapes as a JS exception: an
+ * emulator bug ends the run with a crash report and `crash` set (the CLI's
+ * exit status 3); an exception in the setup, an invariant or a native task
+ * is reported with its file, line and stack, and the rest of the report is
+ * kept; `timeoutMs` limits the wall time of the whole run, setup and
+ * invariants included, and the report then says where it was.
+ *
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
  * r.ok;      // every invariant held
  * r.replay;  // 'v2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
+import {
+  describeHostCode,
+  describeRunning,
+  type EmulatorCrash,
+} from '../preempt/emulator-crash.ts';
 import { type EngineResult, runDeterministic, type Strategy } from '../preempt/engine.ts';
+import { withHostTimeLimit } from '../preempt/host-time-limit.ts';
 import type { Kernel } from '../preempt/kernel.ts';
-import { bootRecipe } from '../preempt/machine.ts';
+import { bootUnsetRecipe } from '../preempt/machine.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
 import { replay } from '../preempt/strategies/replay.ts';
 import { roundRobin } from '../preempt/strategies/round-robin.ts';
-import { ErrnoError } from '../segments/errno.ts';
 import {
-  decodeReplay,
-  encodeReplay,
-  type ScenarioFingerprint,
-  scenarioFingerprint,
-} from './replay-string.ts';
-import { allTasksExited, type Scenario, type Verdict } from './scenario.ts';
+  type UserCodeError,
+  userCodeError,
+  userCodeErrorLines,
+} from '../preempt/user-code-error.ts';
+import { ErrnoError } from '../segments/errno.ts';
+import { decodeReplay, encodeReplay, scenarioFingerprint } from './replay-string.ts';
+import { allTasksExited, type Invariant, type Scenario, type Verdict } from './scenario.ts';
 
 export type StrategyName = 'rr' | 'random' | 'pct';
 
@@ -44,11 +57,12 @@ export interface RunScenarioOptions {
   quantum?: number;
   /**
    * Replays a run from its replay string (scenarios/replay-string.ts) instead
-   * of running a strategy; EINVAL when it was recorded on another scenario.
+   * of running a strategy; EINVAL, before the run, when it was recorded on
+   * another scenario, CPU count or definition.
    */
   replay?: string;
   maxSteps?: number;
-  /** Wall-clock limit of the run in ms; see EngineOptions.timeoutMs. */
+  /** Wall-clock limit of the run in ms: setup, the engine and the invariants. Default: none. */
   timeoutMs?: number;
 }
 
@@ -60,11 +74,15 @@ export interface ScenarioResult {
   readonly verdicts: readonly (Verdict & { readonly name: string })[];
   readonly ok: boolean;
   readonly reports: readonly Report[];
-  /** Replays this run: `runScenario(scenario, { replay })`; empty for a parallel run. */
+  /** Replays this run: `runScenario(scenario, { replay })`; empty when none can (parallel mode). */
   readonly replay: string;
+  /** The emulator bug that stopped the run, if one did: the CLI exits with status 3. */
+  readonly crash?: EmulatorCrash;
+  /** Exceptions the scenario's own code threw (setup, invariants), with where. */
+  readonly errors: readonly UserCodeError[];
 }
 
-/** The strategy `opts` choose; a replay's schedule is passed already decoded. */
+/** The strategy `opts` choose; a replay's schedule (a v1 string) is passed decoded. */
 export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: string): Strategy {
   if (schedule !== undefined) return replay(schedule);
   const seed = opts.seed ?? 1;
@@ -80,46 +98,30 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: s
 }
 
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
-  return runBootedScenario(bootScenario(s, opts));
-}
-
-/** A scenario booted and set up, its strategy chosen, not run yet. */
-export interface BootedScenario {
-  readonly scenario: Scenario;
-  readonly machine: Kernel;
-  readonly fingerprint: ScenarioFingerprint;
-  readonly strategy: Strategy;
-  readonly opts: RunScenarioOptions;
-}
-
-/**
- * The first half of runScenario: boots the machine, runs the scenario's
- * `define` and `setup`, and checks a replay string against the scenario.
- * What goes wrong here is the input's fault (EINVAL for a replay string of
- * another scenario); what goes wrong in runBootedScenario is the run's.
- *
- * @example
- * const booted = bootScenario(scenario, { replay });   // throws on a foreign replay string
- * const r = runBootedScenario(booted);
- */
-export function bootScenario(s: Scenario, opts: RunScenarioOptions = {}): BootedScenario {
-  const machine = bootRecipe(s, opts.cpus === undefined ? {} : { cpus: opts.cpus });
+  const deadline = performance.now() + (opts.timeoutMs ?? Number.POSITIVE_INFINITY);
+  const left = () => (opts.timeoutMs === undefined ? undefined : deadline - performance.now());
+  const machine = bootUnsetRecipe(s, opts.cpus === undefined ? {} : { cpus: opts.cpus });
+  const errors: UserCodeError[] = [];
+  const setup = limited(machine, 'setup', left(), () => s.setup(machine), errors);
+  // The run depends on what setup made: the replay string must have been recorded on the same.
   const fingerprint = scenarioFingerprint(s, machine);
   const schedule = opts.replay === undefined ? undefined : decodeReplay(opts.replay, fingerprint);
-  return { scenario: s, machine, fingerprint, strategy: makeStrategy(s, opts, schedule), opts };
-}
-
-/** Runs a booted scenario and judges its invariants: the second half of runScenario. */
-export function runBootedScenario(booted: BootedScenario): ScenarioResult {
-  const { scenario: s, machine, opts } = booted;
-  const engine = runDeterministic(machine, booted.strategy, {
-    maxSteps: opts.maxSteps,
-    timeoutMs: opts.timeoutMs,
-  });
-  const verdicts = [allTasksExited, ...s.invariants].map((inv) => ({
-    name: inv.name,
-    ...inv.check(machine),
-  }));
+  const strategy = makeStrategy(s, opts, schedule);
+  let engine: EngineResult;
+  if (setup === 'ok') {
+    const ms = left();
+    const run = withHostTimeLimit(ms === undefined ? undefined : ms + ENGINE_GRACE_MS, () =>
+      runDeterministic(machine, strategy, { maxSteps: opts.maxSteps, timeoutMs: ms }),
+    );
+    engine = run.done
+      ? run.value
+      : stoppedInHostCode(machine, strategy, 'the run', opts.timeoutMs!);
+  } else {
+    engine = notRun(machine, strategy, setup === 'timeout' ? 'timeout' : 'schedule-ended');
+  }
+  const verdicts = [allTasksExited, ...s.invariants].map((inv) =>
+    judge(machine, inv, left(), errors),
+  );
   // Shutdown, once every task has finished (a run cut short still uses its
   // objects): the scenario's process exits, closing its map fds, and then
   // kmemleak scans for what nothing freed.
@@ -132,8 +134,101 @@ export function runBootedScenario(booted: BootedScenario): ScenarioResult {
     machine,
     engine,
     verdicts,
-    ok: verdicts.every((v) => v.ok),
+    ok:
+      verdicts.every((v) => v.ok) &&
+      engine.crash === undefined &&
+      engine.end !== 'timeout' &&
+      errors.length === 0,
     reports: machine.reports,
-    replay: encodeReplay(booted.fingerprint, engine.replay),
+    replay: engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay),
+    crash: engine.crash,
+    errors,
   };
+}
+
+/** Past its own deadline, the engine gets this long to stop between two decisions. */
+const ENGINE_GRACE_MS = 250;
+/** An invariant judged after the time limit passed still gets this long. */
+const INVARIANT_MIN_MS = 250;
+
+/**
+ * Runs user code `what` within `ms`: 'ok', 'threw' (recorded in `errors`
+ * and reported), or 'timeout' (reported with where it was).
+ */
+function limited(
+  k: Kernel,
+  what: string,
+  ms: number | undefined,
+  fn: () => void,
+  errors: UserCodeError[],
+): 'ok' | 'threw' | 'timeout' {
+  try {
+    if (withHostTimeLimit(ms, fn).done) return 'ok';
+    hostTimeoutReport(k, what, ms!);
+    return 'timeout';
+  } catch (e) {
+    const err = userCodeError(what, e);
+    errors.push(err);
+    k.reports.push({ ...reportHeader(k), kind: 'warning', lines: userCodeErrorLines(err) });
+    return 'threw';
+  } finally {
+    k.current = null;
+  }
+}
+
+/** An invariant's verdict; one that throws or does not return fails, saying why. */
+function judge(
+  k: Kernel,
+  inv: Invariant,
+  ms: number | undefined,
+  errors: UserCodeError[],
+): Verdict & { readonly name: string } {
+  let verdict: Verdict = { ok: false, detail: 'did not return within the time limit' };
+  const what = `invariant '${inv.name}'`;
+  const budget = ms === undefined ? undefined : Math.max(ms, INVARIANT_MIN_MS);
+  const outcome = limited(
+    k,
+    what,
+    budget,
+    () => {
+      verdict = inv.check(k);
+    },
+    errors,
+  );
+  if (outcome === 'threw') {
+    const err = errors[errors.length - 1];
+    verdict = {
+      ok: false,
+      detail: `threw${err.location === '' ? '' : ` at ${err.location}`}: ${err.message}`,
+    };
+  }
+  return { name: inv.name, ...verdict };
+}
+
+/** Who a report of the run itself (not of one CPU's task) is from. */
+function reportHeader(k: Kernel): { cpu: number; pid: number; comm: string; ts: number } {
+  return { cpu: 0, pid: 0, comm: 'percpu-emu', ts: k.now() };
+}
+
+/** The report of host code stopped by the time limit: where each CPU was. */
+function hostTimeoutReport(k: Kernel, what: string, ms: number): void {
+  k.reports.push({
+    ...reportHeader(k),
+    kind: 'warning',
+    lines: [
+      `percpu-emu: ${what} did not return within ${Math.round(ms)} ms and was stopped, in ${describeHostCode(k)}`,
+      ...k.cpus.map((c) => `  CPU#${c.id}: ${describeRunning(k, c)}`),
+    ],
+  });
+}
+
+/** The engine result of a run the time limit stopped inside host code: no replay survives it. */
+function stoppedInHostCode(k: Kernel, strategy: Strategy, what: string, ms: number): EngineResult {
+  hostTimeoutReport(k, what, ms);
+  k.current = null;
+  return notRun(k, strategy, 'timeout');
+}
+
+function notRun(k: Kernel, strategy: Strategy, end: EngineResult['end']): EngineResult {
+  return { finished: k.finished, end, steps: k.steps, replay: '', strategy: strategy.name };
 }

@@ -16,6 +16,7 @@ export const ERRNO = {
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
+  EACCES: 13,
   EFAULT: 14,
   EBUSY: 16,
   EEXIST: 17,
@@ -27,6 +28,8 @@ export const ERRNO = {
   ETIME: 62,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
+  /** Structure needs cleaning: kernel data found corrupted in memory. */
+  EUCLEAN: 117,
   ENOTSUPP: 524,
 } as const;
 

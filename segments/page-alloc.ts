@@ -38,11 +38,9 @@
 
 import { array, struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
+import { ListRegion, listHeadType } from './list.ts';
 import { PAGE_SIZE, type PhysicalMemory } from './memory.ts';
 import {
-  listAddHead,
-  listAddTail,
-  listDel,
   P_FLAGS,
   P_HEAD,
   P_ORDER,
@@ -50,7 +48,7 @@ import {
   PG_buddy,
   PG_slab,
   PG_tail,
-  pageListType,
+  pageType,
 } from './page.ts';
 import { RawSpinlock, type RawSpinlockOptions, rawSpinlockType } from './raw-spinlock.ts';
 
@@ -60,7 +58,7 @@ export const PAGE_SHIFT = 12;
 
 /** One order's free list and its length. */
 export const freeAreaType = struct('free_area', [
-  ['free_list', pageListType],
+  ['free_list', listHeadType],
   ['nr_free', u32],
 ]);
 
@@ -117,6 +115,8 @@ export class PageAllocator {
   readonly memMap: number;
   /** Address of the first page. */
   readonly start: number;
+  /** The lists threaded through the descriptors' `lru` (free lists here, slab partial lists). */
+  readonly lists: ListRegion;
   private readonly m: Int32Array;
   private readonly z: number;
   private readonly lock: RawSpinlock;
@@ -133,6 +133,7 @@ export class PageAllocator {
     this.nrPages = this.m[this.z + Z_NR_PAGES];
     this.memMap = this.m[this.z + Z_MEM_MAP];
     this.start = this.startPfn << PAGE_SHIFT;
+    this.lists = PageAllocator.descriptorLists(memory, this.memMap, this.nrPages);
     this.lock = new RawSpinlock(memory, zoneAddr + zoneType.field('lock').offset, opts);
   }
 
@@ -169,6 +170,8 @@ export class PageAllocator {
     m[z + Z_NR_PAGES] = nrPages;
     m[z + Z_MEM_MAP] = memMap;
     m[z + Z_NR_FREE] = nrPages;
+    const lists = PageAllocator.descriptorLists(memory, memMap, nrPages);
+    for (let o = 0; o <= MAX_ORDER; o++) lists.init((z + Z_FREE_AREA + o * FA_WORDS) << 2);
     const end = startPfn + nrPages;
     for (let pfn = startPfn; pfn < end; ) {
       let order = MAX_ORDER;
@@ -177,10 +180,21 @@ export class PageAllocator {
       m[(page >> 2) + FLAGS] = BUDDY;
       m[(page >> 2) + ORDER] = order;
       const area = z + Z_FREE_AREA + order * FA_WORDS;
-      listAddTail(m, area, page);
+      lists.addTail(page, area << 2);
       m[area + FA_NR_FREE]++;
       pfn += 1 << order;
     }
+  }
+
+  /** The lists of the descriptors at `memMap`. */
+  private static descriptorLists(memory: PhysicalMemory, memMap: number, nrPages: number) {
+    return new ListRegion(memory, {
+      name: 'struct page lru',
+      start: memMap,
+      end: memMap + (nrPages << DESC_SHIFT),
+      entrySize: pageType.size,
+      member: pageType.field('lru').offset,
+    });
   }
 
   /** Address of the page a descriptor describes. */
@@ -210,7 +224,7 @@ export class PageAllocator {
     let page = 0;
     let o = order;
     for (; o <= MAX_ORDER; o++) {
-      page = m[z + Z_FREE_AREA + o * FA_WORDS];
+      page = this.lists.first((z + Z_FREE_AREA + o * FA_WORDS) << 2);
       if (page !== 0) break;
     }
     if (page === 0) {
@@ -218,7 +232,7 @@ export class PageAllocator {
       return 0;
     }
     const area = z + Z_FREE_AREA + o * FA_WORDS;
-    listDel(m, area, page);
+    this.lists.del(page);
     m[area + FA_NR_FREE]--;
     // expand: hand the upper halves back, one per order below o.
     while (o > order) {
@@ -227,7 +241,7 @@ export class PageAllocator {
       m[(half >> 2) + FLAGS] = BUDDY;
       m[(half >> 2) + ORDER] = o;
       const lower = z + Z_FREE_AREA + o * FA_WORDS;
-      listAddHead(m, lower, half);
+      this.lists.add(half, lower << 2);
       m[lower + FA_NR_FREE]++;
     }
     const w = page >> 2;
@@ -293,7 +307,7 @@ export class PageAllocator {
       const bw = buddy >> 2;
       if (m[bw + FLAGS] !== BUDDY || m[bw + ORDER] !== order) break;
       const area = z + Z_FREE_AREA + order * FA_WORDS;
-      listDel(m, area, buddy);
+      this.lists.del(buddy);
       m[area + FA_NR_FREE]--;
       m[bw + FLAGS] = 0;
       if (buddyPfn < pfn) pfn = buddyPfn;
@@ -303,7 +317,7 @@ export class PageAllocator {
     m[(head >> 2) + FLAGS] = BUDDY;
     m[(head >> 2) + ORDER] = order;
     const area = z + Z_FREE_AREA + order * FA_WORDS;
-    listAddHead(m, area, head);
+    this.lists.add(head, area << 2);
     m[area + FA_NR_FREE]++;
     this.lock.unlock(cpu);
     return true;

@@ -45,18 +45,9 @@
 
 import { struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
+import { initListHead, type ListRegion, listHeadType } from './list.ts';
 import type { PhysicalMemory } from './memory.ts';
-import {
-  listAddHead,
-  listAddTail,
-  listDel,
-  P_CACHE,
-  P_FLAGS,
-  P_FREELIST,
-  P_INUSE,
-  PG_slab,
-  pageListType,
-} from './page.ts';
+import { P_CACHE, P_FLAGS, P_FREELIST, P_INUSE, PG_slab } from './page.ts';
 import { PAGE_SHIFT, type PageAllocator } from './page-alloc.ts';
 import { RawSpinlock, type RawSpinlockOptions, rawSpinlockType } from './raw-spinlock.ts';
 
@@ -113,7 +104,7 @@ export const kmemCacheType = struct('kmem_cache', [
   ['size', u32],
   ['order', u32],
   ['objects', u32],
-  ['partial', pageListType],
+  ['partial', listHeadType],
   ['nr_partial', u32],
   ['nr_empty', u32],
   ['nr_slabs', u32],
@@ -159,6 +150,8 @@ export interface SlabCacheStats {
 
 export class SlabAllocator {
   private readonly m: Int32Array;
+  /** The partial lists, threaded through the descriptors' `lru`. */
+  private readonly lists: ListRegion;
   private readonly caches: number;
   private readonly objMapW: number;
   private readonly locks: RawSpinlock[];
@@ -180,6 +173,7 @@ export class SlabAllocator {
     this.caches = cachesAddr >> 2;
     this.objMapW = objMap >> 2;
     this.start = pages.start;
+    this.lists = pages.lists;
     this.locks = Array.from(
       { length: NR_CACHES },
       (_, k) => new RawSpinlock(memory, cachesAddr + k * kmemCacheType.size + LOCK_OFFSET, opts),
@@ -207,6 +201,7 @@ export class SlabAllocator {
     for (let k = 0; k < NR_CACHES; k++) {
       const at = cachesAddr + k * kmemCacheType.size;
       RawSpinlock.init(memory, at + LOCK_OFFSET);
+      initListHead(memory, at + kmemCacheType.field('partial').offset);
       memory.write32(at + kmemCacheType.field('size').offset, SIZE[k]);
       memory.write32(at + kmemCacheType.field('order').offset, ORDER[k]);
       memory.write32(at + kmemCacheType.field('objects').offset, OBJECTS[k]);
@@ -234,7 +229,7 @@ export class SlabAllocator {
     const c = this.caches + cache * C_WORDS;
     const lock = this.locks[cache];
     lock.lock(cpu);
-    let page = m[c + C_PARTIAL];
+    let page = this.lists.first((c + C_PARTIAL) << 2);
     if (page === 0) {
       page = this.newSlab(cache, c, cpu);
       if (page === 0) {
@@ -258,7 +253,7 @@ export class SlabAllocator {
     if (inuse === 0) m[c + C_NR_EMPTY] = 0;
     m[p + INUSE] = inuse + 1;
     if (next === 0) {
-      listDel(m, c + C_PARTIAL, page);
+      this.lists.del(page);
       m[c + C_NR_PARTIAL]--;
     }
     const off = obj - this.start;
@@ -290,7 +285,7 @@ export class SlabAllocator {
     m[p + FREELIST] = base;
     m[p + INUSE] = 0;
     m[p + CACHE] = cache;
-    listAddHead(m, c + C_PARTIAL, page);
+    this.lists.add(page, (c + C_PARTIAL) << 2);
     m[c + C_NR_PARTIAL]++;
     m[c + C_NR_SLABS]++;
     return page;
@@ -348,13 +343,13 @@ export class SlabAllocator {
     m[p + INUSE] = inuse;
     m[c + C_ACTIVE]--;
     if (head === 0) {
-      listAddHead(m, c + C_PARTIAL, page);
+      this.lists.add(page, (c + C_PARTIAL) << 2);
       m[c + C_NR_PARTIAL]++;
     }
     if (inuse === 0) {
-      listDel(m, c + C_PARTIAL, page);
+      this.lists.del(page);
       if (m[c + C_NR_EMPTY] === 0) {
-        listAddTail(m, c + C_PARTIAL, page);
+        this.lists.addTail(page, (c + C_PARTIAL) << 2);
         m[c + C_NR_EMPTY] = 1;
       } else {
         m[c + C_NR_PARTIAL]--;
@@ -397,8 +392,8 @@ export class SlabAllocator {
       const lock = this.locks[cache];
       lock.lock(cpu);
       if (m[c + C_NR_EMPTY] === 1) {
-        const page = m[c + C_PARTIAL + 1];
-        listDel(m, c + C_PARTIAL, page);
+        const page = this.lists.last((c + C_PARTIAL) << 2);
+        this.lists.del(page);
         m[c + C_NR_PARTIAL]--;
         m[c + C_NR_SLABS]--;
         m[c + C_NR_EMPTY] = 0;

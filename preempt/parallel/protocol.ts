@@ -8,6 +8,7 @@
  * const result: CpuRunResult = await worker.run({ maxSteps: 1e7, sliceMs: 20 });
  */
 
+import type { EmulatorCrash } from '../emulator-crash.ts';
 import type { MachineOptions } from '../machine.ts';
 import type { Report } from '../reports.ts';
 import type { LoopEnd } from './cpu-loop.ts';
@@ -69,13 +70,7 @@ export interface CpuStats {
 }
 
 /** An exception inside a worker: an emulator bug, not a guest fault. */
-export interface CpuCrash {
-  readonly cpu: number;
-  /** What the CPU was running: `comm/pid`, and where. */
-  readonly running: string;
-  readonly message: string;
-  readonly stack: string;
-}
+export type CpuCrash = EmulatorCrash;
 
 export interface CpuRunResult {
   readonly cpu: number;

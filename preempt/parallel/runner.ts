@@ -34,6 +34,7 @@ import { Worker } from 'node:worker_threads';
 import { type Remote, releaseProxy, wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
+import { crashReport } from '../emulator-crash.ts';
 import type { Kernel } from '../kernel.ts';
 import type { MachineOptions, MachineRecipe } from '../machine.ts';
 import type { Report } from '../reports.ts';
@@ -82,12 +83,19 @@ interface CpuWorker {
 
 // Built JavaScript (dist/) starts the built worker; the TypeScript sources go
 // through worker-entry.mjs, which registers tsx first.
-const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_ENTRY = FROM_SOURCE
   ? new URL('./worker-entry.mjs', import.meta.url)
   : new URL('./worker.js', import.meta.url);
+// A source worker resolves a scenario's `import ... from 'percpu-emu'` to the
+// sources too (the package's percpu-emu-source condition), not to dist/: one
+// copy of each class, so a LoadedProgram made in the scenario is one here.
+const WORKER_OPTIONS = FROM_SOURCE
+  ? { execArgv: [...process.execArgv, '--conditions=percpu-emu-source'] }
+  : {};
 
 function startWorker(): CpuWorker {
-  const thread = new Worker(WORKER_ENTRY);
+  const thread = new Worker(WORKER_ENTRY, WORKER_OPTIONS);
   let w: CpuWorker;
   const died = new Promise<never>((_resolve, reject) => {
     thread.once('error', (e) => {
@@ -354,17 +362,7 @@ function gather(
     results.find((r) => r.crash !== undefined)?.crash;
   const reports: Report[] = results.flatMap((r) => r.reports);
   if (crash !== undefined) {
-    reports.push({
-      kind: 'warning',
-      cpu: crash.cpu,
-      pid: 0,
-      comm: 'parallel',
-      ts: Number.MAX_SAFE_INTEGER,
-      lines: [
-        `BUG: emulator exception on CPU#${crash.cpu} while running ${crash.running}: ${crash.message}`,
-        'the machine was stopped; what the other CPUs did so far is kept',
-      ],
-    });
+    reports.push(crashReport(k, crash, { pid: 0, comm: 'parallel', ts: Number.MAX_SAFE_INTEGER }));
   }
   reports.sort((a, b) => a.ts - b.ts);
   k.reports.push(...reports);

@@ -21,11 +21,9 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
 import { setThreadsShareMemory } from '../../segments/raw-spinlock.ts';
 import type { CpuState } from '../cpu-state.ts';
-import type { Kernel } from '../kernel.ts';
+import { emulatorCrash } from '../emulator-crash.ts';
 import type { MachineRecipe } from '../machine.ts';
 import { symbolizePc } from '../oops.ts';
-import { HARDIRQ_MASK, SOFTIRQ_MASK } from '../preempt-count.ts';
-import type { Task } from '../task.ts';
 import { type AttachedMachine, attachMachine, viewRemoteCpus } from './attach.ts';
 import { type LoopEnd, runCpuParallel } from './cpu-loop.ts';
 import { StopRequested } from './mailbox.ts';
@@ -61,23 +59,6 @@ async function loadRecipe(req: BootRequest): Promise<MachineRecipe> {
     throw new ErrnoError('EINVAL', `${req.recipe.module} has no machine recipe '${name}'`);
   }
   return recipe;
-}
-
-/** `comm/pid` of what `c` runs, with the place: pc in a program, or the context. */
-function describeRunning(m: Kernel, c: CpuState): string {
-  const task: Task = c.curr;
-  const count = c.preemptCount;
-  const where =
-    count & HARDIRQ_MASK
-      ? ' in hardirq'
-      : count & SOFTIRQ_MASK
-        ? ' in softirq'
-        : task.body.kind === 'program'
-          ? ` at ${symbolizePc(task.body.program, task.ctx!.pc)}`
-          : task.body.kind === 'native'
-            ? ' (native code)'
-            : ' (idle)';
-  return `${task.comm}/${task.pid}${where}, ${m.steps} instructions into the run`;
 }
 
 const api = {
@@ -123,13 +104,7 @@ const api = {
         end = 'stopped';
       } else {
         end = 'crashed';
-        const err = e instanceof Error ? e : new Error(String(e));
-        crash = {
-          cpu: c.id,
-          running: describeRunning(m, c),
-          message: err.message,
-          stack: err.stack ?? '',
-        };
+        crash = emulatorCrash(m, c, e);
         ctl.markCrashed(c.id);
       }
     }

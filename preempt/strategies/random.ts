@@ -46,7 +46,9 @@ export function migrations(k: Kernel): Decision[] {
   const out: Decision[] = [];
   for (const c of k.cpus) {
     for (const pid of c.rq.pids()) {
-      const task = k.tasks.get(pid)!;
+      // A pid a stray store left names no task: the scheduler reports it when it picks.
+      const task = k.tasks.get(pid);
+      if (task === undefined) continue;
       for (const dest of k.cpus) {
         if (cannotMigrate(k, task, dest.id) === undefined)
           out.push({ kind: 'migrate', pid, cpu: dest.id });

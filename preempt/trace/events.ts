@@ -157,13 +157,25 @@ export interface IpiRaiseBody {
 }
 
 /**
+ * The xdp tracepoints (include/trace/events/xdp.h). The network layer
+ * (nic/) formats their TP_printk text; the ring records the text.
+ */
+export type XdpTracepoint =
+  | 'xdp_exception'
+  | 'xdp_redirect'
+  | 'xdp_redirect_err'
+  | 'xdp_cpumap_enqueue'
+  | 'xdp_cpumap_kthread'
+  | 'xdp_devmap_xmit';
+
+/**
  * A line of text. `debug_preempt` and `oops` are kernel log lines (a
  * DEBUG_PREEMPT report, an oops report), which ftrace shows through the
  * printk:console event; `bpf_trace_printk` is a guest program's message;
  * `print` is a scenario's message (a write to trace_marker).
  */
 export interface TextBody {
-  readonly type: 'debug_preempt' | 'oops' | 'bpf_trace_printk' | 'print';
+  readonly type: 'debug_preempt' | 'oops' | 'bpf_trace_printk' | 'print' | XdpTracepoint;
   /** At most {@link TRACE_TEXT_MAX} bytes of UTF-8; longer is cut. */
   readonly text: string;
 }

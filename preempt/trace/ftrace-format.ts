@@ -108,6 +108,12 @@ export const FTRACE_EVENT_NAME: Readonly<Record<TraceEventType, string>> = Objec
   oops: 'console',
   bpf_trace_printk: 'bpf_trace_printk',
   print: 'tracing_mark_write',
+  xdp_exception: 'xdp_exception',
+  xdp_redirect: 'xdp_redirect',
+  xdp_redirect_err: 'xdp_redirect_err',
+  xdp_cpumap_enqueue: 'xdp_cpumap_enqueue',
+  xdp_cpumap_kthread: 'xdp_cpumap_kthread',
+  xdp_devmap_xmit: 'xdp_devmap_xmit',
 });
 
 /**
@@ -155,7 +161,13 @@ function eventBodies(e: TraceEvent): string[] {
     case 'debug_preempt':
     case 'oops':
     case 'bpf_trace_printk':
-    case 'print': {
+    case 'print':
+    case 'xdp_exception':
+    case 'xdp_redirect':
+    case 'xdp_redirect_err':
+    case 'xdp_cpumap_enqueue':
+    case 'xdp_cpumap_kthread':
+    case 'xdp_devmap_xmit': {
       const lines = e.text.split('\n');
       if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
       return lines;

@@ -83,6 +83,12 @@ export const TRACE_TYPE: Readonly<Record<TraceEventType, number>> = Object.freez
   oops: 11,
   bpf_trace_printk: 12,
   print: 13,
+  xdp_exception: 14,
+  xdp_redirect: 15,
+  xdp_redirect_err: 16,
+  xdp_cpumap_enqueue: 17,
+  xdp_cpumap_kthread: 18,
+  xdp_devmap_xmit: 19,
 });
 
 /** The kernel's trace_entry.flags bits (kernel/trace/trace.h). */
@@ -216,6 +222,12 @@ const PAYLOADS: Readonly<Record<TraceEventType, PayloadSpec>> = {
   oops: payload('oops', 'console', textFields),
   bpf_trace_printk: payload('bpf_trace_printk', 'bpf_trace_printk', textFields),
   print: payload('print', 'print', textFields),
+  xdp_exception: payload('xdp_exception', 'xdp_exception', textFields),
+  xdp_redirect: payload('xdp_redirect', 'xdp_redirect', textFields),
+  xdp_redirect_err: payload('xdp_redirect_err', 'xdp_redirect_err', textFields),
+  xdp_cpumap_enqueue: payload('xdp_cpumap_enqueue', 'xdp_cpumap_enqueue', textFields),
+  xdp_cpumap_kthread: payload('xdp_cpumap_kthread', 'xdp_cpumap_kthread', textFields),
+  xdp_devmap_xmit: payload('xdp_devmap_xmit', 'xdp_devmap_xmit', textFields),
 };
 
 const TYPE_BY_NUMBER = new Map<number, TraceEventType>(

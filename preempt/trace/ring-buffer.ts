@@ -30,6 +30,12 @@
  * dropped from the head; each dropped event counts in `overrun`, reported
  * as lost by {@link TraceRingBuffer.lost}. Padding is dropped uncounted.
  *
+ * Corrupt memory (the header or a record overwritten by a stray store):
+ * `emit` finds a header no writer could have left, or a record length that
+ * cannot be, resets that ring to empty and tells `onCorrupt` after the
+ * event is recorded; `read` stops at the first record it cannot decode and
+ * returns the events before it. Neither throws for what memory holds.
+ *
  * Context: a CPU's ring is written only by that CPU (the deterministic
  * engine's thread, or that CPU's worker), like the kernel's per-CPU
  * buffers; reading and clearing happen while the machine is stopped.
@@ -89,6 +95,9 @@ export class TraceRingBuffer {
   private readonly memory: PhysicalMemory;
   /** Data area size of each CPU's ring. */
   private readonly capacity: number[];
+  /** Told, after the emit that found it, of a ring found corrupt and reset. */
+  onCorrupt: ((cpu: number, message: string) => void) | null = null;
+  private corruptions: { cpu: number; message: string }[] = [];
   private readonly scratch = new Uint8Array(MAX_RECORD_SIZE);
   private readonly scratchView = new DataView(this.scratch.buffer);
 
@@ -151,6 +160,8 @@ export class TraceRingBuffer {
     const base = this.regions[cpu].start;
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
+    const bad = this.insaneHeader(cpu);
+    if (bad !== null) this.resetCorrupt(cpu, bad);
     for (;;) {
       let head = view.getUint32(base + HEAD, true);
       let tail = view.getUint32(base + TAIL, true);
@@ -181,6 +192,40 @@ export class TraceRingBuffer {
     view.setUint32(base + USED, view.getUint32(base + USED, true) + len, true);
     view.setUint32(base + ENTRIES, view.getUint32(base + ENTRIES, true) + 1, true);
     this.bumpCounter(base + WRITTEN);
+    if (this.corruptions.length > 0) this.tellCorruptions();
+  }
+
+  /** What is wrong with `cpu`'s header, or null when a writer could have left it. */
+  private insaneHeader(cpu: number): string | null {
+    const view = this.memory.view;
+    const base = this.regions[cpu].start;
+    const cap = this.capacity[cpu];
+    const head = view.getUint32(base + HEAD, true);
+    const tail = view.getUint32(base + TAIL, true);
+    const used = view.getUint32(base + USED, true);
+    const entries = view.getUint32(base + ENTRIES, true);
+    const aligned = ((head | tail | used) & 7) === 0;
+    if (aligned && head < cap && tail < cap && used <= cap && entries <= used / 8) return null;
+    const hex = (v: number) => `0x${v.toString(16)}`;
+    return `header head ${hex(head)} tail ${hex(tail)} used ${hex(used)} entries ${entries} for a data area of ${cap} bytes`;
+  }
+
+  /** Empties `cpu`'s ring (its counters kept) and queues the report of why. */
+  private resetCorrupt(cpu: number, why: string): void {
+    const view = this.memory.view;
+    const base = this.regions[cpu].start;
+    for (const at of [HEAD, TAIL, USED, ENTRIES]) view.setUint32(base + at, 0, true);
+    const addr = `0x${base.toString(16)}`;
+    this.corruptions.push({
+      cpu,
+      message: `BUG: trace ring of CPU ${cpu} at ${addr} is corrupted (${why}): the ring was reset`,
+    });
+  }
+
+  private tellCorruptions(): void {
+    const list = this.corruptions;
+    this.corruptions = [];
+    for (const c of list) this.onCorrupt?.(c.cpu, c.message);
   }
 
   /** The events in `cpu`'s ring, oldest first, decoded from memory. */
@@ -190,13 +235,19 @@ export class TraceRingBuffer {
     const base = this.regions[cpu].start;
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
+    const out: TraceEvent[] = [];
+    if (this.insaneHeader(cpu) !== null) return out;
     let pos = view.getUint32(base + HEAD, true);
     let left = view.getUint32(base + USED, true);
-    const out: TraceEvent[] = [];
     while (left > 0) {
-      const len = this.checkedLength(cpu, data, pos, cap);
+      const len = this.recordLengthAt(data, pos, cap);
+      if (len < 0) break;
       if (recordType(view, data + pos) !== TRACE_TYPE_PADDING) {
-        out.push(decodeRecord(view, u8, data + pos, cpu));
+        try {
+          out.push(decodeRecord(view, u8, data + pos, cpu));
+        } catch {
+          break;
+        }
       }
       left -= len;
       pos = pos + len === cap ? 0 : pos + len;
@@ -252,7 +303,14 @@ export class TraceRingBuffer {
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
     const head = view.getUint32(base + HEAD, true);
-    const len = this.checkedLength(cpu, data, head, cap);
+    const len = this.recordLengthAt(data, head, cap);
+    if (len < 0) {
+      this.resetCorrupt(
+        cpu,
+        `record at offset ${head} has length ${recordLength(view, data + head)}`,
+      );
+      return;
+    }
     view.setUint32(base + HEAD, head + len === cap ? 0 : head + len, true);
     view.setUint32(base + USED, view.getUint32(base + USED, true) - len, true);
     if (recordType(view, data + head) !== TRACE_TYPE_PADDING) {
@@ -267,16 +325,10 @@ export class TraceRingBuffer {
     view.setUint16(addr + traceEntry.field('type').offset, TRACE_TYPE_PADDING, true);
   }
 
-  /** A record's length, refusing one that could not have been written (corrupt memory). */
-  private checkedLength(cpu: number, data: number, pos: number, cap: number): number {
+  /** A record's length, or -1 for one that could not have been written (corrupt memory). */
+  private recordLengthAt(data: number, pos: number, cap: number): number {
     const len = recordLength(this.memory.view, data + pos);
-    if (len < 8 || len % 8 !== 0 || pos + len > cap) {
-      throw new ErrnoError(
-        'EINVAL',
-        `trace ring cpu${cpu} is corrupt: record at offset ${pos} has length ${len} (data area ${cap} bytes)`,
-      );
-    }
-    return len;
+    return len < 8 || len % 8 !== 0 || pos + len > cap ? -1 : len;
   }
 
   /** Adds 1 to the u64 counter at `addr` (as two u32 halves: no BigInt on the emit path). */

@@ -7,7 +7,8 @@
  *      DEBUG_PREEMPT, soft lockup, warning, kmemleak); a failed test for
  *      `conformance`
  *   2  a usage or input error: a bad option or value, a missing or broken
- *      scenario file, a replay string of another scenario, bad bytes
+ *      scenario file (its setup or an invariant threw), a replay string of
+ *      another scenario, bad bytes
  *   3  an emulator bug: an exception that is not the guest's fault
  *
  * A command throws InputError for status 2; the front door (scenarios/cli.ts)
@@ -29,7 +30,7 @@ Exit status:
   1  an invariant failed, or a report was made (oops, KASAN, DEBUG_PREEMPT,
      soft lockup, warning, kmemleak)
   2  usage or input error (a bad option or value, a missing scenario, a
-     replay string of another scenario)
+     scenario whose own code threw, a replay string of another scenario)
   3  emulator bug: an exception that is not the guest's fault
 `;
 

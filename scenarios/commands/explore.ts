@@ -10,13 +10,14 @@
  */
 
 import { type Command, Option } from 'commander';
-import { explore } from '../explore.ts';
+import { ErrnoError } from '../../segments/errno.ts';
+import { type ExploreResult, explore } from '../explore.ts';
 import { loadScenario } from '../load-scenario.ts';
 import { formatReport, reportCount } from '../report.ts';
-import { bootScenario, type ScenarioResult, type StrategyName } from '../run-scenario.ts';
-import { asInput, EXIT_FAILED, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
+import type { ScenarioResult, StrategyName } from '../run-scenario.ts';
+import { asInput, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
 import { integerIn, SEED_MAX } from './option-values.ts';
-import { refuseForStrategy, scheduleOptions } from './run.ts';
+import { exitStatus, refuseForStrategy, scheduleOptions } from './run.ts';
 
 interface ExploreFlags {
   runs?: number;
@@ -97,18 +98,23 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     maxSteps: flags.maxSteps,
     timeoutMs: flags.timeout,
   };
-  // Set up once before exploring, so that a scenario whose setup throws is an input error.
-  await asInput(() => bootScenario(scenario, { ...opts, seed: firstSeed }));
   const tty = process.stderr.isTTY === true;
-  const result = explore(scenario, {
-    ...opts,
-    runs,
-    firstSeed,
-    fails: (r: ScenarioResult) => !r.ok || reportCount(r) > 0,
-    onRun: (seed) => {
-      if (tty) process.stderr.write(`\rseed ${seed} (${seed - firstSeed + 1}/${runs})`);
-    },
-  });
+  let result: ExploreResult;
+  try {
+    result = explore(scenario, {
+      ...opts,
+      runs,
+      firstSeed,
+      fails: (r: ScenarioResult) => !r.ok || reportCount(r) > 0,
+      onRun: (seed) => {
+        if (tty) process.stderr.write(`\rseed ${seed} (${seed - firstSeed + 1}/${runs})`);
+      },
+    });
+  } catch (e) {
+    // What runScenario throws is about its input, as for `run`.
+    if (e instanceof ErrnoError) throw new InputError(e.message);
+    throw e;
+  }
   if (tty) process.stderr.write('\n');
   if (result.failure === undefined) {
     process.stdout.write(
@@ -117,10 +123,17 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     return EXIT_OK;
   }
   const f = result.failure;
-  const what = f.ok ? 'made the kernel report' : 'broke an invariant';
+  const what =
+    f.crash !== undefined
+      ? 'hit an emulator bug'
+      : f.errors.length > 0
+        ? "made the scenario's own code throw"
+        : f.ok
+          ? 'made the kernel report'
+          : 'broke an invariant';
   process.stdout.write(
     `${scenario.name}: seed ${f.seed} ${what} (run ${result.runs} of ${runs})\n`,
   );
   process.stdout.write(`${formatReport(f, spec)}\n`);
-  return EXIT_FAILED;
+  return exitStatus(f);
 }

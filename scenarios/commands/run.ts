@@ -13,16 +13,24 @@
 import { closeSync, existsSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { NR_CPUS } from '../../percpu/first-chunk.ts';
+import { ErrnoError } from '../../segments/errno.ts';
 import { loadScenario } from '../load-scenario.ts';
 import { formatReport, reportCount } from '../report.ts';
 import {
-  bootScenario,
   type RunScenarioOptions,
-  runBootedScenario,
+  runScenario,
   type ScenarioResult,
   type StrategyName,
 } from '../run-scenario.ts';
-import { asInput, EXIT_FAILED, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
+import {
+  asInput,
+  EXIT_EMULATOR_BUG,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_STATUS_HELP,
+  EXIT_USAGE,
+  InputError,
+} from './exit-status.ts';
 import { integerIn, refuse, SEED_MAX } from './option-values.ts';
 
 /** Largest setTimeout delay Node honours (2^31 - 1 ms, about 24.8 days). */
@@ -191,7 +199,12 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
   } else {
     refuseForStrategy(cmd, flags.strategy ?? 'pct');
   }
-  if (flags.trace !== undefined) checkWritable(flags.trace);
+  if (flags.trace !== undefined) {
+    if (scenario.machine?.trace === false) {
+      throw new InputError(`--trace: the scenario '${scenario.name}' turns tracing off`);
+    }
+    checkWritable(flags.trace);
+  }
 
   let result: ScenarioResult;
   if (mode === 'parallel') {
@@ -213,11 +226,14 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
       maxSteps: flags.maxSteps,
       timeoutMs: flags.timeout,
     };
-    const booted = await asInput(() => bootScenario(scenario, opts));
-    if (flags.trace !== undefined && booted.machine.tracer === null) {
-      throw new InputError(`--trace: the scenario '${scenario.name}' turns tracing off`);
+    // runScenario turns what goes wrong in the run into reports; what it throws is
+    // about its input (the machine options, a replay string of another scenario).
+    try {
+      result = runScenario(scenario, opts);
+    } catch (e) {
+      if (e instanceof ErrnoError) throw new InputError(e.message);
+      throw e;
     }
-    result = runBootedScenario(booted);
   }
   process.stdout.write(`${formatReport(result, spec)}\n`);
   if (flags.trace !== undefined) {
@@ -228,7 +244,7 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
     writeFileSync(flags.trace, format === 'json' ? tracer.toChromeJson() : tracer.toFtrace());
     process.stdout.write(`trace:    ${flags.trace} (${format})\n`);
   }
-  return result.ok && reportCount(result) === 0 ? EXIT_OK : EXIT_FAILED;
+  return exitStatus(result);
 }
 
 /**
@@ -246,4 +262,16 @@ export function checkWritable(path: string): void {
     );
   }
   if (!existed) unlinkSync(path);
+}
+
+/**
+ * The exit status of a run (commands/exit-status.ts): 3 for an emulator
+ * exception, 2 when the scenario's own code threw (its setup or an
+ * invariant: the scenario file is broken), 1 for a failed invariant or a
+ * kernel report, 0 otherwise.
+ */
+export function exitStatus(result: ScenarioResult): number {
+  if (result.crash !== undefined) return EXIT_EMULATOR_BUG;
+  if (result.errors.length > 0) return EXIT_USAGE;
+  return result.ok && reportCount(result) === 0 ? EXIT_OK : EXIT_FAILED;
 }

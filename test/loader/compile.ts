@@ -13,6 +13,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export const FIXTURES = path.join(import.meta.dirname, 'fixtures');
+/** The C sources the shipped scenarios run, also compiled by the tests. */
+const SCENARIO_C = path.join(import.meta.dirname, '../../scenarios/c');
+
+/** fixtures/<name>.bpf.c, or scenarios/c/<name>.bpf.c. */
+export function fixtureSource(name: string): string {
+  const own = path.join(FIXTURES, `${name}.bpf.c`);
+  return existsSync(own) ? own : path.join(SCENARIO_C, `${name}.bpf.c`);
+}
 
 export interface Build {
   /** A label for test names: `clang14`, `clang14-v3`, `clang19-v4`. */
@@ -71,7 +79,7 @@ export function compileFixture(name: string, build: Build, extra: readonly strin
       ...build.flags,
       ...extra,
       '-c',
-      path.join(FIXTURES, `${name}.bpf.c`),
+      fixtureSource(name),
       '-o',
       out,
     ]);

@@ -9,7 +9,6 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BpfObject } from '../../loader/bpf-object.ts';
@@ -18,7 +17,7 @@ import { parseBtfExt } from '../../loader/btf-ext.ts';
 import { parseElf } from '../../loader/elf.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import { btfRawDump } from './btf-raw-dump.ts';
-import { availableBuilds, compileFixture, FIXTURES, findBpftool } from './compile.ts';
+import { availableBuilds, compileFixture, findBpftool, fixtureSource } from './compile.ts';
 
 const FIXTURE_NAMES = ['percpu_counter', 'lost_update', 'percpu_kptr'];
 const { builds, skipped } = availableBuilds();
@@ -125,7 +124,7 @@ describe.skipIf(builds.length === 0)('ELF and BTF of compiled fixtures', () => {
         const elf = parseElf(bytes());
         const btf = parseBtf(elf.section('.BTF')!.data);
         const ext = parseBtfExt(elf.section('.BTF.ext')!.data, btf);
-        const source = readFileSync(path.join(FIXTURES, `${fixture}.bpf.c`), 'utf8').split('\n');
+        const source = readFileSync(fixtureSource(fixture), 'utf8').split('\n');
         let lines = 0;
         for (const [sec, infos] of ext.lineInfo) {
           expect(elf.section(sec)).toBeDefined();

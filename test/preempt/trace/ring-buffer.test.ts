@@ -212,12 +212,43 @@ describe('TraceRingBuffer', () => {
     expect(r.read(0)).toEqual([print(1)]);
   });
 
-  it('detects a corrupt record length instead of reading past it', () => {
+  it('stops reading at a corrupt record length instead of reading past it', () => {
     const { memory, rings: r } = rings(1);
     r.emit(print(1));
-    memory.write32(r.regions[0].start + TRACE_RING_DATA_OFFSET, 12);
-    expect(() => r.read(0)).toThrow(
-      'EINVAL: trace ring cpu0 is corrupt: record at offset 0 has length 12',
+    r.emit(print(2));
+    const second =
+      r.regions[0].start +
+      TRACE_RING_DATA_OFFSET +
+      memory.read32(r.regions[0].start + TRACE_RING_DATA_OFFSET);
+    memory.write32(second, 12);
+    expect(r.read(0)).toEqual([print(1)]);
+  });
+
+  it('a header filled with 0xff is reported and the ring reset by the next emit', () => {
+    const { memory, rings: r } = rings(2);
+    const told: string[] = [];
+    r.onCorrupt = (cpu, message) => told.push(`${cpu}: ${message}`);
+    r.emit(print(1));
+    memory.fill(r.regions[0].start, 64 * 1024, 0xff);
+    expect(r.read(0)).toEqual([]);
+    r.emit(print(2));
+    expect(r.read(0)).toEqual([print(2)]);
+    expect(told).toEqual([
+      `0: BUG: trace ring of CPU 0 at 0x${r.regions[0].start.toString(16)} is corrupted (header head 0xffffffff tail 0xffffffff used 0xffffffff entries 4294967295 for a data area of ${64 * 1024 - 64} bytes): the ring was reset`,
+    ]);
+  });
+
+  it('a record overwritten with garbage is dropped by emit as corrupt, never read past', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer(), (at, word) => {
+        const { memory, rings: r } = rings(1, MIN_TRACE_BYTES_PER_CPU);
+        for (let i = 0; i < 200; i++) r.emit(print(i));
+        memory.write32(r.regions[0].start + TRACE_RING_DATA_OFFSET + 4 * at, word);
+        r.read(0);
+        for (let i = 0; i < 200; i++) r.emit(print(i));
+        expect(r.read(0).length).toBeGreaterThan(0);
+      }),
+      { numRuns: 200 },
     );
   });
 

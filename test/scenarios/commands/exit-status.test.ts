@@ -17,27 +17,28 @@ function scenario(name: string, body: string): string {
 }
 
 describe('percpu-emu exit statuses', () => {
-  it('3 for an exception that is not the guest fault, with its stack', () => {
+  it('3 for an exception that is not the guest fault: a kernel helper that throws', () => {
     const file = scenario(
       'throws',
       `{
   name: 'throws',
-  description: 'an invariant that throws a TypeError',
+  description: 'helper 200 throws a TypeError',
   machine: { cpus: 1 },
-  setup(k) { k.spawn({ comm: 'one', program: k.assemble('r0 = 0\\nexit') }); },
-  invariants: [{ name: 'blows up', check() { throw new TypeError('not a verdict'); } }],
+  setup(k) {
+    k.helpers.register(200, 'bpf_trouble', () => { throw new TypeError('not a helper result'); });
+    k.spawn({ comm: 'one', program: k.assemble('call 200\\nr0 = 0\\nexit') });
+  },
+  invariants: [],
 }`,
     );
     const r = spawnCli(['run', file]);
+    expect(r.stdout).toContain('BUG: emulator exception on CPU#0 while running one/1');
+    expect(r.stdout).toContain('not a helper result');
+    expect(r.stdout).toContain('verdict:  EMULATOR BUG');
     expect(r.status).toBe(3);
-    expect(r.stderr).toContain(
-      "percpu-emu run: emulator bug (not the guest's fault), exit status 3:",
-    );
-    expect(r.stderr).toContain('TypeError: not a verdict');
-    expect(r.stderr).toMatch(/ at .*throws\.ts:\d+:\d+/);
   });
 
-  it('2 for a scenario whose setup fails, before anything runs', () => {
+  it('2 for a scenario whose own code throws: its setup, with the report kept', () => {
     const file = scenario(
       'bad-setup',
       `{
@@ -49,8 +50,9 @@ describe('percpu-emu exit statuses', () => {
 }`,
     );
     const r = spawnCli(['run', file]);
+    expect(r.stdout).toContain("EINVAL: one:1:1: expected a register, found 'r11'");
+    expect(r.stdout).toContain("verdict:  the scenario's own code threw (setup)");
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe("percpu-emu run: EINVAL: one:1:1: expected a register, found 'r11'\n");
   });
 
   it('--timeout stops a deterministic run that would not end, and the report says so', () => {
@@ -66,7 +68,7 @@ describe('percpu-emu exit statuses', () => {
     );
     const r = spawnCli(['run', file, '--max-steps', '9007199254740991', '--timeout', '300']);
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('stopped before all tasks finished (wall-clock timeout)');
+    expect(r.stdout).toContain('stopped before all tasks finished (the time limit passed)');
     expect(r.stdout).toContain('FAIL  every task ran to completion: still running: spin/1');
   });
 });

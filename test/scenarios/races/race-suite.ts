@@ -16,10 +16,15 @@ export function pctCatches(s: Scenario, n: number): number[] {
   return caught;
 }
 
-/** Seeds (under `strategy`) on which the scenario's invariants failed. */
-export function failingSeeds(s: Scenario, strategy: 'pct' | 'random', seeds: number): number[] {
+/** Seeds `from + 1 .. from + seeds` (under `strategy`) on which the scenario's invariants failed. */
+export function failingSeeds(
+  s: Scenario,
+  strategy: 'pct' | 'random',
+  seeds: number,
+  from = 0,
+): number[] {
   const failed: number[] = [];
-  for (let seed = 1; seed <= seeds; seed++) {
+  for (let seed = from + 1; seed <= from + seeds; seed++) {
     const r = runScenario(s, { strategy, seed });
     if (!r.ok) failed.push(seed);
   }

@@ -1,0 +1,215 @@
+/**
+ * The network stack of one booted kernel (what `struct net` and the
+ * per-CPU `softnet_data` hold in Linux): the devices by ifindex, each CPU's
+ * NAPI poll list, its XDP redirect state (`bpf_redirect_info`) and flush
+ * lists, the "stack" that XDP_PASS frames reach, and the frame-buffer
+ * count that says nothing leaked.
+ *
+ * A kernel gets its stack on first use (`netOf(k)`), which also opens
+ * NET_RX_SOFTIRQ and registers the XDP helpers; the stack is kept beside
+ * the kernel, not in it, because the kernel (preempt/) sits below this
+ * layer.
+ *
+ * Context: the per-CPU parts are touched only by their CPU (softirq or
+ * the kthreads bound there), as in the kernel.
+ *
+ * @example
+ * const net = netOf(k);
+ * const eth0 = net.addDevice({ name: 'eth0' });
+ */
+
+import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
+import type { LoadedProgram } from '../cpu/program.ts';
+import { NET_RX_SOFTIRQ } from '../preempt/cpu-state.ts';
+import type { Kernel } from '../preempt/kernel.ts';
+import { ErrnoError } from '../segments/errno.ts';
+import { type Napi, netRxAction } from './napi.ts';
+import { NetDevice, type NetDeviceOptions } from './net-device.ts';
+import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
+import { XdpBuff } from './xdp-buff.ts';
+import { installXdpHelpers } from './xdp-helpers.ts';
+import { BPF_XDP, xdpMd } from './xdp-uapi.ts';
+
+/** What XDP_PASS frames reach on one CPU: counts, and the frames when asked to keep them. */
+export interface StackCounters {
+  packets: number;
+  bytes: number;
+}
+
+/** A frame the stack kept for inspection (`keepFrames`). */
+export interface KeptFrame {
+  readonly cpu: number;
+  readonly ifindex: number;
+  readonly bytes: Uint8Array;
+}
+
+/** A loaded XDP program as its fd holds it. */
+export interface XdpProgramFd {
+  readonly fd: number;
+  readonly prog: LoadedProgram;
+  readonly expectedAttachType: number;
+  /** bpf_prog_aux.id. */
+  readonly id: number;
+}
+
+/** Per-CPU network state: softnet_data and bpf_redirect_info. */
+export class SoftnetData {
+  /** NAPI instances with work, polled by net_rx_action in order. */
+  readonly pollList: Napi[] = [];
+  /** net_rx_action runs that stopped on budget or time with work left (softnet_stat time_squeeze). */
+  timeSqueeze = 0;
+  /** Frames that reached the stack here (netif_receive_skb). */
+  readonly stack: StackCounters = { packets: 0, bytes: 0 };
+  /** Instructions spent in NET_RX softirq on this CPU (driver, XDP, skbs). */
+  netRxInsns = 0;
+  /** Instructions cpumap kthreads spent on this CPU (their programs, skbs, the stack). */
+  kthreadInsns = 0;
+  // bpf_redirect_info
+  riMap: RedirectMap | null = null;
+  riTarget: RedirectTarget | null = null;
+  riIndex = 0;
+  /** bpf_redirect_map found no entry (the kernel records an ifindex redirect to 0). */
+  riLookupFailed = false;
+  /** Devmap and cpumap bulk queues with frames (the two flush lists of xdp_do_flush). */
+  readonly devFlushList: FlushQueue[] = [];
+  readonly cpuFlushList: FlushQueue[] = [];
+  /** The buffer the running XDP program sees (what its helpers move). */
+  active: XdpBuff | null = null;
+  /** The driver's xdp_buff and program context for this CPU's NAPI polls. */
+  readonly buff: XdpBuff;
+  readonly ctx: CpuContext;
+
+  constructor(k: Kernel, md: number, stackTop: number, placeholder: LoadedProgram) {
+    this.buff = new XdpBuff(k.memory, md);
+    this.ctx = new CpuContext(placeholder, stackTop);
+  }
+}
+
+const stacks = new WeakMap<Kernel, NetStack>();
+
+/** The network stack of `k`, made on first use. */
+export function netOf(k: Kernel): NetStack {
+  let net = stacks.get(k);
+  if (net === undefined) {
+    net = new NetStack(k);
+    stacks.set(k, net);
+  }
+  return net;
+}
+
+export class NetStack {
+  readonly devices = new Map<number, NetDevice>();
+  readonly percpu: SoftnetData[] = [];
+  /** Maps that can hold frames (cpumaps, devmaps), for the drained check. */
+  readonly redirectMaps: RedirectMap[] = [];
+  /** Frame buffers allocated and not yet freed, over every device and map. */
+  liveBuffers = 0;
+  /** Keep a copy of each XDP_PASS frame in `keptFrames` (for inspection; off by default). */
+  keepFrames = false;
+  readonly keptFrames: KeptFrame[] = [];
+  /** bpf_warn_invalid_xdp_action has warned (pr_warn_once). */
+  warnedInvalidAction = false;
+  private nextIfindex = 1;
+  private nextIrq = 64;
+  private readonly progIds = new Map<LoadedProgram, number>();
+  private nextProgId = 1;
+  private readonly progFds = new Map<number, XdpProgramFd>();
+  private nextProgFd = 100;
+
+  constructor(readonly k: Kernel) {
+    const placeholder = k.loadText(k.asm`r0 = 2\nexit`, 'xdp_placeholder');
+    for (let cpu = 0; cpu < k.nrCpus; cpu++) {
+      const md = k.kheap.kzalloc(xdpMd.size);
+      const stack = k.kheap.kmalloc(STACK_BYTES);
+      if (md === 0 || stack === 0)
+        throw new ErrnoError('ENOMEM', `no memory for CPU ${cpu}'s xdp_md`);
+      this.percpu.push(new SoftnetData(k, md, stack + STACK_BYTES, placeholder));
+    }
+    k.openSoftirq(NET_RX_SOFTIRQ, (kk, c) => netRxAction(this, kk, c));
+    installXdpHelpers(k, this);
+  }
+
+  /**
+   * register_netdev(): a NIC with one RX queue per CPU (queue i's interrupt
+   * goes to CPU i). The name must be new; the ifindex is the next free one.
+   */
+  addDevice(opts: NetDeviceOptions): NetDevice {
+    for (const d of this.devices.values()) {
+      if (d.name === opts.name)
+        throw new ErrnoError('EEXIST', `a device named ${opts.name} exists`);
+    }
+    const dev = new NetDevice(this, this.nextIfindex++, opts, this.nextIrq);
+    this.nextIrq += dev.queues.length;
+    this.devices.set(dev.ifindex, dev);
+    return dev;
+  }
+
+  /** dev_get_by_index(); ENODEV when there is none. */
+  device(ifindex: number): NetDevice {
+    const dev = this.devices.get(ifindex);
+    if (dev === undefined) throw new ErrnoError('ENODEV', `no device with ifindex ${ifindex}`);
+    return dev;
+  }
+
+  deviceByName(name: string): NetDevice {
+    for (const d of this.devices.values()) if (d.name === name) return d;
+    throw new ErrnoError('ENODEV', `no device named ${name}`);
+  }
+
+  /** The id of a loaded program (bpf_prog_aux.id), given at first sight. */
+  progId(prog: LoadedProgram): number {
+    let id = this.progIds.get(prog);
+    if (id === undefined) {
+      id = this.nextProgId++;
+      this.progIds.set(prog, id);
+    }
+    return id;
+  }
+
+  /**
+   * BPF_PROG_LOAD of an XDP program with its expected attach type (what
+   * `SEC("xdp")`, `SEC("xdp/cpumap")`, `SEC("xdp/devmap")` set): the fd
+   * a cpumap or devmap value names. Program fds count from 100, apart from
+   * map fds.
+   *
+   * @example
+   * const fd = net.loadXdpProgram(prog, BPF_XDP_CPUMAP);
+   */
+  loadXdpProgram(prog: LoadedProgram, expectedAttachType = BPF_XDP): number {
+    const fd = this.nextProgFd++;
+    this.progFds.set(fd, { fd, prog, expectedAttachType, id: this.progId(prog) });
+    return fd;
+  }
+
+  /** The XDP program behind `fd`, if any. */
+  progByFd(fd: number): XdpProgramFd | undefined {
+    return this.progFds.get(fd);
+  }
+
+  /** Frees a frame buffer (xdp_return_frame, page_pool_put_page). */
+  freeBuffer(addr: number): void {
+    this.k.kheap.kfree(addr);
+    this.liveBuffers--;
+  }
+
+  /** Every frame handed to the NIC has been dealt with: no RX ring, bulk queue or map ring holds one. */
+  drained(): boolean {
+    for (const d of this.devices.values()) if (d.framesPending() > 0) return false;
+    for (const sd of this.percpu) {
+      if (sd.pollList.length > 0 || sd.cpuFlushList.length > 0 || sd.devFlushList.length > 0)
+        return false;
+    }
+    for (const m of this.redirectMaps) if (m.framesInFlight() > 0) return false;
+    return true;
+  }
+
+  /** Stack counters summed over CPUs. */
+  stackTotals(): StackCounters {
+    const t = { packets: 0, bytes: 0 };
+    for (const sd of this.percpu) {
+      t.packets += sd.stack.packets;
+      t.bytes += sd.stack.bytes;
+    }
+    return t;
+  }
+}

@@ -1,0 +1,4 @@
+// A C scenario: `npx percpu-emu run scenarios/c/c-lost-update-fixed.ts` (needs clang).
+import { cLostUpdate } from '../races/c-lost-update.ts';
+
+export default cLostUpdate('fixed');

@@ -1,0 +1,3 @@
+import { cpumapReplace } from '../xdp/cpumap-replace.ts';
+
+export default cpumapReplace();

@@ -1,0 +1,3 @@
+import { cpumapRoundRobin } from '../xdp/cpumap-round-robin.ts';
+
+export default cpumapRoundRobin();

@@ -1,0 +1,3 @@
+import { cpumapStats } from '../xdp/cpumap-stats.ts';
+
+export default cpumapStats('percpu');

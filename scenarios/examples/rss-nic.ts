@@ -1,0 +1,3 @@
+import { rssCpumap } from '../xdp/rss-cpumap.ts';
+
+export default rssCpumap('nic');

@@ -1,0 +1,188 @@
+/**
+ * Hostile guests: programs that store garbage, zero and all-ones into the
+ * kernel's structures (their own saved context, their run queue, their trace
+ * ring), from the running task and from another CPU, under rr, random and
+ * PCT. Every case ends in an oops or a named report, the bystander on the
+ * other CPU finishes with its result, and no JS exception escapes.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { CTX_DEPTH, CTX_REGS, CTX_STACK_TOP } from '../../cpu/context.ts';
+import { runDeterministic, type Strategy } from '../../preempt/engine.ts';
+import type { Kernel } from '../../preempt/kernel.ts';
+import { Machine } from '../../preempt/machine.ts';
+import { pct } from '../../preempt/strategies/pct.ts';
+import { random } from '../../preempt/strategies/random.ts';
+import { roundRobin } from '../../preempt/strategies/round-robin.ts';
+import { type Task, taskStruct } from '../../preempt/task.ts';
+
+const THREAD = taskStruct.field('thread').offset;
+const contextWord = (t: Task, word: number) => t.addr + THREAD + 4 * word;
+
+const strategies: [string, () => Strategy][] = [
+  ['rr', () => roundRobin({ quantum: 50 })],
+  ['random', () => random({ seed: 5 })],
+  ['pct', () => pct({ seed: 5, depth: 3 })],
+];
+
+/** A long loop, then exit 0: long enough to be preempted and resumed. */
+const spin = (label: string, n: number) => `
+  r6 = 0
+${label}:
+  r6 += 1
+  if r6 < ${n} goto ${label}`;
+
+/** Stores `value` (32 bits) at the address in r1, `count` words from it, stepping 4 bytes. */
+const storeWords = (count: number, value: number) => `
+  r2 = ${value}
+  r3 = 0
+fill:
+  *(u32 *)(r1 + 0) = r2
+  r1 += 4
+  r3 += 1
+  if r3 < ${count} goto fill`;
+
+interface Case {
+  readonly name: string;
+  /** The attacker's program; r1 holds `target(k, victim)`. */
+  readonly program: string;
+  readonly target: (k: Kernel, self: Task, victim: Task) => number;
+  /** The attacker runs on the victim's CPU (1) or on the other one (0, attacking CPU 1's victim). */
+  readonly from: 'self' | 'other';
+  /** What some report's first line says; null when what was stored is a state the kernel could be in. */
+  readonly report: RegExp | null;
+}
+
+const VALUES = [
+  ['garbage', 0x5a5a5a5a],
+  ['zero', 0],
+  ['all-ones', -1],
+] as const;
+
+const cases: Case[] = VALUES.flatMap(([what, v]) => [
+  {
+    name: `its own saved call depth set to ${what}`,
+    program: `${storeWords(1, v === 0 ? 9 : v)}\n${spin('after', 3000)}`,
+    target: (_k, self) => contextWord(self, CTX_DEPTH),
+    from: 'self',
+    report:
+      /^BUG: saved context of attacker\/\d+ \(task_struct at 0x[0-9a-f]+\) is corrupted: call depth -?\d+ is not in 0\.\.7 at pc \d+$/,
+  },
+  {
+    name: `its own saved r10 set to ${what}`,
+    program: `${storeWords(1, v === 0 ? 4096 : v)}\n${spin('after', 3000)}`,
+    target: (_k, self) => contextWord(self, CTX_REGS + 20),
+    from: 'self',
+    report:
+      /^BUG: saved context of attacker\/\d+ \(task_struct at 0x[0-9a-f]+\) is corrupted: r10 0x[0-9a-f]+ is not the frame pointer/,
+  },
+  {
+    name: `its own stack top set to ${what}`,
+    program: `${storeWords(1, v)}\n${spin('after', 3000)}`,
+    target: (_k, self) => contextWord(self, CTX_STACK_TOP),
+    from: 'self',
+    report: /^BUG: saved context of attacker\/\d+ \(task_struct at 0x[0-9a-f]+\) is corrupted: /,
+  },
+  {
+    name: `another CPU's task's saved call depth set to ${what}`,
+    program: `${storeWords(1, v === 0 ? 9 : v)}\nr0 = 0\nexit`,
+    target: (_k, _self, victim) => contextWord(victim, CTX_DEPTH),
+    from: 'other',
+    report:
+      /^BUG: saved context of victim\/\d+ \(task_struct at 0x[0-9a-f]+\) is corrupted: call depth/,
+  },
+  {
+    name: `its own run queue filled with ${what}`,
+    program: `${storeWords(2 + 64 + 4, v)}\ncall schedule\n${spin('after', 3000)}`,
+    target: (k) => k.cpus[1].rq.addr,
+    from: 'self',
+    report: v === 0 ? null : /^BUG: run queue of CPU 1 at 0x[0-9a-f]+ is corrupted: /,
+  },
+  {
+    name: `its own trace ring filled with ${what}`,
+    program: `${storeWords(4096, v)}\n${spin('after', 3000)}`,
+    target: (k) => k.tracer!.rings.regions[1].start,
+    from: 'self',
+    report: v === 0 ? null : /^BUG: trace ring of CPU 1 at 0x[0-9a-f]+ is corrupted/,
+  },
+]);
+
+/** Boots two CPUs: a bystander (and, for `other`, the attacker) on CPU 0, the victim or attacker on CPU 1. */
+function boot(c: Case): { k: Kernel; bystander: Task } {
+  const k = new Machine({ cpus: 2 }).boot();
+  const bystander = k.spawn({
+    comm: 'bystander',
+    cpu: 0,
+    allowed: [0],
+    program: k.assemble(`${spin('b', 4000)}\nr0 = 0\nexit`),
+  });
+  const attackerCpu = c.from === 'self' ? 1 : 0;
+  const victim = k.spawn({
+    comm: c.from === 'self' ? 'attacker' : 'victim',
+    cpu: 1,
+    allowed: [1],
+    program: k.assemble(
+      c.from === 'self' ? `${c.program}\nr0 = 0\nexit` : `${spin('v', 4000)}\nr0 = 0\nexit`,
+    ),
+  });
+  const attacker =
+    c.from === 'self'
+      ? victim
+      : k.spawn({
+          comm: 'attacker',
+          cpu: attackerCpu,
+          allowed: [0],
+          program: k.assemble(c.program),
+        });
+  attacker.ctx!.setReg(1, BigInt(c.target(k, attacker, victim)));
+  return { k, bystander };
+}
+
+describe('hostile guests in deterministic mode', () => {
+  for (const c of cases) {
+    for (const [name, strategy] of strategies) {
+      it(`${c.name}, under ${name}: a named report, the bystander finishes`, () => {
+        const { k, bystander } = boot(c);
+        const r = runDeterministic(k, strategy(), { maxSteps: 2_000_000 });
+        expect(r.crash).toBeUndefined();
+        expect(r.end).toBe('finished');
+        expect(bystander.exited).toBe(true);
+        expect(bystander.exitCode).toBe(0n);
+        if (c.report !== null)
+          expect(k.reports.map((x) => x.lines[0])).toContainEqual(expect.stringMatching(c.report));
+      });
+    }
+  }
+
+  it('a task that queues its own pid runs and exits once', () => {
+    const k = new Machine({ cpus: 1 }).boot();
+    const rq = k.cpus[0].rq;
+    const self = k.spawn({
+      comm: 'selfqueue',
+      program: k.assemble(`
+        r2 = *(u32 *)(r1 + 4)
+        r3 = r2
+        r3 <<= 2
+        r4 = r1
+        r4 += r3
+        *(u32 *)(r4 + 24) = r7
+        r2 += 1
+        *(u32 *)(r1 + 4) = r2
+        call schedule
+        r0 = 0
+        exit`),
+    });
+    const other = k.spawn({ comm: 'other', program: k.assemble('r0 = 0\nexit') });
+    self.ctx!.setReg(1, BigInt(rq.addr));
+    self.ctx!.setReg(7, BigInt(self.pid));
+    const r = runDeterministic(k, roundRobin({ quantum: 5 }));
+    expect(r.end).toBe('finished');
+    const exits = k.tracer!.events().filter((e) => e.type === 'sched_process_exit');
+    const pids = exits.map((e) => (e.type === 'sched_process_exit' ? e.taskPid : -1));
+    expect(pids.sort()).toEqual([self.pid, other.pid]);
+    // Queued twice (its own store, then schedule()): the second entry names an exited task.
+    expect(k.reports.map((x) => x.lines[0])).toEqual([
+      `BUG: run queue of CPU 0 at 0x${rq.addr.toString(16)} is corrupted: selfqueue/${self.pid} has exited`,
+    ]);
+  });
+});
