@@ -81,6 +81,7 @@ export {
   type Scenario,
   type Verdict,
 } from './scenarios/scenario.ts';
+export { runTimeline, type TimelineRun, timelineOf } from './scenarios/timeline-run.ts';
 export {
   type ArrayType,
   array,
@@ -102,3 +103,8 @@ export {
 export { ERRNO, type Errno, ErrnoError } from './segments/errno.ts';
 // Memory and C types.
 export { MemoryAccessError, PAGE_SIZE, PhysicalMemory } from './segments/memory.ts';
+// Spinlocks with statistics (the spin_lock/spin_unlock kfuncs' lock).
+export { type SpinlockStats, spinlockStats, spinlockType } from './segments/spinlock.ts';
+export { extractTimeline, type TimelineRunInfo } from './timeline/extract-timeline.ts';
+export type { TimelineData } from './timeline/timeline-data.ts';
+export { timelineHtml } from './timeline/timeline-html.ts';

@@ -18,6 +18,8 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   maps: () => import('./maps.ts'),
   sanitizer: () => import('./sanitizer.ts'),
   parallel: () => import('./parallel.ts'),
+  timeline: () => import('./timeline.ts'),
+  xdp: () => import('./xdp.ts'),
 };
 
 const args = process.argv.slice(2);

@@ -185,6 +185,11 @@ export class Cpu {
     this.watchHi = hi;
   }
 
+  /** The range set with `watch`, so a second observer can widen it rather than replace it. */
+  get watched(): readonly [lo: number, hi: number] {
+    return [this.watchLo, this.watchHi];
+  }
+
   /**
    * Called by a helper (bpf_for_each_map_elem, bpf_loop): runs the guest
    * function at instruction `target` of the running program on a new call

@@ -106,6 +106,8 @@ export interface CpumapKthreadCounts {
   redirect: number;
   /** Frames delivered to this CPU's stack (passed, or no program, and an skb made). */
   stack: number;
+  /** The cpumap program's xdp_exception hits (XDP_TX, XDP_ABORTED, unknown verdicts). */
+  exceptions: number;
   /** Loop iterations (tracepoint hits). */
   iterations: number;
 }
@@ -437,6 +439,7 @@ function* runCpumapProg(
       // XDP_TX, XDP_ABORTED and unknown values: warned once, traced, dropped.
       if (act !== XDP_ABORTED) warnInvalidXdpAction(net, c, act, prog.prog, dev?.name ?? 'N/A');
       traceXdpException(net.k, c, prog.id, act, buff.ingressIfindex);
+      entry.map.kthreadStats[c.id].exceptions++;
   }
   stats.drop++;
   net.freeBuffer(frame);
@@ -475,6 +478,7 @@ export class CpuMap extends BpfMap implements RedirectMap {
       drop: 0,
       redirect: 0,
       stack: 0,
+      exceptions: 0,
       iterations: 0,
     }));
     this.writeHeader();

@@ -18,6 +18,7 @@ export {
   type CpumapEnqueueStats,
   type CpumapKthreadCounts,
 } from './cpumap.ts';
+export { DEV_MAP_BULK_SIZE, DevMap, DevMapEntry } from './devmap.ts';
 export { buildFrame, type FlowSpec, parseIpv4, parseIpv6 } from './frame.ts';
 export { NAPI_POLL_WEIGHT, NETDEV_BUDGET } from './napi.ts';
 export {
@@ -40,6 +41,12 @@ export { RSS_INDIR_SIZE, RSS_KEY_SIZE, Rss } from './rss.ts';
 export { RX_BUFFER_SIZE, RX_MAX_FRAME } from './rx-ring.ts';
 export { RSS_VERIFICATION_KEY, toeplitzHash } from './toeplitz.ts';
 export { type TrafficOptions, TrafficSource } from './traffic.ts';
+export {
+  TEST_XDP_MAX_BATCH,
+  type XdpTestRunOptions,
+  type XdpTestRunResult,
+  xdpTestRun,
+} from './xdp-test-run.ts';
 // XDP_PACKET_HEADROOM (256) is exported by the loader already.
 export {
   BPF_F_TEST_XDP_LIVE_FRAMES,

@@ -20,11 +20,12 @@
 
 import type { LoadedProgram } from '../cpu/program.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import type { DevBulkQueue } from './devmap.ts';
 import { Napi, napiSchedule } from './napi.ts';
 import type { NetStack } from './net-stack.ts';
 import { Rss } from './rss.ts';
 import { RX_MAX_FRAME, RxRing } from './rx-ring.ts';
-import { BPF_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP } from './xdp-uapi.ts';
+import { BPF_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP, XDP_FRAME } from './xdp-uapi.ts';
 
 export interface NetDeviceOptions {
   /** The interface name, at most 15 characters (IFNAMSIZ - 1). */
@@ -115,7 +116,11 @@ export class NetDevice {
   txPackets = 0;
   txBytes = 0;
   /** Frames ndo_xdp_xmit could not send. */
-  txErrors = 0;
+  txDrops = 0;
+  /** The MTU: redirected frames longer than it plus the Ethernet header are refused (EMSGSIZE). */
+  mtu = 1500;
+  /** dev->xdp_bulkq: this device's devmap bulk queue on each CPU (devmap.ts makes them). */
+  readonly bulkqs: (DevBulkQueue | undefined)[] = [];
 
   constructor(
     readonly net: NetStack,
@@ -195,6 +200,24 @@ export class NetDevice {
   /** The NIC signals new frames on `q`, unless NAPI masked the queue's interrupt. */
   raiseRxIrq(q: RxQueue): void {
     if (!q.irqMasked) this.net.k.raiseIrq(q.cpu, q.irq);
+  }
+
+  /** Frames waiting in this device's devmap bulk queues. */
+  bulkqFrames(): number {
+    let n = 0;
+    for (const bq of this.bulkqs) if (bq !== undefined) n += bq.frames.length;
+    return n;
+  }
+
+  /** ndo_xdp_xmit(): the frames go out (counted on the TX side) and are freed; returns how many. */
+  ndoXdpXmit(net: NetStack, frames: readonly number[]): number {
+    const m = net.k.memory;
+    for (const f of frames) {
+      this.txPackets++;
+      this.txBytes += m.read32(f + XDP_FRAME.len);
+      net.freeBuffer(f);
+    }
+    return frames.length;
   }
 
   /** Frames in the RX rings not yet taken by the driver. */

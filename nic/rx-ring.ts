@@ -100,11 +100,14 @@ export class RxRing {
     return true;
   }
 
-  /** The NIC would find room for a frame now. */
+  /**
+   * The next descriptor is not holding an untaken frame. (One without a
+   * buffer counts as room: the NIC takes the frame and misses it, as under
+   * memory pressure, rather than waiting for a refill nothing may trigger.)
+   */
   nicHasRoom(): boolean {
     const d = this.descs + this.nextToUse * DESC_SIZE;
-    const mem = this.m.memory;
-    return (mem.read16(d + DESC_STATUS) & RX_DESC_DD) === 0 && mem.read32(d + DESC_ADDR) !== 0;
+    return (this.m.memory.read16(d + DESC_STATUS) & RX_DESC_DD) === 0;
   }
 
   /** A frame is waiting at next_to_clean. */

@@ -68,7 +68,13 @@ import type {
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
-import { inInterrupt, PREEMPT_OFFSET, preemptCountAdd, SOFTIRQ_OFFSET } from './preempt-count.ts';
+import {
+  inInterrupt,
+  PREEMPT_MASK,
+  PREEMPT_OFFSET,
+  preemptCountAdd,
+  SOFTIRQ_OFFSET,
+} from './preempt-count.ts';
 import { Rcu } from './rcu.ts';
 import { rcuBarrier, synchronizeRcu } from './rcu-sync.ts';
 import type { Report, ReportKind } from './reports.ts';
@@ -77,7 +83,12 @@ import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
-import { SOFTIRQ_NAMES, type TraceEventBody, traceFlags } from './trace/events.ts';
+import {
+  type PreemptIrqBody,
+  SOFTIRQ_NAMES,
+  type TraceEventBody,
+  traceFlags,
+} from './trace/events.ts';
 import { Tracer } from './trace/tracer.ts';
 
 /** What the builder hands to boot: the resolved options, the memory, and the image to link. */
@@ -460,6 +471,16 @@ export class BootedKernel implements Kernel {
     });
   }
 
+  /**
+   * The preemptirq tracepoints, when selected: the caller is the guest
+   * instruction of the kfunc call (its pc is just past it), -1 from native code.
+   */
+  private tracePreemptIrq(c: CpuState, type: PreemptIrqBody['type']): void {
+    if (this.tracer === null || !this.tracer.wants(type)) return;
+    const ctx = c.cpu.current;
+    this.trace(c, { type, callerPc: ctx === null ? -1 : ctx.pc - 1 });
+  }
+
   // ---- PreemptionModel: the calling code's CPU ----------------------------------------------
 
   here(): CpuState {
@@ -483,7 +504,8 @@ export class BootedKernel implements Kernel {
 
   preemptDisable(): void {
     const c = this.here();
-    preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+    const count = preemptCountAdd(this.memory, c.vars.preemptCount, PREEMPT_OFFSET);
+    if ((count & PREEMPT_MASK) === 1) this.tracePreemptIrq(c, 'preempt_disable');
   }
 
   preemptEnable(): void {
@@ -500,12 +522,15 @@ export class BootedKernel implements Kernel {
       ]);
       return;
     }
-    preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+    const count = preemptCountAdd(this.memory, c.vars.preemptCount, -PREEMPT_OFFSET);
+    if ((count & PREEMPT_MASK) === 0) this.tracePreemptIrq(c, 'preempt_enable');
   }
 
   migrateDisable(): void {
-    const task = this.here().curr;
+    const c = this.here();
+    const task = c.curr;
     task.migrationDisabled = task.migrationDisabled + 1;
+    if (task.migrationDisabled === 1) this.tracePreemptIrq(c, 'migrate_disable');
   }
 
   migrateEnable(): void {
@@ -518,15 +543,20 @@ export class BootedKernel implements Kernel {
       return;
     }
     task.migrationDisabled = task.migrationDisabled - 1;
+    if (task.migrationDisabled === 0) this.tracePreemptIrq(c, 'migrate_enable');
   }
 
   localIrqSave(): number {
-    return this.here().setIrqsEnabled(false);
+    const c = this.here();
+    if (c.irqsEnabled) this.tracePreemptIrq(c, 'irq_disable');
+    return c.setIrqsEnabled(false);
   }
 
   localIrqRestore(flags: number): void {
     const c = this.here();
-    c.setIrqsEnabled((flags & 0x200) !== 0);
+    const on = (flags & 0x200) !== 0;
+    if (on !== c.irqsEnabled) this.tracePreemptIrq(c, on ? 'irq_enable' : 'irq_disable');
+    c.setIrqsEnabled(on);
     // Interrupts raised while disabled are taken right after the restore.
     if (c.irqsEnabled && c.pendingIrqs !== 0) c.reschedRequested = true;
   }

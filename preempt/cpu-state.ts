@@ -52,6 +52,8 @@ export class CpuState {
   reschedRequested = false;
   /** The running task called schedule() itself: a voluntary switch, not a preemption. */
   yieldRequested = false;
+  /** The last spin_lock attempt found the lock held by another CPU: this CPU waits on it. */
+  spinning = false;
   /** Clock value since which this CPU has not scheduled while non-preemptible, or -1. */
   stuckSince = -1;
   lockupReported = false;

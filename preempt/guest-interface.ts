@@ -10,7 +10,9 @@
  * Kfuncs: preempt_disable/enable(_no_resched), migrate_disable/enable,
  * local_irq_save/restore/disable/enable, local_bh_disable/enable,
  * preemptible, in_interrupt, in_atomic, smp_processor_id (checked),
- * raw_smp_processor_id, msleep(ms), schedule (yield the CPU), and the
+ * raw_smp_processor_id, msleep(ms), schedule (yield the CPU),
+ * spin_lock/spin_unlock (r1 = a `struct spinlock`, segments/spinlock.ts:
+ * preemption off while held, acquisitions and spins counted), and the
  * per-CPU op families `<this_cpu_|__this_cpu_|raw_cpu_><op>[_1|_2|_4|_8]`
  * (no suffix: 8 bytes) with r1 = per-CPU pointer, r2/r3 = operands.
  *
@@ -28,6 +30,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { CpuFault } from '../cpu/fault.ts';
 import { PERCPU_FAMILIES, PERCPU_OPS, type PercpuSize, thisCpuOp } from '../percpu/this-cpu-ops.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { spinHolderAt, spinlockType, spinTryLockAt, spinUnlockAt } from '../segments/spinlock.ts';
 import type { Kernel } from './kernel.ts';
 import { inInterrupt } from './preempt-count.ts';
 import { Rng } from './rng.ts';
@@ -98,6 +101,16 @@ export function registerGuestInterface(m: Kernel): void {
   let id = 1;
   for (const [name, fn] of CORE_KFUNCS)
     m.kfuncs.register(id++, name, (ctx, cpu) => fn(ctx, cpu, m));
+  const words = new Int32Array(m.memory.buffer);
+  m.kfuncs
+    .register(id++, 'spin_lock', (ctx) => spinLock(m, words, ctx))
+    .register(id++, 'spin_unlock', (ctx, cpu) => {
+      const addr = spinlockAddr(m, ctx);
+      spinUnlockAt(words, addr, m.here().id);
+      // The waiters may try again: they rank as their tasks again (pct.ts).
+      for (const c of m.cpus) c.spinning = false;
+      stopIfResched(cpu, m, () => m.preemptEnable());
+    });
   id = 100;
   const sizes: [string, PercpuSize][] = [
     ['', 8],
@@ -115,6 +128,41 @@ export function registerGuestInterface(m: Kernel): void {
       }
     }
   }
+}
+
+/** r1 as the address of a `struct spinlock`: mapped and 4-aligned (EFAULT, EINVAL). */
+function spinlockAddr(m: Kernel, ctx: CpuContext): number {
+  const addr = ctx.regNumber(1);
+  m.memory.check(addr, spinlockType.size, 'write');
+  if (addr % 4 !== 0) {
+    throw new ErrnoError('EINVAL', `spinlock at 0x${addr.toString(16)} is not 4-aligned`);
+  }
+  return addr;
+}
+
+/**
+ * spin_lock(r1): takes the lock and disables preemption, or, when another
+ * CPU holds it, counts a spin and moves the pc back onto the call, so the
+ * CPU tries again at its next instruction (arch_spin_lock's loop, one
+ * test-and-set per instruction). `c.spinning` tells the strategies this CPU
+ * waits on another, until the next spin_unlock. Taking a lock this CPU holds is a deadlock: EBUSY.
+ */
+function spinLock(m: Kernel, words: Int32Array, ctx: CpuContext): void {
+  const addr = spinlockAddr(m, ctx);
+  const c = m.here();
+  if (spinTryLockAt(words, addr, c.id)) {
+    c.spinning = false;
+    m.preemptDisable();
+    return;
+  }
+  if (spinHolderAt(words, addr) === c.id) {
+    throw new ErrnoError(
+      'EBUSY',
+      `spinlock recursion on CPU#${c.id}: the lock at 0x${addr.toString(16)} is already held by this CPU`,
+    );
+  }
+  c.spinning = true;
+  ctx.pc -= 1;
 }
 
 /** DEBUG_PREEMPT for the `this_cpu_ptr` instruction, as for smp_processor_id(). */

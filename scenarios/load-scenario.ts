@@ -34,6 +34,8 @@ const OWN_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /** The package entry of this copy of percpu-emu (index.ts, or dist/index.js when built). */
 const SELF_ENTRY = new URL(`../index${OWN_EXT}`, import.meta.url);
+/** The folder of that entry: the sources, or dist/. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export function resolveScenarioPath(spec: string): string {
   if (existsSync(spec)) return resolve(spec);
@@ -95,6 +97,9 @@ export const SCENARIO_LOADER = import.meta.url;
  */
 export async function prepareLoader(file: string): Promise<void> {
   const path = file.startsWith('file:') ? fileURLToPath(file) : file;
+  // Every import after the hooks goes through them, which costs start-up time:
+  // the built package's own .js scenarios load without them.
+  if (!/\.[cm]?tsx?$/.test(path) && path.startsWith(PACKAGE_ROOT)) return;
   // Node < 20.6 has no module.register: scenario files then load as Node decides.
   if (typeof register !== 'function') return;
   if (OWN_EXT === '.js' && /\.tsx?$/.test(path) && !tsRegistered) {

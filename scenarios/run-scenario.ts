@@ -29,11 +29,13 @@ import { type EngineResult, runDeterministic, type Strategy } from '../preempt/e
 import { withHostTimeLimit } from '../preempt/host-time-limit.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { bootUnsetRecipe } from '../preempt/machine.ts';
+import { tracePercpuVariables } from '../preempt/percpu-access-trace.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
 import { replay } from '../preempt/strategies/replay.ts';
 import { roundRobin } from '../preempt/strategies/round-robin.ts';
+import type { TraceEventGroup } from '../preempt/trace/events.ts';
 import {
   type UserCodeError,
   userCodeError,
@@ -62,6 +64,12 @@ export interface RunScenarioOptions {
    */
   replay?: string;
   maxSteps?: number;
+  /** The trace event groups to record (`--events`); default the tracer's. */
+  traceEvents?: readonly TraceEventGroup[];
+  /** Per-CPU variables whose every access is traced (`--trace-percpu`); adds the `percpu` group. */
+  tracePercpu?: readonly string[];
+  /** Bytes of trace ring per CPU, over the scenario's (a timeline wants the whole run). */
+  traceBytesPerCpu?: number;
   /** Wall-clock limit of the run in ms: setup, the engine and the invariants. Default: none. */
   timeoutMs?: number;
 }
@@ -97,10 +105,25 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: s
   throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
 }
 
+/** Applies the trace options to a booted kernel, before its run. */
+function selectTraceEvents(k: Kernel, opts: RunScenarioOptions): void {
+  const percpu = opts.tracePercpu ?? [];
+  if (opts.traceEvents === undefined && percpu.length === 0) return;
+  if (k.tracer === null) throw new ErrnoError('EINVAL', 'the scenario turned tracing off');
+  const groups = new Set(opts.traceEvents ?? k.tracer.selectedGroups);
+  if (percpu.length > 0) groups.add('percpu');
+  k.tracer.select([...groups]);
+  if (groups.has('percpu')) tracePercpuVariables(k, percpu);
+}
+
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
   const deadline = performance.now() + (opts.timeoutMs ?? Number.POSITIVE_INFINITY);
   const left = () => (opts.timeoutMs === undefined ? undefined : deadline - performance.now());
-  const machine = bootUnsetRecipe(s, opts.cpus === undefined ? {} : { cpus: opts.cpus });
+  const machine = bootUnsetRecipe(s, {
+    ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
+    ...(opts.traceBytesPerCpu === undefined ? {} : { traceBytesPerCpu: opts.traceBytesPerCpu }),
+  });
+  selectTraceEvents(machine, opts);
   const errors: UserCodeError[] = [];
   const setup = limited(machine, 'setup', left(), () => s.setup(machine), errors);
   // The run depends on what setup made: the replay string must have been recorded on the same.

@@ -33,6 +33,11 @@ export interface Verdict {
 
 export interface Invariant {
   readonly name: string;
+  /**
+   * The per-CPU variables the check reads: a timeline (and
+   * `--trace-percpu` by default) draws every access to them.
+   */
+  readonly variables?: readonly string[];
   /** Judges the kernel as the run left it. */
   check(k: Kernel): Verdict;
 }
@@ -74,6 +79,7 @@ export function perCpuSumEquals(
 ): Invariant {
   return {
     name: `sum of ${name} over CPUs is exact`,
+    variables: [name],
     check(m) {
       const values = perCpuValues(m, name);
       const sum = values.reduce((a, b) => a + b, 0n);
@@ -84,6 +90,11 @@ export function perCpuSumEquals(
       };
     },
   };
+}
+
+/** The per-CPU variables the scenario's invariants name, each once, in order. */
+export function invariantVariables(s: Scenario): string[] {
+  return [...new Set(s.invariants.flatMap((inv) => inv.variables ?? []))];
 }
 
 /** Invariant: every task that keeps the run going exited with code 0. */

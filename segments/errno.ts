@@ -26,6 +26,7 @@ export const ERRNO = {
   ERANGE: 34,
   ENOSYS: 38,
   ETIME: 62,
+  EMSGSIZE: 90,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
   /** Structure needs cleaning: kernel data found corrupted in memory. */

@@ -58,9 +58,14 @@ export function pct(opts: PctOptions): Strategy {
     }
     return p;
   };
-  /** The priority of what a CPU would run: its task, or the head of its queue; -Infinity for nothing. */
+  /**
+   * The priority of what a CPU would run: its task, or the head of its
+   * queue; -Infinity for nothing. A CPU spinning on a lock ranks below every
+   * task (but above nothing), so the holder runs and releases it: without
+   * that, the highest-priority spinner would spin until the run's end.
+   */
   const cpuPriority = (c: CpuState): number => {
-    if (!c.isIdle) return priorityOf(c.curr.pid);
+    if (!c.isIdle) return c.spinning ? -1 : priorityOf(c.curr.pid);
     const head = c.rq.pids()[0];
     return head === undefined ? Number.NEGATIVE_INFINITY : priorityOf(head);
   };

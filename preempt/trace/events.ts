@@ -180,6 +180,45 @@ export interface TextBody {
   readonly text: string;
 }
 
+/**
+ * preemptirq:preempt_disable / preempt_enable / irq_disable / irq_enable
+ * (include/trace/events/preemptirq.h): the CPU's preempt count leaves or
+ * returns to 0, its interrupts go off or on. `migrate_disable` /
+ * `migrate_enable` are the emulator's own (the kernel has no tracepoint for
+ * them): the current task's migration_disabled leaves or returns to 0.
+ * Opt-in: the tracer records them only when the `preemptirq` group is on.
+ */
+export interface PreemptIrqBody {
+  readonly type:
+    | 'preempt_disable'
+    | 'preempt_enable'
+    | 'irq_disable'
+    | 'irq_enable'
+    | 'migrate_disable'
+    | 'migrate_enable';
+  /** The guest instruction that asked (the kernel's caller_offs), -1 from native code. */
+  readonly callerPc: number;
+}
+
+/**
+ * percpu:percpu_access — the emulator's own event: an instruction read or
+ * wrote a per-CPU variable being traced (`--trace-percpu VAR`), in the unit
+ * of CPU `unit`, which need not be the CPU the event is on.
+ */
+export interface PercpuAccessBody {
+  readonly type: 'percpu_access';
+  /** The variable's symbol name. */
+  readonly var: string;
+  /** The CPU whose unit the access touched. */
+  readonly unit: number;
+  /** Byte offset inside the variable. */
+  readonly offset: number;
+  readonly size: number;
+  readonly access: 'read' | 'write';
+  /** The guest instruction, -1 for a native access (a this_cpu op kfunc counts as its call). */
+  readonly pc: number;
+}
+
 /** The tracepoint-specific part of an event, without the header. */
 export type TraceEventBody =
   | SchedSwitchBody
@@ -190,12 +229,73 @@ export type TraceEventBody =
   | IrqHandlerExitBody
   | SoftirqBody
   | IpiRaiseBody
+  | PreemptIrqBody
+  | PercpuAccessBody
   | TextBody;
 
 /** A whole event: the header plus one body, discriminated by `type`. */
 export type TraceEvent = TraceHeader & TraceEventBody;
 
 export type TraceEventType = TraceEventBody['type'];
+
+/**
+ * Event groups, as trace-cmd's `-e` names subsystems: what `--events`
+ * selects. `preemptirq` and `percpu` are off unless asked for.
+ */
+export const TRACE_EVENT_GROUPS = {
+  sched: ['sched_switch', 'sched_migrate_task', 'sched_wakeup', 'sched_process_exit'],
+  irq: ['irq_handler_entry', 'irq_handler_exit', 'softirq_entry', 'softirq_exit'],
+  ipi: ['ipi_raise'],
+  printk: ['debug_preempt', 'oops', 'bpf_trace_printk', 'print'],
+  xdp: [
+    'xdp_exception',
+    'xdp_redirect',
+    'xdp_redirect_err',
+    'xdp_cpumap_enqueue',
+    'xdp_cpumap_kthread',
+    'xdp_devmap_xmit',
+  ],
+  preemptirq: [
+    'preempt_disable',
+    'preempt_enable',
+    'irq_disable',
+    'irq_enable',
+    'migrate_disable',
+    'migrate_enable',
+  ],
+  percpu: ['percpu_access'],
+} as const satisfies Record<string, readonly TraceEventType[]>;
+
+export type TraceEventGroup = keyof typeof TRACE_EVENT_GROUPS;
+
+/** The groups a tracer records unless told otherwise. */
+export const DEFAULT_TRACE_EVENT_GROUPS: readonly TraceEventGroup[] = [
+  'sched',
+  'irq',
+  'ipi',
+  'printk',
+  'xdp',
+];
+
+/**
+ * Parses a `--events` list (`sched,irq,percpu`) into its groups; EINVAL
+ * names an unknown group and the known ones.
+ *
+ * @example
+ * parseTraceEventGroups('sched,preemptirq'); // ['sched', 'preemptirq']
+ */
+export function parseTraceEventGroups(list: string): TraceEventGroup[] {
+  const names = list.split(',').map((g) => g.trim());
+  for (const g of names) {
+    if (!(g in TRACE_EVENT_GROUPS)) {
+      throw new ErrnoError(
+        'EINVAL',
+        `unknown trace event group '${g}': use ${Object.keys(TRACE_EVENT_GROUPS).join(', ')}`,
+      );
+    }
+  }
+  return names as TraceEventGroup[];
+}
 
 /** Longest text (and irq name or IPI reason) recorded, in UTF-8 bytes. */
 export const TRACE_TEXT_MAX = 4096;

@@ -114,6 +114,13 @@ export const FTRACE_EVENT_NAME: Readonly<Record<TraceEventType, string>> = Objec
   xdp_cpumap_enqueue: 'xdp_cpumap_enqueue',
   xdp_cpumap_kthread: 'xdp_cpumap_kthread',
   xdp_devmap_xmit: 'xdp_devmap_xmit',
+  preempt_disable: 'preempt_disable',
+  preempt_enable: 'preempt_enable',
+  irq_disable: 'irq_disable',
+  irq_enable: 'irq_enable',
+  migrate_disable: 'migrate_disable',
+  migrate_enable: 'migrate_enable',
+  percpu_access: 'percpu_access',
 });
 
 /**
@@ -158,6 +165,18 @@ function eventBodies(e: TraceEvent): string[] {
       return [`vec=${e.vec} [action=${SOFTIRQ_NAMES[e.vec] ?? e.vec}]`];
     case 'ipi_raise':
       return [`target_mask=${cpumaskString(e.targetCpus)} (${e.reason})`];
+    case 'preempt_disable':
+    case 'preempt_enable':
+    case 'irq_disable':
+    case 'irq_enable':
+    case 'migrate_disable':
+    case 'migrate_enable':
+      return [`caller=${e.callerPc < 0 ? 'kernel' : `insn ${e.callerPc}`}`];
+    case 'percpu_access':
+      return [
+        `${e.access} ${e.var}+${e.offset} size=${e.size} unit=cpu${e.unit}` +
+          ` pc=${e.pc < 0 ? 'kernel' : e.pc}${e.unit !== e.cpu ? ' CROSS-UNIT' : ''}`,
+      ];
     case 'debug_preempt':
     case 'oops':
     case 'bpf_trace_printk':

@@ -89,6 +89,13 @@ export const TRACE_TYPE: Readonly<Record<TraceEventType, number>> = Object.freez
   xdp_cpumap_enqueue: 17,
   xdp_cpumap_kthread: 18,
   xdp_devmap_xmit: 19,
+  preempt_disable: 20,
+  preempt_enable: 21,
+  irq_disable: 22,
+  irq_enable: 23,
+  migrate_disable: 24,
+  migrate_enable: 25,
+  percpu_access: 26,
 });
 
 /** The kernel's trace_entry.flags bits (kernel/trace/trace.h). */
@@ -125,6 +132,7 @@ type Codec =
   | 'string' // __data_loc string
   | 'prevState' // TaskStateLetter as a long
   | 'irqRet' // 'handled' | 'unhandled' as an int
+  | 'accessKind' // 'read' | 'write' as an int, 1 for a write
   | 'softirqVec' // vec, with name derived
   | 'cpumask'; // ascending CPU list as a u64 bitmask
 
@@ -183,6 +191,7 @@ const taskFields: readonly FieldDecl[] = [
 ];
 const softirqFields: readonly FieldDecl[] = [['vec', 'vec', 'softirqVec', u32]];
 const textFields: readonly FieldDecl[] = [['text', 'text', 'string', u32]];
+const callerFields: readonly FieldDecl[] = [['callerPc', 'caller_offs', 'int', s32]];
 
 const PAYLOADS: Readonly<Record<TraceEventType, PayloadSpec>> = {
   sched_switch: payload('sched_switch', 'sched_switch', [
@@ -228,6 +237,20 @@ const PAYLOADS: Readonly<Record<TraceEventType, PayloadSpec>> = {
   xdp_cpumap_enqueue: payload('xdp_cpumap_enqueue', 'xdp_cpumap_enqueue', textFields),
   xdp_cpumap_kthread: payload('xdp_cpumap_kthread', 'xdp_cpumap_kthread', textFields),
   xdp_devmap_xmit: payload('xdp_devmap_xmit', 'xdp_devmap_xmit', textFields),
+  preempt_disable: payload('preempt_disable', 'preemptirq_template', callerFields),
+  preempt_enable: payload('preempt_enable', 'preemptirq_template', callerFields),
+  irq_disable: payload('irq_disable', 'preemptirq_template', callerFields),
+  irq_enable: payload('irq_enable', 'preemptirq_template', callerFields),
+  migrate_disable: payload('migrate_disable', 'preemptirq_template', callerFields),
+  migrate_enable: payload('migrate_enable', 'preemptirq_template', callerFields),
+  percpu_access: payload('percpu_access', 'percpu_access', [
+    ['var', 'var', 'string', u32],
+    ['unit', 'unit', 'int', s32],
+    ['offset', 'offset', 'int', u32],
+    ['size', 'size', 'int', u32],
+    ['access', 'write', 'accessKind', s32],
+    ['pc', 'pc', 'int', s32],
+  ]),
 };
 
 const TYPE_BY_NUMBER = new Map<number, TraceEventType>(
@@ -415,6 +438,12 @@ export function encodeRecord(
         }
         view.setInt32(f.at, v === 'handled' ? 1 : 0, true);
         break;
+      case 'accessKind':
+        if (v !== 'read' && v !== 'write') {
+          throw new ErrnoError('EINVAL', `${f.what} '${String(v)}' is not 'read' or 'write'`);
+        }
+        view.setInt32(f.at, v === 'write' ? 1 : 0, true);
+        break;
       case 'softirqVec': {
         const vec = checkInt(f.what, v, 0, SOFTIRQ_NAMES.length - 1);
         if (body.name !== SOFTIRQ_NAMES[vec]) {
@@ -524,6 +553,9 @@ export function decodeRecord(
       }
       case 'irqRet':
         event[f.key] = view.getInt32(fat, true) !== 0 ? 'handled' : 'unhandled';
+        break;
+      case 'accessKind':
+        event[f.key] = view.getInt32(fat, true) !== 0 ? 'write' : 'read';
         break;
       case 'softirqVec': {
         const vec = view.getUint32(fat, true);

@@ -5,7 +5,9 @@
  *
  * Tracing off costs one boolean test per tracepoint: guard the building of
  * the event with `if (tracer.enabled)` and `emit` itself returns at once
- * when disabled.
+ * when disabled. Which events are recorded is chosen by group, as
+ * trace-cmd's `-e` does (`select(['sched', 'percpu'])`); an opt-in
+ * tracepoint (preemptirq, percpu) guards its event with `tracer.wants(type)`.
  *
  * @example
  * const tracer = new Tracer(memory, addressMap, 4, { bytesPerCpu: 64 * 1024 });
@@ -16,8 +18,15 @@
 import type { AddressMap } from '../../segments/address-map.ts';
 import type { PhysicalMemory } from '../../segments/memory.ts';
 import { formatChromeJson } from './chrome-format.ts';
-import type { TraceEvent } from './events.ts';
+import {
+  DEFAULT_TRACE_EVENT_GROUPS,
+  TRACE_EVENT_GROUPS,
+  type TraceEvent,
+  type TraceEventGroup,
+  type TraceEventType,
+} from './events.ts';
 import { formatFtrace } from './ftrace-format.ts';
+import { TRACE_TYPE } from './record.ts';
 import { DEFAULT_TRACE_BYTES_PER_CPU, TraceRingBuffer } from './ring-buffer.ts';
 
 export interface TracerOptions {
@@ -25,6 +34,8 @@ export interface TracerOptions {
   readonly bytesPerCpu?: number;
   /** Record events from the start. Default true. */
   readonly enabled?: boolean;
+  /** The event groups to record. Default DEFAULT_TRACE_EVENT_GROUPS. */
+  readonly events?: readonly TraceEventGroup[];
 }
 
 export class Tracer {
@@ -33,6 +44,9 @@ export class Tracer {
   readonly nrCpus: number;
   /** The per-CPU rings, for callers that need counts or raw access. */
   readonly rings: TraceRingBuffer;
+  /** Per record type number, 1 when its group is selected. */
+  private readonly selected = new Uint8Array(64);
+  private groups: readonly TraceEventGroup[] = [];
 
   /**
    * Reserves `nrCpus` rings of `bytesPerCpu` from `addressMap` (named
@@ -53,11 +67,35 @@ export class Tracer {
     );
     this.nrCpus = nrCpus;
     this.enabled = options.enabled ?? true;
+    this.select(options.events ?? DEFAULT_TRACE_EVENT_GROUPS);
   }
 
-  /** Records `event` in its CPU's ring (overwriting the oldest when full), if enabled. */
+  /**
+   * Records the events of `groups` from now on, and no others.
+   *
+   * @example
+   * tracer.select(['sched', 'irq', 'percpu']);
+   */
+  select(groups: readonly TraceEventGroup[]): void {
+    this.selected.fill(0);
+    for (const g of groups)
+      for (const type of TRACE_EVENT_GROUPS[g]) this.selected[TRACE_TYPE[type]] = 1;
+    this.groups = [...groups];
+  }
+
+  /** The groups being recorded. */
+  get selectedGroups(): readonly TraceEventGroup[] {
+    return this.groups;
+  }
+
+  /** Whether an event of `type` would be recorded now. */
+  wants(type: TraceEventType): boolean {
+    return this.enabled && this.selected[TRACE_TYPE[type]] === 1;
+  }
+
+  /** Records `event` in its CPU's ring (overwriting the oldest when full), if enabled and selected. */
   emit(event: TraceEvent): void {
-    if (!this.enabled) return;
+    if (!this.enabled || this.selected[TRACE_TYPE[event.type]] === 0) return;
     this.rings.emit(event);
   }
 

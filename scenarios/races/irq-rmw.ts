@@ -33,6 +33,7 @@ export type IrqRmwVariant = 'racy' | 'fixed-this-cpu-add' | 'fixed-irq-save';
 
 const eventsAddUp: Invariant = {
   name: 'per CPU, events = task increments + interrupt increments',
+  variables: ['events', 'task_count', 'irq_count'],
   check(k: Kernel) {
     const events = perCpuValues(k, 'events');
     const task = perCpuValues(k, 'task_count');

@@ -35,6 +35,7 @@ const tasksFor = (k: Kernel) => Math.min(SLOTS, 2 * k.nrCpus);
 
 const everyIncrementLandsHome: Invariant = {
   name: 'every increment landed in the unit of the CPU that made it',
+  variables: ['hits', 'done'],
   check(k) {
     const bad: string[] = [];
     let total = 0n;
