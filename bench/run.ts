@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   percpu: () => import('./percpu.ts'),
   kmalloc: () => import('./kmalloc.ts'),
   maps: () => import('./maps.ts'),
+  loader: () => import('./loader.ts'),
   sanitizer: () => import('./sanitizer.ts'),
   parallel: () => import('./parallel.ts'),
   timeline: () => import('./timeline.ts'),

@@ -99,6 +99,7 @@ export async function run(): Promise<BenchReport> {
   const loads: number[] = [];
   const redraws: number[] = [];
   const zooms: number[] = [];
+  const scripts: number[] = [];
   try {
     for (let k = 0; k < 3; k++) {
       const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
@@ -110,6 +111,11 @@ export async function run(): Promise<BenchReport> {
       );
       // performance.now() counts from navigation start: the page is parsed, the data read and drawn.
       loads.push(await page.evaluate(() => performance.now()));
+      scripts.push(
+        await page.evaluate(
+          () => (window as unknown as { timeline: { loadMs: number } }).timeline.loadMs,
+        ),
+      );
       const [redraw, zoom] = await page.evaluate(() => {
         const tl = (
           window as unknown as {
@@ -141,6 +147,12 @@ export async function run(): Promise<BenchReport> {
     suite: 'timeline',
     results: [
       { name: 'load_1m_events', value: median(loads), unit: 'ms', note },
+      {
+        name: 'viewer_script',
+        value: median(scripts),
+        unit: 'ms',
+        note: 'JSON.parse, indexes, first draw',
+      },
       { name: 'redraw_zoomed_out', value: median(redraws), unit: 'ms' },
       { name: 'zoom_step', value: median(zooms), unit: 'ms' },
     ],

@@ -29,6 +29,7 @@ import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts'
 import { XdpBuff } from './xdp-buff.ts';
 import { installXdpHelpers } from './xdp-helpers.ts';
 import { BPF_XDP, xdpMd } from './xdp-uapi.ts';
+import { checkMapFuncCompatibility } from './xdp-verifier.ts';
 
 /** What XDP_PASS frames reach on one CPU: counts, and the frames when asked to keep them. */
 export interface StackCounters {
@@ -170,12 +171,14 @@ export class NetStack {
    * BPF_PROG_LOAD of an XDP program with its expected attach type (what
    * `SEC("xdp")`, `SEC("xdp/cpumap")`, `SEC("xdp/devmap")` set): the fd
    * a cpumap or devmap value names. Program fds count from 100, apart from
-   * map fds.
+   * map fds. EINVAL, with the verifier's message, for a program that
+   * passes a CPUMAP to a helper other than bpf_redirect_map.
    *
    * @example
    * const fd = net.loadXdpProgram(prog, BPF_XDP_CPUMAP);
    */
   loadXdpProgram(prog: LoadedProgram, expectedAttachType = BPF_XDP): number {
+    checkMapFuncCompatibility(this.k, prog);
     const fd = this.nextProgFd++;
     this.progFds.set(fd, { fd, prog, expectedAttachType, id: this.progId(prog) });
     return fd;

@@ -83,7 +83,7 @@
 import type { AddressMap } from '../segments/address-map.ts';
 import { alignUp, s32, struct, u32 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
+import { hexAddress, PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 import { RawSpinlock, rawSpinlockType } from '../segments/raw-spinlock.ts';
 import {
   C_ISOLATED,
@@ -540,6 +540,12 @@ export class PercpuAllocator {
    */
   free(ptr: number | null): void {
     if (ptr === null || ptr === 0) return;
+    if (!Number.isSafeInteger(ptr) || ptr < 0) {
+      throw new ErrnoError(
+        'EINVAL',
+        `free_percpu(${hexAddress(ptr)}): not a per-CPU pointer (a non-negative integer)`,
+      );
+    }
     const cpu = this.currentCpu();
     this.lock.lock(cpu);
     let balance = false;
@@ -549,7 +555,7 @@ export class PercpuAllocator {
       if (c === 0 || this.chunks.areaSize(c, off) === 0) {
         throw new ErrnoError(
           'EINVAL',
-          `free_percpu(0x${ptr.toString(16)}): not the start of a live per-CPU allocation`,
+          `free_percpu(${hexAddress(ptr)}): not the start of a live per-CPU allocation`,
         );
       }
       const { chunks, slots } = this;

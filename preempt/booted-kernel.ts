@@ -73,6 +73,7 @@ import {
   PREEMPT_MASK,
   PREEMPT_OFFSET,
   preemptCountAdd,
+  SOFTIRQ_MASK,
   SOFTIRQ_OFFSET,
 } from './preempt-count.ts';
 import { Rcu } from './rcu.ts';
@@ -293,6 +294,7 @@ export class BootedKernel implements Kernel {
     if ((opts.program === undefined) === (opts.body === undefined)) {
       throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
     }
+    checkSpawnOptions(opts, this.nrCpus);
     const cpu = opts.cpu ?? 0;
     this.areas.checkCpu(cpu);
     const allowed = opts.kthread ? [cpu] : (opts.allowed ?? this.cpus.map((c) => c.id));
@@ -567,6 +569,13 @@ export class BootedKernel implements Kernel {
 
   localBhEnable(): void {
     const c = this.here();
+    // The kernel's DEBUG_LOCKS_WARN_ON in __local_bh_enable_ip: an unbalanced enable changes nothing.
+    if ((c.preemptCount & SOFTIRQ_MASK) < 2 * SOFTIRQ_OFFSET) {
+      this.report('warning', c, [
+        `WARNING: CPU: ${c.id} PID: ${c.curr.pid} local_bh_enable() without local_bh_disable() (softirq count ${(c.preemptCount & SOFTIRQ_MASK) >> 8})`,
+      ]);
+      return;
+    }
     preemptCountAdd(this.memory, c.vars.preemptCount, -2 * SOFTIRQ_OFFSET);
     if (!inInterrupt(c.preemptCount) && c.softirqPending !== 0) doSoftirq(this, c);
     if (c.preemptCount === 0 && c.needResched) c.reschedRequested = true;
@@ -582,6 +591,40 @@ export class BootedKernel implements Kernel {
 
   get debugPreemptReports(): number {
     return this.debugPreempt.count;
+  }
+}
+
+/** Arguments go in r1..r5 (BPF's argument registers); r6-r10, pc and depth are the kernel's. */
+const MAX_SPAWN_ARGS = 5;
+
+/** EINVAL for spawn options no task can have, naming the option and its value. */
+function checkSpawnOptions(opts: SpawnOptions, nrCpus: number): void {
+  const bad = (what: string) => new ErrnoError('EINVAL', `task '${opts.comm}': ${what}`);
+  if (typeof opts.comm !== 'string' || opts.comm === '')
+    throw bad('comm must be a non-empty string');
+  const args = opts.args ?? [];
+  if (args.length > MAX_SPAWN_ARGS) {
+    throw bad(`${args.length} args: a program takes at most ${MAX_SPAWN_ARGS} (r1..r5)`);
+  }
+  if (args.length > 0 && opts.program === undefined)
+    throw bad('args are for program tasks (r1..r5)');
+  args.forEach((v, k) => {
+    const ok = typeof v === 'bigint' ? v >= -(1n << 63n) && v < 1n << 64n : Number.isSafeInteger(v);
+    if (!ok) throw bad(`args[${k}] = ${String(v)} is not a 64-bit integer`);
+  });
+  if (
+    opts.cpu !== undefined &&
+    (!Number.isInteger(opts.cpu) || opts.cpu < 0 || opts.cpu >= nrCpus)
+  ) {
+    throw bad(`cpu ${opts.cpu} does not exist (CPUs 0..${nrCpus - 1})`);
+  }
+  if (opts.allowed !== undefined) {
+    if (opts.allowed.length === 0) throw bad('allowed names no CPU');
+    for (const c of opts.allowed) {
+      if (!Number.isInteger(c) || c < 0 || c >= nrCpus) {
+        throw bad(`allowed CPU ${c} does not exist (CPUs 0..${nrCpus - 1})`);
+      }
+    }
   }
 }
 

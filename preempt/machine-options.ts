@@ -27,7 +27,12 @@ export interface MachineOptions {
   balanceInterval?: number;
   /** DEBUG_PREEMPT: warn, fatal (kill the offending task) or off. Default warn. */
   debugPreempt?: DebugPreemptMode;
-  /** The soft-lockup watchdog fires after 2 * watchdogThresh seconds without scheduling. Default 10. */
+  /**
+   * The soft-lockup watchdog fires after 2 * watchdogThresh seconds without
+   * scheduling. Default 1 (the kernel's is 10): 2 s is 2 M instructions of one
+   * CPU, so a stuck CPU is reported within the engine's default budget of 10 M
+   * instructions over up to 4 CPUs.
+   */
   watchdogThresh?: number;
   /** Emulated nanoseconds per instruction. Default 1000 (so a 1000-instruction tick is 1 ms). */
   nsPerInsn?: number;
@@ -69,7 +74,7 @@ const DEFAULTS: ResolvedMachineOptions = {
   timeSlice: 3,
   balanceInterval: 4,
   debugPreempt: 'warn',
-  watchdogThresh: 10,
+  watchdogThresh: 1,
   nsPerInsn: 1000,
   trace: true,
   traceBytesPerCpu: 256 << 10,

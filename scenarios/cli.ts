@@ -13,6 +13,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { ErrnoError } from '../segments/errno.ts';
 import { register as asm } from './commands/asm.ts';
 import { register as conformance } from './commands/conformance.ts';
 import { register as demo } from './commands/demo.ts';
@@ -29,6 +30,52 @@ import { register as list } from './commands/list.ts';
 import { register as run } from './commands/run.ts';
 
 const COMMANDS = [run, explore, list, demo, asm, disasm, conformance];
+
+/**
+ * Commands that still parse their own arguments (`main(args)` returning the
+ * exit status): every argument after the name is theirs, `--help` included;
+ * an ErrnoError they throw is an input error (2).
+ */
+const OWN_PARSERS: { name: string; summary: string; load: () => Promise<OwnParser> }[] = [
+  {
+    name: 'prog',
+    summary: 'compiled BPF objects: prog show|dump|run <obj.o|x.bpf.c> [--prog NAME] ...',
+    load: () => import('./commands/prog.ts'),
+  },
+  {
+    name: 'xdp-bench',
+    summary:
+      "xdp-bench's redirect-cpu statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> ...",
+    load: () => import('./commands/xdp-bench.ts'),
+  },
+];
+
+interface OwnParser {
+  main(args: string[]): Promise<number>;
+}
+
+function registerOwnParser(
+  program: Command,
+  c: (typeof OWN_PARSERS)[number],
+  finish: (status: number) => void,
+): void {
+  const cmd = program
+    .command(c.name)
+    .summary(c.summary)
+    .description(`${c.summary} (\`percpu-emu ${c.name}\` without arguments prints its usage)`)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]', 'its arguments')
+    .action(async () => {
+      try {
+        finish(await (await c.load()).main(cmd.args));
+      } catch (e) {
+        if (e instanceof ErrnoError) throw new InputError(e.message);
+        throw e;
+      }
+    });
+}
 
 /** The version in percpu-emu's package.json: beside the sources, or two folders up from dist/. */
 function packageVersion(): string {
@@ -66,11 +113,11 @@ Examples:
     .hook('preAction', (_program, action) => {
       commandName = action.name();
     });
-  for (const register of COMMANDS) {
-    register(program, (s) => {
-      status = s;
-    });
-  }
+  const finish = (s: number) => {
+    status = s;
+  };
+  for (const register of COMMANDS) register(program, finish);
+  for (const c of OWN_PARSERS) registerOwnParser(program, c, finish);
   if (argv.length === 0) {
     program.outputHelp({ error: true });
     return EXIT_USAGE;

@@ -55,7 +55,7 @@
 import type { AddressMap } from './address-map.ts';
 import { alignUp, array, struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
-import { PAGE_SIZE, type PhysicalMemory } from './memory.ts';
+import { hexAddress, PAGE_SIZE, type PhysicalMemory } from './memory.ts';
 import {
   P_CACHE,
   P_FLAGS,
@@ -144,8 +144,7 @@ export interface KernelHeapStats {
   caches: SlabCacheStats[];
 }
 
-const hex = (addr: number) =>
-  Number.isSafeInteger(addr) && addr >= 0 ? `0x${addr.toString(16)}` : String(addr);
+const hex = hexAddress;
 
 export class KernelHeap {
   /** Address of the kmalloc_heap header (the region's start). */

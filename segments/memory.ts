@@ -28,8 +28,26 @@ export class MemoryAccessError extends ErrnoError {
     readonly size: number,
     readonly access: AccessKind,
   ) {
-    super('EFAULT', `bad ${access} of ${size} bytes at 0x${addr.toString(16)}`);
+    super('EFAULT', `bad ${access} of ${size} bytes at ${hexAddress(addr)}`);
   }
+}
+
+/**
+ * An address held in a JS number, for a message: hex when exact; a number
+ * past 2^53 (a 64-bit register read as a number, plus an offset) is not
+ * exact and says so; anything else (negative, fractional, NaN) as it is.
+ *
+ * @example
+ * hexAddress(0x3000);        // '0x3000'
+ * hexAddress(2 ** 64 + 4096); // 'an address above 2^53 (about 0x10000000000001000)'
+ * hexAddress(-1);            // '-1'
+ */
+export function hexAddress(addr: number): string {
+  if (Number.isSafeInteger(addr) && addr >= 0) return `0x${addr.toString(16)}`;
+  if (Number.isFinite(addr) && addr >= 2 ** 53) {
+    return `an address above 2^53 (about 0x${BigInt(Math.floor(addr)).toString(16)})`;
+  }
+  return String(addr);
 }
 
 export class PhysicalMemory {

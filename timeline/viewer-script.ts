@@ -16,7 +16,9 @@ export const VIEWER_JS = String.raw`
 'use strict';
 (function () {
   var t0Load = performance.now();
-  var data = JSON.parse(document.getElementById('timeline-data').textContent);
+  var phases = {};
+  var text = document.getElementById('timeline-data').textContent; phases.text = performance.now() - t0Load;
+  var data = JSON.parse(text); phases.parse = performance.now() - t0Load;
   var AXIS_H = 26, LANE_H = 112, LABEL_W = 72;
   var SPAN = 6, MARK = 6, ACC = 8;
   var KIND = { Task: 0, Hardirq: 1, Softirq: 2, PreemptOff: 3, IrqsOff: 4, MigrateOff: 5 };
@@ -52,6 +54,7 @@ export const VIEWER_JS = String.raw`
       if (marks[m2 * MARK + 2] === MK.Access) laneAcc[cc][accCounts[cc]++] = m2; else laneMarks[cc][counts[cc]++] = m2;
     }
   })();
+  phases.index = performance.now() - t0Load;
   var reportMarks = [], taskFirst = new Map();
   for (var m3 = 0; m3 < nMarks; m3++) if (marks[m3 * MARK + 2] === MK.Report) reportMarks[marks[m3 * MARK + 3]] = m3;
   for (var s = 0; s < nSpans; s++) if (spans[s * SPAN + 3] === KIND.Task) { var tk = spans[s * SPAN + 4]; var f = taskFirst.get(tk); if (f === undefined) taskFirst.set(tk, [s]); else f.push(s); }
@@ -146,18 +149,20 @@ export const VIEWER_JS = String.raw`
     [3, 4, 5].forEach(function (k, n) {
       eachSpan(r[100 + k], function (i, x, wd) { ctx.fillStyle = REGION[k][1]; ctx.globalAlpha = 0.85; ctx.fillRect(x, y0 + REGION_Y + 5 * n, wd, 4); ctx.globalAlpha = 0.12; ctx.fillRect(x, y0 + TASK_Y, wd, TASK_H); ctx.globalAlpha = 1; });
     });
-    var lastLabel = -1e9;
+    // Accesses: one path per colour, filled once, so a lane costs three fills however many columns.
+    var lastLabel = -1e9, paths = [new Path2D(), new Path2D(), new Path2D()], labelsAt = [];
     eachMark(laneAcc[c], function (m, x, dup) {
-      var a = marks[m * MARK + 3] * ACC, unit = acc[a + 1], write = acc[a + 3], bits = acc[a + 7];
-      var cross = unit !== c;
-      ctx.fillStyle = bits ? '#c4161c' : write ? '#1f3f99' : '#6b8fd6';
-      ctx.beginPath(); ctx.moveTo(x - 4, y0 + TASK_Y - 8); ctx.lineTo(x + 4, y0 + TASK_Y - 8); ctx.lineTo(x, y0 + TASK_Y); ctx.fill();
-      if (!dup && x - lastLabel > 34) {
-        lastLabel = x;
-        ctx.fillStyle = cross ? '#c4161c' : '#1f3f99'; ctx.font = (cross ? 'bold ' : '') + '10px ui-monospace, monospace';
-        ctx.fillText((cross ? '\u2192' : '') + 'cpu' + unit, x + 3, y0 + TASK_Y - 9);
-      }
+      var a = marks[m * MARK + 3] * ACC, unit = acc[a + 1], bits = acc[a + 7];
+      var p = paths[bits ? 0 : acc[a + 3] ? 1 : 2];
+      p.moveTo(x - 4, y0 + TASK_Y - 8); p.lineTo(x + 4, y0 + TASK_Y - 8); p.lineTo(x, y0 + TASK_Y); p.closePath();
+      if (!dup && x - lastLabel > 34) { lastLabel = x; labelsAt.push(x, unit); }
     });
+    ['#c4161c', '#1f3f99', '#6b8fd6'].forEach(function (color, n) { ctx.fillStyle = color; ctx.fill(paths[n]); });
+    for (var li = 0; li < labelsAt.length; li += 2) {
+      var cross = labelsAt[li + 1] !== c;
+      ctx.fillStyle = cross ? '#c4161c' : '#1f3f99'; ctx.font = (cross ? 'bold ' : '') + '10px ui-monospace, monospace';
+      ctx.fillText((cross ? '\u2192' : '') + 'cpu' + labelsAt[li + 1], labelsAt[li] + 3, y0 + TASK_Y - 9);
+    }
     eachMark(laneMarks[c], function (m, x) {
       var o = m * MARK, kind = marks[o + 2];
       if (kind === MK.Report) {
@@ -377,7 +382,9 @@ export const VIEWER_JS = String.raw`
     lab.style.top = laneTop(lc) + 'px'; lab.style.height = LANE_H + 'px';
     plot.appendChild(lab);
   }
+  phases.pre = performance.now() - t0Load;
   resize();
+  phases.draw = performance.now() - t0Load;
   window.timeline = {
     data: data,
     view: function () { return { t0: view.t0, t1: view.t1 }; },
@@ -386,6 +393,7 @@ export const VIEWER_JS = String.raw`
     markPosition: function (m) { var r = canvas.getBoundingClientRect(); return { x: r.left + X(marks[m * MARK + 1]), y: r.top + laneTop(marks[m * MARK]) + TASK_Y - 4, cpu: marks[m * MARK], ts: marks[m * MARK + 1] }; },
     focus: focus,
     loadMs: performance.now() - t0Load,
+    phases: phases,
     ready: true,
   };
 })();

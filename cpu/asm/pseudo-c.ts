@@ -198,7 +198,7 @@ export function assemble(source: string, options: AsmOptions = {}): AssembledPro
 // Lexer
 
 interface Token {
-  kind: 'ident' | 'num' | 'punct' | 'end';
+  kind: 'ident' | 'num' | 'punct' | 'string' | 'end';
   text: string;
   /** 1-based column of the first character. */
   col: number;
@@ -257,6 +257,12 @@ function lex(text: string, line: number): Token[] {
     }
     if (c === '#' || c === ';' || (c === '/' && text[i + 1] === '/')) break;
     const col = i + 1;
+    if (c === '"') {
+      const [value, length] = lexString(text, i, line);
+      tokens.push({ kind: 'string', text: value, col });
+      i += length;
+      continue;
+    }
     const punct = PUNCT.find((p) => text.startsWith(p, i));
     if (punct !== undefined) {
       tokens.push({ kind: 'punct', text: punct, col });
@@ -287,6 +293,32 @@ function lex(text: string, line: number): Token[] {
   return tokens;
 }
 
+const STRING_ESCAPES: Record<string, string> = {
+  n: '\n',
+  t: '\t',
+  '\\': '\\',
+  '"': '"',
+  '0': '\0',
+};
+
+/** A `"..."` literal at `at` with C's \n \t \\ \" \0 escapes: its value and its length in the source. */
+function lexString(text: string, at: number, line: number): [string, number] {
+  let value = '';
+  for (let i = at + 1; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') return [value, i + 1 - at];
+    if (c !== '\\') {
+      value += c;
+      continue;
+    }
+    const e = STRING_ESCAPES[text[++i]];
+    if (e === undefined)
+      throw new AsmError(line, i, `unknown escape '\\${text[i] ?? ''}' in a string`);
+    value += e;
+  }
+  throw new AsmError(line, at + 1, 'unterminated string');
+}
+
 // ---------------------------------------------------------------------------
 // Parser
 
@@ -314,6 +346,11 @@ interface Reg {
 type Target = { rel: number; tok: Token } | { label: Token };
 
 const REGISTER = /^([rw])([0-9]+)$/;
+
+/** Where printk puts its format: the bottom of the 512-byte frame, away from the usual locals. */
+const PRINTK_FMT_OFF = -512;
+/** The longest format, NUL included, that printk packs (bpf_trace_printk reads up to 128 bytes). */
+const PRINTK_MAX = 128;
 
 const ALU_OPS: Record<string, { op: number; off: number }> = {
   '+=': { op: BPF_ADD, off: 0 },
@@ -447,6 +484,8 @@ class LineParser {
       }
       case 'lock':
         return this.lock();
+      case 'printk':
+        return this.printk();
     }
     throw this.fail(first, `expected an instruction, found ${describe(first)}`);
   }
@@ -655,6 +694,53 @@ class LineParser {
     } else {
       return [insn(BPF_ST | BPF_MEM | sz, mem.base.n, 0, mem.off, value.imm)];
     }
+  }
+
+  /**
+   * `printk "r6 = %d\n", r6`: bpf_printk. The format and its NUL are stored
+   * with immediate stores at the bottom of the 512-byte stack frame (r10 -
+   * 512 up), then bpf_trace_printk(fmt, size, args...) is called. Like any
+   * call it clobbers r0-r5 and keeps r6-r9, so its up to three arguments
+   * must be in r0 or r6-r9 (r1-r5 carry the call's own arguments).
+   */
+  private printk(): Insn[] {
+    const fmt = this.next();
+    if (fmt.kind !== 'string')
+      throw this.fail(fmt, `printk needs a format string, found ${describe(fmt)}`);
+    const args: Reg[] = [];
+    while (this.accept(',')) {
+      const r = this.reg('r');
+      if (r.n >= 1 && r.n <= 5) {
+        throw this.fail(
+          r.tok,
+          `printk argument r${r.n}: r1-r5 carry the call's arguments; use r0 or r6-r9`,
+        );
+      }
+      args.push(r);
+    }
+    if (args.length > 3)
+      throw this.fail(args[3].tok, 'printk takes at most 3 arguments, as bpf_trace_printk does');
+    const bytes = new TextEncoder().encode(`${fmt.text}\0`);
+    if (bytes.length > PRINTK_MAX) {
+      throw this.fail(fmt, `printk format of ${bytes.length} bytes with its NUL > ${PRINTK_MAX}`);
+    }
+    const out: Insn[] = [];
+    const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+    padded.set(bytes);
+    const words = new DataView(padded.buffer);
+    for (let at = 0; at < padded.length; at += 4) {
+      out.push(
+        insn(BPF_ST | BPF_MEM | sizeField(4), 10, 0, PRINTK_FMT_OFF + at, words.getInt32(at, true)),
+      );
+    }
+    args.forEach((r, k) => {
+      out.push(insn(BPF_ALU64 | BPF_MOV | BPF_X, 3 + k, r.n));
+    });
+    out.push(insn(BPF_ALU64 | BPF_MOV | BPF_X, 1, 10));
+    out.push(insn(BPF_ALU64 | BPF_ADD | BPF_K, 1, 0, 0, PRINTK_FMT_OFF));
+    out.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, bytes.length));
+    out.push(insn(BPF_JMP | BPF_CALL, 0, 0, 0, bpfFuncId('bpf_trace_printk')!));
+    return out;
   }
 
   // `lock *(u64 *)(rX + off) += rY`

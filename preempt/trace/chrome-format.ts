@@ -15,7 +15,10 @@
  *   and softirqs (`softirq NAME`), closed at the trace's end if their exit
  *   is missing and dropped if their entry was overwritten;
  * - thread-scoped instant (`i`) events for wakeups, migrations, exits, IPIs,
- *   DEBUG_PREEMPT and oops lines, bpf_trace_printk and scenario prints.
+ *   DEBUG_PREEMPT and oops lines, bpf_trace_printk and scenario prints, the
+ *   preemptirq events and per-CPU accesses (`write hits+8 -> cpu1`);
+ * - a flow (`s` on the CPU the task left, `f` on the one it went to, bound
+ *   to the enclosing slice) per migration, drawn as an arrow between tracks.
  *
  * Timestamps are microseconds (`ts / 1000`). The output depends only on the
  * events: metadata first, then events by time, CPU, outer before inner and
@@ -38,7 +41,11 @@ export const chromeTid = (cpu: number): number => cpu + 1;
 export interface ChromeTraceEvent {
   readonly name: string;
   readonly cat?: string;
-  readonly ph: 'X' | 'i' | 'M';
+  readonly ph: 'X' | 'i' | 'M' | 's' | 'f';
+  /** A flow's id, on `s` and `f` events. */
+  readonly id?: number;
+  /** `e`: a flow end binds to the enclosing slice. */
+  readonly bp?: 'e';
   /** Microseconds. */
   readonly ts?: number;
   /** Microseconds, on `X` events. */
@@ -152,6 +159,7 @@ export function toChromeTrace(
   };
 
   const tracks = new Map<number, CpuTrack>();
+  let flows = 0;
   const end = events.reduce((m, e) => Math.max(m, e.ts), 0);
 
   const closeOpen = (
@@ -240,13 +248,37 @@ export function toChromeTrace(
           target_cpu: e.targetCpu,
         });
         break;
-      case 'sched_migrate_task':
-        instant(e, `migrate ${e.taskComm}-${e.taskPid} CPU ${e.origCpu} -> ${e.destCpu}`, {
+      case 'sched_migrate_task': {
+        const name = `migrate ${e.taskComm}-${e.taskPid} CPU ${e.origCpu} -> ${e.destCpu}`;
+        instant(e, name, {
           comm: e.taskComm,
           pid: e.taskPid,
           prio: e.taskPrio,
           orig_cpu: e.origCpu,
           dest_cpu: e.destCpu,
+        });
+        const id = ++flows;
+        const flow = { name, cat: 'migration', id, ts: us(e.ts), pid: CHROME_PID };
+        add({ ...flow, ph: 's', tid: chromeTid(e.origCpu) }, e.ts);
+        add({ ...flow, ph: 'f', bp: 'e', tid: chromeTid(e.destCpu) }, e.ts);
+        break;
+      }
+      case 'preempt_disable':
+      case 'preempt_enable':
+      case 'irq_disable':
+      case 'irq_enable':
+      case 'migrate_disable':
+      case 'migrate_enable':
+        instant(e, e.type, { caller_pc: e.callerPc });
+        break;
+      case 'percpu_access':
+        instant(e, `${e.access} ${e.var}+${e.offset} -> cpu${e.unit}`, {
+          var: e.var,
+          unit: e.unit,
+          offset: e.offset,
+          size: e.size,
+          pc: e.pc,
+          cross_unit: e.unit !== e.cpu,
         });
         break;
       case 'sched_process_exit':

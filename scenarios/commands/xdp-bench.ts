@@ -25,19 +25,21 @@ import { defineScenario } from '../scenario.ts';
 const USAGE =
   'usage: percpu-emu xdp-bench redirect-cpu <scenario> [--cpus N] [--qsize Q] [--interval T] [-e] [--strategy rr|random|pct] [--seed S]';
 
+export interface XdpBenchOptions {
+  cpus?: number;
+  qsize?: number;
+  /** Emulated seconds between two prints. Default 2. */
+  interval?: number;
+  extended?: boolean;
+  strategy?: StrategyName;
+  seed?: number;
+}
+
+/** The old argv-style entry point: `xdp-bench redirect-cpu <scenario> [options]`. */
 export async function main(args: string[]): Promise<number> {
   const [mode, ...rest] = args;
-  if (mode !== 'redirect-cpu') {
-    process.stderr.write(`percpu-emu xdp-bench: only redirect-cpu is implemented\n${USAGE}\n`);
-    return 2;
-  }
+  const opts: XdpBenchOptions = {};
   let spec: string | undefined;
-  let cpus: number | undefined;
-  let qsize: number | undefined;
-  let interval = 2;
-  let extended = false;
-  let strategy: StrategyName = 'rr';
-  let seed = 1;
   const num = (flag: string, v: string | undefined, integer: boolean): number => {
     const n = Number(v);
     if (v === undefined || !(n > 0) || (integer && !Number.isInteger(n))) {
@@ -50,24 +52,49 @@ export async function main(args: string[]): Promise<number> {
   };
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
-    if (a === '--cpus') cpus = num(a, rest[++i], true);
-    else if (a === '--qsize') qsize = num(a, rest[++i], true);
-    else if (a === '--interval') interval = num(a, rest[++i], false);
-    else if (a === '--seed') seed = num(a, rest[++i], true);
-    else if (a === '-e' || a === '--extended') extended = true;
+    if (a === '--cpus') opts.cpus = num(a, rest[++i], true);
+    else if (a === '--qsize') opts.qsize = num(a, rest[++i], true);
+    else if (a === '--interval') opts.interval = num(a, rest[++i], false);
+    else if (a === '--seed') opts.seed = num(a, rest[++i], true);
+    else if (a === '-e' || a === '--extended') opts.extended = true;
     else if (a === '--strategy') {
       const v = rest[++i];
       if (!['rr', 'random', 'pct'].includes(v))
         throw new ErrnoError('EINVAL', `--strategy ${v}: use rr, random or pct`);
-      strategy = v as StrategyName;
+      opts.strategy = v as StrategyName;
     } else if (a.startsWith('-') || spec !== undefined) {
       process.stderr.write(`percpu-emu xdp-bench: unexpected ${a}\n${USAGE}\n`);
       return 2;
     } else spec = a;
   }
-  if (spec === undefined) {
+  if (spec === undefined || mode === undefined) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
+  }
+  return runXdpBench(mode, spec, opts);
+}
+
+/** Runs `spec` with the statistics; returns the exit status. */
+export async function runXdpBench(mode: string, spec: string, o: XdpBenchOptions): Promise<number> {
+  if (mode !== 'redirect-cpu') {
+    process.stderr.write(`percpu-emu xdp-bench: only redirect-cpu is implemented\n${USAGE}\n`);
+    return 2;
+  }
+  for (const [flag, v, integer] of [
+    ['--cpus', o.cpus, true],
+    ['--qsize', o.qsize, true],
+    ['--interval', o.interval, false],
+    ['--seed', o.seed, true],
+  ] as const) {
+    if (v !== undefined && (!(v > 0) || (integer && !Number.isInteger(v)))) {
+      throw new ErrnoError(
+        'EINVAL',
+        `${flag} ${v} is not a positive ${integer ? 'integer' : 'number'}`,
+      );
+    }
+  }
+  if (o.strategy !== undefined && !['rr', 'random', 'pct'].includes(o.strategy)) {
+    throw new ErrnoError('EINVAL', `--strategy ${o.strategy}: use rr, random or pct`);
   }
   const s = await loadScenario(spec);
   let recorder: XdpBenchRecorder | undefined;
@@ -75,12 +102,14 @@ export async function main(args: string[]): Promise<number> {
     ...s,
     setup(k) {
       s.setup(k);
-      if (qsize !== undefined) resizeCpumaps(k, qsize);
-      recorder = new XdpBenchRecorder(k, interval);
+      if (o.qsize !== undefined) resizeCpumaps(k, o.qsize);
+      recorder = new XdpBenchRecorder(k, o.interval ?? 2);
     },
   });
-  const r = runScenario(wrapped, { cpus, strategy, seed });
-  process.stdout.write(`${formatXdpBench(recorder!.finish(), { extended }).join('\n')}\n`);
+  const r = runScenario(wrapped, { cpus: o.cpus, strategy: o.strategy ?? 'rr', seed: o.seed ?? 1 });
+  process.stdout.write(
+    `${formatXdpBench(recorder!.finish(), { extended: o.extended ?? false }).join('\n')}\n`,
+  );
   for (const v of r.verdicts.filter((x) => !x.ok))
     process.stdout.write(`FAILED ${v.name}: ${v.detail}\n`);
   return r.ok ? 0 : 1;

@@ -118,6 +118,47 @@ describe('CPUMAP from userspace', () => {
   });
 });
 
+describe('CPUMAP from programs', () => {
+  it('passing a CPUMAP to a helper other than bpf_redirect_map is refused at load', () => {
+    const r = rig(2);
+    bpfMapCreate(r.k, 'CPUMAP', 'cpu_map', 4, 4, 2);
+    const lookup = r.k.loadText(
+      r.k.assemble(`
+        w2 = 0
+        *(u32 *)(r10 - 4) = w2
+        r2 = r10
+        r2 += -4
+        r1 = cpu_map ll
+        call bpf_map_lookup_elem
+        r0 = 2
+        exit`),
+      'xdp_lookup_cpumap',
+    );
+    expect(() => r.eth0.attachXdp(lookup)).toThrow(
+      'EINVAL: xdp_lookup_cpumap: insn 6: cannot pass map_type 16 into func bpf_map_lookup_elem#1',
+    );
+    expect(() => r.net.loadXdpProgram(lookup, BPF_XDP_CPUMAP)).toThrow(/cannot pass map_type 16/);
+    const moved = r.k.loadText(
+      r.k.assemble(`r6 = cpu_map ll
+      r1 = r6
+      r2 = 0
+      call bpf_map_delete_elem
+      exit`),
+      'del',
+    );
+    expect(() => r.eth0.attachXdp(moved)).toThrow(/into func bpf_map_delete_elem#3$/);
+    const fine = r.k.loadText(
+      r.k.assemble(`r1 = cpu_map ll
+      r2 = 0
+      r3 = 0
+      call bpf_redirect_map
+      exit`),
+      'ok',
+    );
+    r.eth0.attachXdp(fine);
+  });
+});
+
 /** eth0 with an XDP program redirecting every frame to CPU `to` through `cpu_map` (qsize). */
 function redirectRig(
   opts: { cpus?: number; to?: number; qsize?: number; flags?: number; cpumapProg?: string } = {},

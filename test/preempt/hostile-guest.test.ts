@@ -186,3 +186,64 @@ describe('hostile guests in deterministic mode', () => {
     ]);
   });
 });
+
+describe('spawn options', () => {
+  const k = new Machine({ cpus: 2 }).boot();
+  const program = k.assemble('r0 = 0\nexit');
+  it.each([
+    [{ args: [1, 2, 3, 4, 5, 6] }, "task 't': 6 args: a program takes at most 5 (r1..r5)"],
+    [{ args: [1.5] }, "task 't': args[0] = 1.5 is not a 64-bit integer"],
+    [{ args: [2n ** 64n] }, "task 't': args[0] = 18446744073709551616 is not a 64-bit integer"],
+    [{ cpu: 2 }, "task 't': cpu 2 does not exist (CPUs 0..1)"],
+    [{ allowed: [0, 7] }, "task 't': allowed CPU 7 does not exist (CPUs 0..1)"],
+    [{ allowed: [] }, "task 't': allowed names no CPU"],
+  ])('refuses %o with EINVAL', (extra, message) => {
+    expect(() => k.spawn({ comm: 't', program, ...extra })).toThrow(`EINVAL: ${message}`);
+  });
+
+  it('takes five args into r1..r5, negative ones sign-extended', () => {
+    const t = k.spawn({ comm: 'five', program, args: [1, 2, 3, 4, -1] });
+    expect([1, 2, 3, 4, 5].map((r) => t.ctx!.reg(r))).toEqual([1n, 2n, 3n, 4n, 2n ** 64n - 1n]);
+    expect(t.ctx!.reg(6)).toBe(0n);
+  });
+});
+
+describe('small abuses', () => {
+  it('free_percpu of NaN, a negative or a fractional address is EINVAL, printed as given', () => {
+    const k = new Machine({ cpus: 1, sanitizer: false }).boot();
+    for (const [p, shown] of [
+      [Number.NaN, 'NaN'],
+      [-1, '-1'],
+      [1.5, '1.5'],
+    ] as const) {
+      expect(() => k.percpu.free(p)).toThrow(
+        `EINVAL: free_percpu(${shown}): not a per-CPU pointer (a non-negative integer)`,
+      );
+    }
+  });
+
+  it('an address above 2^53 is printed as inexact, not as a wrong hex number', () => {
+    const k = new Machine({ cpus: 1 }).boot();
+    expect(() => k.memory.check(2 ** 64 + 0x3000, 8, 'read')).toThrow(
+      'EFAULT: bad read of 8 bytes at an address above 2^53 (about 0x10000000000003000)',
+    );
+  });
+
+  it('local_bh_enable without local_bh_disable warns as the kernel does and leaves the count', () => {
+    const k = new Machine({ cpus: 1 }).boot();
+    k.spawn({ comm: 'unbalanced', program: k.assemble('call local_bh_enable\nr0 = 0\nexit') });
+    const r = runDeterministic(k, roundRobin());
+    expect(r.end).toBe('finished');
+    expect(k.reports.map((x) => x.lines[0])).toEqual([
+      'WARNING: CPU: 0 PID: 1 local_bh_enable() without local_bh_disable() (softirq count 0)',
+    ]);
+    expect(k.cpus[0].preemptCount).toBe(0);
+  });
+
+  it('the soft-lockup watchdog fires within the default step budget', () => {
+    const k = new Machine({ cpus: 4 }).boot();
+    k.spawn({ comm: 'hog', program: k.assemble('call preempt_disable\nl:\ngoto l\nexit') });
+    runDeterministic(k, roundRobin({ quantum: 1000 }));
+    expect(k.reports.some((x) => x.kind === 'soft_lockup')).toBe(true);
+  });
+});

@@ -3,7 +3,8 @@ import { runDeterministic } from '../../preempt/engine.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { tracePercpuVariables } from '../../preempt/percpu-access-trace.ts';
 import { roundRobin } from '../../preempt/strategies/round-robin.ts';
-import { parseTraceEventGroups } from '../../preempt/trace/events.ts';
+import { formatChromeJson } from '../../preempt/trace/chrome-format.ts';
+import { NO_TRACE_FLAGS, parseTraceEventGroups } from '../../preempt/trace/events.ts';
 import { u64 } from '../../segments/ctype.ts';
 
 function boot() {
@@ -66,5 +67,49 @@ describe('percpu_access and preemptirq events', () => {
     expect(() => parseTraceEventGroups('sched,bogus')).toThrow(
       /EINVAL: unknown trace event group 'bogus'/,
     );
+  });
+});
+
+describe('the new events in Chrome JSON', () => {
+  it('shows accesses and preemptirq events as instants and a migration as a flow between CPU tracks', () => {
+    const header = { pid: 2, comm: 'w', flags: NO_TRACE_FLAGS };
+    const json = JSON.parse(
+      formatChromeJson(
+        [
+          { ...header, ts: 1000, cpu: 0, type: 'preempt_disable', callerPc: 4 },
+          {
+            ...header,
+            ts: 2000,
+            cpu: 0,
+            type: 'percpu_access',
+            var: 'hits',
+            unit: 1,
+            offset: 8,
+            size: 8,
+            access: 'write',
+            pc: 9,
+          },
+          {
+            ...header,
+            ts: 3000,
+            cpu: 0,
+            type: 'sched_migrate_task',
+            taskComm: 'w',
+            taskPid: 2,
+            taskPrio: 120,
+            origCpu: 0,
+            destCpu: 1,
+          },
+        ],
+        { nrCpus: 2 },
+      ),
+    );
+    const names = json.traceEvents.map(
+      (e: { ph: string; name: string; tid: number }) => `${e.ph} ${e.name} ${e.tid}`,
+    );
+    expect(names).toContain('i preempt_disable 1');
+    expect(names).toContain('i write hits+8 -> cpu1 1');
+    expect(names).toContain('s migrate w-2 CPU 0 -> 1 1');
+    expect(names).toContain('f migrate w-2 CPU 0 -> 1 2');
   });
 });

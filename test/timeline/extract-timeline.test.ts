@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { loadScenario } from '../../scenarios/load-scenario.ts';
+import { runTimeline } from '../../scenarios/timeline-run.ts';
+import { MarkKind, SpanKind, Suspect } from '../../timeline/timeline-data.ts';
+
+const marksOf = (d: { marks: readonly number[] }, kind: number) =>
+  Array.from({ length: d.marks.length / 6 }, (_, i) => i).filter(
+    (i) => d.marks[i * 6 + 2] === kind,
+  );
+
+describe('extractTimeline', () => {
+  it('lost-update-racy: the breaking write is a lost update, made after another context wrote the slot it had read', async () => {
+    const { data, result } = runTimeline(
+      await loadScenario('lost-update-racy'),
+      { strategy: 'pct', seed: 3 },
+      'lost-update-racy',
+    );
+    expect(result.ok).toBe(false);
+    expect(data.vars).toEqual(['counter']);
+    const b = data.breaking;
+    expect(data.marks[b * 6 + 2]).toBe(MarkKind.Access);
+    const a = data.marks[b * 6 + 3] * 8;
+    expect(data.accesses[a + 3]).toBe(1);
+    expect(data.accesses[a + 7] & Suspect.LostUpdate).toBe(Suspect.LostUpdate);
+    expect(data.command).toMatch(
+      /^npx percpu-emu run lost-update-racy --cpus \d+ --replay v\S+ --timeline out\.html$/,
+    );
+  });
+
+  it('stale-pointer-racy: spans are sorted per lane and row, and every mark lies on a lane', async () => {
+    const { data } = runTimeline(
+      await loadScenario('stale-pointer-racy'),
+      { strategy: 'pct', seed: 2 },
+      'stale-pointer-racy',
+    );
+    const n = data.spans.length / 6;
+    for (let i = 1; i < n; i++) {
+      const [c0, s0, , k0, , d0] = data.spans.slice((i - 1) * 6, i * 6);
+      const [c1, s1, , k1, , d1] = data.spans.slice(i * 6, i * 6 + 6);
+      const row = (k: number, d: number) => (k >= SpanKind.PreemptOff ? 100 + k : d);
+      if (c0 === c1 && row(k0, d0) === row(k1, d1)) expect(s1).toBeGreaterThanOrEqual(s0);
+    }
+    expect(marksOf(data, MarkKind.Migrate).length).toBeGreaterThan(0);
+    expect(marksOf(data, MarkKind.Report).length).toBe(data.reports.length);
+    for (let i = 0; i < data.marks.length / 6; i++)
+      expect(data.marks[i * 6]).toBeLessThan(data.nrCpus);
+    expect(data.tasks.map((t) => t.comm)).toEqual(
+      expect.arrayContaining(['counter0', 'counter1', 'counter2', 'counter3']),
+    );
+  });
+
+  it('irq-rmw-racy: shades the preempt-disabled regions and nests the timer handler above the task', async () => {
+    const { data } = runTimeline(
+      await loadScenario('irq-rmw-racy'),
+      { strategy: 'pct', seed: 1 },
+      'irq-rmw-racy',
+    );
+    const kinds = new Set(
+      Array.from({ length: data.spans.length / 6 }, (_, i) => data.spans[i * 6 + 3]),
+    );
+    expect(kinds).toEqual(
+      new Set([SpanKind.Task, SpanKind.Hardirq, SpanKind.Softirq, SpanKind.PreemptOff]),
+    );
+    expect(data.vars).toEqual(expect.arrayContaining(['events', 'task_count', 'irq_count']));
+  });
+});
