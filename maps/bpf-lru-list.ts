@@ -105,14 +105,13 @@ import {
   type BPF_LRU_LIST_T,
   type BpfLruListType,
   bpfLruNodeType,
-  LRU_NODE_CPU,
-  LRU_NODE_REF,
-  LRU_NODE_TYPE,
   lruListTypeName,
   NR_BPF_LRU_LIST_COUNT,
   NR_BPF_LRU_LIST_T,
   NR_BPF_LRU_LOCAL_LIST_T,
 } from './bpf-lru-node.ts';
+
+const BPF_LRU_NODE_OFF = bpfLruNodeType.off;
 
 /** Free nodes a CPU's refill moves from the global list at most. */
 export const LOCAL_FREE_TARGET = 128;
@@ -138,6 +137,7 @@ export const bpfLruListType = struct('bpf_lru_list', [
   ['__pad', array(u8, alignUp(listFieldsSize, SMP_CACHE_BYTES) - listFieldsSize)],
   ['lock', rawSpinlockType],
 ]);
+const BPF_LRU_LIST_OFF = bpfLruListType.off;
 
 /** `struct bpf_lru_locallist`: a CPU's free and pending lists (common LRU). */
 export const bpfLruLocallistType = struct('bpf_lru_locallist', [
@@ -145,12 +145,14 @@ export const bpfLruLocallistType = struct('bpf_lru_locallist', [
   ['next_steal', u16],
   ['lock', rawSpinlockType],
 ]);
+const BPF_LRU_LOCALLIST_OFF = bpfLruLocallistType.off;
 
 /** `struct bpf_common_lru`: the global list and the per-CPU pointer of the local lists. */
 export const bpfCommonLruType = struct('bpf_common_lru', [
   ['lru_list', bpfLruListType],
   ['local_list', u32],
 ]);
+const BPF_COMMON_LRU_OFF = bpfCommonLruType.off;
 
 /** `struct bpf_lru`, which the hash table embeds (4-aligned; 64 keeps the lock on its own line). */
 export const bpfLruType = struct('bpf_lru', [
@@ -161,25 +163,12 @@ export const bpfLruType = struct('bpf_lru', [
   ['target_free', u32],
   ['percpu', u8],
 ]);
+const BPF_LRU_OFF = bpfLruType.off;
 
-// Module-local offsets: once transpiled, reading an imported binding is a getter call.
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const HEAD_SIZE = listHeadType.size;
-const NODE_CPU = LRU_NODE_CPU;
-const NODE_TYPE = LRU_NODE_TYPE;
-const NODE_REF = LRU_NODE_REF;
-const L_COUNTS = bpfLruListType.field('counts').offset;
-const L_NIR = bpfLruListType.field('next_inactive_rotation').offset;
-const L_LOCK = bpfLruListType.field('lock').offset;
-const LOC_NEXT_STEAL = bpfLruLocallistType.field('next_steal').offset;
-const LOC_LOCK = bpfLruLocallistType.field('lock').offset;
-const LRU_LIST = bpfLruType.field('common_lru').offset + bpfCommonLruType.field('lru_list').offset;
-const LRU_LOCAL_LIST =
-  bpfLruType.field('common_lru').offset + bpfCommonLruType.field('local_list').offset;
-const LRU_PERCPU_LRU = bpfLruType.field('percpu_lru').offset;
-const LRU_HASH_OFFSET = bpfLruType.field('hash_offset').offset;
-const LRU_NR_SCANS = bpfLruType.field('nr_scans').offset;
-const LRU_TARGET_FREE = bpfLruType.field('target_free').offset;
-const LRU_PERCPU = bpfLruType.field('percpu').offset;
+const LRU_LIST = BPF_LRU_OFF.common_lru + BPF_COMMON_LRU_OFF.lru_list;
+const LRU_LOCAL_LIST = BPF_LRU_OFF.common_lru + BPF_COMMON_LRU_OFF.local_list;
 
 const ACTIVE = 0;
 const INACTIVE = 1;
@@ -275,10 +264,10 @@ export class BpfLru {
       const what = opts.percpu ? 'the per-CPU LRU lists' : 'the LRU local lists';
       throw new ErrnoError('ENOMEM', `alloc_percpu failed for ${what} of ${host.nrCpus} CPUs`);
     }
-    memory.write32(addr + (opts.percpu ? LRU_PERCPU_LRU : LRU_LOCAL_LIST), pcpu);
-    memory.write32(addr + LRU_HASH_OFFSET, opts.hashOffset);
-    memory.write32(addr + LRU_NR_SCANS, opts.percpu ? PERCPU_NR_SCANS : LOCAL_NR_SCANS);
-    memory.write8(addr + LRU_PERCPU, opts.percpu ? 1 : 0);
+    memory.write32(addr + (opts.percpu ? BPF_LRU_OFF.percpu_lru : LRU_LOCAL_LIST), pcpu);
+    memory.write32(addr + BPF_LRU_OFF.hash_offset, opts.hashOffset);
+    memory.write32(addr + BPF_LRU_OFF.nr_scans, opts.percpu ? PERCPU_NR_SCANS : LOCAL_NR_SCANS);
+    memory.write8(addr + BPF_LRU_OFF.percpu, opts.percpu ? 1 : 0);
     const lru = new BpfLru(host, addr, opts.delFromHtab, opts.concurrent === true);
     if (opts.percpu) {
       for (let cpu = 0; cpu < host.nrCpus; cpu++) lru.listInit(lru.listOf[cpu]);
@@ -326,10 +315,10 @@ export class BpfLru {
       end: memory.size,
       entrySize: bpfLruNodeType.size,
     });
-    this.percpu = memory.read8(addr + LRU_PERCPU) !== 0;
-    this.hashOffset = memory.read32(addr + LRU_HASH_OFFSET) | 0;
-    this.nrScans = memory.read32(addr + LRU_NR_SCANS);
-    this.pcpuPtr = memory.read32(addr + (this.percpu ? LRU_PERCPU_LRU : LRU_LOCAL_LIST));
+    this.percpu = memory.read8(addr + BPF_LRU_OFF.percpu) !== 0;
+    this.hashOffset = memory.read32(addr + BPF_LRU_OFF.hash_offset) | 0;
+    this.nrScans = memory.read32(addr + BPF_LRU_OFF.nr_scans);
+    this.pcpuPtr = memory.read32(addr + (this.percpu ? BPF_LRU_OFF.percpu_lru : LRU_LOCAL_LIST));
     const offsets = host.areas.offsets;
     const lockOpts = { concurrent };
     this.listOf = [];
@@ -340,67 +329,67 @@ export class BpfLru {
       for (let cpu = 0; cpu < nrCpus; cpu++) {
         const l = this.pcpuPtr + offsets[cpu];
         this.listOf.push(l);
-        this.listLock.push(new RawSpinlock(memory, l + L_LOCK, lockOpts));
+        this.listLock.push(new RawSpinlock(memory, l + BPF_LRU_LIST_OFF.lock, lockOpts));
       }
     } else {
       const global = addr + LRU_LIST;
-      const lock = new RawSpinlock(memory, global + L_LOCK, lockOpts);
+      const lock = new RawSpinlock(memory, global + BPF_LRU_LIST_OFF.lock, lockOpts);
       for (let cpu = 0; cpu < nrCpus; cpu++) {
         const loc = this.pcpuPtr + offsets[cpu];
         this.listOf.push(global);
         this.listLock.push(lock);
         this.localOf.push(loc);
-        this.localLock.push(new RawSpinlock(memory, loc + LOC_LOCK, lockOpts));
+        this.localLock.push(new RawSpinlock(memory, loc + BPF_LRU_LOCALLIST_OFF.lock, lockOpts));
       }
     }
   }
 
   /** `target_free`: nodes a refill moves to a CPU's local free list (common LRU; set by populate). */
   get targetFree(): number {
-    return this.w[(this.addr + LRU_TARGET_FREE) >> 2];
+    return this.w[(this.addr + BPF_LRU_OFF.target_free) >> 2];
   }
 
   // ---- node and list helpers (caller holds the list's lock) ------------------------
 
   private countInc(l: number, type: number): void {
-    if (type < NR_BPF_LRU_LIST_COUNT) this.w[((l + L_COUNTS) >> 2) + type]++;
+    if (type < NR_BPF_LRU_LIST_COUNT) this.w[((l + BPF_LRU_LIST_OFF.counts) >> 2) + type]++;
   }
 
   private countDec(l: number, type: number): void {
-    if (type < NR_BPF_LRU_LIST_COUNT) this.w[((l + L_COUNTS) >> 2) + type]--;
+    if (type < NR_BPF_LRU_LIST_COUNT) this.w[((l + BPF_LRU_LIST_OFF.counts) >> 2) + type]--;
   }
 
   /** If `node` is where the next inactive rotation starts, start it one nearer the head instead. */
   private skipRotationPast(l: number, node: number): void {
-    const nir = (l + L_NIR) >> 2;
+    const nir = (l + BPF_LRU_LIST_OFF.next_inactive_rotation) >> 2;
     if (this.w[nir] === node) this.w[nir] = this.lists.prev(node, l + INACTIVE * HEAD_SIZE);
   }
 
   /** __bpf_lru_node_move_to_free: off l's ACTIVE/INACTIVE/FREE list onto `freeHead`. */
   private moveToFree(l: number, node: number, freeHead: number, tgtFreeType: number): void {
     this.skipRotationPast(l, node);
-    this.countDec(l, this.b[node + NODE_TYPE]);
-    this.b[node + NODE_TYPE] = tgtFreeType;
+    this.countDec(l, this.b[node + BPF_LRU_NODE_OFF.type]);
+    this.b[node + BPF_LRU_NODE_OFF.type] = tgtFreeType;
     this.lists.move(node, freeHead);
   }
 
   /** __bpf_lru_node_move_in: from a local list onto l's list `tgtType`, ref cleared. */
   private moveIn(l: number, node: number, tgtType: number): void {
     this.countInc(l, tgtType);
-    this.b[node + NODE_TYPE] = tgtType;
-    this.b[node + NODE_REF] = 0;
+    this.b[node + BPF_LRU_NODE_OFF.type] = tgtType;
+    this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
     this.lists.move(node, l + tgtType * HEAD_SIZE);
   }
 
   /** __bpf_lru_node_move: between or within l's lists, onto the front of `tgtType`, ref cleared. */
   private move(l: number, node: number, tgtType: number): void {
-    const type = this.b[node + NODE_TYPE];
+    const type = this.b[node + BPF_LRU_NODE_OFF.type];
     if (type !== tgtType) {
       this.countDec(l, type);
       this.countInc(l, tgtType);
-      this.b[node + NODE_TYPE] = tgtType;
+      this.b[node + BPF_LRU_NODE_OFF.type] = tgtType;
     }
-    this.b[node + NODE_REF] = 0;
+    this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
     this.skipRotationPast(l, node);
     this.lists.move(node, l + tgtType * HEAD_SIZE);
   }
@@ -412,7 +401,7 @@ export class BpfLru {
     let i = 0;
     for (let node = this.lists.prev(active, active); node !== active; ) {
       const older = this.lists.prev(node, active);
-      this.move(l, node, this.b[node + NODE_REF] !== 0 ? ACTIVE : INACTIVE);
+      this.move(l, node, this.b[node + BPF_LRU_NODE_OFF.ref] !== 0 ? ACTIVE : INACTIVE);
       if (++i === this.nrScans || node === first) break;
       node = older;
     }
@@ -425,7 +414,7 @@ export class BpfLru {
   private rotateInactive(l: number): void {
     const inactive = l + INACTIVE * HEAD_SIZE;
     if (this.lists.empty(inactive)) return;
-    const nir = (l + L_NIR) >> 2;
+    const nir = (l + BPF_LRU_LIST_OFF.next_inactive_rotation) >> 2;
     let last = this.lists.next(this.w[nir] >>> 0, inactive);
     if (last === inactive) last = this.lists.next(last, inactive);
     let cur = this.w[nir];
@@ -437,7 +426,7 @@ export class BpfLru {
         continue;
       }
       next = this.lists.prev(cur, inactive);
-      if (this.b[cur + NODE_REF] !== 0) this.move(l, cur, ACTIVE);
+      if (this.b[cur + BPF_LRU_NODE_OFF.ref] !== 0) this.move(l, cur, ACTIVE);
       if (cur === last) break;
       cur = next;
       i++;
@@ -447,7 +436,7 @@ export class BpfLru {
 
   /** __bpf_lru_list_rotate: ACTIVE when INACTIVE is the smaller, INACTIVE always. */
   private rotate(l: number): void {
-    const counts = (l + L_COUNTS) >> 2;
+    const counts = (l + BPF_LRU_LIST_OFF.counts) >> 2;
     if (this.w[counts + INACTIVE] < this.w[counts + ACTIVE]) this.rotateActive(l);
     this.rotateInactive(l);
   }
@@ -468,7 +457,7 @@ export class BpfLru {
     let i = 0;
     for (let node = this.lists.prev(inactive, inactive); node !== inactive; ) {
       const older = this.lists.prev(node, inactive);
-      if (this.b[node + NODE_REF] !== 0) {
+      if (this.b[node + BPF_LRU_NODE_OFF.ref] !== 0) {
         this.move(l, node, ACTIVE);
       } else if (this.del(node, cpu)) {
         this.moveToFree(l, node, freeHead, tgtFreeType);
@@ -515,14 +504,14 @@ export class BpfLru {
     for (let node = this.lists.prev(pending, pending), n = 0; node !== pending; ) {
       this.lists.bound(++n, pending);
       const older = this.lists.prev(node, pending);
-      this.moveIn(l, node, this.b[node + NODE_REF] !== 0 ? ACTIVE : INACTIVE);
+      this.moveIn(l, node, this.b[node + BPF_LRU_NODE_OFF.ref] !== 0 ? ACTIVE : INACTIVE);
       node = older;
     }
   }
 
   /** bpf_lru_list_push_free: onto l's FREE list, under l's lock. */
   private listPushFree(l: number, lock: RawSpinlock, node: number, cpu: number): void {
-    const type = this.b[node + NODE_TYPE];
+    const type = this.b[node + BPF_LRU_NODE_OFF.type];
     if (type >= BPF_LOCAL_LIST_T_OFFSET) throw this.badFree(node, type);
     lock.lock(cpu);
     this.move(l, node, FREE);
@@ -559,9 +548,9 @@ export class BpfLru {
   /** __local_list_add_pending: `node` becomes `cpu`'s pending node for `hash`. Caller holds `loc`'s lock. */
   private localAddPending(loc: number, cpu: number, node: number, hash: number): void {
     this.w[(node + this.hashOffset) >> 2] = hash;
-    this.h[(node + NODE_CPU) >> 1] = cpu;
-    this.b[node + NODE_TYPE] = LOCAL_PENDING;
-    this.b[node + NODE_REF] = 0;
+    this.h[(node + BPF_LRU_NODE_OFF.cpu) >> 1] = cpu;
+    this.b[node + BPF_LRU_NODE_OFF.type] = LOCAL_PENDING;
+    this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
     this.lists.add(node, loc + LOC_PENDING_HEAD);
   }
 
@@ -583,7 +572,7 @@ export class BpfLru {
       let n = 0;
       for (let node = this.lists.prev(pending, pending); node !== pending; ) {
         this.lists.bound(++n, pending);
-        if ((force === 1 || this.b[node + NODE_REF] === 0) && this.del(node, cpu)) {
+        if ((force === 1 || this.b[node + BPF_LRU_NODE_OFF.ref] === 0) && this.del(node, cpu)) {
           this.lists.del(node);
           return node;
         }
@@ -611,7 +600,7 @@ export class BpfLru {
     }
     if (node !== 0) return node;
 
-    const nextSteal = (loc + LOC_NEXT_STEAL) >> 1;
+    const nextSteal = (loc + BPF_LRU_LOCALLIST_OFF.next_steal) >> 1;
     const firstSteal = this.h[nextSteal];
     let steal = firstSteal;
     do {
@@ -638,15 +627,15 @@ export class BpfLru {
 
   /** bpf_common_lru_push_free. */
   private commonPushFree(node: number, cpu: number): void {
-    const type = this.b[node + NODE_TYPE];
+    const type = this.b[node + BPF_LRU_NODE_OFF.type];
     if (type === FREE || type === LOCAL_FREE) throw this.badFree(node, type);
     if (type === LOCAL_PENDING) {
-      const owner = this.h[(node + NODE_CPU) >> 1];
+      const owner = this.h[(node + BPF_LRU_NODE_OFF.cpu) >> 1];
       const lock = this.localLock[owner];
       lock.lock(cpu);
-      if (this.b[node + NODE_TYPE] === LOCAL_PENDING) {
-        this.b[node + NODE_TYPE] = LOCAL_FREE;
-        this.b[node + NODE_REF] = 0;
+      if (this.b[node + BPF_LRU_NODE_OFF.type] === LOCAL_PENDING) {
+        this.b[node + BPF_LRU_NODE_OFF.type] = LOCAL_FREE;
+        this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
         this.lists.move(node, this.localOf[owner] + LOC_FREE_HEAD);
         lock.unlock(cpu);
         return;
@@ -671,7 +660,7 @@ export class BpfLru {
       if (!this.lists.empty(free)) {
         node = this.lists.first(free);
         this.w[(node + this.hashOffset) >> 2] = hash;
-        this.b[node + NODE_REF] = 0;
+        this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
         this.move(l, node, INACTIVE);
       }
     } finally {
@@ -682,7 +671,7 @@ export class BpfLru {
 
   /** bpf_percpu_lru_push_free: back onto the owner CPU's FREE list. */
   private percpuPushFree(node: number, cpu: number): void {
-    const owner = this.h[(node + NODE_CPU) >> 1];
+    const owner = this.h[(node + BPF_LRU_NODE_OFF.cpu) >> 1];
     const lock = this.listLock[owner];
     lock.lock(cpu);
     this.move(this.listOf[owner], node, FREE);
@@ -732,7 +721,7 @@ export class BpfLru {
    * lru.setRef(elem + nodeOffset);
    */
   setRef(node: number): void {
-    if (this.b[node + NODE_REF] === 0) this.b[node + NODE_REF] = 1;
+    if (this.b[node + BPF_LRU_NODE_OFF.ref] === 0) this.b[node + BPF_LRU_NODE_OFF.ref] = 1;
   }
 
   /**
@@ -755,9 +744,9 @@ export class BpfLru {
       for (let cpu = 0; cpu < this.nrCpus; cpu++) {
         const free = this.listOf[cpu] + FREE * HEAD_SIZE;
         for (let k = 0; k < pcpuEntries; k++, node += elemSize) {
-          this.h[(node + NODE_CPU) >> 1] = cpu;
-          this.b[node + NODE_TYPE] = FREE;
-          this.b[node + NODE_REF] = 0;
+          this.h[(node + BPF_LRU_NODE_OFF.cpu) >> 1] = cpu;
+          this.b[node + BPF_LRU_NODE_OFF.type] = FREE;
+          this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
           this.lists.add(node, free);
         }
       }
@@ -765,12 +754,15 @@ export class BpfLru {
     }
     const free = this.listOf[0] + FREE * HEAD_SIZE;
     for (let i = 0, node = buf + nodeOffset; i < nrElems; i++, node += elemSize) {
-      this.b[node + NODE_TYPE] = FREE;
-      this.b[node + NODE_REF] = 0;
+      this.b[node + BPF_LRU_NODE_OFF.type] = FREE;
+      this.b[node + BPF_LRU_NODE_OFF.ref] = 0;
       this.lists.add(node, free);
     }
     const target = Math.floor(Math.floor(nrElems / this.nrCpus) / 2);
-    this.w[(this.addr + LRU_TARGET_FREE) >> 2] = Math.min(Math.max(target, 1), LOCAL_FREE_TARGET);
+    this.w[(this.addr + BPF_LRU_OFF.target_free) >> 2] = Math.min(
+      Math.max(target, 1),
+      LOCAL_FREE_TARGET,
+    );
   }
 
   /**
@@ -835,7 +827,7 @@ export class BpfLru {
    * lru.count(BPF_LRU_LIST_T.INACTIVE);
    */
   count(type: typeof BPF_LRU_LIST_T.ACTIVE | typeof BPF_LRU_LIST_T.INACTIVE, cpu = 0): number {
-    return this.memory.read32(this.lruListAddr(cpu) + L_COUNTS + 4 * type);
+    return this.memory.read32(this.lruListAddr(cpu) + BPF_LRU_LIST_OFF.counts + 4 * type);
   }
 
   /**
@@ -847,7 +839,7 @@ export class BpfLru {
    */
   nextInactiveRotation(cpu = 0): number {
     const l = this.lruListAddr(cpu);
-    const at = this.memory.read32(l + L_NIR);
+    const at = this.memory.read32(l + BPF_LRU_LIST_OFF.next_inactive_rotation);
     return at === l + INACTIVE * HEAD_SIZE ? 0 : at;
   }
 
@@ -858,7 +850,7 @@ export class BpfLru {
    * lru.nextSteal(1); // 1 after init
    */
   nextSteal(cpu: number): number {
-    return this.memory.read16(this.localListAddr(cpu) + LOC_NEXT_STEAL);
+    return this.memory.read16(this.localListAddr(cpu) + BPF_LRU_LOCALLIST_OFF.next_steal);
   }
 
   /**
@@ -879,16 +871,17 @@ export class BpfLru {
   /** bpf_lru_list_init: empty lists, zero counts, rotation at the INACTIVE head, lock free. */
   private listInit(l: number): void {
     for (let t = 0; t < NR_BPF_LRU_LIST_T; t++) this.lists.init(l + t * HEAD_SIZE);
-    for (let t = 0; t < NR_BPF_LRU_LIST_COUNT; t++) this.w[((l + L_COUNTS) >> 2) + t] = 0;
-    this.w[(l + L_NIR) >> 2] = l + INACTIVE * HEAD_SIZE;
-    RawSpinlock.init(this.memory, l + L_LOCK);
+    for (let t = 0; t < NR_BPF_LRU_LIST_COUNT; t++)
+      this.w[((l + BPF_LRU_LIST_OFF.counts) >> 2) + t] = 0;
+    this.w[(l + BPF_LRU_LIST_OFF.next_inactive_rotation) >> 2] = l + INACTIVE * HEAD_SIZE;
+    RawSpinlock.init(this.memory, l + BPF_LRU_LIST_OFF.lock);
   }
 
   /** bpf_lru_locallist_init: empty lists, next_steal = cpu, lock free. */
   private locallistInit(loc: number, cpu: number): void {
     for (let t = 0; t < NR_BPF_LRU_LOCAL_LIST_T; t++) this.lists.init(loc + t * HEAD_SIZE);
-    this.h[(loc + LOC_NEXT_STEAL) >> 1] = cpu;
-    RawSpinlock.init(this.memory, loc + LOC_LOCK);
+    this.h[(loc + BPF_LRU_LOCALLIST_OFF.next_steal) >> 1] = cpu;
+    RawSpinlock.init(this.memory, loc + BPF_LRU_LOCALLIST_OFF.lock);
   }
 
   private checkPopulate(buf: number, nodeOffset: number, elemSize: number, nrElems: number): void {

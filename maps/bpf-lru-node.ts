@@ -30,6 +30,8 @@ import { struct, u8, u16 } from '../segments/ctype.ts';
 import { listHeadType } from '../segments/list.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 
+const LIST_HEAD_OFF = listHeadType.off;
+
 /** `enum bpf_lru_list_type`: the list a node is on, by the kernel's numbers. */
 export const BPF_LRU_LIST_T = {
   ACTIVE: 0,
@@ -58,15 +60,10 @@ export const bpfLruNodeType = struct('bpf_lru_node', [
   ['type', u8],
   ['ref', u8],
 ]);
+const BPF_LRU_NODE_OFF = bpfLruNodeType.off;
 
 /** Byte offsets of the node's fields. */
-export const LRU_NODE_NEXT = bpfLruNodeType.field('list').offset;
-export const LRU_NODE_PREV = LRU_NODE_NEXT + listHeadType.field('prev').offset;
-export const LRU_NODE_CPU = bpfLruNodeType.field('cpu').offset;
-export const LRU_NODE_TYPE = bpfLruNodeType.field('type').offset;
-export const LRU_NODE_REF = bpfLruNodeType.field('ref').offset;
-
-const REF = LRU_NODE_REF;
+export const LRU_NODE_PREV = BPF_LRU_NODE_OFF.list + LIST_HEAD_OFF.prev;
 
 /** `BPF_LRU_LIST_T_<NAME>` or `BPF_LRU_LOCAL_LIST_T_<NAME>` for a type number. */
 export function lruListTypeName(type: number): string {
@@ -90,7 +87,7 @@ export function lruListTypeName(type: number): string {
  */
 export function bpfLruNodeSetRef(memory: PhysicalMemory, node: number): void {
   const bytes = memory.u8;
-  if (bytes[node + REF] === 0) bytes[node + REF] = 1;
+  if (bytes[node + BPF_LRU_NODE_OFF.ref] === 0) bytes[node + BPF_LRU_NODE_OFF.ref] = 1;
 }
 
 /**
@@ -100,7 +97,7 @@ export function bpfLruNodeSetRef(memory: PhysicalMemory, node: number): void {
  * readLruNodeType(memory, node); // 2 (FREE) right after populate
  */
 export function readLruNodeType(memory: PhysicalMemory, node: number): number {
-  return memory.read8(node + LRU_NODE_TYPE);
+  return memory.read8(node + BPF_LRU_NODE_OFF.type);
 }
 
 /**
@@ -110,7 +107,7 @@ export function readLruNodeType(memory: PhysicalMemory, node: number): number {
  * readLruNodeCpu(memory, node); // the CPU that popped it (common LRU)
  */
 export function readLruNodeCpu(memory: PhysicalMemory, node: number): number {
-  return memory.read16(node + LRU_NODE_CPU);
+  return memory.read16(node + BPF_LRU_NODE_OFF.cpu);
 }
 
 /**
@@ -120,5 +117,5 @@ export function readLruNodeCpu(memory: PhysicalMemory, node: number): number {
  * readLruNodeRef(memory, node); // 1 after bpfLruNodeSetRef
  */
 export function readLruNodeRef(memory: PhysicalMemory, node: number): number {
-  return memory.read8(node + LRU_NODE_REF);
+  return memory.read8(node + BPF_LRU_NODE_OFF.ref);
 }

@@ -39,10 +39,7 @@ export const bpfMapHeader = struct('bpf_map', [
   ['spin_lock_off', s32],
 ]);
 
-const HDR = {
-  id: bpfMapHeader.field('id').offset,
-  frozen: bpfMapHeader.field('frozen').offset,
-};
+const BPF_MAP_OFF = bpfMapHeader.off;
 
 /** The attributes of BPF_MAP_CREATE, checked. */
 export interface BpfMapAttr {
@@ -109,15 +106,14 @@ export abstract class BpfMap {
   protected writeHeader(): void {
     const mem = this.m.memory;
     const a = this.addr;
-    const f = (name: string) => a + bpfMapHeader.field(name).offset;
-    mem.write32(f('map_type'), this.type);
-    mem.write32(f('key_size'), this.keySize);
-    mem.write32(f('value_size'), this.valueSize);
-    mem.write32(f('max_entries'), this.maxEntries);
-    mem.write32(f('map_flags'), this.mapFlags);
-    mem.write32(f('id'), this.id);
-    mem.write32(f('frozen'), 0);
-    mem.view.setInt32(f('spin_lock_off'), this.spinLockOff, true);
+    mem.write32(a + BPF_MAP_OFF.map_type, this.type);
+    mem.write32(a + BPF_MAP_OFF.key_size, this.keySize);
+    mem.write32(a + BPF_MAP_OFF.value_size, this.valueSize);
+    mem.write32(a + BPF_MAP_OFF.max_entries, this.maxEntries);
+    mem.write32(a + BPF_MAP_OFF.map_flags, this.mapFlags);
+    mem.write32(a + BPF_MAP_OFF.id, this.id);
+    mem.write32(a + BPF_MAP_OFF.frozen, 0);
+    mem.view.setInt32(a + BPF_MAP_OFF.spin_lock_off, this.spinLockOff, true);
   }
 
   /** `BPF_MAP_TYPE_<NAME> 'name'`, for messages. */
@@ -127,15 +123,15 @@ export abstract class BpfMap {
 
   /** Set by BPF_MAP_FREEZE: userspace may no longer write. Kept in the header. */
   get frozen(): boolean {
-    return this.m.memory.read32(this.addr + HDR.frozen) !== 0;
+    return this.m.memory.read32(this.addr + BPF_MAP_OFF.frozen) !== 0;
   }
   set frozen(on: boolean) {
-    this.m.memory.write32(this.addr + HDR.frozen, on ? 1 : 0);
+    this.m.memory.write32(this.addr + BPF_MAP_OFF.frozen, on ? 1 : 0);
   }
 
   /** The id stored in the header at `addr`, read the way the helpers find a map. */
   static idAt(memory: PhysicalMemory, addr: number): number {
-    return memory.read32(addr + HDR.id);
+    return memory.read32(addr + BPF_MAP_OFF.id);
   }
 
   /**

@@ -59,15 +59,14 @@ import {
   BPF_NOEXIST,
 } from './bpf-uapi.ts';
 import {
-  BUCKET_LOCK,
   BUCKET_SIZE,
   bpfHtabType,
+  bucketType,
   ELEM_BATCH_FLINK,
   ELEM_FNODE,
   ELEM_HASH,
   ELEM_KEY,
   ELEM_PPREV,
-  HTAB,
   HTAB_LRU_OFF,
   htabElemSize,
   LIST_POISON2,
@@ -78,6 +77,10 @@ import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 import type { MapMemory } from './map-memory.ts';
 import { PcpuFreelist } from './pcpu-freelist.ts';
 import { withValueLock } from './value-lock.ts';
+
+const BPF_HTAB_OFF = bpfHtabType.off;
+
+const BUCKET_OFF = bucketType.off;
 
 /** HTAB_CREATE_FLAG_MASK: the map_flags a hash map accepts. */
 export const HTAB_CREATE_FLAG_MASK =
@@ -258,9 +261,9 @@ export class HashMap extends BpfMap {
     this.offsets = m.areas.offsets;
     this.writeHeader();
     const mem = m.memory;
-    mem.write32(addr + HTAB.nBuckets, this.nBuckets);
-    mem.write32(addr + HTAB.elemSize, this.elemSize);
-    mem.write32(addr + HTAB.hashrnd, this.hashrnd);
+    mem.write32(addr + BPF_HTAB_OFF.n_buckets, this.nBuckets);
+    mem.write32(addr + BPF_HTAB_OFF.elem_size, this.elemSize);
+    mem.write32(addr + BPF_HTAB_OFF.hashrnd, this.hashrnd);
   }
 
   /** The map's stand-in for get_random_u32(): a hash of its id and attributes. */
@@ -283,11 +286,11 @@ export class HashMap extends BpfMap {
     if (this.buckets === 0) {
       throw new ErrnoError('ENOMEM', `no memory for ${this.nBuckets} buckets`);
     }
-    mem.write32(this.addr + HTAB.buckets, this.buckets);
+    mem.write32(this.addr + BPF_HTAB_OFF.buckets, this.buckets);
     for (let i = 0; i < this.nBuckets; i++) {
       const b = this.buckets + i * BUCKET_SIZE;
       this.w[b >> 2] = nullsMarker(i);
-      RawSpinlock.init(mem, b + BUCKET_LOCK);
+      RawSpinlock.init(mem, b + BUCKET_OFF.raw_lock);
     }
     if (!this.prealloc) return;
     const extra = this.hasExtraElems ? m.nrCpus : 0;
@@ -299,7 +302,7 @@ export class HashMap extends BpfMap {
         `no memory for ${num} preallocated elements of ${this.elemSize} bytes`,
       );
     }
-    mem.write32(this.addr + HTAB.elems, this.elems);
+    mem.write32(this.addr + BPF_HTAB_OFF.elems, this.elems);
     if (this.percpu) {
       for (let i = 0; i < num; i++) {
         const p = m.percpu.alloc(this.percpuStride, 8, { noWarn: true });
@@ -319,7 +322,7 @@ export class HashMap extends BpfMap {
   /** pcpu_freelist_init and populate (the LRU maps populate their LRU instead). */
   protected initFreeElems(num: number): void {
     this.freeList = PcpuFreelist.init(this.m);
-    this.m.memory.write32(this.addr + HTAB.freelist, this.freeList.pcpuPtr);
+    this.m.memory.write32(this.addr + BPF_HTAB_OFF.freelist, this.freeList.pcpuPtr);
     this.freeList.populate(this.elems + ELEM_FNODE, this.elemSize, num);
   }
 
@@ -328,7 +331,7 @@ export class HashMap extends BpfMap {
     const p = this.m.percpu.alloc(4, 4, { noWarn: true });
     if (p === null) throw new ErrnoError('ENOMEM', 'alloc_percpu failed for the spare elements');
     this.extraElems = p;
-    this.m.memory.write32(this.addr + HTAB.extraElems, p);
+    this.m.memory.write32(this.addr + BPF_HTAB_OFF.extra_elems, p);
     const cpu = this.sysCpu();
     for (let c = 0; c < this.m.nrCpus; c++) {
       this.w[(p + this.offsets[c]) >> 2] = this.freeList!.pop(cpu) - ELEM_FNODE;
@@ -353,12 +356,12 @@ export class HashMap extends BpfMap {
 
   /** raw_spin_lock of bucket `index`'s lock on CPU `cpu`. */
   protected lockBucket(index: number, cpu: number): void {
-    RawSpinlock.lockAt(this.w, this.buckets + index * BUCKET_SIZE + BUCKET_LOCK, cpu);
+    RawSpinlock.lockAt(this.w, this.buckets + index * BUCKET_SIZE + BUCKET_OFF.raw_lock, cpu);
   }
 
   /** raw_spin_unlock of bucket `index`'s lock on CPU `cpu`. */
   protected unlockBucket(index: number, cpu: number): void {
-    RawSpinlock.unlockAt(this.w, this.buckets + index * BUCKET_SIZE + BUCKET_LOCK, cpu);
+    RawSpinlock.unlockAt(this.w, this.buckets + index * BUCKET_SIZE + BUCKET_OFF.raw_lock, cpu);
   }
 
   private keyEquals(elemKey: number, src: Uint8Array, at: number): boolean {
@@ -502,7 +505,7 @@ export class HashMap extends BpfMap {
         l = node - ELEM_FNODE;
       }
     } else {
-      const count = (this.addr + HTAB.count) >> 2;
+      const count = (this.addr + BPF_HTAB_OFF.count) >> 2;
       if (old === 0 && w[count] >>> 0 >= this.maxEntries) return -E2BIG;
       Atomics.add(w, count, 1);
       l = this.m.kheap.kzalloc(this.elemSize);
@@ -520,7 +523,7 @@ export class HashMap extends BpfMap {
         const p = this.m.percpu.alloc(this.percpuStride, 8, { atomic: true, noWarn: true });
         if (p === null) {
           this.m.kheap.kfree(l);
-          Atomics.sub(w, (this.addr + HTAB.count) >> 2, 1);
+          Atomics.sub(w, (this.addr + BPF_HTAB_OFF.count) >> 2, 1);
           return -ENOMEM;
         }
         pptr = p;
@@ -543,7 +546,7 @@ export class HashMap extends BpfMap {
       this.freeList!.push(l + ELEM_FNODE, cpu);
       return;
     }
-    Atomics.sub(this.w, (this.addr + HTAB.count) >> 2, 1);
+    Atomics.sub(this.w, (this.addr + BPF_HTAB_OFF.count) >> 2, 1);
     if (this.percpu) this.m.percpu.free(this.pptrOf(l));
     this.m.kheap.kfree(l);
   }

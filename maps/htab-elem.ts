@@ -64,18 +64,6 @@ export const bpfHtabType = struct('bpf_htab', [
 /** Where `struct bpf_lru` sits in an LRU map's `bpf_htab` (a cache line of its own). */
 export const HTAB_LRU_OFF = alignUp(bpfHtabType.size, 64);
 
-/** Byte offsets in `struct bpf_htab`. */
-export const HTAB = {
-  buckets: bpfHtabType.field('buckets').offset,
-  elems: bpfHtabType.field('elems').offset,
-  freelist: bpfHtabType.field('freelist').offset,
-  extraElems: bpfHtabType.field('extra_elems').offset,
-  count: bpfHtabType.field('count').offset,
-  nBuckets: bpfHtabType.field('n_buckets').offset,
-  elemSize: bpfHtabType.field('elem_size').offset,
-  hashrnd: bpfHtabType.field('hashrnd').offset,
-} as const;
-
 /** Byte offsets in `struct htab_elem`. */
 export const ELEM_NEXT = 0;
 export const ELEM_PPREV = 4;
@@ -87,8 +75,6 @@ export const ELEM_HASH = 20;
 export const ELEM_KEY = 24;
 
 /** Offsets in `struct bucket`. */
-export const BUCKET_HEAD = bucketType.field('head').offset;
-export const BUCKET_LOCK = bucketType.field('raw_lock').offset;
 export const BUCKET_SIZE = bucketType.size;
 
 /** LIST_POISON2 (without POISON_POINTER_DELTA): what hlist_nulls_del_rcu leaves in pprev. */

@@ -33,9 +33,7 @@ export const pcpuFreelistHeadType = struct('pcpu_freelist_head', [
   ['first', u32],
   ['lock', rawSpinlockType],
 ]);
-
-const HEAD_FIRST = pcpuFreelistHeadType.field('first').offset;
-const HEAD_LOCK = pcpuFreelistHeadType.field('lock').offset;
+const PCPU_FREELIST_HEAD_OFF = pcpuFreelistHeadType.off;
 
 /** What the free list needs of the kernel (a booted kernel, or any MapMemory, is one). */
 export interface PcpuFreelistHost {
@@ -60,7 +58,7 @@ export class PcpuFreelist {
    *
    * @example
    * const fl = PcpuFreelist.init(m);
-   * m.memory.write32(htab + HTAB.freelist, fl.pcpuPtr);
+   * m.memory.write32(htab + bpfHtabType.off.freelist, fl.pcpuPtr);
    */
   static init(host: PcpuFreelistHost): PcpuFreelist {
     const p = host.percpu.alloc(pcpuFreelistHeadType.size, pcpuFreelistHeadType.align, {
@@ -74,8 +72,8 @@ export class PcpuFreelist {
     }
     const fl = new PcpuFreelist(host, p);
     for (let cpu = 0; cpu < host.nrCpus; cpu++) {
-      host.memory.write32(fl.heads[cpu] + HEAD_FIRST, 0);
-      RawSpinlock.init(host.memory, fl.heads[cpu] + HEAD_LOCK);
+      host.memory.write32(fl.heads[cpu] + PCPU_FREELIST_HEAD_OFF.first, 0);
+      RawSpinlock.init(host.memory, fl.heads[cpu] + PCPU_FREELIST_HEAD_OFF.lock);
     }
     return fl;
   }
@@ -84,7 +82,7 @@ export class PcpuFreelist {
    * A handle on free lists already initialised at per-CPU pointer `pcpuPtr`.
    *
    * @example
-   * const fl = PcpuFreelist.attach(m, m.memory.read32(htab + HTAB.freelist));
+   * const fl = PcpuFreelist.attach(m, m.memory.read32(htab + bpfHtabType.off.freelist));
    */
   static attach(host: PcpuFreelistHost, pcpuPtr: number): PcpuFreelist {
     return new PcpuFreelist(host, pcpuPtr);
@@ -100,7 +98,7 @@ export class PcpuFreelist {
     for (let cpu = 0; cpu < host.nrCpus; cpu++) {
       const head = pcpuPtr + host.areas.offsets[cpu];
       this.heads.push(head);
-      this.locks.push(new RawSpinlock(host.memory, head + HEAD_LOCK));
+      this.locks.push(new RawSpinlock(host.memory, head + PCPU_FREELIST_HEAD_OFF.lock));
     }
   }
 
@@ -114,8 +112,8 @@ export class PcpuFreelist {
     const head = this.heads[cpu];
     const lock = this.locks[cpu];
     lock.lock(cpu);
-    this.w[node >> 2] = this.w[(head + HEAD_FIRST) >> 2];
-    this.w[(head + HEAD_FIRST) >> 2] = node;
+    this.w[node >> 2] = this.w[(head + PCPU_FREELIST_HEAD_OFF.first) >> 2];
+    this.w[(head + PCPU_FREELIST_HEAD_OFF.first) >> 2] = node;
     lock.unlock(cpu);
   }
 
@@ -130,7 +128,7 @@ export class PcpuFreelist {
   pop(cpu: number): number {
     let c = cpu;
     do {
-      const first = (this.heads[c] + HEAD_FIRST) >> 2;
+      const first = (this.heads[c] + PCPU_FREELIST_HEAD_OFF.first) >> 2;
       const lock = this.locks[c];
       lock.lock(cpu);
       const node = this.w[first];
@@ -157,7 +155,7 @@ export class PcpuFreelist {
     let i = 0;
     let node = buf;
     for (let cpu = 0; cpu < this.nrCpus && i < nrElems; cpu++) {
-      const first = (this.heads[cpu] + HEAD_FIRST) >> 2;
+      const first = (this.heads[cpu] + PCPU_FREELIST_HEAD_OFF.first) >> 2;
       do {
         this.w[node >> 2] = this.w[first];
         this.w[first] = node;
@@ -176,7 +174,11 @@ export class PcpuFreelist {
   nodes(cpu: number): number[] {
     const out: number[] = [];
     const limit = this.host.memory.size >> 2;
-    for (let n = this.w[(this.heads[cpu] + HEAD_FIRST) >> 2]; n !== 0; n = this.w[n >> 2]) {
+    for (
+      let n = this.w[(this.heads[cpu] + PCPU_FREELIST_HEAD_OFF.first) >> 2];
+      n !== 0;
+      n = this.w[n >> 2]
+    ) {
       if (out.length === limit) {
         throw new ErrnoError('EFAULT', `free list of CPU ${cpu} does not end`);
       }

@@ -59,11 +59,8 @@ export const bpfQueueStack = struct('bpf_queue_stack', [
   ['tail', u32],
   ['size', u32],
 ]);
+const BPF_QUEUE_STACK_OFF = bpfQueueStack.off;
 
-const LOCK_OFF = bpfQueueStack.field('lock').offset;
-const HEAD_OFF = bpfQueueStack.field('head').offset;
-const TAIL_OFF = bpfQueueStack.field('tail').offset;
-const SIZE_OFF = bpfQueueStack.field('size').offset;
 const ELEMENTS_OFF = alignUp(bpfQueueStack.size, 8);
 
 /** The CPU userspace commands take locks as (they run outside any CPU). */
@@ -116,14 +113,14 @@ export class QueueStackMap extends BpfMap {
     this.size = attr.maxEntries + 1;
     this.elements = addr + ELEMENTS_OFF;
     this.writeHeader();
-    this.lock = RawSpinlock.init(m.memory, addr + LOCK_OFF);
-    m.memory.write32(addr + SIZE_OFF, this.size);
+    this.lock = RawSpinlock.init(m.memory, addr + BPF_QUEUE_STACK_OFF.lock);
+    m.memory.write32(addr + BPF_QUEUE_STACK_OFF.size, this.size);
   }
 
   /** Elements in the map now (read without the lock: a snapshot for scenarios and tests). */
   get count(): number {
-    const head = this.m.memory.read32(this.addr + HEAD_OFF);
-    const tail = this.m.memory.read32(this.addr + TAIL_OFF);
+    const head = this.m.memory.read32(this.addr + BPF_QUEUE_STACK_OFF.head);
+    const tail = this.m.memory.read32(this.addr + BPF_QUEUE_STACK_OFF.tail);
     return head >= tail ? head - tail : head + this.size - tail;
   }
 
@@ -136,15 +133,15 @@ export class QueueStackMap extends BpfMap {
    */
   private pushSlotLocked(replace: boolean): number {
     const mem = this.m.memory;
-    const head = mem.read32(this.addr + HEAD_OFF);
+    const head = mem.read32(this.addr + BPF_QUEUE_STACK_OFF.head);
     let next = head + 1;
     if (next >= this.size) next = 0;
-    const tail = mem.read32(this.addr + TAIL_OFF);
+    const tail = mem.read32(this.addr + BPF_QUEUE_STACK_OFF.tail);
     if (next === tail) {
       if (!replace) return 0;
-      mem.write32(this.addr + TAIL_OFF, tail + 1 >= this.size ? 0 : tail + 1);
+      mem.write32(this.addr + BPF_QUEUE_STACK_OFF.tail, tail + 1 >= this.size ? 0 : tail + 1);
     }
-    mem.write32(this.addr + HEAD_OFF, next);
+    mem.write32(this.addr + BPF_QUEUE_STACK_OFF.head, next);
     return this.slot(head);
   }
 
@@ -155,15 +152,16 @@ export class QueueStackMap extends BpfMap {
    */
   private getLocked(peek: boolean): number {
     const mem = this.m.memory;
-    const head = mem.read32(this.addr + HEAD_OFF);
-    const tail = mem.read32(this.addr + TAIL_OFF);
+    const head = mem.read32(this.addr + BPF_QUEUE_STACK_OFF.head);
+    const tail = mem.read32(this.addr + BPF_QUEUE_STACK_OFF.tail);
     if (head === tail) return 0;
     if (this.stack) {
       const index = head === 0 ? this.size - 1 : head - 1;
-      if (!peek) mem.write32(this.addr + HEAD_OFF, index);
+      if (!peek) mem.write32(this.addr + BPF_QUEUE_STACK_OFF.head, index);
       return this.slot(index);
     }
-    if (!peek) mem.write32(this.addr + TAIL_OFF, tail + 1 >= this.size ? 0 : tail + 1);
+    if (!peek)
+      mem.write32(this.addr + BPF_QUEUE_STACK_OFF.tail, tail + 1 >= this.size ? 0 : tail + 1);
     return this.slot(tail);
   }
 

@@ -92,6 +92,7 @@ export const bpfRingbufMap = struct('bpf_ringbuf_map', [
   ['map', bpfMapHeader],
   ['rb', u64],
 ]);
+const BPF_RINGBUF_MAP_OFF = bpfRingbufMap.off;
 
 /** The first page of `struct bpf_ringbuf`. */
 export const bpfRingbufFields = struct('bpf_ringbuf', [
@@ -99,11 +100,8 @@ export const bpfRingbufFields = struct('bpf_ringbuf', [
   ['map', u64],
   ['wakeups', u32],
 ]);
+const BPF_RINGBUF_OFF = bpfRingbufFields.off;
 
-const RB_PTR_OFF = bpfRingbufMap.field('rb').offset;
-const MASK_OFF = bpfRingbufFields.field('mask').offset;
-const MAP_OFF = bpfRingbufFields.field('map').offset;
-const WAKEUPS_OFF = bpfRingbufFields.field('wakeups').offset;
 /** The spinlock is ____cacheline_aligned_in_smp. */
 const SPINLOCK_OFF = alignUp(bpfRingbufFields.size, 64);
 const CONSUMER_POS_OFF = PAGE_SIZE;
@@ -165,9 +163,9 @@ export class RingbufMap extends BpfMap {
     this.dataSize = attr.maxEntries;
     this.writeHeader();
     const mem = m.memory;
-    writeU64(mem, addr + RB_PTR_OFF, rb);
-    writeU64(mem, rb + MASK_OFF, attr.maxEntries - 1);
-    writeU64(mem, rb + MAP_OFF, addr);
+    writeU64(mem, addr + BPF_RINGBUF_MAP_OFF.rb, rb);
+    writeU64(mem, rb + BPF_RINGBUF_OFF.mask, attr.maxEntries - 1);
+    writeU64(mem, rb + BPF_RINGBUF_OFF.map, addr);
     this.spinlock = RawSpinlock.init(mem, rb + SPINLOCK_OFF);
   }
 
@@ -191,7 +189,7 @@ export class RingbufMap extends BpfMap {
 
   /** How many times a commit queued the wake-up of the consumer (irq_work_queue). */
   get wakeups(): number {
-    return this.m.memory.read32(this.rb + WAKEUPS_OFF);
+    return this.m.memory.read32(this.rb + BPF_RINGBUF_OFF.wakeups);
   }
 
   /** Address in `data` of position `pos`. */
@@ -255,7 +253,7 @@ export class RingbufMap extends BpfMap {
     const recPos = hdr - this.data;
     const consPos = this.consumerPos % this.dataSize;
     if (flags & BPF_RB_FORCE_WAKEUP || (consPos === recPos && !(flags & BPF_RB_NO_WAKEUP))) {
-      mem.write32(this.rb + WAKEUPS_OFF, (this.wakeups + 1) >>> 0);
+      mem.write32(this.rb + BPF_RINGBUF_OFF.wakeups, (this.wakeups + 1) >>> 0);
     }
   }
 
@@ -330,7 +328,7 @@ export class RingbufMap extends BpfMap {
     if (rb < 0 || !mem.isMapped(rb, DATA_OFF)) throw bad('is not a ring buffer sample');
     let map: BpfMap;
     try {
-      map = mapAt(readU64(mem, rb + MAP_OFF));
+      map = mapAt(readU64(mem, rb + BPF_RINGBUF_OFF.map));
     } catch (e) {
       if (e instanceof ErrnoError) throw bad('is not a ring buffer sample');
       throw e;

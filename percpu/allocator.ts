@@ -86,16 +86,11 @@ import { ErrnoError } from '../segments/errno.ts';
 import { hexAddress, PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 import { RawSpinlock, rawSpinlockType } from '../segments/raw-spinlock.ts';
 import {
-  C_ISOLATED,
-  C_LIST,
-  C_LIVE,
-  C_NR_EMPTY_POP_PAGES,
-  C_NR_PAGES,
-  C_NR_POPULATED,
   Chunks,
   chunkMetaLayout,
   PCPU_MIN_ALLOC_SHIFT,
   PCPU_MIN_ALLOC_SIZE,
+  pcpuChunk,
 } from './chunk.ts';
 import { ChunkSlots, PCPU_SLOT_FAIL_THRESHOLD } from './chunk-slots.ts';
 import { PCPU_MIN_UNIT_SIZE } from './first-chunk.ts';
@@ -109,6 +104,8 @@ import {
   statsInit,
 } from './percpu-stats.ts';
 
+const PCPU_CHUNK_W = pcpuChunk.word;
+
 /** The balance worker keeps at least this many empty populated pages for atomic allocations... */
 export const PCPU_EMPTY_POP_PAGES_LOW = 2;
 /** ...and populates up to this many. */
@@ -120,17 +117,12 @@ export const PCPU_CHUNK_REGION_SIZE = 8 << 20;
 
 const PAGE_SHIFT = Math.log2(PAGE_SIZE);
 
-// Transpiled (tsx, vitest), every read of an imported binding is a getter
-// call; the hot paths read these module-local copies instead.
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const PAGE = PAGE_SIZE;
 const MIN_ALLOC = PCPU_MIN_ALLOC_SIZE;
 const MIN_ALLOC_SHIFT = PCPU_MIN_ALLOC_SHIFT;
 const MAX_SIZE = PCPU_MIN_UNIT_SIZE;
 const FAIL_THRESHOLD = PCPU_SLOT_FAIL_THRESHOLD;
-const W_LIVE = C_LIVE;
-const W_ISOLATED = C_ISOLATED;
-const W_NR_PAGES = C_NR_PAGES;
-const W_NR_EMPTY_POP_PAGES = C_NR_EMPTY_POP_PAGES;
 const areaAlloc = statsAreaAlloc;
 const areaDealloc = statsAreaDealloc;
 
@@ -160,16 +152,8 @@ export const pcpuState = struct('pcpu_state', [
   ['chunk_bytes', u32],
   ['stats', percpuStatsType],
 ]);
-
-const stateWord = (name: string) => pcpuState.field(name).offset >> 2;
-const ST_NR_EMPTY_POP_PAGES = stateWord('nr_empty_pop_pages');
-const ST_NR_POPULATED = stateWord('nr_populated');
-const ST_ATOMIC_ALLOC_FAILED = stateWord('atomic_alloc_failed');
-const ST_BALANCE_PENDING = stateWord('balance_pending');
-const ST_WARN_LIMIT = stateWord('warn_limit');
-const ST_WARN_SUPPRESSED = stateWord('warn_suppressed');
-const ST_REGION_NEXT = stateWord('region_next');
-const ST_REGION_FREE = stateWord('region_free');
+const PCPU_STATE_W = pcpuState.word;
+const PCPU_STATE_OFF = pcpuState.off;
 
 /** Hooks into the machine. */
 export interface PercpuHooks {
@@ -246,7 +230,6 @@ export class PercpuAllocator {
   private readonly currentCpu: () => number;
   private readonly schedule: (() => void) | undefined;
   /** The byte offset findArea placed its area at. */
-  private foundOff = -1;
 
   /**
    * Boots the allocator over the machine's first chunk (pcpu_setup_first_chunk's
@@ -264,7 +247,7 @@ export class PercpuAllocator {
     this.schedule = opts.scheduleBalance;
     const stateAddr = 'attach' in opts ? opts.attach : PercpuAllocator.setUp(opts);
     this.stateAddr = stateAddr;
-    this.statsAddr = stateAddr + pcpuState.field('stats').offset;
+    this.statsAddr = stateAddr + PCPU_STATE_OFF.stats;
     const mem = opts.memory;
     const read = (name: string) => mem.read32(stateAddr + pcpuState.field(name).offset);
     if (read('unit_size') === 0) {
@@ -288,8 +271,8 @@ export class PercpuAllocator {
     this.chunks = new Chunks(
       mem,
       {
-        emptyPopPages: stateAddr + pcpuState.field('nr_empty_pop_pages').offset,
-        nrPopulated: stateAddr + pcpuState.field('nr_populated').offset,
+        emptyPopPages: stateAddr + PCPU_STATE_OFF.nr_empty_pop_pages,
+        nrPopulated: stateAddr + PCPU_STATE_OFF.nr_populated,
       },
       this.unitSize,
       this.nrUnits,
@@ -298,7 +281,7 @@ export class PercpuAllocator {
     this.m = this.chunks.m;
     this.st = stateAddr >> 2;
     this.stats = this.statsAddr >> 2;
-    this.lock = new RawSpinlock(mem, stateAddr + pcpuState.field('lock').offset, {
+    this.lock = new RawSpinlock(mem, stateAddr + PCPU_STATE_OFF.lock, {
       concurrent: opts.concurrent === true,
     });
   }
@@ -336,7 +319,7 @@ export class PercpuAllocator {
       areas.nrCpus * unitSize + alignUp(chunkMetaLayout(unitPages).size, PAGE_SIZE);
 
     memory.fill(state, total, 0);
-    RawSpinlock.init(memory, state + pcpuState.field('lock').offset);
+    RawSpinlock.init(memory, state + PCPU_STATE_OFF.lock);
     const write = (name: string, v: number) =>
       memory.write32(state + pcpuState.field(name).offset, v);
     write('unit_pages', unitPages);
@@ -356,8 +339,8 @@ export class PercpuAllocator {
     const chunks = new Chunks(
       memory,
       {
-        emptyPopPages: state + pcpuState.field('nr_empty_pop_pages').offset,
-        nrPopulated: state + pcpuState.field('nr_populated').offset,
+        emptyPopPages: state + PCPU_STATE_OFF.nr_empty_pop_pages,
+        nrPopulated: state + PCPU_STATE_OFF.nr_populated,
       },
       unitSize,
       areas.nrCpus,
@@ -365,7 +348,7 @@ export class PercpuAllocator {
     const slots = new ChunkSlots(chunks, state + listsOff, unitSize);
     slots.init();
     const m = chunks.m;
-    const stats = (state + pcpuState.field('stats').offset) >> 2;
+    const stats = (state + PCPU_STATE_OFF.stats) >> 2;
     statsInit(m, stats, unitSize);
     if (fc.reservedSize > 0) {
       chunks.initFirst(state + reservedOff, reservedStart, fc.reservedSize, true);
@@ -374,7 +357,7 @@ export class PercpuAllocator {
     const first = state + firstOff;
     chunks.initFirst(first, dynStart, dynSize, false);
     write('first_chunk', first);
-    write('nr_empty_pop_pages', m[(first >> 2) + C_NR_EMPTY_POP_PAGES]);
+    write('nr_empty_pop_pages', m[(first >> 2) + PCPU_CHUNK_W.nr_empty_pop_pages]);
     slots.relocate(first, -1);
     write('nr_populated', (fc.staticSize + fc.reservedSize + fc.dynSize) >> PAGE_SHIFT);
     statsChunkAlloc(m, stats);
@@ -423,21 +406,23 @@ export class PercpuAllocator {
         if (start >= 0) off = this.chunks.allocArea(c, bits, bitAlign, start);
         if (off < 0) err = 'alloc from reserved chunk failed';
       } else {
-        c = this.findArea(size, bits, bitAlign, atomic);
-        off = this.foundOff;
-        if (c === 0) {
+        const addr = this.findArea(size, bits, bitAlign, atomic);
+        if (addr === 0) {
           err = atomic ? 'atomic alloc failed, no space left' : 'failed to allocate new chunk';
+        } else {
+          c = this.chunkOf(addr);
+          off = addr - this.chunks.baseAddr(c);
         }
       }
       if (off >= 0) {
         areaAlloc(this.m, this.stats, c, size);
-        if (this.m[this.st + ST_NR_EMPTY_POP_PAGES] < PCPU_EMPTY_POP_PAGES_LOW) {
+        if (this.m[this.st + PCPU_STATE_W.nr_empty_pop_pages] < PCPU_EMPTY_POP_PAGES_LOW) {
           balance = this.requestBalance();
         }
         if (!atomic) this.chunks.populateRange(c, off, off + size);
       } else {
         if (atomic) {
-          this.m[this.st + ST_ATOMIC_ALLOC_FAILED] = 1;
+          this.m[this.st + PCPU_STATE_W.atomic_alloc_failed] = 1;
           balance = this.requestBalance();
         }
         if (doWarn) warnings = this.takeWarning();
@@ -465,7 +450,7 @@ export class PercpuAllocator {
    * size up to the free slot (sidelined chunks last), fullest first. Chunks
    * in low slots that fail a fit are moved to slot 0. Sleepable requests make
    * a chunk when none is free and search once more, which the free chunk
-   * always satisfies. Returns the chunk (offset in foundOff) or 0.
+   * always satisfies. Returns the area's address in CPU 0's unit, or 0.
    *
    * Context: pcpu_lock held.
    */
@@ -486,8 +471,7 @@ export class PercpuAllocator {
           slots.relocate(c, oslot);
           if (off >= 0) {
             slots.reintegrate(c);
-            this.foundOff = off;
-            return c;
+            return chunks.baseAddr(c) + off;
           }
           c = next;
         }
@@ -499,7 +483,6 @@ export class PercpuAllocator {
         slots.relocate(c, -1);
       }
     }
-    this.foundOff = -1;
     return 0;
   }
 
@@ -510,18 +493,18 @@ export class PercpuAllocator {
    */
   private takeWarning(): number {
     const m = this.m;
-    const limit = m[this.st + ST_WARN_LIMIT];
+    const limit = m[this.st + PCPU_STATE_W.warn_limit];
     if (limit <= 0) {
-      m[this.st + ST_WARN_SUPPRESSED]++;
+      m[this.st + PCPU_STATE_W.warn_suppressed]++;
       return 0;
     }
-    m[this.st + ST_WARN_LIMIT] = limit - 1;
+    m[this.st + PCPU_STATE_W.warn_limit] = limit - 1;
     return limit === 1 ? 2 : 1;
   }
 
   /** Marks balance work pending; true if the hook should be called. Context: pcpu_lock held. */
   private requestBalance(): boolean {
-    this.m[this.st + ST_BALANCE_PENDING] = 1;
+    this.m[this.st + PCPU_STATE_W.balance_pending] = 1;
     return this.schedule !== undefined;
   }
 
@@ -594,11 +577,11 @@ export class PercpuAllocator {
     if (c === this.firstChunk || c === this.reservedChunk) return false;
     const m = this.m;
     const cw = c >> 2;
-    const empty = m[cw + W_NR_EMPTY_POP_PAGES];
+    const empty = m[cw + PCPU_CHUNK_W.nr_empty_pop_pages];
     return (
-      (m[cw + W_ISOLATED] !== 0 && empty > 0) ||
-      (m[this.st + ST_NR_EMPTY_POP_PAGES] > PCPU_EMPTY_POP_PAGES_HIGH + empty &&
-        empty >= Math.floor(m[cw + W_NR_PAGES] / 4))
+      (m[cw + PCPU_CHUNK_W.isolated] !== 0 && empty > 0) ||
+      (m[this.st + PCPU_STATE_W.nr_empty_pop_pages] > PCPU_EMPTY_POP_PAGES_HIGH + empty &&
+        empty >= Math.floor(m[cw + PCPU_CHUNK_W.nr_pages] / 4))
     );
   }
 
@@ -611,12 +594,13 @@ export class PercpuAllocator {
     if (this.reservedChunk !== 0 && this.chunks.addrInChunk(this.reservedChunk, addr)) {
       return this.reservedChunk;
     }
-    if (addr < this.regionStart || addr >= this.m[this.st + ST_REGION_NEXT] >>> 0) return 0;
+    if (addr < this.regionStart || addr >= this.m[this.st + PCPU_STATE_W.region_next] >>> 0)
+      return 0;
     const slot =
       this.regionStart + Math.floor((addr - this.regionStart) / this.chunkBytes) * this.chunkBytes;
     if (addr - slot >= this.unitSize) return 0;
     const c = slot + this.nrUnits * this.unitSize;
-    return this.m[(c >> 2) + W_LIVE] !== 0 ? c : 0;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.live] !== 0 ? c : 0;
   }
 
   /**
@@ -658,13 +642,14 @@ export class PercpuAllocator {
    */
   private createChunk(): number {
     const m = this.m;
-    let slot = m[this.st + ST_REGION_FREE] >>> 0;
+    let slot = m[this.st + PCPU_STATE_W.region_free] >>> 0;
     if (slot !== 0) {
-      m[this.st + ST_REGION_FREE] = m[((slot + this.nrUnits * this.unitSize) >> 2) + C_LIST];
+      m[this.st + PCPU_STATE_W.region_free] =
+        m[((slot + this.nrUnits * this.unitSize) >> 2) + PCPU_CHUNK_W.list];
     } else {
-      slot = m[this.st + ST_REGION_NEXT] >>> 0;
+      slot = m[this.st + PCPU_STATE_W.region_next] >>> 0;
       if (slot === 0 || slot + this.chunkBytes > this.regionEnd) return 0;
-      m[this.st + ST_REGION_NEXT] = slot + this.chunkBytes;
+      m[this.st + PCPU_STATE_W.region_next] = slot + this.chunkBytes;
     }
     const c = slot + this.nrUnits * this.unitSize;
     this.chunks.init(c, slot, this.unitPages);
@@ -680,16 +665,16 @@ export class PercpuAllocator {
     const m = this.m;
     const cw = c >> 2;
     statsChunkDealloc(m, this.stats);
-    m[cw + C_LIVE] = 0;
-    m[cw + C_LIST] = m[this.st + ST_REGION_FREE];
-    m[this.st + ST_REGION_FREE] = this.chunks.baseAddr(c);
+    m[cw + PCPU_CHUNK_W.live] = 0;
+    m[cw + PCPU_CHUNK_W.list] = m[this.st + PCPU_STATE_W.region_free];
+    m[this.st + PCPU_STATE_W.region_free] = this.chunks.baseAddr(c);
   }
 
   // ---- the balance worker ----------------------------------------------------------------
 
   /** True when the allocator has asked for balance() since it last ran. */
   get balancePending(): boolean {
-    return Atomics.load(this.m, this.st + ST_BALANCE_PENDING) !== 0;
+    return Atomics.load(this.m, this.st + PCPU_STATE_W.balance_pending) !== 0;
   }
 
   /**
@@ -703,7 +688,7 @@ export class PercpuAllocator {
    */
   balance(): void {
     this.withLock(() => {
-      this.m[this.st + ST_BALANCE_PENDING] = 0;
+      this.m[this.st + PCPU_STATE_W.balance_pending] = 0;
       this.balanceFree(false);
       this.reclaimPopulated();
       this.balancePopulated();
@@ -722,12 +707,12 @@ export class PercpuAllocator {
     if (spare === 0) return;
     const doomed: number[] = [];
     for (let c = slots.next(spare, slots.freeSlot); c !== 0; c = slots.next(c, slots.freeSlot)) {
-      if (!emptyOnly || this.m[(c >> 2) + C_NR_EMPTY_POP_PAGES] === 0) doomed.push(c);
+      if (!emptyOnly || this.m[(c >> 2) + PCPU_CHUNK_W.nr_empty_pop_pages] === 0) doomed.push(c);
     }
     for (const c of doomed) {
       slots.del(c);
       for (let rs = chunks.nextPageRun(c, 0, true); rs < this.unitPages; ) {
-        const re = chunks.runEnd;
+        const re = chunks.pageRunEnd(c, rs, true);
         chunks.depopulated(c, rs, re);
         rs = chunks.nextPageRun(c, re, true);
       }
@@ -749,8 +734,8 @@ export class PercpuAllocator {
       const cw = c >> 2;
       let reintegrate = false;
       let end = -1;
-      for (let i = m[cw + C_NR_PAGES] - 1; i >= 0; i--) {
-        if (m[cw + C_NR_EMPTY_POP_PAGES] === 0) break;
+      for (let i = m[cw + PCPU_CHUNK_W.nr_pages] - 1; i >= 0; i--) {
+        if (m[cw + PCPU_CHUNK_W.nr_empty_pop_pages] === 0) break;
         if (chunks.globalEmptyPages < PCPU_EMPTY_POP_PAGES_HIGH) {
           reintegrate = true;
           break;
@@ -783,9 +768,9 @@ export class PercpuAllocator {
     const m = this.m;
     for (;;) {
       let nrToPop: number;
-      if (m[this.st + ST_ATOMIC_ALLOC_FAILED] !== 0) {
+      if (m[this.st + PCPU_STATE_W.atomic_alloc_failed] !== 0) {
         nrToPop = PCPU_EMPTY_POP_PAGES_HIGH;
-        m[this.st + ST_ATOMIC_ALLOC_FAILED] = 0;
+        m[this.st + PCPU_STATE_W.atomic_alloc_failed] = 0;
       } else {
         nrToPop = Math.min(
           Math.max(PCPU_EMPTY_POP_PAGES_HIGH - chunks.globalEmptyPages, 0),
@@ -794,12 +779,15 @@ export class PercpuAllocator {
       }
       for (let slot = slots.sizeToSlot(PAGE_SIZE); slot <= slots.freeSlot && nrToPop > 0; slot++) {
         let c = slots.first(slot);
-        while (c !== 0 && m[(c >> 2) + C_NR_PAGES] === m[(c >> 2) + C_NR_POPULATED]) {
+        while (
+          c !== 0 &&
+          m[(c >> 2) + PCPU_CHUNK_W.nr_pages] === m[(c >> 2) + PCPU_CHUNK_W.nr_populated]
+        ) {
           c = slots.next(c, slot);
         }
         if (c === 0) continue;
         for (let rs = chunks.nextPageRun(c, 0, false); rs < chunks.nrPages(c) && nrToPop > 0; ) {
-          const re = chunks.runEnd;
+          const re = chunks.pageRunEnd(c, rs, false);
           const nr = Math.min(re - rs, nrToPop);
           chunks.populated(c, rs, rs + nr);
           nrToPop -= nr;
@@ -841,12 +829,12 @@ export class PercpuAllocator {
 
   /** pcpu_nr_populated: pages populated per unit, the first chunk's included. */
   get nrPopulated(): number {
-    return this.m[this.st + ST_NR_POPULATED] >>> 0;
+    return this.m[this.st + PCPU_STATE_W.nr_populated] >>> 0;
   }
 
   /** Failure warnings counted but not printed since the limit was reached. */
   get warningsSuppressed(): number {
-    return this.m[this.st + ST_WARN_SUPPRESSED] >>> 0;
+    return this.m[this.st + PCPU_STATE_W.warn_suppressed] >>> 0;
   }
 
   /**

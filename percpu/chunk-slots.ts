@@ -42,14 +42,9 @@
  */
 
 import { ListRegion, listHeadType } from '../segments/list.ts';
-import {
-  C_ISOLATED,
-  C_LIST,
-  C_NR_EMPTY_POP_PAGES,
-  type Chunks,
-  PCPU_MIN_ALLOC_SIZE,
-  pcpuChunk,
-} from './chunk.ts';
+import { type Chunks, PCPU_MIN_ALLOC_SIZE, pcpuChunk } from './chunk.ts';
+
+const PCPU_CHUNK_W = pcpuChunk.word;
 
 /** Sizes below 2^(PCPU_SLOT_BASE_SHIFT - 1) bytes share slot 1. */
 export const PCPU_SLOT_BASE_SHIFT = 5;
@@ -73,10 +68,8 @@ export const sizeToSlotRaw = (size: number): number =>
 export const nrSlotsFor = (unitSize: number): number => sizeToSlotRaw(unitSize) + 4;
 
 /** The byte offset of a chunk's list node in its header. */
-const LIST_OFFSET = C_LIST << 2;
-// Module-local copies: once transpiled, reading an imported binding is a getter call.
-const W_ISOLATED = C_ISOLATED;
-const W_NR_EMPTY_POP_PAGES = C_NR_EMPTY_POP_PAGES;
+const LIST_OFFSET = PCPU_CHUNK_W.list << 2;
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const LIST_HEAD_SIZE = listHeadType.size;
 const MIN_ALLOC = PCPU_MIN_ALLOC_SIZE;
 
@@ -180,9 +173,9 @@ export class ChunkSlots {
   isolate(c: number): void {
     const m = this.m;
     const cw = c >> 2;
-    if (m[cw + W_ISOLATED] === 0) {
-      m[cw + W_ISOLATED] = 1;
-      this.chunks.updateGlobalEmptyPages(-m[cw + W_NR_EMPTY_POP_PAGES]);
+    if (m[cw + PCPU_CHUNK_W.isolated] === 0) {
+      m[cw + PCPU_CHUNK_W.isolated] = 1;
+      this.chunks.updateGlobalEmptyPages(-m[cw + PCPU_CHUNK_W.nr_empty_pop_pages]);
     }
     this.moveTo(c, this.toDepopulateSlot, true);
   }
@@ -191,9 +184,9 @@ export class ChunkSlots {
   reintegrate(c: number): void {
     const m = this.m;
     const cw = c >> 2;
-    if (m[cw + W_ISOLATED] === 0) return;
-    m[cw + W_ISOLATED] = 0;
-    this.chunks.updateGlobalEmptyPages(m[cw + W_NR_EMPTY_POP_PAGES]);
+    if (m[cw + PCPU_CHUNK_W.isolated] === 0) return;
+    m[cw + PCPU_CHUNK_W.isolated] = 0;
+    this.chunks.updateGlobalEmptyPages(m[cw + PCPU_CHUNK_W.nr_empty_pop_pages]);
     this.relocate(c, -1);
   }
 

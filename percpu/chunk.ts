@@ -92,7 +92,7 @@ const BLOCK_SHIFT = Math.log2(PCPU_BITMAP_BLOCK_BITS);
 const BLOCK_MASK = PCPU_BITMAP_BLOCK_BITS - 1;
 const BLOCK_WORDS = PCPU_BITMAP_BLOCK_BITS >> 5;
 const PAGE_SHIFT = Math.log2(PAGE_SIZE);
-/** PAGE_SIZE as a module-local binding (an imported one is a getter once transpiled). */
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const PAGE = PAGE_SIZE;
 
 /** Hints about a run of bitmap, all in bits (mm/percpu-internal.h). */
@@ -106,6 +106,7 @@ export const pcpuBlockMd = struct('pcpu_block_md', [
   ['first_free', s32],
   ['nr_bits', s32],
 ]);
+const PCPU_BLOCK_MD_W = pcpuBlockMd.word;
 
 /**
  * The chunk header. The maps are addressed through pointers as in the
@@ -134,40 +135,10 @@ export const pcpuChunk = struct('pcpu_chunk', [
   ['nr_populated', s32],
   ['nr_empty_pop_pages', s32],
 ]);
+const PCPU_CHUNK_W = pcpuChunk.word;
+const PCPU_CHUNK_OFF = pcpuChunk.off;
 
-const word = (name: string) => pcpuChunk.field(name).offset >> 2;
-const mdWord = (name: string) => pcpuBlockMd.field(name).offset >> 2;
-
-/** Word offsets of the header fields (the header is 4-aligned, so `(c >> 2) + C_X`). */
-export const C_NR_ALLOC = word('nr_alloc');
-export const C_MAX_ALLOC_SIZE = word('max_alloc_size');
-export const C_LIST = word('list');
-export const C_FREE_BYTES = word('free_bytes');
-export const C_MD = word('chunk_md');
-export const C_BASE_ADDR = word('base_addr');
-export const C_ALLOC_MAP = word('alloc_map');
-export const C_BOUND_MAP = word('bound_map');
-export const C_MD_BLOCKS = word('md_blocks');
-export const C_POPULATED = word('populated');
-export const C_IMMUTABLE = word('immutable');
-export const C_ISOLATED = word('isolated');
-export const C_RESERVED = word('reserved');
-export const C_LIVE = word('live');
-export const C_START_OFFSET = word('start_offset');
-export const C_END_OFFSET = word('end_offset');
-export const C_NR_PAGES = word('nr_pages');
-export const C_NR_POPULATED = word('nr_populated');
-export const C_NR_EMPTY_POP_PAGES = word('nr_empty_pop_pages');
-
-/** Word offsets inside a pcpu_block_md. */
-export const MD_SCAN_HINT = mdWord('scan_hint');
-export const MD_SCAN_HINT_START = mdWord('scan_hint_start');
-export const MD_CONTIG_HINT = mdWord('contig_hint');
-export const MD_CONTIG_HINT_START = mdWord('contig_hint_start');
-export const MD_LEFT_FREE = mdWord('left_free');
-export const MD_RIGHT_FREE = mdWord('right_free');
-export const MD_FIRST_FREE = mdWord('first_free');
-export const MD_NR_BITS = mdWord('nr_bits');
+/** Words of a pcpu_block_md. */
 const MD_WORDS = pcpuBlockMd.size >> 2;
 
 /** Where a chunk's maps and blocks lie, as byte offsets from its header. */
@@ -323,8 +294,6 @@ export class Chunks {
   private nextOff = 0;
   private largestOff = 0;
   private largestBits = 0;
-  /** The end of the page run nextPageRun found last. */
-  runEnd = 0;
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -342,40 +311,40 @@ export class Chunks {
   // ---- plain accessors (pcpu_lock) ----------------------------------------------
 
   baseAddr(c: number): number {
-    return this.m[(c >> 2) + C_BASE_ADDR] >>> 0;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.base_addr] >>> 0;
   }
   nrPages(c: number): number {
-    return this.m[(c >> 2) + C_NR_PAGES];
+    return this.m[(c >> 2) + PCPU_CHUNK_W.nr_pages];
   }
   /** pcpu_chunk_map_bits. */
   mapBits(c: number): number {
-    return pagesToMapBits(this.m[(c >> 2) + C_NR_PAGES]);
+    return pagesToMapBits(this.m[(c >> 2) + PCPU_CHUNK_W.nr_pages]);
   }
   freeBytes(c: number): number {
-    return this.m[(c >> 2) + C_FREE_BYTES];
+    return this.m[(c >> 2) + PCPU_CHUNK_W.free_bytes];
   }
   contigHint(c: number): number {
-    return this.m[(c >> 2) + C_MD + MD_CONTIG_HINT];
+    return this.m[(c >> 2) + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.contig_hint];
   }
   isIsolated(c: number): boolean {
-    return this.m[(c >> 2) + C_ISOLATED] !== 0;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.isolated] !== 0;
   }
   isReserved(c: number): boolean {
-    return this.m[(c >> 2) + C_RESERVED] !== 0;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.reserved] !== 0;
   }
   /** Word index of the alloc_map. */
   allocMapW(c: number): number {
-    return this.m[(c >> 2) + C_ALLOC_MAP] >> 2;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.alloc_map] >> 2;
   }
   boundMapW(c: number): number {
-    return this.m[(c >> 2) + C_BOUND_MAP] >> 2;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.bound_map] >> 2;
   }
   populatedW(c: number): number {
-    return this.m[(c >> 2) + C_POPULATED] >> 2;
+    return this.m[(c >> 2) + PCPU_CHUNK_W.populated] >> 2;
   }
   /** Byte address of block `i`'s pcpu_block_md. */
   block(c: number, i: number): number {
-    return (this.m[(c >> 2) + C_MD_BLOCKS] >>> 0) + i * pcpuBlockMd.size;
+    return (this.m[(c >> 2) + PCPU_CHUNK_W.md_blocks] >>> 0) + i * pcpuBlockMd.size;
   }
 
   /** pcpu_chunk_addr: where `off` of the chunk lies in CPU `cpu`'s unit. */
@@ -386,9 +355,10 @@ export class Chunks {
   /** pcpu_addr_in_chunk: is `addr` (a CPU 0 address) inside the region the chunk serves? */
   addrInChunk(c: number, addr: number): boolean {
     const cw = c >> 2;
-    const base = this.m[cw + C_BASE_ADDR] >>> 0;
-    const start = base + this.m[cw + C_START_OFFSET];
-    const end = base + this.m[cw + C_NR_PAGES] * PAGE - this.m[cw + C_END_OFFSET];
+    const base = this.m[cw + PCPU_CHUNK_W.base_addr] >>> 0;
+    const start = base + this.m[cw + PCPU_CHUNK_W.start_offset];
+    const end =
+      base + this.m[cw + PCPU_CHUNK_W.nr_pages] * PAGE - this.m[cw + PCPU_CHUNK_W.end_offset];
     return addr >= start && addr < end;
   }
 
@@ -403,33 +373,33 @@ export class Chunks {
     this.memory.fill(c, layout.size, 0);
     const cw = c >> 2;
     const m = this.m;
-    m[cw + C_BASE_ADDR] = base;
-    m[cw + C_ALLOC_MAP] = c + layout.allocMap;
-    m[cw + C_BOUND_MAP] = c + layout.boundMap;
-    m[cw + C_MD_BLOCKS] = c + layout.mdBlocks;
-    m[cw + C_POPULATED] = c + layout.populated;
-    m[cw + C_NR_PAGES] = nrPages;
-    m[cw + C_LIVE] = 1;
-    const list = c + pcpuChunk.field('list').offset;
-    m[cw + C_LIST] = list;
-    m[cw + C_LIST + 1] = list;
-    this.initMdBlock(cw + C_MD, pagesToMapBits(nrPages));
-    const blocks = m[cw + C_MD_BLOCKS] >> 2;
+    m[cw + PCPU_CHUNK_W.base_addr] = base;
+    m[cw + PCPU_CHUNK_W.alloc_map] = c + layout.allocMap;
+    m[cw + PCPU_CHUNK_W.bound_map] = c + layout.boundMap;
+    m[cw + PCPU_CHUNK_W.md_blocks] = c + layout.mdBlocks;
+    m[cw + PCPU_CHUNK_W.populated] = c + layout.populated;
+    m[cw + PCPU_CHUNK_W.nr_pages] = nrPages;
+    m[cw + PCPU_CHUNK_W.live] = 1;
+    const list = c + PCPU_CHUNK_OFF.list;
+    m[cw + PCPU_CHUNK_W.list] = list;
+    m[cw + PCPU_CHUNK_W.list + 1] = list;
+    this.initMdBlock(cw + PCPU_CHUNK_W.chunk_md, pagesToMapBits(nrPages));
+    const blocks = m[cw + PCPU_CHUNK_W.md_blocks] >> 2;
     for (let i = 0; i < nrPages; i++) {
       this.initMdBlock(blocks + i * MD_WORDS, PCPU_BITMAP_BLOCK_BITS);
     }
-    m[cw + C_FREE_BYTES] = nrPages * PAGE_SIZE;
+    m[cw + PCPU_CHUNK_W.free_bytes] = nrPages * PAGE_SIZE;
   }
 
   /** pcpu_init_md_block on the block at word `b`. */
   private initMdBlock(b: number, nrBits: number): void {
     const m = this.m;
-    m[b + MD_SCAN_HINT] = 0;
-    m[b + MD_CONTIG_HINT] = nrBits;
-    m[b + MD_LEFT_FREE] = nrBits;
-    m[b + MD_RIGHT_FREE] = nrBits;
-    m[b + MD_FIRST_FREE] = 0;
-    m[b + MD_NR_BITS] = nrBits;
+    m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
+    m[b + PCPU_BLOCK_MD_W.contig_hint] = nrBits;
+    m[b + PCPU_BLOCK_MD_W.left_free] = nrBits;
+    m[b + PCPU_BLOCK_MD_W.right_free] = nrBits;
+    m[b + PCPU_BLOCK_MD_W.first_free] = 0;
+    m[b + PCPU_BLOCK_MD_W.nr_bits] = nrBits;
   }
 
   /**
@@ -454,15 +424,15 @@ export class Chunks {
     this.init(c, tmpAddr - startOffset, nrPages);
     const cw = c >> 2;
     const m = this.m;
-    m[cw + C_RESERVED] = reserved ? 1 : 0;
-    m[cw + C_START_OFFSET] = startOffset;
+    m[cw + PCPU_CHUNK_W.reserved] = reserved ? 1 : 0;
+    m[cw + PCPU_CHUNK_W.start_offset] = startOffset;
     const endOffset = nrPages * PAGE_SIZE - startOffset - mapSize;
-    m[cw + C_END_OFFSET] = endOffset;
-    m[cw + C_IMMUTABLE] = 1;
+    m[cw + PCPU_CHUNK_W.end_offset] = endOffset;
+    m[cw + PCPU_CHUNK_W.immutable] = 1;
     bitmapSet(m, this.populatedW(c), 0, nrPages);
-    m[cw + C_NR_POPULATED] = nrPages;
-    m[cw + C_NR_EMPTY_POP_PAGES] = nrPages;
-    m[cw + C_FREE_BYTES] = mapSize;
+    m[cw + PCPU_CHUNK_W.nr_populated] = nrPages;
+    m[cw + PCPU_CHUNK_W.nr_empty_pop_pages] = nrPages;
+    m[cw + PCPU_CHUNK_W.free_bytes] = mapSize;
     const alloc = this.allocMapW(c);
     const bound = this.boundMapW(c);
     if (startOffset) {
@@ -470,7 +440,7 @@ export class Chunks {
       bitmapSet(m, alloc, 0, bits);
       bitmapSet(m, bound, 0, 1);
       bitmapSet(m, bound, bits, 1);
-      m[cw + C_MD + MD_FIRST_FREE] = bits;
+      m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.first_free] = bits;
       this.blockUpdateHintAlloc(c, 0, bits);
     }
     if (endOffset) {
@@ -497,8 +467,8 @@ export class Chunks {
   /** pcpu_update_empty_pages: `nr` more (or fewer) empty populated pages in `c`. */
   updateEmptyPages(c: number, nr: number): void {
     const cw = c >> 2;
-    this.m[cw + C_NR_EMPTY_POP_PAGES] += nr;
-    if (this.m[cw + C_RESERVED] === 0 && this.m[cw + C_ISOLATED] === 0) {
+    this.m[cw + PCPU_CHUNK_W.nr_empty_pop_pages] += nr;
+    if (this.m[cw + PCPU_CHUNK_W.reserved] === 0 && this.m[cw + PCPU_CHUNK_W.isolated] === 0) {
       this.m[this.emptyPopW] += nr;
     }
   }
@@ -507,7 +477,7 @@ export class Chunks {
   populated(c: number, start: number, end: number): void {
     const nr = end - start;
     bitmapSet(this.m, this.populatedW(c), start, nr);
-    this.m[(c >> 2) + C_NR_POPULATED] += nr;
+    this.m[(c >> 2) + PCPU_CHUNK_W.nr_populated] += nr;
     this.m[this.nrPopulatedW] += nr;
     this.updateEmptyPages(c, nr);
   }
@@ -516,7 +486,7 @@ export class Chunks {
   depopulated(c: number, start: number, end: number): void {
     const nr = end - start;
     bitmapClear(this.m, this.populatedW(c), start, nr);
-    this.m[(c >> 2) + C_NR_POPULATED] -= nr;
+    this.m[(c >> 2) + PCPU_CHUNK_W.nr_populated] -= nr;
     this.m[this.nrPopulatedW] -= nr;
     this.updateEmptyPages(c, -nr);
   }
@@ -545,23 +515,30 @@ export class Chunks {
 
   /** Is page `page` wholly free (its block's contig hint covers it)? */
   isPageEmpty(c: number, page: number): boolean {
-    return this.m[(this.block(c, page) >> 2) + MD_CONTIG_HINT] === PCPU_BITMAP_BLOCK_BITS;
+    return (
+      this.m[(this.block(c, page) >> 2) + PCPU_BLOCK_MD_W.contig_hint] === PCPU_BITMAP_BLOCK_BITS
+    );
   }
 
   /**
    * The first run of pages in [from, nrPages) whose populated bit equals
-   * `set`: returns its start (nrPages when there is none) and leaves its end
-   * in `runEnd`.
+   * `set`: returns its start, nrPages when there is none (pageRunEnd gives
+   * its end).
    */
   nextPageRun(c: number, from: number, set: boolean): number {
-    const m = this.m;
     const pop = this.populatedW(c);
     const n = this.nrPages(c);
-    const start = set ? findNextBit(m, pop, n, from) : findNextZeroBit(m, pop, n, from);
-    if (start >= n) this.runEnd = n;
-    else
-      this.runEnd = set ? findNextZeroBit(m, pop, n, start + 1) : findNextBit(m, pop, n, start + 1);
-    return start;
+    return set ? findNextBit(this.m, pop, n, from) : findNextZeroBit(this.m, pop, n, from);
+  }
+
+  /** The end of the run of pages from `start` whose populated bit equals `set` (nrPages at most). */
+  pageRunEnd(c: number, start: number, set: boolean): number {
+    const pop = this.populatedW(c);
+    const n = this.nrPages(c);
+    if (start >= n) return n;
+    return set
+      ? findNextZeroBit(this.m, pop, n, start + 1)
+      : findNextBit(this.m, pop, n, start + 1);
   }
 
   // ---- hints -------------------------------------------------------------------------
@@ -575,42 +552,49 @@ export class Chunks {
   blockUpdate(b: number, start: number, end: number): void {
     const m = this.m;
     const contig = end - start;
-    if (start < m[b + MD_FIRST_FREE]) m[b + MD_FIRST_FREE] = start;
-    if (start === 0) m[b + MD_LEFT_FREE] = contig;
-    if (end === m[b + MD_NR_BITS]) m[b + MD_RIGHT_FREE] = contig;
-    const hint = m[b + MD_CONTIG_HINT];
-    const hintStart = m[b + MD_CONTIG_HINT_START];
+    if (start < m[b + PCPU_BLOCK_MD_W.first_free]) m[b + PCPU_BLOCK_MD_W.first_free] = start;
+    if (start === 0) m[b + PCPU_BLOCK_MD_W.left_free] = contig;
+    if (end === m[b + PCPU_BLOCK_MD_W.nr_bits]) m[b + PCPU_BLOCK_MD_W.right_free] = contig;
+    const hint = m[b + PCPU_BLOCK_MD_W.contig_hint];
+    const hintStart = m[b + PCPU_BLOCK_MD_W.contig_hint_start];
     if (contig > hint) {
       // The old contig hint becomes the scan hint when it lies before the new one.
       if (start > hintStart) {
-        if (hint > m[b + MD_SCAN_HINT]) {
-          m[b + MD_SCAN_HINT_START] = hintStart;
-          m[b + MD_SCAN_HINT] = hint;
-        } else if (start < m[b + MD_SCAN_HINT_START]) {
-          m[b + MD_SCAN_HINT] = 0;
+        if (hint > m[b + PCPU_BLOCK_MD_W.scan_hint]) {
+          m[b + PCPU_BLOCK_MD_W.scan_hint_start] = hintStart;
+          m[b + PCPU_BLOCK_MD_W.scan_hint] = hint;
+        } else if (start < m[b + PCPU_BLOCK_MD_W.scan_hint_start]) {
+          m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
         }
       } else {
-        m[b + MD_SCAN_HINT] = 0;
+        m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
       }
-      m[b + MD_CONTIG_HINT_START] = start;
-      m[b + MD_CONTIG_HINT] = contig;
+      m[b + PCPU_BLOCK_MD_W.contig_hint_start] = start;
+      m[b + PCPU_BLOCK_MD_W.contig_hint] = contig;
     } else if (contig === hint) {
       if (hintStart !== 0 && (start === 0 || ctz(start) > ctz(hintStart))) {
-        m[b + MD_CONTIG_HINT_START] = start;
-        if (start < m[b + MD_SCAN_HINT_START] && hint > m[b + MD_SCAN_HINT]) {
-          m[b + MD_SCAN_HINT] = 0;
+        m[b + PCPU_BLOCK_MD_W.contig_hint_start] = start;
+        if (
+          start < m[b + PCPU_BLOCK_MD_W.scan_hint_start] &&
+          hint > m[b + PCPU_BLOCK_MD_W.scan_hint]
+        ) {
+          m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
         }
-      } else if (start > m[b + MD_SCAN_HINT_START] || hint > m[b + MD_SCAN_HINT]) {
-        m[b + MD_SCAN_HINT_START] = start;
-        m[b + MD_SCAN_HINT] = contig;
+      } else if (
+        start > m[b + PCPU_BLOCK_MD_W.scan_hint_start] ||
+        hint > m[b + PCPU_BLOCK_MD_W.scan_hint]
+      ) {
+        m[b + PCPU_BLOCK_MD_W.scan_hint_start] = start;
+        m[b + PCPU_BLOCK_MD_W.scan_hint] = contig;
       }
     } else if (
       start < hintStart &&
-      (contig > m[b + MD_SCAN_HINT] ||
-        (contig === m[b + MD_SCAN_HINT] && start > m[b + MD_SCAN_HINT_START]))
+      (contig > m[b + PCPU_BLOCK_MD_W.scan_hint] ||
+        (contig === m[b + PCPU_BLOCK_MD_W.scan_hint] &&
+          start > m[b + PCPU_BLOCK_MD_W.scan_hint_start]))
     ) {
-      m[b + MD_SCAN_HINT_START] = start;
-      m[b + MD_SCAN_HINT] = contig;
+      m[b + PCPU_BLOCK_MD_W.scan_hint_start] = start;
+      m[b + PCPU_BLOCK_MD_W.scan_hint] = contig;
     }
   }
 
@@ -642,21 +626,21 @@ export class Chunks {
     let b = (this.block(c, i) >> 2) | 0;
     for (; i < nrBlocks; i++, b += MD_WORDS) {
       if (bits) {
-        bits += m[b + MD_LEFT_FREE];
-        if (m[b + MD_LEFT_FREE] === PCPU_BITMAP_BLOCK_BITS) continue;
+        bits += m[b + PCPU_BLOCK_MD_W.left_free];
+        if (m[b + PCPU_BLOCK_MD_W.left_free] === PCPU_BITMAP_BLOCK_BITS) continue;
         this.regionOff = bitOff;
         this.regionBits = bits;
         return;
       }
-      bits = m[b + MD_CONTIG_HINT];
-      const hs = m[b + MD_CONTIG_HINT_START];
+      bits = m[b + PCPU_BLOCK_MD_W.contig_hint];
+      const hs = m[b + PCPU_BLOCK_MD_W.contig_hint_start];
       if (bits && hs >= blockOff && bits + hs < PCPU_BITMAP_BLOCK_BITS) {
         this.regionOff = (i << BLOCK_SHIFT) + hs;
         this.regionBits = bits;
         return;
       }
       blockOff = 0;
-      bits = m[b + MD_RIGHT_FREE];
+      bits = m[b + PCPU_BLOCK_MD_W.right_free];
       bitOff = ((i + 1) << BLOCK_SHIFT) - bits;
     }
     this.regionOff = bitOff;
@@ -679,16 +663,16 @@ export class Chunks {
     let b = (this.block(c, i) >> 2) | 0;
     for (; i < nrBlocks; i++, b += MD_WORDS) {
       if (bits) {
-        bits += m[b + MD_LEFT_FREE];
+        bits += m[b + PCPU_BLOCK_MD_W.left_free];
         if (bits >= allocBits) {
           this.regionOff = bitOff;
           this.regionBits = bits;
           return;
         }
-        if (m[b + MD_LEFT_FREE] === PCPU_BITMAP_BLOCK_BITS) continue;
+        if (m[b + PCPU_BLOCK_MD_W.left_free] === PCPU_BITMAP_BLOCK_BITS) continue;
       }
-      const hint = m[b + MD_CONTIG_HINT];
-      const hs = m[b + MD_CONTIG_HINT_START];
+      const hint = m[b + PCPU_BLOCK_MD_W.contig_hint];
+      const hs = m[b + PCPU_BLOCK_MD_W.contig_hint_start];
       bits = alignBits(hs, align) - hs;
       if (hint && hs >= blockOff && hint >= bits + allocBits) {
         const start = this.nextHint(b, allocBits);
@@ -697,7 +681,7 @@ export class Chunks {
         return;
       }
       blockOff = 0;
-      const tail = alignBits(PCPU_BITMAP_BLOCK_BITS - m[b + MD_RIGHT_FREE], align);
+      const tail = alignBits(PCPU_BITMAP_BLOCK_BITS - m[b + PCPU_BLOCK_MD_W.right_free], align);
       bits = PCPU_BITMAP_BLOCK_BITS - tail;
       bitOff = (i << BLOCK_SHIFT) + tail;
       if (bits >= allocBits) {
@@ -717,11 +701,15 @@ export class Chunks {
    */
   private nextHint(b: number, allocBits: number): number {
     const m = this.m;
-    const scan = m[b + MD_SCAN_HINT];
-    if (scan && m[b + MD_CONTIG_HINT_START] > m[b + MD_SCAN_HINT_START] && allocBits > scan) {
-      return m[b + MD_SCAN_HINT_START] + scan;
+    const scan = m[b + PCPU_BLOCK_MD_W.scan_hint];
+    if (
+      scan &&
+      m[b + PCPU_BLOCK_MD_W.contig_hint_start] > m[b + PCPU_BLOCK_MD_W.scan_hint_start] &&
+      allocBits > scan
+    ) {
+      return m[b + PCPU_BLOCK_MD_W.scan_hint_start] + scan;
     }
-    return m[b + MD_FIRST_FREE];
+    return m[b + PCPU_BLOCK_MD_W.first_free];
   }
 
   /**
@@ -731,16 +719,16 @@ export class Chunks {
    */
   private chunkRefreshHint(c: number, fullScan: boolean): void {
     const m = this.m;
-    const md = (c >> 2) + C_MD;
+    const md = (c >> 2) + PCPU_CHUNK_W.chunk_md;
     let bitOff: number;
-    if (!fullScan && m[md + MD_SCAN_HINT]) {
-      bitOff = m[md + MD_SCAN_HINT_START] + m[md + MD_SCAN_HINT];
-      m[md + MD_CONTIG_HINT_START] = m[md + MD_SCAN_HINT_START];
-      m[md + MD_CONTIG_HINT] = m[md + MD_SCAN_HINT];
-      m[md + MD_SCAN_HINT] = 0;
+    if (!fullScan && m[md + PCPU_BLOCK_MD_W.scan_hint]) {
+      bitOff = m[md + PCPU_BLOCK_MD_W.scan_hint_start] + m[md + PCPU_BLOCK_MD_W.scan_hint];
+      m[md + PCPU_BLOCK_MD_W.contig_hint_start] = m[md + PCPU_BLOCK_MD_W.scan_hint_start];
+      m[md + PCPU_BLOCK_MD_W.contig_hint] = m[md + PCPU_BLOCK_MD_W.scan_hint];
+      m[md + PCPU_BLOCK_MD_W.scan_hint] = 0;
     } else {
-      bitOff = m[md + MD_FIRST_FREE];
-      m[md + MD_CONTIG_HINT] = 0;
+      bitOff = m[md + PCPU_BLOCK_MD_W.first_free];
+      m[md + PCPU_BLOCK_MD_W.contig_hint] = 0;
     }
     const mapBits = this.mapBits(c);
     for (this.nextMdFreeRegion(c, bitOff); this.regionOff < mapBits; ) {
@@ -760,16 +748,16 @@ export class Chunks {
     const b = this.block(c, index) >> 2;
     const map = this.allocMapW(c) + index * BLOCK_WORDS;
     let start: number;
-    if (m[b + MD_SCAN_HINT]) {
-      start = m[b + MD_SCAN_HINT_START] + m[b + MD_SCAN_HINT];
-      m[b + MD_CONTIG_HINT_START] = m[b + MD_SCAN_HINT_START];
-      m[b + MD_CONTIG_HINT] = m[b + MD_SCAN_HINT];
-      m[b + MD_SCAN_HINT] = 0;
+    if (m[b + PCPU_BLOCK_MD_W.scan_hint]) {
+      start = m[b + PCPU_BLOCK_MD_W.scan_hint_start] + m[b + PCPU_BLOCK_MD_W.scan_hint];
+      m[b + PCPU_BLOCK_MD_W.contig_hint_start] = m[b + PCPU_BLOCK_MD_W.scan_hint_start];
+      m[b + PCPU_BLOCK_MD_W.contig_hint] = m[b + PCPU_BLOCK_MD_W.scan_hint];
+      m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
     } else {
-      start = m[b + MD_FIRST_FREE];
-      m[b + MD_CONTIG_HINT] = 0;
+      start = m[b + PCPU_BLOCK_MD_W.first_free];
+      m[b + PCPU_BLOCK_MD_W.contig_hint] = 0;
     }
-    m[b + MD_RIGHT_FREE] = 0;
+    m[b + PCPU_BLOCK_MD_W.right_free] = 0;
     for (;;) {
       start = findNextZeroBit(m, map, PCPU_BITMAP_BLOCK_BITS, start);
       if (start >= PCPU_BITMAP_BLOCK_BITS) return;
@@ -788,7 +776,7 @@ export class Chunks {
    */
   blockUpdateHintAlloc(c: number, bitOff: number, bits: number): void {
     const m = this.m;
-    const md = (c >> 2) + C_MD;
+    const md = (c >> 2) + PCPU_CHUNK_W.chunk_md;
     const alloc = this.allocMapW(c);
     const sIndex = bitOff >> BLOCK_SHIFT;
     const eIndex = (bitOff + bits - 1) >> BLOCK_SHIFT;
@@ -799,9 +787,9 @@ export class Chunks {
     let e = blocks + eIndex * MD_WORDS;
     let nrEmptyPages = 0;
 
-    if (m[s + MD_CONTIG_HINT] === PCPU_BITMAP_BLOCK_BITS) nrEmptyPages++;
-    if (sOff === m[s + MD_FIRST_FREE]) {
-      m[s + MD_FIRST_FREE] = findNextZeroBit(
+    if (m[s + PCPU_BLOCK_MD_W.contig_hint] === PCPU_BITMAP_BLOCK_BITS) nrEmptyPages++;
+    if (sOff === m[s + PCPU_BLOCK_MD_W.first_free]) {
+      m[s + PCPU_BLOCK_MD_W.first_free] = findNextZeroBit(
         m,
         alloc + sIndex * BLOCK_WORDS,
         PCPU_BITMAP_BLOCK_BITS,
@@ -810,33 +798,35 @@ export class Chunks {
     }
     if (
       overlap(
-        m[s + MD_SCAN_HINT_START],
-        m[s + MD_SCAN_HINT_START] + m[s + MD_SCAN_HINT],
+        m[s + PCPU_BLOCK_MD_W.scan_hint_start],
+        m[s + PCPU_BLOCK_MD_W.scan_hint_start] + m[s + PCPU_BLOCK_MD_W.scan_hint],
         sOff,
         sOff + bits,
       )
     ) {
-      m[s + MD_SCAN_HINT] = 0;
+      m[s + PCPU_BLOCK_MD_W.scan_hint] = 0;
     }
     if (
       overlap(
-        m[s + MD_CONTIG_HINT_START],
-        m[s + MD_CONTIG_HINT_START] + m[s + MD_CONTIG_HINT],
+        m[s + PCPU_BLOCK_MD_W.contig_hint_start],
+        m[s + PCPU_BLOCK_MD_W.contig_hint_start] + m[s + PCPU_BLOCK_MD_W.contig_hint],
         sOff,
         sOff + bits,
       )
     ) {
-      if (sOff === 0) m[s + MD_LEFT_FREE] = 0;
+      if (sOff === 0) m[s + PCPU_BLOCK_MD_W.left_free] = 0;
       this.blockRefreshHint(c, sIndex);
     } else {
-      m[s + MD_LEFT_FREE] = Math.min(m[s + MD_LEFT_FREE], sOff);
-      m[s + MD_RIGHT_FREE] =
-        sIndex === eIndex ? Math.min(m[s + MD_RIGHT_FREE], PCPU_BITMAP_BLOCK_BITS - eOff) : 0;
+      m[s + PCPU_BLOCK_MD_W.left_free] = Math.min(m[s + PCPU_BLOCK_MD_W.left_free], sOff);
+      m[s + PCPU_BLOCK_MD_W.right_free] =
+        sIndex === eIndex
+          ? Math.min(m[s + PCPU_BLOCK_MD_W.right_free], PCPU_BITMAP_BLOCK_BITS - eOff)
+          : 0;
     }
 
     if (sIndex !== eIndex) {
-      if (m[e + MD_CONTIG_HINT] === PCPU_BITMAP_BLOCK_BITS) nrEmptyPages++;
-      m[e + MD_FIRST_FREE] = findNextZeroBit(
+      if (m[e + PCPU_BLOCK_MD_W.contig_hint] === PCPU_BITMAP_BLOCK_BITS) nrEmptyPages++;
+      m[e + PCPU_BLOCK_MD_W.first_free] = findNextZeroBit(
         m,
         alloc + eIndex * BLOCK_WORDS,
         PCPU_BITMAP_BLOCK_BITS,
@@ -846,38 +836,41 @@ export class Chunks {
         // The last block is wholly taken: reset it with the ones in between.
         e += MD_WORDS;
       } else {
-        if (eOff > m[e + MD_SCAN_HINT_START]) m[e + MD_SCAN_HINT] = 0;
-        m[e + MD_LEFT_FREE] = 0;
-        if (eOff > m[e + MD_CONTIG_HINT_START]) {
+        if (eOff > m[e + PCPU_BLOCK_MD_W.scan_hint_start]) m[e + PCPU_BLOCK_MD_W.scan_hint] = 0;
+        m[e + PCPU_BLOCK_MD_W.left_free] = 0;
+        if (eOff > m[e + PCPU_BLOCK_MD_W.contig_hint_start]) {
           this.blockRefreshHint(c, eIndex);
         } else {
-          m[e + MD_RIGHT_FREE] = Math.min(m[e + MD_RIGHT_FREE], PCPU_BITMAP_BLOCK_BITS - eOff);
+          m[e + PCPU_BLOCK_MD_W.right_free] = Math.min(
+            m[e + PCPU_BLOCK_MD_W.right_free],
+            PCPU_BITMAP_BLOCK_BITS - eOff,
+          );
         }
       }
       nrEmptyPages += eIndex - sIndex - 1;
       for (let b = s + MD_WORDS; b < e; b += MD_WORDS) {
-        m[b + MD_SCAN_HINT] = 0;
-        m[b + MD_CONTIG_HINT] = 0;
-        m[b + MD_LEFT_FREE] = 0;
-        m[b + MD_RIGHT_FREE] = 0;
+        m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
+        m[b + PCPU_BLOCK_MD_W.contig_hint] = 0;
+        m[b + PCPU_BLOCK_MD_W.left_free] = 0;
+        m[b + PCPU_BLOCK_MD_W.right_free] = 0;
       }
     }
 
     if (nrEmptyPages) this.updateEmptyPages(c, -nrEmptyPages);
     if (
       overlap(
-        m[md + MD_SCAN_HINT_START],
-        m[md + MD_SCAN_HINT_START] + m[md + MD_SCAN_HINT],
+        m[md + PCPU_BLOCK_MD_W.scan_hint_start],
+        m[md + PCPU_BLOCK_MD_W.scan_hint_start] + m[md + PCPU_BLOCK_MD_W.scan_hint],
         bitOff,
         bitOff + bits,
       )
     ) {
-      m[md + MD_SCAN_HINT] = 0;
+      m[md + PCPU_BLOCK_MD_W.scan_hint] = 0;
     }
     if (
       overlap(
-        m[md + MD_CONTIG_HINT_START],
-        m[md + MD_CONTIG_HINT_START] + m[md + MD_CONTIG_HINT],
+        m[md + PCPU_BLOCK_MD_W.contig_hint_start],
+        m[md + PCPU_BLOCK_MD_W.contig_hint_start] + m[md + PCPU_BLOCK_MD_W.contig_hint],
         bitOff,
         bitOff + bits,
       )
@@ -906,15 +899,15 @@ export class Chunks {
     let nrEmptyPages = 0;
 
     let start = sOff;
-    if (sOff === m[s + MD_CONTIG_HINT] + m[s + MD_CONTIG_HINT_START]) {
-      start = m[s + MD_CONTIG_HINT_START];
+    if (sOff === m[s + PCPU_BLOCK_MD_W.contig_hint] + m[s + PCPU_BLOCK_MD_W.contig_hint_start]) {
+      start = m[s + PCPU_BLOCK_MD_W.contig_hint_start];
     } else {
       const l = findLastBit(m, alloc + sIndex * BLOCK_WORDS, start);
       start = l === start ? 0 : l + 1;
     }
     let end: number;
-    if (eOff === m[e + MD_CONTIG_HINT_START]) {
-      end = m[e + MD_CONTIG_HINT_START] + m[e + MD_CONTIG_HINT];
+    if (eOff === m[e + PCPU_BLOCK_MD_W.contig_hint_start]) {
+      end = m[e + PCPU_BLOCK_MD_W.contig_hint_start] + m[e + PCPU_BLOCK_MD_W.contig_hint];
     } else {
       end = findNextBit(m, alloc + eIndex * BLOCK_WORDS, PCPU_BITMAP_BLOCK_BITS, eOff);
     }
@@ -928,12 +921,12 @@ export class Chunks {
       this.blockUpdate(e, 0, end);
       nrEmptyPages += eIndex - sIndex - 1;
       for (let b = s + MD_WORDS; b < e; b += MD_WORDS) {
-        m[b + MD_FIRST_FREE] = 0;
-        m[b + MD_SCAN_HINT] = 0;
-        m[b + MD_CONTIG_HINT_START] = 0;
-        m[b + MD_CONTIG_HINT] = PCPU_BITMAP_BLOCK_BITS;
-        m[b + MD_LEFT_FREE] = PCPU_BITMAP_BLOCK_BITS;
-        m[b + MD_RIGHT_FREE] = PCPU_BITMAP_BLOCK_BITS;
+        m[b + PCPU_BLOCK_MD_W.first_free] = 0;
+        m[b + PCPU_BLOCK_MD_W.scan_hint] = 0;
+        m[b + PCPU_BLOCK_MD_W.contig_hint_start] = 0;
+        m[b + PCPU_BLOCK_MD_W.contig_hint] = PCPU_BITMAP_BLOCK_BITS;
+        m[b + PCPU_BLOCK_MD_W.left_free] = PCPU_BITMAP_BLOCK_BITS;
+        m[b + PCPU_BLOCK_MD_W.right_free] = PCPU_BITMAP_BLOCK_BITS;
       }
     }
 
@@ -942,7 +935,7 @@ export class Chunks {
       this.chunkRefreshHint(c, true);
     } else {
       const base = sIndex << BLOCK_SHIFT;
-      this.blockUpdate((c >> 2) + C_MD, base + start, base + end);
+      this.blockUpdate((c >> 2) + PCPU_CHUNK_W.chunk_md, base + start, base + end);
     }
   }
 
@@ -972,9 +965,9 @@ export class Chunks {
    */
   findBlockFit(c: number, allocBits: number, align: number, popOnly: boolean): number {
     const m = this.m;
-    const md = (c >> 2) + C_MD;
-    const hs = m[md + MD_CONTIG_HINT_START];
-    if (alignBits(hs, align) - hs + allocBits > m[md + MD_CONTIG_HINT]) return -1;
+    const md = (c >> 2) + PCPU_CHUNK_W.chunk_md;
+    const hs = m[md + PCPU_BLOCK_MD_W.contig_hint_start];
+    if (alignBits(hs, align) - hs + allocBits > m[md + PCPU_BLOCK_MD_W.contig_hint]) return -1;
     const mapBits = this.mapBits(c);
     this.nextFitRegion(c, allocBits, align, this.nextHint(md, allocBits));
     while (this.regionOff < mapBits) {
@@ -1042,9 +1035,14 @@ export class Chunks {
     bitmapSet(m, bound, bitOff, 1);
     bitmapClear(m, bound, bitOff + 1, allocBits - 1);
     bitmapSet(m, bound, bitOff + allocBits, 1);
-    m[cw + C_FREE_BYTES] -= allocBits << PCPU_MIN_ALLOC_SHIFT;
-    if (bitOff === m[cw + C_MD + MD_FIRST_FREE]) {
-      m[cw + C_MD + MD_FIRST_FREE] = findNextZeroBit(m, alloc, mapBits, bitOff + allocBits);
+    m[cw + PCPU_CHUNK_W.free_bytes] -= allocBits << PCPU_MIN_ALLOC_SHIFT;
+    if (bitOff === m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.first_free]) {
+      m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.first_free] = findNextZeroBit(
+        m,
+        alloc,
+        mapBits,
+        bitOff + allocBits,
+      );
     }
     this.blockUpdateHintAlloc(c, bitOff, allocBits);
     return bitOff << PCPU_MIN_ALLOC_SHIFT;
@@ -1058,8 +1056,8 @@ export class Chunks {
     const cw = c >> 2;
     const m = this.m;
     if (off % PCPU_MIN_ALLOC_SIZE !== 0) return 0;
-    if (off < m[cw + C_START_OFFSET]) return 0;
-    if (off >= m[cw + C_NR_PAGES] * PAGE - m[cw + C_END_OFFSET]) return 0;
+    if (off < m[cw + PCPU_CHUNK_W.start_offset]) return 0;
+    if (off >= m[cw + PCPU_CHUNK_W.nr_pages] * PAGE - m[cw + PCPU_CHUNK_W.end_offset]) return 0;
     const bit = off >> PCPU_MIN_ALLOC_SHIFT;
     const bound = this.boundMapW(c);
     if (!testBit(m, this.allocMapW(c), bit) || !testBit(m, bound, bit)) return 0;
@@ -1079,8 +1077,9 @@ export class Chunks {
     const bits = end - bitOff;
     bitmapClear(m, this.allocMapW(c), bitOff, bits);
     const freed = bits << PCPU_MIN_ALLOC_SHIFT;
-    m[cw + C_FREE_BYTES] += freed;
-    if (bitOff < m[cw + C_MD + MD_FIRST_FREE]) m[cw + C_MD + MD_FIRST_FREE] = bitOff;
+    m[cw + PCPU_CHUNK_W.free_bytes] += freed;
+    if (bitOff < m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.first_free])
+      m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.first_free] = bitOff;
     this.blockUpdateHintFree(c, bitOff, bits);
     return freed;
   }

@@ -26,21 +26,17 @@ import { struct, u32, u64 } from '../segments/ctype.ts';
 import { PAGE_SIZE } from '../segments/memory.ts';
 import type { PercpuAllocator } from './allocator.ts';
 import {
-  C_END_OFFSET,
-  C_MAX_ALLOC_SIZE,
-  C_MD,
-  C_NR_ALLOC,
-  C_NR_EMPTY_POP_PAGES,
-  C_NR_POPULATED,
-  C_START_OFFSET,
   findLastBit,
   findNextBit,
-  MD_CONTIG_HINT,
-  MD_FIRST_FREE,
   PCPU_MIN_ALLOC_SHIFT,
   PCPU_MIN_ALLOC_SIZE,
+  pcpuBlockMd,
+  pcpuChunk,
   testBit,
 } from './chunk.ts';
+
+const PCPU_CHUNK_W = pcpuChunk.word;
+const PCPU_BLOCK_MD_W = pcpuBlockMd.word;
 
 /** struct percpu_stats (sizes in bytes). */
 export const percpuStatsType = struct('percpu_stats', [
@@ -53,21 +49,7 @@ export const percpuStatsType = struct('percpu_stats', [
   ['min_alloc_size', u64],
   ['max_alloc_size', u64],
 ]);
-
-const word = (name: string) => percpuStatsType.field(name).offset >> 2;
-const S_NR_ALLOC = word('nr_alloc');
-const S_NR_DEALLOC = word('nr_dealloc');
-const S_NR_CUR_ALLOC = word('nr_cur_alloc');
-const S_NR_MAX_ALLOC = word('nr_max_alloc');
-const S_NR_CHUNKS = word('nr_chunks');
-const S_NR_MAX_CHUNKS = word('nr_max_chunks');
-const S_MIN_ALLOC_SIZE = word('min_alloc_size');
-const S_MAX_ALLOC_SIZE = word('max_alloc_size');
-
-// Module-local copies of the chunk fields the update helpers touch per call
-// (a transpiled import is a getter).
-const W_NR_ALLOC = C_NR_ALLOC;
-const W_MAX_ALLOC_SIZE = C_MAX_ALLOC_SIZE;
+const PERCPU_STATS_W = percpuStatsType.word;
 
 const TWO_32 = 2 ** 32;
 const get64 = (m: Int32Array, w: number): number => (m[w + 1] >>> 0) * TWO_32 + (m[w] >>> 0);
@@ -80,38 +62,41 @@ function set64(m: Int32Array, w: number, v: number): void {
 
 /** pcpu_stats_save_ai: min_alloc_size starts at the unit size. Boot only. */
 export function statsInit(m: Int32Array, s: number, unitSize: number): void {
-  set64(m, s + S_MIN_ALLOC_SIZE, unitSize);
+  set64(m, s + PERCPU_STATS_W.min_alloc_size, unitSize);
 }
 
 /** pcpu_stats_area_alloc: an allocation of `size` bytes in chunk `c`. */
 export function statsAreaAlloc(m: Int32Array, s: number, c: number, size: number): void {
-  set64(m, s + S_NR_ALLOC, get64(m, s + S_NR_ALLOC) + 1);
-  const cur = get64(m, s + S_NR_CUR_ALLOC) + 1;
-  set64(m, s + S_NR_CUR_ALLOC, cur);
-  if (cur > get64(m, s + S_NR_MAX_ALLOC)) set64(m, s + S_NR_MAX_ALLOC, cur);
-  if (size < get64(m, s + S_MIN_ALLOC_SIZE)) set64(m, s + S_MIN_ALLOC_SIZE, size);
-  if (size > get64(m, s + S_MAX_ALLOC_SIZE)) set64(m, s + S_MAX_ALLOC_SIZE, size);
+  set64(m, s + PERCPU_STATS_W.nr_alloc, get64(m, s + PERCPU_STATS_W.nr_alloc) + 1);
+  const cur = get64(m, s + PERCPU_STATS_W.nr_cur_alloc) + 1;
+  set64(m, s + PERCPU_STATS_W.nr_cur_alloc, cur);
+  if (cur > get64(m, s + PERCPU_STATS_W.nr_max_alloc))
+    set64(m, s + PERCPU_STATS_W.nr_max_alloc, cur);
+  if (size < get64(m, s + PERCPU_STATS_W.min_alloc_size))
+    set64(m, s + PERCPU_STATS_W.min_alloc_size, size);
+  if (size > get64(m, s + PERCPU_STATS_W.max_alloc_size))
+    set64(m, s + PERCPU_STATS_W.max_alloc_size, size);
   const cw = c >> 2;
-  m[cw + W_NR_ALLOC]++;
-  if (size > m[cw + W_MAX_ALLOC_SIZE] >>> 0) m[cw + W_MAX_ALLOC_SIZE] = size;
+  m[cw + PCPU_CHUNK_W.nr_alloc]++;
+  if (size > m[cw + PCPU_CHUNK_W.max_alloc_size] >>> 0) m[cw + PCPU_CHUNK_W.max_alloc_size] = size;
 }
 
 /** pcpu_stats_area_dealloc: a free in chunk `c`. */
 export function statsAreaDealloc(m: Int32Array, s: number, c: number): void {
-  set64(m, s + S_NR_DEALLOC, get64(m, s + S_NR_DEALLOC) + 1);
-  set64(m, s + S_NR_CUR_ALLOC, get64(m, s + S_NR_CUR_ALLOC) - 1);
-  m[(c >> 2) + W_NR_ALLOC]--;
+  set64(m, s + PERCPU_STATS_W.nr_dealloc, get64(m, s + PERCPU_STATS_W.nr_dealloc) + 1);
+  set64(m, s + PERCPU_STATS_W.nr_cur_alloc, get64(m, s + PERCPU_STATS_W.nr_cur_alloc) - 1);
+  m[(c >> 2) + PCPU_CHUNK_W.nr_alloc]--;
 }
 
 /** pcpu_stats_chunk_alloc. */
 export function statsChunkAlloc(m: Int32Array, s: number): void {
-  const n = ++m[s + S_NR_CHUNKS];
-  if (n > m[s + S_NR_MAX_CHUNKS]) m[s + S_NR_MAX_CHUNKS] = n;
+  const n = ++m[s + PERCPU_STATS_W.nr_chunks];
+  if (n > m[s + PERCPU_STATS_W.nr_max_chunks]) m[s + PERCPU_STATS_W.nr_max_chunks] = n;
 }
 
 /** pcpu_stats_chunk_dealloc. */
 export function statsChunkDealloc(m: Int32Array, s: number): void {
-  m[s + S_NR_CHUNKS]--;
+  m[s + PERCPU_STATS_W.nr_chunks]--;
 }
 
 // ---- reading --------------------------------------------------------------------------
@@ -202,14 +187,14 @@ export function percpuStats(a: PercpuAllocator): PercpuStats {
         allocSize: a.unitSize,
       },
       global: {
-        nrAlloc: get64(m, s + S_NR_ALLOC),
-        nrDealloc: get64(m, s + S_NR_DEALLOC),
-        nrCurAlloc: get64(m, s + S_NR_CUR_ALLOC),
-        nrMaxAlloc: get64(m, s + S_NR_MAX_ALLOC),
-        nrChunks: m[s + S_NR_CHUNKS],
-        nrMaxChunks: m[s + S_NR_MAX_CHUNKS],
-        minAllocSize: get64(m, s + S_MIN_ALLOC_SIZE),
-        maxAllocSize: get64(m, s + S_MAX_ALLOC_SIZE),
+        nrAlloc: get64(m, s + PERCPU_STATS_W.nr_alloc),
+        nrDealloc: get64(m, s + PERCPU_STATS_W.nr_dealloc),
+        nrCurAlloc: get64(m, s + PERCPU_STATS_W.nr_cur_alloc),
+        nrMaxAlloc: get64(m, s + PERCPU_STATS_W.nr_max_alloc),
+        nrChunks: m[s + PERCPU_STATS_W.nr_chunks],
+        nrMaxChunks: m[s + PERCPU_STATS_W.nr_max_chunks],
+        minAllocSize: get64(m, s + PERCPU_STATS_W.min_alloc_size),
+        maxAllocSize: get64(m, s + PERCPU_STATS_W.max_alloc_size),
         emptyPopPages: a.chunks.globalEmptyPages,
       },
       chunks,
@@ -224,11 +209,11 @@ function chunkMapStats(a: PercpuAllocator, c: number, kind: PercpuChunkKind): Pe
   const cw = c >> 2;
   const alloc = ch.allocMapW(c);
   const bound = ch.boundMapW(c);
-  const limit = ch.mapBits(c) - (m[cw + C_END_OFFSET] >> PCPU_MIN_ALLOC_SHIFT);
+  const limit = ch.mapBits(c) - (m[cw + PCPU_CHUNK_W.end_offset] >> PCPU_MIN_ALLOC_SHIFT);
   const last = findLastBit(m, alloc, limit);
   const lastAlloc = last === limit ? 0 : last + 1;
   const sizes: number[] = [];
-  for (let start = m[cw + C_START_OFFSET] >> PCPU_MIN_ALLOC_SHIFT; start < lastAlloc; ) {
+  for (let start = m[cw + PCPU_CHUNK_W.start_offset] >> PCPU_MIN_ALLOC_SHIFT; start < lastAlloc; ) {
     const used = testBit(m, alloc, start);
     const end = findNextBit(m, used ? bound : alloc, lastAlloc, start + 1);
     sizes.push((used ? 1 : -1) * (end - start) * PCPU_MIN_ALLOC_SIZE);
@@ -254,15 +239,15 @@ function chunkMapStats(a: PercpuAllocator, c: number, kind: PercpuChunkKind): Pe
     kind,
     base: ch.baseAddr(c),
     nrPages: ch.nrPages(c),
-    nrPopulated: m[cw + C_NR_POPULATED],
-    startOffset: m[cw + C_START_OFFSET],
-    endOffset: m[cw + C_END_OFFSET],
-    nrAlloc: m[cw + C_NR_ALLOC],
-    maxAllocSize: m[cw + C_MAX_ALLOC_SIZE] >>> 0,
-    emptyPopPages: m[cw + C_NR_EMPTY_POP_PAGES],
-    firstBit: m[cw + C_MD + MD_FIRST_FREE],
+    nrPopulated: m[cw + PCPU_CHUNK_W.nr_populated],
+    startOffset: m[cw + PCPU_CHUNK_W.start_offset],
+    endOffset: m[cw + PCPU_CHUNK_W.end_offset],
+    nrAlloc: m[cw + PCPU_CHUNK_W.nr_alloc],
+    maxAllocSize: m[cw + PCPU_CHUNK_W.max_alloc_size] >>> 0,
+    emptyPopPages: m[cw + PCPU_CHUNK_W.nr_empty_pop_pages],
+    firstBit: m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.first_free],
     freeBytes: ch.freeBytes(c),
-    contigBytes: m[cw + C_MD + MD_CONTIG_HINT] * PCPU_MIN_ALLOC_SIZE,
+    contigBytes: m[cw + PCPU_CHUNK_W.chunk_md + PCPU_BLOCK_MD_W.contig_hint] * PCPU_MIN_ALLOC_SIZE,
     sumFrag,
     maxFrag,
     curMinAlloc,

@@ -27,11 +27,7 @@ export const rqStruct = struct('rq', [
   ['nr_switches', u64],
   ['queue', array(u32, RQ_CAPACITY)],
 ]);
-
-const NR_RUNNING = rqStruct.field('nr_running').offset;
-const CURR = rqStruct.field('curr').offset;
-const NR_SWITCHES = rqStruct.field('nr_switches').offset;
-const QUEUE = rqStruct.field('queue').offset;
+const RQ_OFF = rqStruct.off;
 
 export class RunQueue {
   constructor(
@@ -43,12 +39,12 @@ export class RunQueue {
 
   /** Tasks waiting to run (the running one is not counted); at most RQ_CAPACITY. */
   get length(): number {
-    return Math.min(this.memory.read32(this.addr + NR_RUNNING), RQ_CAPACITY);
+    return Math.min(this.memory.read32(this.addr + RQ_OFF.nr_running), RQ_CAPACITY);
   }
 
   /** What is wrong with the struct as memory holds it, or null (the scheduler checks before use). */
   corruption(): string | null {
-    const n = this.memory.read32(this.addr + NR_RUNNING);
+    const n = this.memory.read32(this.addr + RQ_OFF.nr_running);
     return n > RQ_CAPACITY ? `nr_running ${n} exceeds its ${RQ_CAPACITY} slots` : null;
   }
 
@@ -58,23 +54,25 @@ export class RunQueue {
   }
 
   get curr(): number {
-    return Number(this.memory.read64(this.addr + CURR));
+    return Number(this.memory.read64(this.addr + RQ_OFF.curr));
   }
   set curr(taskAddr: number) {
-    this.memory.write64(this.addr + CURR, BigInt(taskAddr));
+    this.memory.write64(this.addr + RQ_OFF.curr, BigInt(taskAddr));
   }
 
   get nrSwitches(): bigint {
-    return this.memory.read64(this.addr + NR_SWITCHES);
+    return this.memory.read64(this.addr + RQ_OFF.nr_switches);
   }
   countSwitch(): void {
-    this.memory.write64(this.addr + NR_SWITCHES, this.nrSwitches + 1n);
+    this.memory.write64(this.addr + RQ_OFF.nr_switches, this.nrSwitches + 1n);
   }
 
   /** The waiting pids, first to run first. */
   pids(): number[] {
     const n = this.length;
-    return Array.from({ length: n }, (_, k) => this.memory.read32(this.addr + QUEUE + 4 * k));
+    return Array.from({ length: n }, (_, k) =>
+      this.memory.read32(this.addr + RQ_OFF.queue + 4 * k),
+    );
   }
 
   enqueue(pid: number): void {
@@ -82,8 +80,8 @@ export class RunQueue {
     if (n >= RQ_CAPACITY) {
       throw new ErrnoError('EAGAIN', `run queue of CPU ${this.cpu} is full (${RQ_CAPACITY} tasks)`);
     }
-    this.memory.write32(this.addr + QUEUE + 4 * n, pid);
-    this.memory.write32(this.addr + NR_RUNNING, n + 1);
+    this.memory.write32(this.addr + RQ_OFF.queue + 4 * n, pid);
+    this.memory.write32(this.addr + RQ_OFF.nr_running, n + 1);
   }
 
   /** Removes `pid`; returns false when it was not queued. */
@@ -107,8 +105,8 @@ export class RunQueue {
 
   private write(list: readonly number[]): void {
     list.forEach((pid, k) => {
-      this.memory.write32(this.addr + QUEUE + 4 * k, pid);
+      this.memory.write32(this.addr + RQ_OFF.queue + 4 * k, pid);
     });
-    this.memory.write32(this.addr + NR_RUNNING, list.length);
+    this.memory.write32(this.addr + RQ_OFF.nr_running, list.length);
   }
 }

@@ -47,23 +47,7 @@ export const taskStruct = struct('task_struct', [
   ['comm', array(u8, TASK_COMM_LEN)],
   ['thread', array(u32, CTX_WORDS)],
 ]);
-
-const F = (name: string) => taskStruct.field(name).offset;
-const PID = F('pid');
-const STATE = F('state');
-const CPU = F('cpu');
-const ON_RQ = F('on_rq');
-const FLAGS = F('flags');
-const MIGRATION_DISABLED = F('migration_disabled');
-const PRIO = F('prio');
-const RCU_READ_LOCK_NESTING = F('rcu_read_lock_nesting');
-const CPUS_ALLOWED = F('cpus_allowed');
-const EXIT_CODE = F('exit_code');
-const NVCSW = F('nvcsw');
-const NIVCSW = F('nivcsw');
-const STACK = F('stack');
-const COMM = F('comm');
-const THREAD = F('thread');
+const TASK_STRUCT_OFF = taskStruct.off;
 
 /**
  * Native task code: a generator that yields at its preemption points. What
@@ -94,17 +78,17 @@ export class Task {
     readonly addr: number,
     readonly body: TaskKind,
   ) {
-    this.stackTop = Number(memory.read64(addr + STACK));
+    this.stackTop = Number(memory.read64(addr + TASK_STRUCT_OFF.stack));
     this.ctx =
       body.kind === 'program'
         ? new CpuContext(
             body.program,
             this.stackTop,
-            new Int32Array(memory.buffer, addr + THREAD, CTX_WORDS),
+            new Int32Array(memory.buffer, addr + TASK_STRUCT_OFF.thread, CTX_WORDS),
           )
         : null;
-    this.pid = memory.read32(addr + PID) | 0;
-    const bytes = memory.readBytes(addr + COMM, TASK_COMM_LEN);
+    this.pid = memory.read32(addr + TASK_STRUCT_OFF.pid) | 0;
+    const bytes = memory.readBytes(addr + TASK_STRUCT_OFF.comm, TASK_COMM_LEN);
     const end = bytes.indexOf(0);
     this.comm = new TextDecoder().decode(bytes.subarray(0, end < 0 ? TASK_COMM_LEN : end));
   }
@@ -121,86 +105,89 @@ export class Task {
     fields: { pid: number; comm: string; cpu: number; cpusAllowed: bigint; stackTop: number },
   ): void {
     memory.fill(addr, taskStruct.size);
-    memory.write32(addr + PID, fields.pid);
-    memory.write32(addr + STATE, TASK_RUNNING);
-    memory.write32(addr + CPU, fields.cpu);
-    memory.write32(addr + PRIO, DEFAULT_PRIO);
-    memory.write64(addr + CPUS_ALLOWED, fields.cpusAllowed);
-    memory.write64(addr + STACK, BigInt(fields.stackTop));
+    memory.write32(addr + TASK_STRUCT_OFF.pid, fields.pid);
+    memory.write32(addr + TASK_STRUCT_OFF.state, TASK_RUNNING);
+    memory.write32(addr + TASK_STRUCT_OFF.cpu, fields.cpu);
+    memory.write32(addr + TASK_STRUCT_OFF.prio, DEFAULT_PRIO);
+    memory.write64(addr + TASK_STRUCT_OFF.cpus_allowed, fields.cpusAllowed);
+    memory.write64(addr + TASK_STRUCT_OFF.stack, BigInt(fields.stackTop));
     const comm = new TextEncoder().encode(fields.comm).subarray(0, TASK_COMM_LEN - 1);
-    memory.writeBytes(addr + COMM, comm);
+    memory.writeBytes(addr + TASK_STRUCT_OFF.comm, comm);
   }
 
   get state(): number {
-    return this.memory.read32(this.addr + STATE);
+    return this.memory.read32(this.addr + TASK_STRUCT_OFF.state);
   }
   set state(value: number) {
-    this.memory.write32(this.addr + STATE, value);
+    this.memory.write32(this.addr + TASK_STRUCT_OFF.state, value);
   }
-  /** The CPU the task runs on, or last ran on (task_cpu()). */
+  /** The TASK_STRUCT_OFF.cpu the task runs on, or last ran on (task_cpu()). */
   get cpu(): number {
-    return this.memory.read32(this.addr + CPU) | 0;
+    return this.memory.read32(this.addr + TASK_STRUCT_OFF.cpu) | 0;
   }
   set cpu(value: number) {
-    this.memory.write32(this.addr + CPU, value);
+    this.memory.write32(this.addr + TASK_STRUCT_OFF.cpu, value);
   }
   get onRq(): boolean {
-    return this.memory.read32(this.addr + ON_RQ) !== 0;
+    return this.memory.read32(this.addr + TASK_STRUCT_OFF.on_rq) !== 0;
   }
   set onRq(value: boolean) {
-    this.memory.write32(this.addr + ON_RQ, value ? 1 : 0);
+    this.memory.write32(this.addr + TASK_STRUCT_OFF.on_rq, value ? 1 : 0);
   }
-  /** PF_KTHREAD: a kernel thread, bound to its CPU. */
+  /** PF_KTHREAD: a kernel thread, bound to its TASK_STRUCT_OFF.cpu. */
   get kthread(): boolean {
-    return (this.memory.read32(this.addr + FLAGS) & PF_KTHREAD) !== 0;
+    return (this.memory.read32(this.addr + TASK_STRUCT_OFF.flags) & PF_KTHREAD) !== 0;
   }
   set kthread(on: boolean) {
-    const flags = this.memory.read32(this.addr + FLAGS);
-    this.memory.write32(this.addr + FLAGS, on ? flags | PF_KTHREAD : flags & ~PF_KTHREAD);
+    const flags = this.memory.read32(this.addr + TASK_STRUCT_OFF.flags);
+    this.memory.write32(
+      this.addr + TASK_STRUCT_OFF.flags,
+      on ? flags | PF_KTHREAD : flags & ~PF_KTHREAD,
+    );
   }
   get migrationDisabled(): number {
-    return this.memory.read32(this.addr + MIGRATION_DISABLED);
+    return this.memory.read32(this.addr + TASK_STRUCT_OFF.migration_disabled);
   }
   set migrationDisabled(value: number) {
-    this.memory.write32(this.addr + MIGRATION_DISABLED, value);
+    this.memory.write32(this.addr + TASK_STRUCT_OFF.migration_disabled, value);
   }
   get prio(): number {
-    return this.memory.read32(this.addr + PRIO);
+    return this.memory.read32(this.addr + TASK_STRUCT_OFF.prio);
   }
   /** rcu_read_lock() depth; only the task itself changes it, while it runs (preempt/rcu.ts). */
   get rcuReadLockNesting(): number {
-    return this.memory.read32(this.addr + RCU_READ_LOCK_NESTING) | 0;
+    return this.memory.read32(this.addr + TASK_STRUCT_OFF.rcu_read_lock_nesting) | 0;
   }
   set rcuReadLockNesting(value: number) {
-    this.memory.write32(this.addr + RCU_READ_LOCK_NESTING, value);
+    this.memory.write32(this.addr + TASK_STRUCT_OFF.rcu_read_lock_nesting, value);
   }
   get cpusAllowed(): bigint {
-    return this.memory.read64(this.addr + CPUS_ALLOWED);
+    return this.memory.read64(this.addr + TASK_STRUCT_OFF.cpus_allowed);
   }
   set cpusAllowed(mask: bigint) {
-    this.memory.write64(this.addr + CPUS_ALLOWED, mask);
+    this.memory.write64(this.addr + TASK_STRUCT_OFF.cpus_allowed, mask);
   }
   allowedOn(cpu: number): boolean {
     return ((this.cpusAllowed >> BigInt(cpu)) & 1n) === 1n;
   }
   get exitCode(): bigint {
-    return BigInt.asIntN(64, this.memory.read64(this.addr + EXIT_CODE));
+    return BigInt.asIntN(64, this.memory.read64(this.addr + TASK_STRUCT_OFF.exit_code));
   }
   set exitCode(value: bigint) {
-    this.memory.write64(this.addr + EXIT_CODE, value);
+    this.memory.write64(this.addr + TASK_STRUCT_OFF.exit_code, value);
   }
   get exited(): boolean {
     return (this.state & (EXIT_ZOMBIE | EXIT_DEAD)) !== 0;
   }
   /** Counts a voluntary (slept or exited) or involuntary (preempted) switch away. */
   countSwitch(voluntary: boolean): void {
-    const at = this.addr + (voluntary ? NVCSW : NIVCSW);
+    const at = this.addr + (voluntary ? TASK_STRUCT_OFF.nvcsw : TASK_STRUCT_OFF.nivcsw);
     this.memory.write64(at, this.memory.read64(at) + 1n);
   }
   get switches(): { voluntary: bigint; involuntary: bigint } {
     return {
-      voluntary: this.memory.read64(this.addr + NVCSW),
-      involuntary: this.memory.read64(this.addr + NIVCSW),
+      voluntary: this.memory.read64(this.addr + TASK_STRUCT_OFF.nvcsw),
+      involuntary: this.memory.read64(this.addr + TASK_STRUCT_OFF.nivcsw),
     };
   }
 }

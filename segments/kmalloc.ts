@@ -56,16 +56,7 @@ import type { AddressMap } from './address-map.ts';
 import { alignUp, array, struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
 import { hexAddress, PAGE_SIZE, type PhysicalMemory } from './memory.ts';
-import {
-  P_CACHE,
-  P_FLAGS,
-  P_HEAD,
-  P_ORDER,
-  PAGE_DESC_SHIFT,
-  PG_large_kmalloc,
-  PG_slab,
-  PG_tail,
-} from './page.ts';
+import { PAGE_DESC_SHIFT, PG_large_kmalloc, PG_slab, PG_tail, pageType } from './page.ts';
 import { MAX_PAGE_ORDER, PageAllocator, zoneType } from './page-alloc.ts';
 import {
   KMALLOC_MAX_CACHE_SIZE,
@@ -79,6 +70,8 @@ import {
   SlabAllocator,
   type SlabCacheStats,
 } from './slab.ts';
+
+const PAGE_W = pageType.word;
 
 /** What kmalloc(0) returns: a non-NULL pointer into the unmapped page 0. */
 export const ZERO_SIZE_PTR = 16;
@@ -100,12 +93,9 @@ export const kmallocHeapType = struct('kmalloc_heap', [
 const DESC_BYTES = 1 << PAGE_DESC_SHIFT;
 const OBJ_MAP_BYTES_PER_PAGE = objMapBytes(1);
 
-// Module-local copies of imported bindings: transpiled imports are getters.
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const MAX_CACHE_SIZE = KMALLOC_MAX_CACHE_SIZE;
 const ZERO_PTR = ZERO_SIZE_PTR;
-const FLAGS = P_FLAGS;
-const HEAD = P_HEAD;
-const CACHE = P_CACHE;
 const SLAB = PG_slab;
 const LARGE = PG_large_kmalloc;
 const TAIL = PG_tail;
@@ -335,9 +325,10 @@ export class KernelHeap {
     if (addr >= this.pagesStart && addr < this.pagesEnd && (addr | 0) === addr) {
       const m = this.m;
       const page = this.headPage(addr);
-      const flags = m[(page >> 2) + FLAGS];
+      const flags = m[(page >> 2) + PAGE_W.flags];
       if (flags === SLAB) {
-        if (this.slab.free(page, m[(page >> 2) + CACHE], addr, this.currentCpu())) return;
+        if (this.slab.free(page, m[(page >> 2) + PAGE_W.slab_cache], addr, this.currentCpu()))
+          return;
       } else if (flags === LARGE && addr === this.pages.pageToAddr(page)) {
         if (this.pages.freePages(page, LARGE, this.currentCpu())) return;
       }
@@ -360,12 +351,12 @@ export class KernelHeap {
     if (addr >= this.pagesStart && addr < this.pagesEnd && (addr | 0) === addr) {
       const m = this.m;
       const page = this.headPage(addr);
-      const flags = m[(page >> 2) + FLAGS];
+      const flags = m[(page >> 2) + PAGE_W.flags];
       if (flags === SLAB) {
-        const cache = m[(page >> 2) + CACHE];
+        const cache = m[(page >> 2) + PAGE_W.slab_cache];
         if (this.slab.isLiveObject(page, cache, addr)) return sizeOf(cache);
       } else if (flags === LARGE && addr === this.pages.pageToAddr(page)) {
-        return PAGE_SIZE << m[(page >> 2) + P_ORDER];
+        return PAGE_SIZE << m[(page >> 2) + PAGE_W.order];
       }
     }
     throw new ErrnoError('EINVAL', `ksize of ${hex(addr)}: ${this.whyNotLive(addr)}`);
@@ -374,7 +365,9 @@ export class KernelHeap {
   /** The descriptor of the page holding `addr` (in the page area), or of its block's head page. */
   private headPage(addr: number): number {
     const page = this.pages.addrToPage(addr);
-    return this.m[(page >> 2) + FLAGS] === TAIL ? this.m[(page >> 2) + HEAD] : page;
+    return this.m[(page >> 2) + PAGE_W.flags] === TAIL
+      ? this.m[(page >> 2) + PAGE_W.compound_head]
+      : page;
   }
 
   /** What is at `addr`, which is not a live object: for error messages, read without locks. */
@@ -386,10 +379,10 @@ export class KernelHeap {
     if (addr < this.pagesStart || addr >= this.pagesEnd) return "in the kmalloc heap's metadata";
     const m = this.m;
     const page = this.headPage(addr);
-    const flags = m[(page >> 2) + FLAGS];
+    const flags = m[(page >> 2) + PAGE_W.flags];
     const base = this.pages.pageToAddr(page);
     if (flags === SLAB) {
-      const cache = m[(page >> 2) + CACHE];
+      const cache = m[(page >> 2) + PAGE_W.slab_cache];
       const size = sizeOf(cache);
       const name = kmallocName(size);
       const off = addr - base;
@@ -402,7 +395,7 @@ export class KernelHeap {
       return `the ${name} object there is free (a double free, or a pointer kmalloc did not return)`;
     }
     if (flags === LARGE) {
-      const bytes = PAGE_SIZE << m[(page >> 2) + P_ORDER];
+      const bytes = PAGE_SIZE << m[(page >> 2) + PAGE_W.order];
       return `${addr - base} bytes into the ${bytes}-byte allocation at ${hex(base)}`;
     }
     return `the page at ${hex(addr - ((addr - this.pagesStart) % PAGE_SIZE))} is free (a double free, or a pointer kmalloc did not return)`;

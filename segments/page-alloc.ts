@@ -40,17 +40,11 @@ import { array, struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
 import { ListRegion, listHeadType } from './list.ts';
 import { PAGE_SIZE, type PhysicalMemory } from './memory.ts';
-import {
-  P_FLAGS,
-  P_HEAD,
-  P_ORDER,
-  PAGE_DESC_SHIFT,
-  PG_buddy,
-  PG_slab,
-  PG_tail,
-  pageType,
-} from './page.ts';
+import { PAGE_DESC_SHIFT, PG_buddy, PG_slab, PG_tail, pageType } from './page.ts';
 import { RawSpinlock, type RawSpinlockOptions, rawSpinlockType } from './raw-spinlock.ts';
+
+const PAGE_W = pageType.word;
+const PAGE_OFF = pageType.off;
 
 /** The largest block order (the kernel's MAX_PAGE_ORDER): 1024 pages, 4 MiB. */
 export const MAX_PAGE_ORDER = 10;
@@ -61,6 +55,7 @@ export const freeAreaType = struct('free_area', [
   ['free_list', listHeadType],
   ['nr_free', u32],
 ]);
+const FREE_AREA_W = freeAreaType.word;
 
 /** The zone: its lock, extent, counters and free lists. */
 export const zoneType = struct('zone', [
@@ -74,25 +69,14 @@ export const zoneType = struct('zone', [
   ['nr_large_allocs', u32],
   ['free_area', array(freeAreaType, MAX_PAGE_ORDER + 1)],
 ]);
+const ZONE_W = zoneType.word;
+const ZONE_OFF = zoneType.off;
 
-const zoneWord = (name: string) => zoneType.field(name).offset >> 2;
-const Z_START_PFN = zoneWord('start_pfn');
-const Z_NR_PAGES = zoneWord('nr_pages');
-const Z_MEM_MAP = zoneWord('mem_map');
-const Z_NR_FREE = zoneWord('nr_free_pages');
-const Z_NR_SLAB = zoneWord('nr_slab_pages');
-const Z_NR_LARGE = zoneWord('nr_large_pages');
-const Z_NR_LARGE_ALLOCS = zoneWord('nr_large_allocs');
-const Z_FREE_AREA = zoneWord('free_area');
 const FA_WORDS = freeAreaType.size >> 2;
-const FA_NR_FREE = freeAreaType.field('nr_free').offset >> 2;
 
-// Module-local copies of imported constants: transpiled imports are getters.
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const MAX_ORDER = MAX_PAGE_ORDER;
 const DESC_SHIFT = PAGE_DESC_SHIFT;
-const FLAGS = P_FLAGS;
-const HEAD = P_HEAD;
-const ORDER = P_ORDER;
 const BUDDY = PG_buddy;
 const SLAB = PG_slab;
 const TAIL = PG_tail;
@@ -129,12 +113,12 @@ export class PageAllocator {
   ) {
     this.m = new Int32Array(memory.buffer);
     this.z = zoneAddr >> 2;
-    this.startPfn = this.m[this.z + Z_START_PFN];
-    this.nrPages = this.m[this.z + Z_NR_PAGES];
-    this.memMap = this.m[this.z + Z_MEM_MAP];
+    this.startPfn = this.m[this.z + ZONE_W.start_pfn];
+    this.nrPages = this.m[this.z + ZONE_W.nr_pages];
+    this.memMap = this.m[this.z + ZONE_W.mem_map];
     this.start = this.startPfn << PAGE_SHIFT;
     this.lists = PageAllocator.descriptorLists(memory, this.memMap, this.nrPages);
-    this.lock = new RawSpinlock(memory, zoneAddr + zoneType.field('lock').offset, opts);
+    this.lock = new RawSpinlock(memory, zoneAddr + ZONE_OFF.lock, opts);
   }
 
   /**
@@ -163,25 +147,25 @@ export class PageAllocator {
     memory.fill(zoneAddr, zoneType.size, 0);
     memory.fill(memMap, nrPages << DESC_SHIFT, 0);
     memory.check(startPfn << PAGE_SHIFT, nrPages * PAGE_SIZE, 'write');
-    RawSpinlock.init(memory, zoneAddr + zoneType.field('lock').offset);
+    RawSpinlock.init(memory, zoneAddr + ZONE_OFF.lock);
     const m = new Int32Array(memory.buffer);
     const z = zoneAddr >> 2;
-    m[z + Z_START_PFN] = startPfn;
-    m[z + Z_NR_PAGES] = nrPages;
-    m[z + Z_MEM_MAP] = memMap;
-    m[z + Z_NR_FREE] = nrPages;
+    m[z + ZONE_W.start_pfn] = startPfn;
+    m[z + ZONE_W.nr_pages] = nrPages;
+    m[z + ZONE_W.mem_map] = memMap;
+    m[z + ZONE_W.nr_free_pages] = nrPages;
     const lists = PageAllocator.descriptorLists(memory, memMap, nrPages);
-    for (let o = 0; o <= MAX_ORDER; o++) lists.init((z + Z_FREE_AREA + o * FA_WORDS) << 2);
+    for (let o = 0; o <= MAX_ORDER; o++) lists.init((z + ZONE_W.free_area + o * FA_WORDS) << 2);
     const end = startPfn + nrPages;
     for (let pfn = startPfn; pfn < end; ) {
       let order = MAX_ORDER;
       while (pfn % (1 << order) !== 0 || pfn + (1 << order) > end) order--;
       const page = memMap + ((pfn - startPfn) << DESC_SHIFT);
-      m[(page >> 2) + FLAGS] = BUDDY;
-      m[(page >> 2) + ORDER] = order;
-      const area = z + Z_FREE_AREA + order * FA_WORDS;
+      m[(page >> 2) + PAGE_W.flags] = BUDDY;
+      m[(page >> 2) + PAGE_W.order] = order;
+      const area = z + ZONE_W.free_area + order * FA_WORDS;
       lists.addTail(page, area << 2);
-      m[area + FA_NR_FREE]++;
+      m[area + FREE_AREA_W.nr_free]++;
       pfn += 1 << order;
     }
   }
@@ -193,7 +177,7 @@ export class PageAllocator {
       start: memMap,
       end: memMap + (nrPages << DESC_SHIFT),
       entrySize: pageType.size,
-      member: pageType.field('lru').offset,
+      member: PAGE_OFF.lru,
     });
   }
 
@@ -224,41 +208,41 @@ export class PageAllocator {
     let page = 0;
     let o = order;
     for (; o <= MAX_ORDER; o++) {
-      page = this.lists.first((z + Z_FREE_AREA + o * FA_WORDS) << 2);
+      page = this.lists.first((z + ZONE_W.free_area + o * FA_WORDS) << 2);
       if (page !== 0) break;
     }
     if (page === 0) {
       this.lock.unlock(cpu);
       return 0;
     }
-    const area = z + Z_FREE_AREA + o * FA_WORDS;
+    const area = z + ZONE_W.free_area + o * FA_WORDS;
     this.lists.del(page);
-    m[area + FA_NR_FREE]--;
+    m[area + FREE_AREA_W.nr_free]--;
     // expand: hand the upper halves back, one per order below o.
     while (o > order) {
       o--;
       const half = page + ((1 << o) << DESC_SHIFT);
-      m[(half >> 2) + FLAGS] = BUDDY;
-      m[(half >> 2) + ORDER] = o;
-      const lower = z + Z_FREE_AREA + o * FA_WORDS;
+      m[(half >> 2) + PAGE_W.flags] = BUDDY;
+      m[(half >> 2) + PAGE_W.order] = o;
+      const lower = z + ZONE_W.free_area + o * FA_WORDS;
       this.lists.add(half, lower << 2);
-      m[lower + FA_NR_FREE]++;
+      m[lower + FREE_AREA_W.nr_free]++;
     }
     const w = page >> 2;
-    m[w + FLAGS] = kind;
-    m[w + ORDER] = order;
-    m[w + HEAD] = 0;
+    m[w + PAGE_W.flags] = kind;
+    m[w + PAGE_W.order] = order;
+    m[w + PAGE_W.compound_head] = 0;
     const n = 1 << order;
     for (let t = 1; t < n; t++) {
       const tw = (page + (t << DESC_SHIFT)) >> 2;
-      m[tw + FLAGS] = TAIL;
-      m[tw + HEAD] = page;
+      m[tw + PAGE_W.flags] = TAIL;
+      m[tw + PAGE_W.compound_head] = page;
     }
-    m[z + Z_NR_FREE] -= n;
-    if (kind === SLAB) m[z + Z_NR_SLAB] += n;
+    m[z + ZONE_W.nr_free_pages] -= n;
+    if (kind === SLAB) m[z + ZONE_W.nr_slab_pages] += n;
     else {
-      m[z + Z_NR_LARGE] += n;
-      m[z + Z_NR_LARGE_ALLOCS]++;
+      m[z + ZONE_W.nr_large_pages] += n;
+      m[z + ZONE_W.nr_large_allocs]++;
     }
     this.lock.unlock(cpu);
     return page;
@@ -279,23 +263,23 @@ export class PageAllocator {
     const z = this.z;
     this.lock.lock(cpu);
     const w = page >> 2;
-    if (m[w + FLAGS] !== kind) {
+    if (m[w + PAGE_W.flags] !== kind) {
       this.lock.unlock(cpu);
       return false;
     }
-    let order = m[w + ORDER];
+    let order = m[w + PAGE_W.order];
     const n = 1 << order;
     for (let t = 1; t < n; t++) {
       const tw = (page + (t << DESC_SHIFT)) >> 2;
-      m[tw + FLAGS] = 0;
-      m[tw + HEAD] = 0;
+      m[tw + PAGE_W.flags] = 0;
+      m[tw + PAGE_W.compound_head] = 0;
     }
-    m[w + FLAGS] = 0;
-    m[z + Z_NR_FREE] += n;
-    if (kind === SLAB) m[z + Z_NR_SLAB] -= n;
+    m[w + PAGE_W.flags] = 0;
+    m[z + ZONE_W.nr_free_pages] += n;
+    if (kind === SLAB) m[z + ZONE_W.nr_slab_pages] -= n;
     else {
-      m[z + Z_NR_LARGE] -= n;
-      m[z + Z_NR_LARGE_ALLOCS]--;
+      m[z + ZONE_W.nr_large_pages] -= n;
+      m[z + ZONE_W.nr_large_allocs]--;
     }
     const startPfn = this.startPfn;
     const end = startPfn + this.nrPages;
@@ -305,20 +289,20 @@ export class PageAllocator {
       if (buddyPfn < startPfn || buddyPfn >= end) break;
       const buddy = this.memMap + ((buddyPfn - startPfn) << DESC_SHIFT);
       const bw = buddy >> 2;
-      if (m[bw + FLAGS] !== BUDDY || m[bw + ORDER] !== order) break;
-      const area = z + Z_FREE_AREA + order * FA_WORDS;
+      if (m[bw + PAGE_W.flags] !== BUDDY || m[bw + PAGE_W.order] !== order) break;
+      const area = z + ZONE_W.free_area + order * FA_WORDS;
       this.lists.del(buddy);
-      m[area + FA_NR_FREE]--;
-      m[bw + FLAGS] = 0;
+      m[area + FREE_AREA_W.nr_free]--;
+      m[bw + PAGE_W.flags] = 0;
       if (buddyPfn < pfn) pfn = buddyPfn;
       order++;
     }
     const head = this.memMap + ((pfn - startPfn) << DESC_SHIFT);
-    m[(head >> 2) + FLAGS] = BUDDY;
-    m[(head >> 2) + ORDER] = order;
-    const area = z + Z_FREE_AREA + order * FA_WORDS;
+    m[(head >> 2) + PAGE_W.flags] = BUDDY;
+    m[(head >> 2) + PAGE_W.order] = order;
+    const area = z + ZONE_W.free_area + order * FA_WORDS;
     this.lists.add(head, area << 2);
-    m[area + FA_NR_FREE]++;
+    m[area + FREE_AREA_W.nr_free]++;
     this.lock.unlock(cpu);
     return true;
   }
@@ -334,13 +318,13 @@ export class PageAllocator {
     const m = this.m;
     const z = this.z;
     return {
-      freePages: m[z + Z_NR_FREE],
-      slabPages: m[z + Z_NR_SLAB],
-      largePages: m[z + Z_NR_LARGE],
-      largeAllocs: m[z + Z_NR_LARGE_ALLOCS],
+      freePages: m[z + ZONE_W.nr_free_pages],
+      slabPages: m[z + ZONE_W.nr_slab_pages],
+      largePages: m[z + ZONE_W.nr_large_pages],
+      largeAllocs: m[z + ZONE_W.nr_large_allocs],
       buddyinfo: Array.from(
         { length: MAX_ORDER + 1 },
-        (_, o) => m[z + Z_FREE_AREA + o * FA_WORDS + FA_NR_FREE],
+        (_, o) => m[z + ZONE_W.free_area + o * FA_WORDS + FREE_AREA_W.nr_free],
       ),
     };
   }

@@ -20,7 +20,7 @@
  *
  * @example
  * const m = new Int32Array(memory.buffer);
- * m[(page >> 2) + P_FLAGS] === PG_slab;
+ * m[(page >> 2) + PAGE_W.flags] === PG_slab;
  */
 
 import { struct, u32 } from './ctype.ts';
@@ -36,6 +36,7 @@ export const pageType = struct('page', [
   ['slab_cache', u32],
   ['order', u32],
 ]);
+const PAGE_W = pageType.word;
 
 /** log2 of the descriptor size. */
 export const PAGE_DESC_SHIFT = 5;
@@ -49,11 +50,4 @@ export const PG_large_kmalloc = 4;
 /** Any other page of a slab or large allocation; compound_head names the head. */
 export const PG_tail = 8;
 
-const word = (name: string) => pageType.field(name).offset >> 2;
 /** Word offsets of the fields in a descriptor. */
-export const P_FLAGS = word('flags');
-export const P_HEAD = word('compound_head');
-export const P_FREELIST = word('freelist');
-export const P_INUSE = word('inuse');
-export const P_CACHE = word('slab_cache');
-export const P_ORDER = word('order');

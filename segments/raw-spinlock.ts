@@ -35,9 +35,8 @@ export const rawSpinlockType = struct('raw_spinlock', [
   ['locked', u32],
   ['owner_cpu', s32],
 ]);
+const RAW_SPINLOCK_W = rawSpinlockType.word;
 
-const LOCKED = rawSpinlockType.field('locked').offset >> 2;
-const OWNER = rawSpinlockType.field('owner_cpu').offset >> 2;
 /** `owner_cpu` of an unlocked lock (the kernel's SPINLOCK_OWNER_INIT uses -1 too). */
 export const NO_OWNER = -1;
 
@@ -92,8 +91,8 @@ export class RawSpinlock {
    */
   static init(memory: PhysicalMemory, addr: number, opts: RawSpinlockOptions = {}): RawSpinlock {
     const lock = new RawSpinlock(memory, addr, opts);
-    Atomics.store(lock.words, lock.at + LOCKED, 0);
-    Atomics.store(lock.words, lock.at + OWNER, NO_OWNER);
+    Atomics.store(lock.words, lock.at + RAW_SPINLOCK_W.locked, 0);
+    Atomics.store(lock.words, lock.at + RAW_SPINLOCK_W.owner_cpu, NO_OWNER);
     return lock;
   }
 
@@ -154,8 +153,8 @@ export class RawSpinlock {
    */
   static tryLockAt(words: Int32Array, addr: number, cpu: number): boolean {
     const at = addr >> 2;
-    if (Atomics.compareExchange(words, at + LOCKED, 0, 1) !== 0) return false;
-    Atomics.store(words, at + OWNER, cpu);
+    if (Atomics.compareExchange(words, at + RAW_SPINLOCK_W.locked, 0, 1) !== 0) return false;
+    Atomics.store(words, at + RAW_SPINLOCK_W.owner_cpu, cpu);
     return true;
   }
 
@@ -169,7 +168,7 @@ export class RawSpinlock {
   static lockAt(words: Int32Array, addr: number, cpu: number, concurrent = false): void {
     if (RawSpinlock.tryLockAt(words, addr, cpu)) return;
     const at = addr >> 2;
-    const owner = Atomics.load(words, at + OWNER);
+    const owner = Atomics.load(words, at + RAW_SPINLOCK_W.owner_cpu);
     if ((!concurrent && !threadsShareMemory) || owner === cpu) {
       throw new ErrnoError(
         'EBUSY',
@@ -178,7 +177,7 @@ export class RawSpinlock {
     }
     while (!RawSpinlock.tryLockAt(words, addr, cpu)) {
       // Wait for the word to change rather than hammering it; 1 ms caps a missed wake.
-      Atomics.wait(words, at + LOCKED, 1, 1);
+      Atomics.wait(words, at + RAW_SPINLOCK_W.locked, 1, 1);
     }
   }
 
@@ -191,8 +190,8 @@ export class RawSpinlock {
    */
   static unlockAt(words: Int32Array, addr: number, cpu: number, concurrent = false): void {
     const at = addr >> 2;
-    const owner = Atomics.load(words, at + OWNER);
-    if (Atomics.load(words, at + LOCKED) === 0) {
+    const owner = Atomics.load(words, at + RAW_SPINLOCK_W.owner_cpu);
+    if (Atomics.load(words, at + RAW_SPINLOCK_W.locked) === 0) {
       throw new ErrnoError(
         'EPERM',
         `spinlock already unlocked on CPU#${cpu}: lock at 0x${addr.toString(16)}`,
@@ -204,18 +203,18 @@ export class RawSpinlock {
         `spinlock wrong CPU on CPU#${cpu}: lock at 0x${addr.toString(16)} is held by CPU#${owner}`,
       );
     }
-    Atomics.store(words, at + OWNER, NO_OWNER);
-    Atomics.store(words, at + LOCKED, 0);
-    if (concurrent || threadsShareMemory) Atomics.notify(words, at + LOCKED, 1);
+    Atomics.store(words, at + RAW_SPINLOCK_W.owner_cpu, NO_OWNER);
+    Atomics.store(words, at + RAW_SPINLOCK_W.locked, 0);
+    if (concurrent || threadsShareMemory) Atomics.notify(words, at + RAW_SPINLOCK_W.locked, 1);
   }
 
   /** True while some CPU holds the lock. */
   get locked(): boolean {
-    return Atomics.load(this.words, this.at + LOCKED) !== 0;
+    return Atomics.load(this.words, this.at + RAW_SPINLOCK_W.locked) !== 0;
   }
 
   /** The CPU holding the lock, or -1. */
   get holder(): number {
-    return Atomics.load(this.words, this.at + OWNER);
+    return Atomics.load(this.words, this.at + RAW_SPINLOCK_W.owner_cpu);
   }
 }

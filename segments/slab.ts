@@ -47,9 +47,11 @@ import { struct, u32 } from './ctype.ts';
 import { ErrnoError } from './errno.ts';
 import { initListHead, type ListRegion, listHeadType } from './list.ts';
 import type { PhysicalMemory } from './memory.ts';
-import { P_CACHE, P_FLAGS, P_FREELIST, P_INUSE, PG_slab } from './page.ts';
+import { PG_slab, pageType } from './page.ts';
 import { PAGE_SHIFT, type PageAllocator } from './page-alloc.ts';
 import { RawSpinlock, type RawSpinlockOptions, rawSpinlockType } from './raw-spinlock.ts';
+
+const PAGE_W = pageType.word;
 
 /** Object sizes of the kmalloc caches, smallest first. */
 export const KMALLOC_SIZES: readonly number[] = [
@@ -110,24 +112,15 @@ export const kmemCacheType = struct('kmem_cache', [
   ['nr_slabs', u32],
   ['active_objs', u32],
 ]);
+const KMEM_CACHE_W = kmemCacheType.word;
+const KMEM_CACHE_OFF = kmemCacheType.off;
 
-const cacheWord = (name: string) => kmemCacheType.field(name).offset >> 2;
 const C_WORDS = kmemCacheType.size >> 2;
-const C_PARTIAL = cacheWord('partial');
-const C_NR_PARTIAL = cacheWord('nr_partial');
-const C_NR_EMPTY = cacheWord('nr_empty');
-const C_NR_SLABS = cacheWord('nr_slabs');
-const C_ACTIVE = cacheWord('active_objs');
-const LOCK_OFFSET = kmemCacheType.field('list_lock').offset;
 
 /** Bytes of obj_map for a page area of `nrPages` pages (one bit per 8 bytes). */
 export const objMapBytes = (nrPages: number): number => nrPages << (PAGE_SHIFT - 6);
 
-// Module-local copies of imported constants: transpiled imports are getters.
-const FLAGS = P_FLAGS;
-const FREELIST = P_FREELIST;
-const INUSE = P_INUSE;
-const CACHE = P_CACHE;
+// Hot-path constants, module-local (segments/ctype.ts, "Module-local constants").
 const SLAB = PG_slab;
 
 /** /proc/slabinfo figures of one cache. */
@@ -176,7 +169,12 @@ export class SlabAllocator {
     this.lists = pages.lists;
     this.locks = Array.from(
       { length: NR_CACHES },
-      (_, k) => new RawSpinlock(memory, cachesAddr + k * kmemCacheType.size + LOCK_OFFSET, opts),
+      (_, k) =>
+        new RawSpinlock(
+          memory,
+          cachesAddr + k * kmemCacheType.size + KMEM_CACHE_OFF.list_lock,
+          opts,
+        ),
     );
   }
 
@@ -200,11 +198,11 @@ export class SlabAllocator {
     memory.fill(objMap, mapBytes, 0);
     for (let k = 0; k < NR_CACHES; k++) {
       const at = cachesAddr + k * kmemCacheType.size;
-      RawSpinlock.init(memory, at + LOCK_OFFSET);
-      initListHead(memory, at + kmemCacheType.field('partial').offset);
-      memory.write32(at + kmemCacheType.field('size').offset, SIZE[k]);
-      memory.write32(at + kmemCacheType.field('order').offset, ORDER[k]);
-      memory.write32(at + kmemCacheType.field('objects').offset, OBJECTS[k]);
+      RawSpinlock.init(memory, at + KMEM_CACHE_OFF.list_lock);
+      initListHead(memory, at + KMEM_CACHE_OFF.partial);
+      memory.write32(at + KMEM_CACHE_OFF.size, SIZE[k]);
+      memory.write32(at + KMEM_CACHE_OFF.order, ORDER[k]);
+      memory.write32(at + KMEM_CACHE_OFF.objects, OBJECTS[k]);
     }
   }
 
@@ -229,7 +227,7 @@ export class SlabAllocator {
     const c = this.caches + cache * C_WORDS;
     const lock = this.locks[cache];
     lock.lock(cpu);
-    let page = this.lists.first((c + C_PARTIAL) << 2);
+    let page = this.lists.first((c + KMEM_CACHE_W.partial) << 2);
     if (page === 0) {
       page = this.newSlab(cache, c, cpu);
       if (page === 0) {
@@ -238,7 +236,7 @@ export class SlabAllocator {
       }
     }
     const p = page >> 2;
-    const obj = m[p + FREELIST];
+    const obj = m[p + PAGE_W.freelist];
     const next = m[obj >> 2];
     if (next !== 0 && !this.isFreeObject(page, cache, next)) {
       lock.unlock(cpu);
@@ -247,18 +245,18 @@ export class SlabAllocator {
         `${kmallocName(SIZE[cache])}: freelist corrupted in the slab at 0x${this.slabBase(page).toString(16)}: the free object at 0x${obj.toString(16)} points to 0x${(next >>> 0).toString(16)}, not a free object of the slab`,
       );
     }
-    m[p + FREELIST] = next;
-    const inuse = m[p + INUSE];
+    m[p + PAGE_W.freelist] = next;
+    const inuse = m[p + PAGE_W.inuse];
     // Only the kept empty slab (or a new one) is empty on the list.
-    if (inuse === 0) m[c + C_NR_EMPTY] = 0;
-    m[p + INUSE] = inuse + 1;
+    if (inuse === 0) m[c + KMEM_CACHE_W.nr_empty] = 0;
+    m[p + PAGE_W.inuse] = inuse + 1;
     if (next === 0) {
       this.lists.del(page);
-      m[c + C_NR_PARTIAL]--;
+      m[c + KMEM_CACHE_W.nr_partial]--;
     }
     const off = obj - this.start;
     m[this.objMapW + (off >> 8)] |= 1 << ((off >> 3) & 31);
-    m[c + C_ACTIVE]++;
+    m[c + KMEM_CACHE_W.active_objs]++;
     lock.unlock(cpu);
     return obj;
   }
@@ -282,12 +280,12 @@ export class SlabAllocator {
     }
     m[obj >> 2] = 0;
     const p = page >> 2;
-    m[p + FREELIST] = base;
-    m[p + INUSE] = 0;
-    m[p + CACHE] = cache;
-    this.lists.add(page, (c + C_PARTIAL) << 2);
-    m[c + C_NR_PARTIAL]++;
-    m[c + C_NR_SLABS]++;
+    m[p + PAGE_W.freelist] = base;
+    m[p + PAGE_W.inuse] = 0;
+    m[p + PAGE_W.slab_cache] = cache;
+    this.lists.add(page, (c + KMEM_CACHE_W.partial) << 2);
+    m[c + KMEM_CACHE_W.nr_partial]++;
+    m[c + KMEM_CACHE_W.nr_slabs]++;
     return page;
   }
 
@@ -318,7 +316,7 @@ export class SlabAllocator {
     const lock = this.locks[cache];
     lock.lock(cpu);
     const p = page >> 2;
-    if (m[p + FLAGS] !== SLAB || m[p + CACHE] !== cache) {
+    if (m[p + PAGE_W.flags] !== SLAB || m[p + PAGE_W.slab_cache] !== cache) {
       lock.unlock(cpu);
       return false;
     }
@@ -336,24 +334,24 @@ export class SlabAllocator {
       return false;
     }
     m[bw] &= ~bit;
-    const head = m[p + FREELIST];
+    const head = m[p + PAGE_W.freelist];
     m[addr >> 2] = head;
-    m[p + FREELIST] = addr;
-    const inuse = m[p + INUSE] - 1;
-    m[p + INUSE] = inuse;
-    m[c + C_ACTIVE]--;
+    m[p + PAGE_W.freelist] = addr;
+    const inuse = m[p + PAGE_W.inuse] - 1;
+    m[p + PAGE_W.inuse] = inuse;
+    m[c + KMEM_CACHE_W.active_objs]--;
     if (head === 0) {
-      this.lists.add(page, (c + C_PARTIAL) << 2);
-      m[c + C_NR_PARTIAL]++;
+      this.lists.add(page, (c + KMEM_CACHE_W.partial) << 2);
+      m[c + KMEM_CACHE_W.nr_partial]++;
     }
     if (inuse === 0) {
       this.lists.del(page);
-      if (m[c + C_NR_EMPTY] === 0) {
-        this.lists.addTail(page, (c + C_PARTIAL) << 2);
-        m[c + C_NR_EMPTY] = 1;
+      if (m[c + KMEM_CACHE_W.nr_empty] === 0) {
+        this.lists.addTail(page, (c + KMEM_CACHE_W.partial) << 2);
+        m[c + KMEM_CACHE_W.nr_empty] = 1;
       } else {
-        m[c + C_NR_PARTIAL]--;
-        m[c + C_NR_SLABS]--;
+        m[c + KMEM_CACHE_W.nr_partial]--;
+        m[c + KMEM_CACHE_W.nr_slabs]--;
         this.pages.freePages(page, SLAB, cpu);
       }
     }
@@ -367,7 +365,8 @@ export class SlabAllocator {
    */
   isLiveObject(page: number, cache: number, addr: number): boolean {
     const m = this.m;
-    if (m[(page >> 2) + FLAGS] !== SLAB || m[(page >> 2) + CACHE] !== cache) return false;
+    if (m[(page >> 2) + PAGE_W.flags] !== SLAB || m[(page >> 2) + PAGE_W.slab_cache] !== cache)
+      return false;
     const size = SIZE[cache];
     const off = addr - this.slabBase(page);
     if (off < 0 || off >= OBJECTS[cache] * size || off % size !== 0) return false;
@@ -391,12 +390,12 @@ export class SlabAllocator {
       const c = this.caches + cache * C_WORDS;
       const lock = this.locks[cache];
       lock.lock(cpu);
-      if (m[c + C_NR_EMPTY] === 1) {
-        const page = this.lists.last((c + C_PARTIAL) << 2);
+      if (m[c + KMEM_CACHE_W.nr_empty] === 1) {
+        const page = this.lists.last((c + KMEM_CACHE_W.partial) << 2);
         this.lists.del(page);
-        m[c + C_NR_PARTIAL]--;
-        m[c + C_NR_SLABS]--;
-        m[c + C_NR_EMPTY] = 0;
+        m[c + KMEM_CACHE_W.nr_partial]--;
+        m[c + KMEM_CACHE_W.nr_slabs]--;
+        m[c + KMEM_CACHE_W.nr_empty] = 0;
         this.pages.freePages(page, SLAB, cpu);
         released += 1 << ORDER[cache];
       }
@@ -421,11 +420,11 @@ export class SlabAllocator {
         size,
         order: ORDER[k],
         objsPerSlab: OBJECTS[k],
-        activeObjs: m[c + C_ACTIVE],
-        numObjs: m[c + C_NR_SLABS] * OBJECTS[k],
-        numSlabs: m[c + C_NR_SLABS],
-        partialSlabs: m[c + C_NR_PARTIAL],
-        emptySlabs: m[c + C_NR_EMPTY],
+        activeObjs: m[c + KMEM_CACHE_W.active_objs],
+        numObjs: m[c + KMEM_CACHE_W.nr_slabs] * OBJECTS[k],
+        numSlabs: m[c + KMEM_CACHE_W.nr_slabs],
+        partialSlabs: m[c + KMEM_CACHE_W.nr_partial],
+        emptySlabs: m[c + KMEM_CACHE_W.nr_empty],
       };
     });
   }

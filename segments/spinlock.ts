@@ -35,9 +35,7 @@ export const spinlockType = struct('spinlock', [
   ['acquisitions', u32],
   ['spins', u32],
 ]);
-
-const ACQUISITIONS = spinlockType.field('acquisitions').offset >> 2;
-const SPINS = spinlockType.field('spins').offset >> 2;
+const SPINLOCK_W = spinlockType.word;
 
 /** What a spinlock has counted since it was zeroed. */
 export interface SpinlockStats {
@@ -56,10 +54,10 @@ export interface SpinlockStats {
 export function spinTryLockAt(words: Int32Array, addr: number, cpu: number): boolean {
   const at = addr >> 2;
   if (RawSpinlock.tryLockAt(words, addr, cpu)) {
-    Atomics.add(words, at + ACQUISITIONS, 1);
+    Atomics.add(words, at + SPINLOCK_W.acquisitions, 1);
     return true;
   }
-  Atomics.add(words, at + SPINS, 1);
+  Atomics.add(words, at + SPINLOCK_W.spins, 1);
   return false;
 }
 
@@ -94,7 +92,7 @@ export function spinHolderAt(words: Int32Array, addr: number): number {
 export function spinlockStats(memory: PhysicalMemory, addr: number): SpinlockStats {
   memory.check(addr, spinlockType.size, 'read');
   return {
-    acquisitions: memory.read32(addr + 4 * ACQUISITIONS),
-    spins: memory.read32(addr + 4 * SPINS),
+    acquisitions: memory.read32(addr + 4 * SPINLOCK_W.acquisitions),
+    spins: memory.read32(addr + 4 * SPINLOCK_W.spins),
   };
 }

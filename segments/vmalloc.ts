@@ -33,8 +33,7 @@ export const vmallocStateType = struct('vmalloc_state', [
   ['hint', u32],
   ['pad', u32],
 ]);
-
-const F = (name: string) => vmallocStateType.field(name).offset;
+const VMALLOC_STATE_OFF = vmallocStateType.off;
 
 export interface VmallocOptions {
   /** The CPU taking the lock, for its owner field. Default CPU 0. */
@@ -55,8 +54,8 @@ export class Vmalloc {
     readonly state: number,
     private readonly currentCpu: () => number,
   ) {
-    this.lock = new RawSpinlock(memory, state + F('lock'));
-    this.nrPages = memory.read32(state + F('nr_pages'));
+    this.lock = new RawSpinlock(memory, state + VMALLOC_STATE_OFF.lock);
+    this.nrPages = memory.read32(state + VMALLOC_STATE_OFF.nr_pages);
     this.areaPages = state + vmallocStateType.size;
     this.used = this.areaPages + 4 * this.nrPages;
     this.pagesStart = alignUp(this.used + Math.ceil(this.nrPages / 8), PAGE_SIZE);
@@ -82,14 +81,14 @@ export class Vmalloc {
     while (nrPages > 0 && metaBytes(nrPages) + nrPages * PAGE_SIZE > size) nrPages--;
     const state = map.reserve('vmalloc area', size).start;
     memory.fill(state, metaBytes(nrPages), 0);
-    RawSpinlock.init(memory, state + F('lock'));
-    memory.write32(state + F('nr_pages'), nrPages);
+    RawSpinlock.init(memory, state + VMALLOC_STATE_OFF.lock);
+    memory.write32(state + VMALLOC_STATE_OFF.nr_pages, nrPages);
     return new Vmalloc(memory, state, opts.currentCpu ?? (() => 0));
   }
 
   /** Pages in use. */
   get usedPages(): number {
-    return this.memory.read32(this.state + F('used_pages'));
+    return this.memory.read32(this.state + VMALLOC_STATE_OFF.used_pages);
   }
 
   /** True when `addr` lies in this region's pages. */
@@ -103,13 +102,13 @@ export class Vmalloc {
     const n = Math.ceil(size / PAGE_SIZE);
     if (n > this.nrPages) return 0;
     return this.locked(() => {
-      const hint = this.memory.read32(this.state + F('hint'));
+      const hint = this.memory.read32(this.state + VMALLOC_STATE_OFF.hint);
       const first = this.findRun(n, hint) ?? this.findRun(n, 0);
       if (first === undefined) return 0;
       for (let p = first; p < first + n; p++) this.setUsed(p, true);
       this.memory.write32(this.areaPages + 4 * first, n);
-      this.memory.write32(this.state + F('hint'), first + n);
-      this.memory.write32(this.state + F('used_pages'), this.usedPages + n);
+      this.memory.write32(this.state + VMALLOC_STATE_OFF.hint, first + n);
+      this.memory.write32(this.state + VMALLOC_STATE_OFF.used_pages, this.usedPages + n);
       return this.pagesStart + first * PAGE_SIZE;
     });
   }
@@ -138,7 +137,7 @@ export class Vmalloc {
       }
       for (let p = page; p < page + n; p++) this.setUsed(p, false);
       this.memory.write32(this.areaPages + 4 * page, 0);
-      this.memory.write32(this.state + F('used_pages'), this.usedPages - n);
+      this.memory.write32(this.state + VMALLOC_STATE_OFF.used_pages, this.usedPages - n);
     });
   }
 

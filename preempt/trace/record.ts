@@ -64,6 +64,7 @@ export const traceEntry = struct('trace_entry', [
   ['ts', u64],
   ['comm', charComm],
 ]);
+const TRACE_ENTRY_OFF = traceEntry.off;
 
 /** `type` of a padding record, which fills the end of a ring before a wrap. */
 export const TRACE_TYPE_PADDING = 0;
@@ -257,13 +258,6 @@ const TYPE_BY_NUMBER = new Map<number, TraceEventType>(
   Object.entries(TRACE_TYPE).map(([t, n]) => [n, t as TraceEventType]),
 );
 
-const LEN_OFFSET = traceEntry.field('len').offset;
-const TYPE_OFFSET = traceEntry.field('type').offset;
-const FLAGS_OFFSET = traceEntry.field('flags').offset;
-const PC_OFFSET = traceEntry.field('preempt_count').offset;
-const PID_OFFSET = traceEntry.field('pid').offset;
-const TS_OFFSET = traceEntry.field('ts').offset;
-const COMM_OFFSET = traceEntry.field('comm').offset;
 const MAX_PAYLOAD = Math.max(...Object.values(PAYLOADS).map((p) => p.layout.size));
 const MAX_STRINGS = Math.max(
   ...Object.values(PAYLOADS).map((p) => p.fields.filter((f) => f.codec === 'string').length),
@@ -375,8 +369,8 @@ function encodeFlags(view: DataView, f: TraceFlags): void {
     (f.needResched ? TRACE_FLAG_NEED_RESCHED | TRACE_FLAG_PREEMPT_RESCHED : 0) |
     (f.hardirq ? TRACE_FLAG_HARDIRQ : 0) |
     (f.softirq ? TRACE_FLAG_SOFTIRQ : 0);
-  view.setUint8(FLAGS_OFFSET, flags);
-  view.setUint8(PC_OFFSET, pc | (md << 4));
+  view.setUint8(TRACE_ENTRY_OFF.flags, flags);
+  view.setUint8(TRACE_ENTRY_OFF.preempt_count, pc | (md << 4));
 }
 
 /**
@@ -397,11 +391,11 @@ export function encodeRecord(
     throw new ErrnoError('EINVAL', `unknown trace event type '${String(event.type)}'`);
   }
   const spec = PAYLOADS[event.type];
-  view.setUint16(TYPE_OFFSET, type, true);
+  view.setUint16(TRACE_ENTRY_OFF.type, type, true);
   encodeFlags(view, event.flags);
-  view.setInt32(PID_OFFSET, checkInt('pid', event.pid, S32_MIN, S32_MAX), true);
-  setInt64(view, TS_OFFSET, checkInt('ts', event.ts, 0, Number.MAX_SAFE_INTEGER));
-  writeComm(out, COMM_OFFSET, 'comm', event.comm);
+  view.setInt32(TRACE_ENTRY_OFF.pid, checkInt('pid', event.pid, S32_MIN, S32_MAX), true);
+  setInt64(view, TRACE_ENTRY_OFF.ts, checkInt('ts', event.ts, 0, Number.MAX_SAFE_INTEGER));
+  writeComm(out, TRACE_ENTRY_OFF.comm, 'comm', event.comm);
 
   let end = PAYLOAD_OFFSET + spec.layout.size;
   out.fill(0, PAYLOAD_OFFSET, end);
@@ -477,18 +471,18 @@ export function encodeRecord(
   }
   const len = align8(end);
   out.fill(0, end, len);
-  view.setUint32(LEN_OFFSET, len, true);
+  view.setUint32(TRACE_ENTRY_OFF.len, len, true);
   return len;
 }
 
 /** The record length stored at `at`. */
 export function recordLength(view: DataView, at: number): number {
-  return view.getUint32(at + LEN_OFFSET, true);
+  return view.getUint32(at + TRACE_ENTRY_OFF.len, true);
 }
 
 /** The record type stored at `at` ({@link TRACE_TYPE_PADDING} for padding). */
 export function recordType(view: DataView, at: number): number {
-  return view.getUint16(at + TYPE_OFFSET, true);
+  return view.getUint16(at + TRACE_ENTRY_OFF.type, true);
 }
 
 /**
@@ -507,13 +501,13 @@ export function decodeRecord(
   if (type === undefined) {
     throw new ErrnoError('EINVAL', `trace record at ${at} has unknown type ${typeNumber}`);
   }
-  const rawFlags = view.getUint8(at + FLAGS_OFFSET);
-  const pc = view.getUint8(at + PC_OFFSET);
+  const rawFlags = view.getUint8(at + TRACE_ENTRY_OFF.flags);
+  const pc = view.getUint8(at + TRACE_ENTRY_OFF.preempt_count);
   const event: Record<string, unknown> = {
-    ts: getInt64(view, at + TS_OFFSET, false),
+    ts: getInt64(view, at + TRACE_ENTRY_OFF.ts, false),
     cpu,
-    pid: view.getInt32(at + PID_OFFSET, true),
-    comm: readComm(bytes, at + COMM_OFFSET),
+    pid: view.getInt32(at + TRACE_ENTRY_OFF.pid, true),
+    comm: readComm(bytes, at + TRACE_ENTRY_OFF.comm),
     flags: {
       irqsOff: (rawFlags & TRACE_FLAG_IRQS_OFF) !== 0,
       needResched: (rawFlags & TRACE_FLAG_NEED_RESCHED) !== 0,

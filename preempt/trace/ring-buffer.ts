@@ -62,6 +62,8 @@ import {
   traceEntry,
 } from './record.ts';
 
+const TRACE_ENTRY_OFF = traceEntry.off;
+
 /** The header at the start of each CPU's region. */
 export const traceRingHeader = struct('trace_ring_header', [
   ['head', u32],
@@ -71,6 +73,7 @@ export const traceRingHeader = struct('trace_ring_header', [
   ['overrun', u64],
   ['written', u64],
 ]);
+const TRACE_RING_HEADER_OFF = traceRingHeader.off;
 
 /** Where the data area starts in a region: the header rounded up to a cache line. */
 export const TRACE_RING_DATA_OFFSET = 64;
@@ -80,13 +83,6 @@ export const DEFAULT_TRACE_BYTES_PER_CPU = 256 * 1024;
 
 /** The smallest ring (two pages of data): it always has room for one largest record. */
 export const MIN_TRACE_BYTES_PER_CPU = 2 * 4096 + TRACE_RING_DATA_OFFSET;
-
-const HEAD = traceRingHeader.field('head').offset;
-const TAIL = traceRingHeader.field('tail').offset;
-const USED = traceRingHeader.field('used').offset;
-const ENTRIES = traceRingHeader.field('entries').offset;
-const OVERRUN = traceRingHeader.field('overrun').offset;
-const WRITTEN = traceRingHeader.field('written').offset;
 
 export class TraceRingBuffer {
   readonly nrCpus: number;
@@ -163,22 +159,22 @@ export class TraceRingBuffer {
     const bad = this.insaneHeader(cpu);
     if (bad !== null) this.resetCorrupt(cpu, bad);
     for (;;) {
-      let head = view.getUint32(base + HEAD, true);
-      let tail = view.getUint32(base + TAIL, true);
-      const used = view.getUint32(base + USED, true);
+      let head = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
+      let tail = view.getUint32(base + TRACE_RING_HEADER_OFF.tail, true);
+      const used = view.getUint32(base + TRACE_RING_HEADER_OFF.used, true);
       if (used === 0 && (head !== 0 || tail !== 0)) {
         head = 0;
         tail = 0;
-        view.setUint32(base + HEAD, 0, true);
-        view.setUint32(base + TAIL, 0, true);
+        view.setUint32(base + TRACE_RING_HEADER_OFF.head, 0, true);
+        view.setUint32(base + TRACE_RING_HEADER_OFF.tail, 0, true);
       }
       if (used === 0 || tail > head) {
         // Free: [tail, cap) and [0, head).
         if (cap - tail >= len) break;
         if (head >= len) {
           this.writePadding(data + tail, cap - tail);
-          view.setUint32(base + USED, used + cap - tail, true);
-          view.setUint32(base + TAIL, 0, true);
+          view.setUint32(base + TRACE_RING_HEADER_OFF.used, used + cap - tail, true);
+          view.setUint32(base + TRACE_RING_HEADER_OFF.tail, 0, true);
           break;
         }
       } else if (tail < head && head - tail >= len) {
@@ -186,12 +182,20 @@ export class TraceRingBuffer {
       }
       this.dropOldest(cpu);
     }
-    const tail = view.getUint32(base + TAIL, true);
+    const tail = view.getUint32(base + TRACE_RING_HEADER_OFF.tail, true);
     this.memory.writeBytes(data + tail, this.scratch.subarray(0, len));
-    view.setUint32(base + TAIL, tail + len === cap ? 0 : tail + len, true);
-    view.setUint32(base + USED, view.getUint32(base + USED, true) + len, true);
-    view.setUint32(base + ENTRIES, view.getUint32(base + ENTRIES, true) + 1, true);
-    this.bumpCounter(base + WRITTEN);
+    view.setUint32(base + TRACE_RING_HEADER_OFF.tail, tail + len === cap ? 0 : tail + len, true);
+    view.setUint32(
+      base + TRACE_RING_HEADER_OFF.used,
+      view.getUint32(base + TRACE_RING_HEADER_OFF.used, true) + len,
+      true,
+    );
+    view.setUint32(
+      base + TRACE_RING_HEADER_OFF.entries,
+      view.getUint32(base + TRACE_RING_HEADER_OFF.entries, true) + 1,
+      true,
+    );
+    this.bumpCounter(base + TRACE_RING_HEADER_OFF.written);
     if (this.corruptions.length > 0) this.tellCorruptions();
   }
 
@@ -200,10 +204,10 @@ export class TraceRingBuffer {
     const view = this.memory.view;
     const base = this.regions[cpu].start;
     const cap = this.capacity[cpu];
-    const head = view.getUint32(base + HEAD, true);
-    const tail = view.getUint32(base + TAIL, true);
-    const used = view.getUint32(base + USED, true);
-    const entries = view.getUint32(base + ENTRIES, true);
+    const head = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
+    const tail = view.getUint32(base + TRACE_RING_HEADER_OFF.tail, true);
+    const used = view.getUint32(base + TRACE_RING_HEADER_OFF.used, true);
+    const entries = view.getUint32(base + TRACE_RING_HEADER_OFF.entries, true);
     const aligned = ((head | tail | used) & 7) === 0;
     if (aligned && head < cap && tail < cap && used <= cap && entries <= used / 8) return null;
     const hex = (v: number) => `0x${v.toString(16)}`;
@@ -214,7 +218,13 @@ export class TraceRingBuffer {
   private resetCorrupt(cpu: number, why: string): void {
     const view = this.memory.view;
     const base = this.regions[cpu].start;
-    for (const at of [HEAD, TAIL, USED, ENTRIES]) view.setUint32(base + at, 0, true);
+    for (const at of [
+      TRACE_RING_HEADER_OFF.head,
+      TRACE_RING_HEADER_OFF.tail,
+      TRACE_RING_HEADER_OFF.used,
+      TRACE_RING_HEADER_OFF.entries,
+    ])
+      view.setUint32(base + at, 0, true);
     const addr = `0x${base.toString(16)}`;
     this.corruptions.push({
       cpu,
@@ -237,8 +247,8 @@ export class TraceRingBuffer {
     const cap = this.capacity[cpu];
     const out: TraceEvent[] = [];
     if (this.insaneHeader(cpu) !== null) return out;
-    let pos = view.getUint32(base + HEAD, true);
-    let left = view.getUint32(base + USED, true);
+    let pos = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
+    let left = view.getUint32(base + TRACE_RING_HEADER_OFF.used, true);
     while (left > 0) {
       const len = this.recordLengthAt(data, pos, cap);
       if (len < 0) break;
@@ -269,19 +279,22 @@ export class TraceRingBuffer {
   /** Events of `cpu` overwritten before being read out (ftrace's overrun). */
   lost(cpu: number): number {
     this.checkCpu(cpu);
-    return this.readCounter(this.regions[cpu].start + OVERRUN);
+    return this.readCounter(this.regions[cpu].start + TRACE_RING_HEADER_OFF.overrun);
   }
 
   /** Events now in `cpu`'s ring. */
   entries(cpu: number): number {
     this.checkCpu(cpu);
-    return this.memory.view.getUint32(this.regions[cpu].start + ENTRIES, true);
+    return this.memory.view.getUint32(
+      this.regions[cpu].start + TRACE_RING_HEADER_OFF.entries,
+      true,
+    );
   }
 
   /** Events written to `cpu`'s ring since the last clear: entries plus lost. */
   written(cpu: number): number {
     this.checkCpu(cpu);
-    return this.readCounter(this.regions[cpu].start + WRITTEN);
+    return this.readCounter(this.regions[cpu].start + TRACE_RING_HEADER_OFF.written);
   }
 
   /** Empties every ring and zeroes its counters. */
@@ -302,7 +315,7 @@ export class TraceRingBuffer {
     const base = this.regions[cpu].start;
     const data = base + TRACE_RING_DATA_OFFSET;
     const cap = this.capacity[cpu];
-    const head = view.getUint32(base + HEAD, true);
+    const head = view.getUint32(base + TRACE_RING_HEADER_OFF.head, true);
     const len = this.recordLengthAt(data, head, cap);
     if (len < 0) {
       this.resetCorrupt(
@@ -311,18 +324,26 @@ export class TraceRingBuffer {
       );
       return;
     }
-    view.setUint32(base + HEAD, head + len === cap ? 0 : head + len, true);
-    view.setUint32(base + USED, view.getUint32(base + USED, true) - len, true);
+    view.setUint32(base + TRACE_RING_HEADER_OFF.head, head + len === cap ? 0 : head + len, true);
+    view.setUint32(
+      base + TRACE_RING_HEADER_OFF.used,
+      view.getUint32(base + TRACE_RING_HEADER_OFF.used, true) - len,
+      true,
+    );
     if (recordType(view, data + head) !== TRACE_TYPE_PADDING) {
-      view.setUint32(base + ENTRIES, view.getUint32(base + ENTRIES, true) - 1, true);
-      this.bumpCounter(base + OVERRUN);
+      view.setUint32(
+        base + TRACE_RING_HEADER_OFF.entries,
+        view.getUint32(base + TRACE_RING_HEADER_OFF.entries, true) - 1,
+        true,
+      );
+      this.bumpCounter(base + TRACE_RING_HEADER_OFF.overrun);
     }
   }
 
   private writePadding(addr: number, len: number): void {
     const view = this.memory.view;
-    view.setUint32(addr + traceEntry.field('len').offset, len, true);
-    view.setUint16(addr + traceEntry.field('type').offset, TRACE_TYPE_PADDING, true);
+    view.setUint32(addr + TRACE_ENTRY_OFF.len, len, true);
+    view.setUint16(addr + TRACE_ENTRY_OFF.type, TRACE_TYPE_PADDING, true);
   }
 
   /** A record's length, or -1 for one that could not have been written (corrupt memory). */

@@ -47,14 +47,13 @@ const valT = struct('val_t', [
   ['c', s64],
   ['d', s64],
 ]);
+const VAL_T_OFF = valT.off;
 /** struct elem { long sum; struct val_t __percpu_kptr *pc; } */
 const elemT = struct('elem', [
   ['sum', s64],
   ['pc', u64],
 ]);
-const C = valT.field('c').offset;
-const D = valT.field('d').offset;
-const PC = elemT.field('pc').offset;
+const ELEM_OFF = elemT.off;
 
 /** Times a reader finds the slot empty (and sleeps 1 ms) before it gives up waiting for the object. */
 const READER_WAIT = 20;
@@ -129,7 +128,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           call bpf_percpu_obj_new_impl
           if r0 == 0 goto fail
           r1 = elem ll
-          r1 += ${PC}
+          r1 += ${ELEM_OFF.pc}
           r2 = r0
           call bpf_kptr_xchg
           if r0 == 0 goto set
@@ -140,16 +139,16 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           # test_array_map_2: CPU 0's c = 1, d = 2
           call bpf_rcu_read_lock
           r1 = elem ll
-          r6 = *(u64 *)(r1 + ${PC})
+          r6 = *(u64 *)(r1 + ${ELEM_OFF.pc})
           if r6 == 0 goto set_done
           r1 = r6
           r2 = 0
           call bpf_per_cpu_ptr
           if r0 == 0 goto set_done
           r1 = 1
-          *(u64 *)(r0 + ${C}) = r1
+          *(u64 *)(r0 + ${VAL_T_OFF.c}) = r1
           r1 = 2
-          *(u64 *)(r0 + ${D}) = r1
+          *(u64 *)(r0 + ${VAL_T_OFF.d}) = r1
         set_done:
           call bpf_rcu_read_unlock
           r1 = ${PUBLISHED_MS}
@@ -157,7 +156,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           # test_array_map_3: sum c over all CPUs, CPU 0's d
           call bpf_rcu_read_lock
           r1 = elem ll
-          r6 = *(u64 *)(r1 + ${PC})
+          r6 = *(u64 *)(r1 + ${ELEM_OFF.pc})
           if r6 == 0 goto sum_done
           r7 = 0
           r8 = 0
@@ -167,11 +166,11 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           call bpf_per_cpu_ptr
           if r0 == 0 goto sum_next
           if r7 != 0 goto sum_c
-          r1 = *(u64 *)(r0 + ${D})
+          r1 = *(u64 *)(r0 + ${VAL_T_OFF.d})
           r2 = cpu0_field_d ll
           *(u64 *)(r2 + 0) = r1
         sum_c:
-          r1 = *(u64 *)(r0 + ${C})
+          r1 = *(u64 *)(r0 + ${VAL_T_OFF.c})
           r8 += r1
         sum_next:
           r7 += 1
@@ -182,7 +181,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           call bpf_rcu_read_unlock
           # test_array_map_4: out of the slot, dropped
           r1 = elem ll
-          r1 += ${PC}
+          r1 += ${ELEM_OFF.pc}
           r2 = 0
           call bpf_kptr_xchg
           if r0 == 0 goto out
@@ -200,7 +199,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r9 = 0
         wait:
           r1 = elem ll
-          r1 = *(u64 *)(r1 + ${PC})
+          r1 = *(u64 *)(r1 + ${ELEM_OFF.pc})
           if r1 != 0 goto pass
           r1 = 1
           call msleep
@@ -211,7 +210,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r9 += 1
           ${lock}
           r1 = elem ll
-          r6 = *(u64 *)(r1 + ${PC})
+          r6 = *(u64 *)(r1 + ${ELEM_OFF.pc})
           if r6 == 0 goto last
           r0 = 0
         delay:
@@ -223,7 +222,7 @@ export function percpuAlloc(variant: PercpuAllocVariant): Scenario {
           r1 = r6
           r2 = r7
           call bpf_per_cpu_ptr
-          r1 = *(u64 *)(r0 + ${C})
+          r1 = *(u64 *)(r0 + ${VAL_T_OFF.c})
           r8 += r1
           r7 += 1
           if r7 < ${k.nrCpus} goto read

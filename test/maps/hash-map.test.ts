@@ -20,7 +20,13 @@ import {
   BPF_NOEXIST,
 } from '../../maps/bpf-uapi.ts';
 import type { HashMap } from '../../maps/hash-map.ts';
-import { BUCKET_LOCK, ELEM_FNODE, ELEM_KEY, HTAB, htabElemSize } from '../../maps/htab-elem.ts';
+import {
+  bpfHtabType,
+  bucketType,
+  ELEM_FNODE,
+  ELEM_KEY,
+  htabElemSize,
+} from '../../maps/htab-elem.ts';
 import { htabMapHash, jhash, jhash2 } from '../../maps/jhash.ts';
 import type { LruHashMap } from '../../maps/lru-hash-map.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../../maps/syscall.ts';
@@ -30,6 +36,10 @@ import { Machine } from '../../preempt/machine.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
 import { ofKind, run } from '../preempt/machine-fixtures.ts';
 import { perCpuU64s, percpuU64, readU64, u32b, u64b } from './map-bytes.ts';
+
+const BPF_HTAB_OFF = bpfHtabType.off;
+
+const BUCKET_OFF = bucketType.off;
 
 const booted = (cpus = 4) => new Machine({ cpus }).boot();
 const hashOf = (h: BpfMapHandle) => h.map as HashMap;
@@ -235,8 +245,8 @@ describe('HASH attributes (test_hashmap_sizes, htab_map_alloc_check)', () => {
     expect(h.nBuckets).toBe(128);
     expect(h.elemSize).toBe(htabElemSize(5, 3, false));
     expect(h.elemSize).toBe(24 + 8 + 8);
-    expect(m.memory.read32(h.addr + HTAB.nBuckets)).toBe(128);
-    expect(m.memory.read32(h.addr + HTAB.hashrnd)).toBe(h.hashrnd);
+    expect(m.memory.read32(h.addr + BPF_HTAB_OFF.n_buckets)).toBe(128);
+    expect(m.memory.read32(h.addr + BPF_HTAB_OFF.hashrnd)).toBe(h.hashrnd);
     expect(h.hashrnd).not.toBe(0);
     const other = hashOf(bpfMapCreate(m, 'HASH', 'lay', 5, 3, 100));
     expect(other.hashrnd).not.toBe(h.hashrnd);
@@ -304,7 +314,7 @@ describe('HASH elements', () => {
     const m = booted(2);
     const h = bpfMapCreate(m, 'PERCPU_HASH', 'np', 4, 8, 3, { mapFlags: BPF_F_NO_PREALLOC });
     const map = hashOf(h);
-    const count = () => m.memory.read32(map.addr + HTAB.count);
+    const count = () => m.memory.read32(map.addr + BPF_HTAB_OFF.count);
     const objects = m.kheap.stats().objects;
     for (let i = 0; i < 3; i++)
       h.updateElem(
@@ -356,7 +366,9 @@ describe('HASH elements', () => {
     h.deleteElem(u32b(2));
     const map = hashOf(h);
     for (let i = 0; i < map.nBuckets; i++) {
-      expect(new RawSpinlock(m.memory, map.buckets + 16 * i + BUCKET_LOCK).locked).toBe(false);
+      expect(new RawSpinlock(m.memory, map.buckets + 16 * i + BUCKET_OFF.raw_lock).locked).toBe(
+        false,
+      );
     }
   });
 });

@@ -3,20 +3,11 @@ import { describe, expect, it } from 'vitest';
 import {
   bitmapClear,
   bitmapSet,
-  C_MD,
-  C_NR_EMPTY_POP_PAGES,
   Chunks,
   chunkMetaLayout,
   findLastBit,
   findNextBit,
   findNextZeroBit,
-  MD_CONTIG_HINT,
-  MD_CONTIG_HINT_START,
-  MD_FIRST_FREE,
-  MD_LEFT_FREE,
-  MD_RIGHT_FREE,
-  MD_SCAN_HINT,
-  MD_SCAN_HINT_START,
   PCPU_BITMAP_BLOCK_BITS,
   pcpuBlockMd,
   pcpuChunk,
@@ -29,6 +20,9 @@ import {
   sizeToSlotRaw,
 } from '../../percpu/chunk-slots.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../../segments/memory.ts';
+
+const PCPU_CHUNK_W = pcpuChunk.word;
+const PCPU_BLOCK_MD_W = pcpuBlockMd.word;
 
 const COUNTERS = { emptyPopPages: 0x1000, nrPopulated: 0x1004 };
 const HEADER = 0x2000;
@@ -84,31 +78,38 @@ function violations(chunks: Chunks, c: number): string[] {
     const t = truth(chunks, c, i * PCPU_BITMAP_BLOCK_BITS, (i + 1) * PCPU_BITMAP_BLOCK_BITS);
     const b = chunks.block(c, i) >> 2;
     const at = i * PCPU_BITMAP_BLOCK_BITS;
-    if (m[b + MD_CONTIG_HINT] > t.largest)
+    if (m[b + PCPU_BLOCK_MD_W.contig_hint] > t.largest)
       out.push(`block ${i}: contig hint above the largest run`);
-    if (!freeRun(at + m[b + MD_CONTIG_HINT_START], m[b + MD_CONTIG_HINT])) {
+    if (
+      !freeRun(at + m[b + PCPU_BLOCK_MD_W.contig_hint_start], m[b + PCPU_BLOCK_MD_W.contig_hint])
+    ) {
       out.push(`block ${i}: contig hint run is not free`);
     }
-    if (!freeRun(at + m[b + MD_SCAN_HINT_START], m[b + MD_SCAN_HINT])) {
+    if (!freeRun(at + m[b + PCPU_BLOCK_MD_W.scan_hint_start], m[b + PCPU_BLOCK_MD_W.scan_hint])) {
       out.push(`block ${i}: scan hint run is not free`);
     }
-    if (m[b + MD_LEFT_FREE] !== t.left) out.push(`block ${i}: left_free ${m[b + MD_LEFT_FREE]}`);
-    if (m[b + MD_RIGHT_FREE] > t.right) out.push(`block ${i}: right_free above the free tail`);
-    if (m[b + MD_FIRST_FREE] > t.first - at) out.push(`block ${i}: first_free past a free bit`);
+    if (m[b + PCPU_BLOCK_MD_W.left_free] !== t.left)
+      out.push(`block ${i}: left_free ${m[b + PCPU_BLOCK_MD_W.left_free]}`);
+    if (m[b + PCPU_BLOCK_MD_W.right_free] > t.right)
+      out.push(`block ${i}: right_free above the free tail`);
+    if (m[b + PCPU_BLOCK_MD_W.first_free] > t.first - at)
+      out.push(`block ${i}: first_free past a free bit`);
     if (t.largest === PCPU_BITMAP_BLOCK_BITS && chunks.isPagePopulated(c, i)) empty++;
   }
   const all = truth(chunks, c, 0, chunks.mapBits(c));
-  const md = (c >> 2) + C_MD;
-  if (m[md + MD_CONTIG_HINT] > all.largest) out.push('chunk: contig hint above the largest run');
-  if (!freeRun(m[md + MD_CONTIG_HINT_START], m[md + MD_CONTIG_HINT])) {
+  const md = (c >> 2) + PCPU_CHUNK_W.chunk_md;
+  if (m[md + PCPU_BLOCK_MD_W.contig_hint] > all.largest)
+    out.push('chunk: contig hint above the largest run');
+  if (!freeRun(m[md + PCPU_BLOCK_MD_W.contig_hint_start], m[md + PCPU_BLOCK_MD_W.contig_hint])) {
     out.push('chunk: contig hint run is not free');
   }
-  if (m[md + MD_FIRST_FREE] > all.first) out.push('chunk: first_free past a free bit');
+  if (m[md + PCPU_BLOCK_MD_W.first_free] > all.first) out.push('chunk: first_free past a free bit');
   let zeros = 0;
   for (let b = 0; b < chunks.mapBits(c); b++) if (!testBit(m, map, b)) zeros++;
   if (zeros * 4 !== chunks.freeBytes(c))
     out.push(`free_bytes ${chunks.freeBytes(c)} != ${zeros * 4}`);
-  if (m[(c >> 2) + C_NR_EMPTY_POP_PAGES] !== empty) out.push(`nr_empty_pop_pages != ${empty}`);
+  if (m[(c >> 2) + PCPU_CHUNK_W.nr_empty_pop_pages] !== empty)
+    out.push(`nr_empty_pop_pages != ${empty}`);
   return out;
 }
 
@@ -183,13 +184,13 @@ describe('struct pcpu_chunk and its metadata', () => {
 
   it('counts populated pages as empty, in the chunk and globally', () => {
     const { memory, chunks, c, m } = standalone(8, 3);
-    expect(m[(c >> 2) + C_NR_EMPTY_POP_PAGES]).toBe(3);
+    expect(m[(c >> 2) + PCPU_CHUNK_W.nr_empty_pop_pages]).toBe(3);
     expect(emptyPages(memory)).toBe(3);
     expect(memory.view.getUint32(COUNTERS.nrPopulated, true)).toBe(3);
     chunks.depopulated(c, 1, 3);
     expect(emptyPages(memory)).toBe(1);
     expect(chunks.nextPageRun(c, 0, false)).toBe(1);
-    expect(chunks.runEnd).toBe(8);
+    expect(chunks.pageRunEnd(c, 1, false)).toBe(8);
   });
 });
 

@@ -16,8 +16,9 @@ import { random } from '../../preempt/strategies/random.ts';
 import { roundRobin } from '../../preempt/strategies/round-robin.ts';
 import { type Task, taskStruct } from '../../preempt/task.ts';
 
-const THREAD = taskStruct.field('thread').offset;
-const contextWord = (t: Task, word: number) => t.addr + THREAD + 4 * word;
+const TASK_STRUCT_OFF = taskStruct.off;
+
+const contextWord = (t: Task, word: number) => t.addr + TASK_STRUCT_OFF.thread + 4 * word;
 
 const strategies: [string, () => Strategy][] = [
   ['rr', () => roundRobin({ quantum: 50 })],
