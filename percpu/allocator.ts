@@ -458,7 +458,7 @@ export class PercpuAllocator {
     const { chunks, slots } = this;
     for (let pass = 0; pass < 2; pass++) {
       for (let slot = slots.sizeToSlot(size); slot <= slots.freeSlot; slot++) {
-        for (let c = slots.first(slot); c !== 0; ) {
+        for (let c = slots.first(slot), visited = 1; c !== 0; slots.bound(++visited, slot)) {
           const next = slots.next(c, slot);
           const start = chunks.findBlockFit(c, bits, bitAlign, atomic);
           if (start < 0) {

@@ -135,6 +135,14 @@ export class ChunkSlots {
     return this.lists.first(this.head(slot));
   }
 
+  /**
+   * The bound of a walk over slot `slot`: ListCorrupted once it has visited
+   * more chunks than exist (a cycle a stray store made), as list.ts's walks.
+   */
+  bound(visited: number, slot: number): void {
+    this.lists.bound(visited, this.head(slot));
+  }
+
   /** The chunk after `c` on slot `slot`, or 0. */
   next(c: number, slot: number): number {
     const h = this.head(slot);

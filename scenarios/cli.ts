@@ -48,6 +48,13 @@ const OWN_PARSERS: { name: string; summary: string; load: () => Promise<OwnParse
       "xdp-bench's redirect-cpu statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> ...",
     load: () => import('./commands/xdp-bench.ts'),
   },
+  // The labs sit above every layer (they use only the package entry): loaded from labs/.
+  {
+    name: 'lab',
+    summary:
+      'the OS-course labs: lab list | start <name> [dir] | grade <name> [dir] [--json] | run ...',
+    load: async () => ({ main: (await import('../labs/cli.ts')).labMain }),
+  },
 ];
 
 interface OwnParser {

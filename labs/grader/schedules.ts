@@ -39,6 +39,12 @@ export type RunCheck = (r: ScenarioResult) => string | undefined;
 
 /** Instructions a run may take before the grader calls it stuck. */
 export const MAX_STEPS = 3_000_000;
+/**
+ * Wall time a run may take: only code that never returns (a TS loop with no
+ * yield) comes near it, so it turns a hang into a FAIL without making a
+ * working submission's score depend on the host's speed.
+ */
+export const RUN_TIMEOUT_MS = 30_000;
 
 /** The shell command that reruns a lab scenario with `flags`. */
 export function labRunCommand(s: Submission, scenario: string, flags: string): string {
@@ -48,9 +54,19 @@ export function labRunCommand(s: Submission, scenario: string, flags: string): s
 /** What failed in a run: its broken invariants, then the test's own check. */
 export function failureOf(r: ScenarioResult, check?: RunCheck): string | undefined {
   const broken = r.verdicts.filter((v) => !v.ok).map((v) => `${v.name}: ${v.detail}`);
-  if (!r.engine.finished) broken.push(`the run did not finish within ${MAX_STEPS} instructions`);
+  // The student's code threw (a native task, an invariant's input): say where, first.
+  broken.unshift(...r.errors.map((e) => `${e.where} threw: ${e.message}`));
+  if (r.engine.end === 'timeout') {
+    broken.push(
+      `the run took over ${RUN_TIMEOUT_MS / 1000} s: some code never returns (a TS loop with no yield?)`,
+    );
+  } else if (!r.engine.finished && r.crash === undefined) {
+    broken.push(`the run did not finish within ${MAX_STEPS} instructions`);
+  }
   const extra = check?.(r);
   if (extra !== undefined) broken.push(extra);
+  if (r.crash !== undefined)
+    broken.push(`crashed on CPU ${r.crash.cpu} in ${r.crash.running}: ${r.crash.message}`);
   const oops = r.reports.find((x) => x.kind === 'oops');
   if (oops !== undefined) broken.push(`oops: ${oops.lines.slice(0, 2).join(' / ')}`);
   return broken.length === 0 ? undefined : broken.join('\n');
@@ -76,15 +92,22 @@ export async function holdsUnder(
       quantum: sweep.quantum,
       cpus: sweep.cpus,
       maxSteps: MAX_STEPS,
+      timeoutMs: RUN_TIMEOUT_MS,
     };
     const r = runScenario(scenario, opts);
+    // Setup assembles or imports the student's code: an error there is a build error.
+    const built = r.errors.find((e) => e.where === 'setup');
+    if (built !== undefined) return { ok: false, detail: built.message };
     const failure = failureOf(r, check);
     if (failure !== undefined) {
       const cpus = sweep.cpus === undefined ? '' : ` --cpus ${sweep.cpus}`;
       return {
         ok: false,
         detail: `${sweep.strategy === 'rr' ? 'round robin' : `seed ${seed}`}: ${failure}`,
-        replay: labRunCommand(s, name, `--replay ${r.replay}${cpus} --trace out.txt`),
+        replay:
+          r.replay === ''
+            ? undefined
+            : labRunCommand(s, name, `--replay ${r.replay}${cpus} --trace out.txt`),
       };
     }
   }

@@ -7,6 +7,7 @@ import { formatGrade, gradeLab, gradescopeResults } from '../../labs/grader/grad
 import type { Lab } from '../../labs/grader/lab.ts';
 import { startLab } from '../../labs/grader/start.ts';
 import { findLab, LABS } from '../../labs/index.ts';
+import { spawnCli } from '../scenarios/cli-process.ts';
 
 const toy: Lab = {
   name: 'toy',
@@ -142,5 +143,20 @@ describe('a student folder', () => {
     expect(status).toBe(1);
     expect(out).toMatch(/FAIL {2}every event counted in the unit of the CPU that handled it/);
     expect(readFileSync(trace, 'utf8')).toContain('sched_migrate_task');
+  });
+});
+
+describe('percpu-emu lab', () => {
+  it('starts and grades a lab from the command line, exit 1 below full marks', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'lab-cli-')), 'c');
+    expect(spawnCli(['lab', 'list']).stdout).toMatch(/^counters {9}Per-CPU counters\nkalloc/);
+    expect(spawnCli(['lab', 'start', 'counters', dir]).status).toBe(0);
+    const src = readFileSync(join(dir, 'stats.s'), 'utf8').replace('r2 += 1', 'r2 += r11');
+    writeFileSync(join(dir, 'stats.s'), src);
+    const r = spawnCli(['lab', 'grade', 'counters', dir, '--mode', 'deterministic', '--json']);
+    expect(r.status).toBe(1);
+    const json = JSON.parse(r.stdout);
+    expect(json.score).toBe(0);
+    expect(json.tests[0].output).toMatch(/^EINVAL: stats.s:\d+:\d+: /);
   });
 });

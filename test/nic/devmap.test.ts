@@ -7,9 +7,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { bpfMapCreate } from '../../maps/syscall.ts';
+import '../../nic/cpumap.ts';
 import '../../nic/devmap.ts'; // registers DEVMAP and DEVMAP_HASH
+import type { CpuMap } from '../../nic/cpumap.ts';
 import { buildFrame } from '../../nic/frame.ts';
-import { BPF_XDP_DEVMAP } from '../../nic/xdp-uapi.ts';
+import { BPF_XDP_CPUMAP, BPF_XDP_DEVMAP } from '../../nic/xdp-uapi.ts';
 import { buffersOutstanding, flow, rig, traceText } from './xdp-fixtures.ts';
 
 const u32 = (...vals: number[]) => new Uint8Array(new Uint32Array(vals).buffer);
@@ -114,6 +116,43 @@ describe('redirect into another device', () => {
     r.k.runCpu(0, 1);
     expect(r.eth1.txPackets).toBe(0);
     expect(traceText(r.k).some((l) => l.includes('sent=0 drops=5'))).toBe(true);
+    expect(buffersOutstanding(r)).toBe(0);
+  });
+});
+
+describe('XDP_REDIRECT from a cpumap program', () => {
+  it('the kthread on CPU 1 redirects into a DEVMAP and flushes it itself', () => {
+    const r = devmapRig('DEVMAP');
+    const { k } = r;
+    r.h.updateElem(u32(0), u32(r.eth1.ifindex));
+    const cpuMap = bpfMapCreate(k, 'CPUMAP', 'cpu_map', 4, 8, 2);
+    const fwd = k.loadText(
+      k.assemble('r1 = tx_port ll\nr2 = 0\nr3 = 0\ncall bpf_redirect_map\nexit'),
+      'cpumap_fwd',
+    );
+    cpuMap.updateElem(u32(1), u32(64, r.net.loadXdpProgram(fwd, BPF_XDP_CPUMAP)));
+    r.eth0.attachXdp(
+      k.loadText(
+        k.assemble('r1 = cpu_map ll\nr2 = 1\nr3 = 0\ncall bpf_redirect_map\nexit'),
+        'to_cpu1',
+      ),
+    );
+    for (let i = 0; i < 12; i++) r.eth0.receive(buildFrame(flow(0)), 0);
+    for (let i = 0; i < 30; i++) {
+      k.runCpu(0, 300);
+      k.runCpu(1, 300);
+    }
+    expect((cpuMap.map as CpuMap).kthreadStats[1]).toMatchObject({
+      processed: 12,
+      redirect: 12,
+      pass: 0,
+    });
+    expect(r.eth1.txPackets).toBe(12);
+    expect(
+      traceText(k).some((l) =>
+        /\[001\].*xdp_devmap_xmit: ndo_xdp_xmit from_ifindex=1 to_ifindex=2/.test(l),
+      ),
+    ).toBe(true);
     expect(buffersOutstanding(r)).toBe(0);
   });
 });
