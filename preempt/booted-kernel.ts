@@ -43,6 +43,7 @@ import { KernelHeap } from '../segments/kmalloc.ts';
 import type { LinkedImage, Linker } from '../segments/linker.ts';
 import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 import { Vmalloc } from '../segments/vmalloc.ts';
+import { assembledAt } from './assembly-site.ts';
 import { BpfMapTable } from './bpf-map-table.ts';
 import { CpuState } from './cpu-state.ts';
 import { DebugPreempt } from './debug-preempt.ts';
@@ -267,11 +268,12 @@ export class BootedKernel implements Kernel {
   }
 
   get asm(): ReturnType<typeof asmWith> {
-    return asmWith(this.asmOptions());
+    const tag = asmWith(this.asmOptions());
+    return (strings, ...values) => assembledAt(undefined, () => tag(strings, ...values));
   }
 
-  assemble(source: string): AssembledProgram {
-    return assemble(source, this.asmOptions());
+  assemble(source: string, name?: string): AssembledProgram {
+    return assembledAt(name, () => assemble(source, this.asmOptions()));
   }
 
   disasmOptions(): DisasmOptions {

@@ -138,8 +138,12 @@ export interface Kernel extends PreemptionModel {
   asmOptions(): AsmOptions;
   /** The tagged template assembler with this kernel's symbols and kfuncs. */
   readonly asm: ReturnType<typeof asmWith>;
-  /** Assembles pseudo-C source with this kernel's symbols and kfuncs. */
-  assemble(source: string): AssembledProgram;
+  /**
+   * Assembles pseudo-C source with this kernel's symbols and kfuncs. An
+   * AsmError names the program: `name` (`inc:3:7: reason`), or else the
+   * scenario code that called (`my.ts:20:23: program line 3, column 7: reason`).
+   */
+  assemble(source: string, name?: string): AssembledProgram;
   /** Disassembly with this kernel's names: kfuncs, helpers, symbols for `lddw` immediates. */
   disasmOptions(): DisasmOptions;
   /** Loads a program into `.text` (once per source); see text-section.ts. */

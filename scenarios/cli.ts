@@ -1,77 +1,163 @@
 /**
- * The `percpu-emu` command line. Each subcommand lives in its own module
- * under scenarios/commands/ and returns the process exit status.
+ * The `percpu-emu` command line, on commander: every command, option and
+ * exit status is declared once and explained by `--help`. Each command
+ * lives in scenarios/commands/ and registers itself on the program; this
+ * front door maps what went wrong to the exit status (commands/exit-status.ts):
+ * commander's usage errors and InputError to 2, any other exception, which is
+ * not the guest's fault, to 3 with its stack.
  *
  * @example
- * // npx percpu-emu conformance ../shared/conformance
+ * // npx percpu-emu run --help
+ * // npx percpu-emu list
  */
 
-type Command = { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> };
+import { existsSync, readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ErrnoError } from '../segments/errno.ts';
+import { register as asm } from './commands/asm.ts';
+import { register as conformance } from './commands/conformance.ts';
+import { register as demo } from './commands/demo.ts';
+import { register as disasm } from './commands/disasm.ts';
+import {
+  EXIT_EMULATOR_BUG,
+  EXIT_OK,
+  EXIT_STATUS_HELP,
+  EXIT_USAGE,
+  InputError,
+} from './commands/exit-status.ts';
+import { register as explore } from './commands/explore.ts';
+import { register as list } from './commands/list.ts';
+import { register as run } from './commands/run.ts';
 
-const COMMANDS: Record<string, Command> = {
-  demo: { summary: 'run the demo', load: () => import('./commands/demo.ts') },
-  run: {
-    summary: 'run a scenario: run <scenario> [--cpus N] [--seed S] [--strategy rr|random|pct] ...',
-    load: () => import('./commands/run.ts'),
-  },
-  explore: {
-    summary: 'run a scenario under many seeds until one breaks: explore <scenario> [--runs N] ...',
-    load: () => import('./commands/explore.ts'),
-  },
-  conformance: {
-    summary: 'run eBPF conformance .data files: conformance <files or folders...>',
-    load: () => import('./commands/conformance.ts'),
-  },
-  asm: {
-    summary: 'assemble pseudo-C (or --syntax conformance) to bytes: asm [file] [--hex]',
-    load: () => import('./commands/asm.ts'),
-  },
-  prog: {
+const COMMANDS = [run, explore, list, demo, asm, disasm, conformance];
+
+/**
+ * Commands that still parse their own arguments (`main(args)` returning the
+ * exit status): every argument after the name is theirs, `--help` included;
+ * an ErrnoError they throw is an input error (2).
+ */
+const OWN_PARSERS: { name: string; summary: string; load: () => Promise<OwnParser> }[] = [
+  {
+    name: 'prog',
     summary: 'compiled BPF objects: prog show|dump|run <obj.o|x.bpf.c> [--prog NAME] ...',
     load: () => import('./commands/prog.ts'),
   },
-  'xdp-bench': {
+  {
+    name: 'xdp-bench',
     summary:
-      'xdp-bench statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> [--interval T] [-e] ...',
+      "xdp-bench's redirect-cpu statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> ...",
     load: () => import('./commands/xdp-bench.ts'),
   },
-  disasm: {
-    summary: 'disassemble bytes (raw file, or --hex text) to pseudo-C: disasm [file]',
-    load: () => import('./commands/disasm.ts'),
-  },
   // The labs sit above every layer (they use only the package entry): loaded from labs/.
-  lab: {
+  {
+    name: 'lab',
     summary:
       'the OS-course labs: lab list | start <name> [dir] | grade <name> [dir] [--json] | run ...',
     load: async () => ({ main: (await import('../labs/cli.ts')).labMain }),
   },
-};
+];
 
-function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `usage: percpu-emu <command> [args]\n\ncommands:\n${lines.join('\n')}\n`;
+interface OwnParser {
+  main(args: string[]): Promise<number>;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h') {
-    process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
-  }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    process.stderr.write(`percpu-emu: unknown command '${name}'\n${usage()}`);
-    return 2;
-  }
-  return (await command.load()).main(args);
+function registerOwnParser(
+  program: Command,
+  c: (typeof OWN_PARSERS)[number],
+  finish: (status: number) => void,
+): void {
+  const cmd = program
+    .command(c.name)
+    .summary(c.summary)
+    .description(`${c.summary} (\`percpu-emu ${c.name}\` without arguments prints its usage)`)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]', 'its arguments')
+    .action(async () => {
+      try {
+        finish(await (await c.load()).main(cmd.args));
+      } catch (e) {
+        if (e instanceof ErrnoError) throw new InputError(e.message);
+        throw e;
+      }
+    });
 }
+
+/** The version in percpu-emu's package.json: beside the sources, or two folders up from dist/. */
+function packageVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    const file = new URL(up, import.meta.url);
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'percpu-emu' && pkg.version !== undefined) return pkg.version;
+  }
+  return 'unknown';
+}
+
+/** Runs the command line `argv` (without node and the script) and returns the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let status: number = EXIT_OK;
+  let commandName = '';
+  const program = new Command('percpu-emu')
+    .description(
+      'A multi-core eBPF machine emulator for studying per-CPU memory, preemption races ' +
+        'and per-CPU BPF maps: run scenarios, explore schedules, assemble and disassemble eBPF.',
+    )
+    .version(packageVersion(), '-V, --version', 'print the version of percpu-emu')
+    .exitOverride()
+    .showHelpAfterError('(percpu-emu <command> --help explains every option)')
+    .addHelpText(
+      'after',
+      `${EXIT_STATUS_HELP}
+Examples:
+  percpu-emu list
+  percpu-emu run lost-update-racy
+  percpu-emu explore stale-pointer-racy --runs 50
+  percpu-emu run --help
+`,
+    )
+    .hook('preAction', (_program, action) => {
+      commandName = action.name();
+    });
+  const finish = (s: number) => {
+    status = s;
+  };
+  for (const register of COMMANDS) register(program, finish);
+  for (const c of OWN_PARSERS) registerOwnParser(program, c, finish);
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT_USAGE;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof InputError) {
+      process.stderr.write(`percpu-emu ${commandName}: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    process.stderr.write(
+      `percpu-emu ${commandName}: emulator bug (not the guest's fault), exit status 3:\n${detail}\n`,
+    );
+    return EXIT_EMULATOR_BUG;
+  }
+  return status;
+}
+
+// `percpu-emu list | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? EXIT_OK);
+});
 
 main(process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;
   },
   (err: unknown) => {
-    process.stderr.write(`percpu-emu: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`percpu-emu: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = EXIT_EMULATOR_BUG;
   },
 );

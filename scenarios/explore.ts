@@ -19,6 +19,8 @@ export interface ExploreOptions extends Omit<RunScenarioOptions, 'seed' | 'repla
   firstSeed?: number;
   /** Called after each run, e.g. for a progress bar. */
   onRun?: (seed: number, result: ScenarioResult) => void;
+  /** Whether a run is the failure to stop at. Default: an invariant failed (`!r.ok`). */
+  fails?: (result: ScenarioResult) => boolean;
 }
 
 export interface ExploreResult {
@@ -35,7 +37,7 @@ export function explore(s: Scenario, opts: ExploreOptions = {}): ExploreResult {
     const seed = first + k;
     const result = runScenario(s, { ...opts, seed });
     opts.onRun?.(seed, result);
-    if (!result.ok) return { runs: k + 1, failure: { ...result, seed } };
+    if (opts.fails?.(result) ?? !result.ok) return { runs: k + 1, failure: { ...result, seed } };
   }
   return { runs };
 }

@@ -1,8 +1,8 @@
 /**
  * The readable report of one scenario run: machine and strategy, each
  * invariant with its verdict and values, the DEBUG_PREEMPT, oops, soft
- * lockup, warning, KASAN and kmemleak messages, and the replay string with
- * the command that replays it.
+ * lockup, warning, KASAN and kmemleak messages, and the command that replays
+ * the run (with its replay string, printed once: it can be long).
  *
  * @example
  * console.log(formatReport(runScenario(s, { seed: 3 }), 'scenarios/examples/lost-update-racy.ts'));
@@ -27,7 +27,11 @@ function verdictText(r: ScenarioResult): string {
     return 'EMULATOR BUG: an exception inside the emulator stopped the run';
   if (r.errors.length > 0)
     return `the scenario's own code threw (${r.errors.map((e) => e.where).join(', ')})`;
-  return r.ok ? 'every invariant held' : 'an invariant FAILED';
+  if (!r.ok) return 'an invariant FAILED';
+  const reports = reportCount(r);
+  return reports === 0
+    ? 'every invariant held'
+    : `every invariant held, but the kernel made ${reports} report${reports === 1 ? '' : 's'}`;
 }
 
 export function formatReport(r: ScenarioResult, source: string): string {
@@ -78,10 +82,18 @@ export function formatReport(r: ScenarioResult, source: string): string {
   }
   out.push(`verdict:  ${verdictText(r)}`);
   if (r.replay === '') {
-    out.push('replay:   none: parallel runs are not reproducible');
+    const why = r.engine.strategy.startsWith('parallel')
+      ? 'parallel runs are not reproducible'
+      : 'the run was stopped inside host code';
+    out.push(`replay:   none: ${why}`);
   } else {
-    out.push(`replay:   ${r.replay}`);
-    out.push(`          npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
+    out.push(`replay:   npx percpu-emu run ${source} --cpus ${m.nrCpus} --replay ${r.replay}`);
   }
   return out.join('\n');
+}
+
+/** The kernel's reports of a run, DEBUG_PREEMPT ones the rate limit suppressed included. */
+export function reportCount(r: ScenarioResult): number {
+  const debugPreempt = r.reports.filter((x) => x.kind === 'debug_preempt').length;
+  return r.reports.length - debugPreempt + r.machine.debugPreemptReports;
 }

@@ -19,7 +19,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { ParallelRunner, type ParallelRunResult } from '../preempt/parallel/runner.ts';
-import { loadScenario, resolveScenarioPath } from './load-scenario.ts';
+import { loadScenario, resolveScenarioPath, SCENARIO_LOADER } from './load-scenario.ts';
 import type { ScenarioResult } from './run-scenario.ts';
 import { allTasksExited } from './scenario.ts';
 
@@ -50,7 +50,7 @@ export async function runScenarioParallel(
   const runner = opts.runner ?? new ParallelRunner();
   try {
     const parallel = await runner.run(
-      { module: pathToFileURL(path).href },
+      { module: pathToFileURL(path).href, loader: SCENARIO_LOADER },
       {
         machine: opts.cpus === undefined ? {} : { cpus: opts.cpus },
         maxSteps: opts.maxSteps,

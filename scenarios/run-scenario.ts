@@ -17,7 +17,7 @@
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
  * r.ok;      // every invariant held
- * r.replay;  // 'v1.2....': runScenario(scenario, { replay: r.replay }) runs it again
+ * r.replay;  // 'v2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
 import {
@@ -42,6 +42,7 @@ import {
   userCodeErrorLines,
 } from '../preempt/user-code-error.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { decodeReplay, encodeReplay, scenarioFingerprint } from './replay-string.ts';
 import { allTasksExited, type Invariant, type Scenario, type Verdict } from './scenario.ts';
 
 export type StrategyName = 'rr' | 'random' | 'pct';
@@ -56,7 +57,11 @@ export interface RunScenarioOptions {
   steps?: number;
   /** Round-robin quantum. */
   quantum?: number;
-  /** Replays a schedule string instead of running a strategy. */
+  /**
+   * Replays a run from its replay string (scenarios/replay-string.ts) instead
+   * of running a strategy; EINVAL, before the run, when it was recorded on
+   * another scenario, CPU count or definition.
+   */
   replay?: string;
   maxSteps?: number;
   /** The trace event groups to record (`--events`); default the tracer's. */
@@ -77,6 +82,7 @@ export interface ScenarioResult {
   readonly verdicts: readonly (Verdict & { readonly name: string })[];
   readonly ok: boolean;
   readonly reports: readonly Report[];
+  /** Replays this run: `runScenario(scenario, { replay })`; empty when none can (parallel mode). */
   readonly replay: string;
   /** The emulator bug that stopped the run, if one did: the CLI exits with status 3. */
   readonly crash?: EmulatorCrash;
@@ -84,8 +90,9 @@ export interface ScenarioResult {
   readonly errors: readonly UserCodeError[];
 }
 
-export function makeStrategy(s: Scenario, opts: RunScenarioOptions): Strategy {
-  if (opts.replay !== undefined) return replay(opts.replay);
+/** The strategy `opts` choose; a replay's schedule (a v1 string) is passed decoded. */
+export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: string): Strategy {
+  if (schedule !== undefined) return replay(schedule);
   const seed = opts.seed ?? 1;
   switch (opts.strategy ?? 'pct') {
     case 'rr':
@@ -117,9 +124,12 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     ...(opts.traceBytesPerCpu === undefined ? {} : { traceBytesPerCpu: opts.traceBytesPerCpu }),
   });
   selectTraceEvents(machine, opts);
-  const strategy = makeStrategy(s, opts);
   const errors: UserCodeError[] = [];
   const setup = limited(machine, 'setup', left(), () => s.setup(machine), errors);
+  // The run depends on what setup made: the replay string must have been recorded on the same.
+  const fingerprint = scenarioFingerprint(s, machine);
+  const schedule = opts.replay === undefined ? undefined : decodeReplay(opts.replay, fingerprint);
+  const strategy = makeStrategy(s, opts, schedule);
   let engine: EngineResult;
   if (setup === 'ok') {
     const ms = left();
@@ -153,7 +163,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
       engine.end !== 'timeout' &&
       errors.length === 0,
     reports: machine.reports,
-    replay: engine.replay,
+    replay: engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay),
     crash: engine.crash,
     errors,
   };

@@ -19,6 +19,18 @@ export interface RecipeRef {
   readonly module: string;
   /** The export holding the recipe. Default 'default'. */
   readonly exportName?: string;
+  /**
+   * A file URL of a module whose `prepareLoader(module)` readies a thread to
+   * import `module` (module hooks, a TS loader); awaited in every worker
+   * before the import. The scenarios layer passes its load-scenario.ts, so
+   * that a scenario file loads in the workers wherever it is.
+   */
+  readonly loader?: string;
+}
+
+/** What `RecipeRef.loader` exports. */
+export interface RecipeLoader {
+  prepareLoader(module: string): Promise<void>;
 }
 
 export interface BootRequest {

@@ -40,7 +40,7 @@ import type { MachineOptions, MachineRecipe } from '../machine.ts';
 import type { Report } from '../reports.ts';
 import { type AttachedMachine, attachMachine, viewRemoteCpus } from './attach.ts';
 import type { ParallelControl } from './mailbox.ts';
-import type { CpuCrash, CpuRunResult, CpuStats, RecipeRef } from './protocol.ts';
+import type { CpuCrash, CpuRunResult, CpuStats, RecipeLoader, RecipeRef } from './protocol.ts';
 import type { CpuWorkerApi } from './worker.ts';
 
 export interface ParallelRunOptions {
@@ -118,6 +118,9 @@ function call<T>(w: CpuWorker, answer: Promise<T>): Promise<T> {
 }
 
 async function loadRecipe(ref: RecipeRef): Promise<MachineRecipe> {
+  if (ref.loader !== undefined) {
+    await ((await import(ref.loader)) as RecipeLoader).prepareLoader(ref.module);
+  }
   const mod = (await import(ref.module)) as Record<string, MachineRecipe | undefined>;
   const recipe = mod[ref.exportName ?? 'default'];
   if (recipe === undefined || typeof recipe.setup !== 'function') {

@@ -27,7 +27,14 @@ import { symbolizePc } from '../oops.ts';
 import { type AttachedMachine, attachMachine, viewRemoteCpus } from './attach.ts';
 import { type LoopEnd, runCpuParallel } from './cpu-loop.ts';
 import { StopRequested } from './mailbox.ts';
-import type { BootRequest, CpuCrash, CpuRunResult, CpuStats, RunRequest } from './protocol.ts';
+import type {
+  BootRequest,
+  CpuCrash,
+  CpuRunResult,
+  CpuStats,
+  RecipeLoader,
+  RunRequest,
+} from './protocol.ts';
 
 interface Booted {
   readonly attached: AttachedMachine;
@@ -42,6 +49,9 @@ function current(): Booted {
 }
 
 async function loadRecipe(req: BootRequest): Promise<MachineRecipe> {
+  if (req.recipe.loader !== undefined) {
+    await ((await import(req.recipe.loader)) as RecipeLoader).prepareLoader(req.recipe.module);
+  }
   const mod = (await import(req.recipe.module)) as Record<string, MachineRecipe | undefined>;
   const name = req.recipe.exportName ?? 'default';
   const recipe = mod[name];

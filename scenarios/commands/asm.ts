@@ -6,10 +6,8 @@
  * `--hex`). Without either, raw bytes go to standard output, or hex text if
  * standard output is a terminal. The default syntax is pseudo-C
  * (cpu/asm/pseudo-c.ts); `--syntax conformance` reads the conformance
- * suite's (`mov32 %r0, 0`).
- *
- * Exit status: 0 on success, 1 on an assembly or I/O error (printed as
- * `file:line:column: reason`), 2 on a usage error.
+ * suite's (`mov32 %r0, 0`). An assembly error is printed as
+ * `file:line:column: reason`, exit status 2.
  *
  * @example
  * // echo 'r0 = 1
@@ -19,73 +17,75 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { AsmError } from '../../cpu/asm/asm-error.ts';
+import { type Command, Option } from 'commander';
+import { AsmError, printableReason } from '../../cpu/asm/asm-error.ts';
 import { assembleConformance } from '../../cpu/asm/conformance-syntax.ts';
 import { assemble } from '../../cpu/asm/pseudo-c.ts';
 import { encode, INSN_SIZE } from '../../cpu/insn.ts';
+import { EXIT_OK, InputError } from './exit-status.ts';
 
-const USAGE = 'usage: percpu-emu asm [file] [--hex] [-o out] [--syntax pseudo-c|conformance]\n';
-
-interface AsmArgs {
-  file?: string;
-  hex: boolean;
-  out?: string;
-  syntax: 'pseudo-c' | 'conformance';
+interface AsmFlags {
+  hex?: boolean;
+  output?: string;
+  syntax?: 'pseudo-c' | 'conformance';
 }
 
-export async function main(args: string[]): Promise<number> {
-  const parsed = parseArgs(args);
-  if (typeof parsed === 'string') {
-    process.stderr.write(`percpu-emu asm: ${parsed}\n${USAGE}`);
-    return 2;
-  }
-  const name = parsed.file ?? '<stdin>';
+export function register(program: Command, finish: (status: number) => void): void {
+  program
+    .command('asm')
+    .summary('assemble eBPF source to bytes')
+    .description(
+      'Assembles pseudo-C eBPF source (the syntax of llvm-objdump and the kernel docs: ' +
+        '`r0 = 1`, `*(u64 *)(r1 + 0) = r2`) to eBPF instruction bytes, 8 per slot.',
+    )
+    .argument('[file]', 'the source file; standard input when absent or -')
+    .option(
+      '--hex',
+      'print hex text, one 8-byte instruction slot per line (the default when standard output is a terminal)',
+    )
+    .option('-o, --output <file>', 'write the bytes to <file> (raw, or hex text with --hex)')
+    .addOption(
+      new Option(
+        '--syntax <syntax>',
+        "the source syntax: pseudo-c (default) or conformance, the bpf_conformance suite's (`mov32 %r0, 0`)",
+      ).choices(['pseudo-c', 'conformance']),
+    )
+    .addHelpText(
+      'after',
+      `
+Exit status:
+  0  assembled
+  2  usage or input error: an assembly error (printed as file:line:column: reason),
+     a file that cannot be read or written
+  3  emulator bug
+
+Example:
+  printf 'r0 = 1\\nexit\\n' | percpu-emu asm --hex
+`,
+    )
+    .action((file: string | undefined, flags: AsmFlags) => finish(run(file, flags)));
+}
+
+function run(file: string | undefined, flags: AsmFlags): number {
+  const input = file === '-' ? undefined : file;
+  const name = input ?? '<stdin>';
   let bytes: Uint8Array;
   try {
-    const source = readFileSync(parsed.file ?? 0, 'utf8');
-    const program =
-      parsed.syntax === 'conformance' ? assembleConformance(source) : assemble(source);
+    const source = readFileSync(input ?? 0, 'utf8');
+    const program = flags.syntax === 'conformance' ? assembleConformance(source) : assemble(source);
     bytes = encode(program.insns);
   } catch (err) {
-    process.stderr.write(`percpu-emu asm: ${describeError(name, err)}\n`);
-    return 1;
+    throw new InputError(describeError(name, err));
   }
-  const hex = parsed.hex || (parsed.out === undefined && process.stdout.isTTY === true);
+  const hex = flags.hex === true || (flags.output === undefined && process.stdout.isTTY === true);
   const output = hex ? hexLines(bytes) : bytes;
   try {
-    if (parsed.out !== undefined) writeFileSync(parsed.out, output);
+    if (flags.output !== undefined) writeFileSync(flags.output, output);
     else process.stdout.write(output);
   } catch (err) {
-    process.stderr.write(`percpu-emu asm: ${describeError(parsed.out ?? '<stdout>', err)}\n`);
-    return 1;
+    throw new InputError(describeError(flags.output ?? '<stdout>', err));
   }
-  return 0;
-}
-
-function parseArgs(args: string[]): AsmArgs | string {
-  const parsed: AsmArgs = { hex: false, syntax: 'pseudo-c' };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '--hex') {
-      parsed.hex = true;
-    } else if (arg === '-o' || arg === '--output') {
-      if (i + 1 >= args.length) return `${arg} needs a file name`;
-      parsed.out = args[++i];
-    } else if (arg === '--syntax') {
-      const syntax = args[++i];
-      if (syntax !== 'pseudo-c' && syntax !== 'conformance') {
-        return `--syntax must be pseudo-c or conformance, not '${syntax ?? ''}'`;
-      }
-      parsed.syntax = syntax;
-    } else if (arg.startsWith('-') && arg !== '-') {
-      return `unknown option '${arg}'`;
-    } else if (parsed.file !== undefined) {
-      return `only one input file is allowed, got '${parsed.file}' and '${arg}'`;
-    } else if (arg !== '-') {
-      parsed.file = arg;
-    }
-  }
-  return parsed;
+  return EXIT_OK;
 }
 
 /** Hex text, one 8-byte instruction slot per line: `b7 00 00 00 01 00 00 00`. */
@@ -102,5 +102,5 @@ function hexLines(bytes: Uint8Array): string {
 
 function describeError(name: string, err: unknown): string {
   if (err instanceof AsmError) return `${name}:${err.line}:${err.column}: ${err.reason}`;
-  return `${name}: ${err instanceof Error ? err.message : String(err)}`;
+  return `${name}: ${printableReason(err instanceof Error ? err.message : String(err))}`;
 }

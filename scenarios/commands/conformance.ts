@@ -1,14 +1,11 @@
 /**
- * `percpu-emu conformance <files or folders...>`: runs eBPF conformance
+ * `percpu-emu conformance [files or folders...]`: runs eBPF conformance
  * `.data` files (a folder means every `*.data` inside it, sorted by name),
  * prints each failure and skip with its file and reason, and ends with
  * `N passed, M failed` (plus `, K skipped` when any were skipped).
  *
  * Without arguments it runs $PERCPU_EMU_CONFORMANCE, when set (a checkout
  * of the tests/ folder of github.com/Alan-Jowett/bpf_conformance).
- *
- * Exit status: 0 when nothing failed, 1 when something did, 2 for a usage
- * error (no arguments, a path that does not exist, nothing to run).
  *
  * @example
  * // npx percpu-emu conformance ../shared/conformance
@@ -18,29 +15,52 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { ErrnoError } from '../../segments/errno.ts';
 import { parseDataFile } from '../conformance/data-file.ts';
 import { type ConformanceOutcome, runConformanceTest } from '../conformance/run-test.ts';
+import { EXIT_FAILED, EXIT_OK, InputError } from './exit-status.ts';
 
-const USAGE =
-  'usage: percpu-emu conformance <files or folders...> (default: $PERCPU_EMU_CONFORMANCE)\n';
+export function register(program: Command, finish: (status: number) => void): void {
+  program
+    .command('conformance')
+    .summary('run eBPF conformance .data files')
+    .description(
+      'Runs eBPF conformance tests: .data files in the format of the public bpf_conformance ' +
+        'suite (an assembly program, its input memory and the expected r0). Prints each ' +
+        'failure and skip with its reason, then `N passed, M failed`.',
+    )
+    .argument(
+      '[paths...]',
+      '.data files, or folders whose *.data files all run (default: $PERCPU_EMU_CONFORMANCE)',
+    )
+    .addHelpText(
+      'after',
+      `
+Exit status:
+  0  every test passed (or was skipped)
+  1  a test failed
+  2  usage or input error: no paths and no $PERCPU_EMU_CONFORMANCE, a path that
+     cannot be read, a folder without .data files
+  3  emulator bug
 
-export async function main(args: string[]): Promise<number> {
+Example:
+  percpu-emu conformance ../bpf_conformance/tests
+`,
+    )
+    .action((paths: string[]) => finish(run(paths)));
+}
+
+function run(paths: string[]): number {
   const fromEnv = process.env.PERCPU_EMU_CONFORMANCE;
-  if (args.length === 0 && fromEnv) args = [fromEnv];
-  if (args.length === 0) {
-    process.stderr.write(USAGE);
-    return 2;
+  if (paths.length === 0 && fromEnv) paths = [fromEnv];
+  if (paths.length === 0) {
+    throw new InputError(
+      'no paths given and $PERCPU_EMU_CONFORMANCE is not set (a checkout of the bpf_conformance tests/ folder)\n' +
+        'usage: percpu-emu conformance <files or folders...> (default: $PERCPU_EMU_CONFORMANCE)',
+    );
   }
-  const files: string[] = [];
-  for (const arg of args) {
-    const found = dataFiles(arg);
-    if (typeof found === 'string') {
-      process.stderr.write(`percpu-emu conformance: ${found}\n${USAGE}`);
-      return 2;
-    }
-    files.push(...found);
-  }
+  const files = paths.flatMap(dataFiles);
   const counts = { pass: 0, fail: 0, skip: 0 };
   for (const file of files) {
     const outcome = runFile(file);
@@ -51,22 +71,22 @@ export async function main(args: string[]): Promise<number> {
   }
   const skipped = counts.skip > 0 ? `, ${counts.skip} skipped` : '';
   process.stdout.write(`${counts.pass} passed, ${counts.fail} failed${skipped}\n`);
-  return counts.fail > 0 ? 1 : 0;
+  return counts.fail > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-/** The .data files named by `arg`, or a sentence saying why there are none. */
-function dataFiles(arg: string): string[] | string {
+/** The .data files named by `arg`; InputError when there are none. */
+function dataFiles(arg: string): string[] {
   let isDir: boolean;
   try {
     isDir = statSync(arg).isDirectory();
   } catch (e) {
-    return `cannot read ${arg}: ${e instanceof Error ? e.message : String(e)}`;
+    throw new InputError(`cannot read ${arg}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!isDir) return [arg];
   const names = readdirSync(arg)
     .filter((n) => n.endsWith('.data'))
     .sort();
-  if (names.length === 0) return `no .data files in ${arg}`;
+  if (names.length === 0) throw new InputError(`no .data files in ${arg}`);
   return names.map((n) => path.join(arg, n));
 }
 

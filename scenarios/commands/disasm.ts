@@ -3,14 +3,10 @@
  * disassembles eBPF bytes to pseudo-C, one instruction per line. The input
  * (a file, or standard input when there is none or `-`) is raw bytes, or
  * with `--hex` hex text such as `percpu-emu asm --hex` prints (whitespace and
- * commas between bytes, optional `0x`, `#` comments). `--labels` names jump
- * targets (`goto LBB0_4`) so the output reassembles with labels;
- * `--alu32` prints 32-bit loads and stores with `wN` as
- * `llvm-objdump --mattr=+alu32` does; `--helper-names` prints
- * `call bpf_map_lookup_elem` instead of `call 1`.
- *
- * Exit status: 0 on success, 1 on a bad input (printed with its line and
- * column for hex text), 2 on a usage error.
+ * commas between bytes, optional `0x`, `#` comments). Raw input that is not a
+ * whole number of 8-byte slots, or that looks like text (no NUL byte, only
+ * printable characters: eBPF code always has zero bytes), is refused with
+ * exit status 2.
  *
  * @example
  * // printf 'b7 00 00 00 01 00 00 00\n95 00 00 00 00 00 00 00\n' | npx percpu-emu disasm --hex
@@ -19,55 +15,105 @@
  */
 
 import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { printableReason } from '../../cpu/asm/asm-error.ts';
 import { type DisasmOptions, disassemble } from '../../cpu/disasm.ts';
-import { decode } from '../../cpu/insn.ts';
+import { decode, INSN_SIZE } from '../../cpu/insn.ts';
+import { EXIT_OK, InputError } from './exit-status.ts';
 
-const USAGE = 'usage: percpu-emu disasm [file] [--hex] [--labels] [--alu32] [--helper-names]\n';
-
-interface DisasmArgs {
-  file?: string;
-  hex: boolean;
-  options: DisasmOptions;
+interface DisasmFlags {
+  hex?: boolean;
+  labels?: boolean;
+  alu32?: boolean;
+  helperNames?: boolean;
 }
 
-export async function main(args: string[]): Promise<number> {
-  const parsed = parseArgs(args);
-  if (typeof parsed === 'string') {
-    process.stderr.write(`percpu-emu disasm: ${parsed}\n${USAGE}`);
-    return 2;
-  }
-  const name = parsed.file ?? '<stdin>';
+export function register(program: Command, finish: (status: number) => void): void {
+  program
+    .command('disasm')
+    .summary('disassemble eBPF bytes to pseudo-C')
+    .description(
+      'Disassembles eBPF instruction bytes (raw, or hex text with --hex) to pseudo-C, ' +
+        'one instruction per line; the output reassembles with `percpu-emu asm`.',
+    )
+    .argument('[file]', 'the bytes; standard input when absent or -')
+    .option(
+      '--hex',
+      'the input is hex text as `asm --hex` prints it (whitespace or commas between bytes, optional 0x, # comments)',
+    )
+    .option(
+      '--labels',
+      'name jump targets (`goto LBB0_4`) so that the output reassembles with labels',
+    )
+    .option(
+      '--alu32',
+      'print 32-bit loads and stores with wN registers, as `llvm-objdump --mattr=+alu32` does',
+    )
+    .option('--helper-names', 'print `call bpf_map_lookup_elem` instead of `call 1`')
+    .addHelpText(
+      'after',
+      `
+Exit status:
+  0  disassembled
+  2  usage or input error: a file that cannot be read, bad hex text (with its
+     line and column), bytes that are not a whole number of 8-byte slots, raw
+     input that looks like text (give --hex, or assemble it with asm)
+  3  emulator bug
+
+Example:
+  percpu-emu asm prog.s -o prog.bin && percpu-emu disasm prog.bin
+`,
+    )
+    .action((file: string | undefined, flags: DisasmFlags) => finish(run(file, flags)));
+}
+
+function run(file: string | undefined, flags: DisasmFlags): number {
+  const input = file === '-' ? undefined : file;
+  const name = input ?? '<stdin>';
+  let raw: Buffer;
   try {
-    const input = readFileSync(parsed.file ?? 0);
-    const bytes = parsed.hex ? parseHex(input.toString('utf8'), name) : new Uint8Array(input);
-    const lines = disassemble(decode(bytes), parsed.options);
-    process.stdout.write(lines.map((l) => `${l}\n`).join(''));
-    return 0;
+    raw = readFileSync(input ?? 0);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(
-      `percpu-emu disasm: ${err instanceof HexError ? message : `${name}: ${message}`}\n`,
+    throw new InputError(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const bytes = flags.hex === true ? parseHex(raw.toString('utf8'), name) : new Uint8Array(raw);
+  if (flags.hex !== true && looksLikeText(bytes)) {
+    throw new InputError(
+      `${name} looks like text, not eBPF bytes: give --hex for hex text, or assemble source with \`percpu-emu asm\``,
     );
-    return 1;
   }
+  if (bytes.length % INSN_SIZE !== 0) {
+    throw new InputError(
+      `${name}: ${bytes.length} bytes is not a whole number of ${INSN_SIZE}-byte instructions`,
+    );
+  }
+  const options: DisasmOptions = {
+    labels: flags.labels,
+    alu32: flags.alu32,
+    helperNames: flags.helperNames,
+  };
+  let lines: string[];
+  try {
+    lines = disassemble(decode(bytes), options);
+  } catch (err) {
+    throw new InputError(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  process.stdout.write(lines.map((l) => `${l}\n`).join(''));
+  return EXIT_OK;
 }
 
-function parseArgs(args: string[]): DisasmArgs | string {
-  const parsed: DisasmArgs = { hex: false, options: {} };
-  for (const arg of args) {
-    if (arg === '--hex') parsed.hex = true;
-    else if (arg === '--labels') parsed.options.labels = true;
-    else if (arg === '--alu32') parsed.options.alu32 = true;
-    else if (arg === '--helper-names') parsed.options.helperNames = true;
-    else if (arg.startsWith('-') && arg !== '-') return `unknown option '${arg}'`;
-    else if (parsed.file !== undefined)
-      return `only one input file is allowed, got '${parsed.file}' and '${arg}'`;
-    else if (arg !== '-') parsed.file = arg;
+/**
+ * Text rather than code: every eBPF instruction has zero bytes (an unused
+ * register nibble, offset or immediate), text has none and is printable.
+ */
+function looksLikeText(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return false;
+  for (const b of bytes) {
+    const printable = (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d;
+    if (!printable) return false;
   }
-  return parsed;
+  return true;
 }
-
-class HexError extends Error {}
 
 /** Bytes from hex text: pairs of digits, whitespace or commas between groups, `#` comments. */
 function parseHex(text: string, name: string): Uint8Array {
@@ -78,7 +124,9 @@ function parseHex(text: string, name: string): Uint8Array {
       const word = m[0].replace(/^0[xX]/, '');
       if (!/^([0-9a-fA-F]{2})+$/.test(word)) {
         const col = (m.index ?? 0) + 1;
-        throw new HexError(`${name}:${index + 1}:${col}: '${m[0]}' is not whole bytes of hex`);
+        throw new InputError(
+          `${name}:${index + 1}:${col}: '${printableReason(m[0])}' is not whole bytes of hex`,
+        );
       }
       for (let k = 0; k < word.length; k += 2)
         bytes.push(Number.parseInt(word.slice(k, k + 2), 16));

@@ -1,78 +1,139 @@
 /**
- * `percpu-emu explore <scenario> [--runs N] [--first-seed S] [--strategy
- * rr|random|pct] [--cpus N] [--depth D] [--steps K]`: runs the scenario
- * under seeds S, S+1, ... with a progress line, stops at the first failing
- * run and prints its report with the replay command; exit status 1 then.
- * Seeds run one after another in this process.
+ * `percpu-emu explore <scenario> [options]`: runs the scenario under seeds
+ * S, S+1, ... with a progress line, stops at the first run where an
+ * invariant fails or the kernel makes a report, and prints its report with
+ * the replay command; exit status 1 then. Seeds run one after another in
+ * this process.
  *
  * @example
  * // npx percpu-emu explore stale-pointer-racy --runs 50
  */
 
+import { type Command, Option } from 'commander';
 import { ErrnoError } from '../../segments/errno.ts';
-import { explore } from '../explore.ts';
+import { type ExploreResult, explore } from '../explore.ts';
 import { loadScenario } from '../load-scenario.ts';
-import { formatReport } from '../report.ts';
-import type { StrategyName } from '../run-scenario.ts';
+import { formatReport, reportCount } from '../report.ts';
+import type { ScenarioResult, StrategyName } from '../run-scenario.ts';
+import { asInput, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
+import { integerIn, SEED_MAX } from './option-values.ts';
+import { exitStatus, refuseForStrategy, scheduleOptions } from './run.ts';
 
-const USAGE =
-  'usage: percpu-emu explore <scenario> [--runs N] [--first-seed S] [--strategy rr|random|pct] [--cpus N] [--depth D] [--steps K]';
+interface ExploreFlags {
+  runs?: number;
+  firstSeed?: number;
+  cpus?: number;
+  strategy?: StrategyName;
+  depth?: number;
+  steps?: number;
+  maxSteps?: number;
+  timeout?: number;
+}
 
-const NUMERIC = {
-  '--runs': 'runs',
-  '--first-seed': 'firstSeed',
-  '--cpus': 'cpus',
-  '--depth': 'depth',
-  '--steps': 'steps',
-} as const;
+const RUNS_MAX = 1_000_000_000;
 
-export async function main(args: string[]): Promise<number> {
-  const opts: { [K in (typeof NUMERIC)[keyof typeof NUMERIC]]?: number } & {
-    strategy?: StrategyName;
-  } = {};
-  let spec: string | undefined;
-  for (let k = 0; k < args.length; k++) {
-    const a = args[k];
-    if (a in NUMERIC) {
-      const v = args[++k];
-      const n = Number(v);
-      if (v === undefined || !Number.isInteger(n) || n < 0) {
-        throw new ErrnoError('EINVAL', `${a} ${v ?? ''} is not a non-negative integer`);
-      }
-      opts[NUMERIC[a as keyof typeof NUMERIC]] = n;
-    } else if (a === '--strategy') {
-      const v = args[++k];
-      if (!['rr', 'random', 'pct'].includes(v))
-        throw new ErrnoError('EINVAL', `--strategy ${v}: use rr, random or pct`);
-      opts.strategy = v as StrategyName;
-    } else if (a.startsWith('--') || spec !== undefined) {
-      process.stderr.write(`percpu-emu explore: unexpected ${a}\n${USAGE}\n`);
-      return 2;
-    } else spec = a;
+export function register(program: Command, finish: (status: number) => void): void {
+  const cmd = program
+    .command('explore')
+    .summary('run a scenario under many seeds until one breaks')
+    .description(
+      'Runs the scenario under seeds S, S+1, ... (one after another), stops at the first ' +
+        'run where an invariant fails or the kernel makes a report (oops, KASAN, ' +
+        'DEBUG_PREEMPT, ...), and prints that run with the command that replays it. ' +
+        'Says so when every seed held.',
+    )
+    .argument('<scenario>', 'a scenario file, or the name of a shipped scenario')
+    .addOption(
+      new Option('--runs <n>', `how many seeds to try, 1..${RUNS_MAX} (default 100)`).argParser(
+        integerIn(1, RUNS_MAX),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--first-seed <s>',
+        `the first seed, 0..${SEED_MAX} (default 1); seeds S..S+runs-1 must stay within 32 bits`,
+      ).argParser(integerIn(0, SEED_MAX)),
+    );
+  for (const opt of scheduleOptions('explore')) {
+    if (opt.attributeName() === 'strategy') {
+      opt.description =
+        'pct (default): random priorities changed at --depth - 1 random points; ' +
+        'random: a random CPU for a random quantum, random migrations; ' +
+        '(rr draws no random numbers, so every seed would run the same schedule: use run)';
+      opt.choices(['pct', 'random']);
+    }
+    if (opt.attributeName() === 'timeout') {
+      opt.description = `wall-clock limit of each run in ms, 1..${0x7fff_ffff}: a run that reaches it stops and is judged as it is (default: none)`;
+    }
+    cmd.addOption(opt);
   }
-  if (spec === undefined) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
+  cmd
+    .addHelpText(
+      'after',
+      `${EXIT_STATUS_HELP}
+Examples:
+  percpu-emu explore stale-pointer-racy --runs 50
+  percpu-emu explore ./my-scenario.ts --strategy random --first-seed 1000 --runs 500
+`,
+    )
+    .action(async (spec: string, flags: ExploreFlags) => finish(await run(cmd, spec, flags)));
+}
+
+async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<number> {
+  const strategy = flags.strategy ?? 'pct';
+  refuseForStrategy(cmd, strategy);
+  const runs = flags.runs ?? 100;
+  const firstSeed = flags.firstSeed ?? 1;
+  if (firstSeed + runs - 1 > SEED_MAX) {
+    throw new InputError(
+      `--first-seed ${firstSeed} --runs ${runs} would go past seed ${SEED_MAX}: seeds are 32 bits`,
+    );
   }
-  const scenario = await loadScenario(spec);
-  const runs = opts.runs ?? 100;
+  const scenario = await asInput(() => loadScenario(spec));
+  const opts = {
+    cpus: flags.cpus,
+    strategy,
+    depth: flags.depth,
+    steps: flags.steps,
+    maxSteps: flags.maxSteps,
+    timeoutMs: flags.timeout,
+  };
   const tty = process.stderr.isTTY === true;
-  const result = explore(scenario, {
-    ...opts,
-    runs,
-    onRun: (seed) => {
-      if (tty) process.stderr.write(`\rseed ${seed} (${seed - (opts.firstSeed ?? 1) + 1}/${runs})`);
-    },
-  });
+  let result: ExploreResult;
+  try {
+    result = explore(scenario, {
+      ...opts,
+      runs,
+      firstSeed,
+      fails: (r: ScenarioResult) => !r.ok || reportCount(r) > 0,
+      onRun: (seed) => {
+        if (tty) process.stderr.write(`\rseed ${seed} (${seed - firstSeed + 1}/${runs})`);
+      },
+    });
+  } catch (e) {
+    // What runScenario throws is about its input, as for `run`.
+    if (e instanceof ErrnoError) throw new InputError(e.message);
+    throw e;
+  }
   if (tty) process.stderr.write('\n');
   if (result.failure === undefined) {
-    process.stdout.write(`${scenario.name}: every invariant held on ${result.runs} seeds\n`);
-    return 0;
+    process.stdout.write(
+      `${scenario.name}: every invariant held on ${result.runs} seeds (${firstSeed}..${firstSeed + result.runs - 1}), and the kernel made no report\n`,
+    );
+    return EXIT_OK;
   }
   const f = result.failure;
+  const what =
+    f.crash !== undefined
+      ? 'hit an emulator bug'
+      : f.errors.length > 0
+        ? "made the scenario's own code throw"
+        : f.ok
+          ? 'made the kernel report'
+          : 'broke an invariant';
   process.stdout.write(
-    `${scenario.name}: seed ${f.seed} broke an invariant (run ${result.runs} of ${runs})\n`,
+    `${scenario.name}: seed ${f.seed} ${what} (run ${result.runs} of ${runs})\n`,
   );
   process.stdout.write(`${formatReport(f, spec)}\n`);
-  return 1;
+  return exitStatus(f);
 }

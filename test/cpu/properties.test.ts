@@ -9,9 +9,9 @@
 
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CpuContext } from '../../cpu/context.ts';
+import { CpuContext, CTX_PC, CTX_WORDS } from '../../cpu/context.ts';
 import { Cpu, StopReason } from '../../cpu/cpu.ts';
-import type { CpuFault } from '../../cpu/fault.ts';
+import { CpuFault } from '../../cpu/fault.ts';
 import { loadProgram } from '../../cpu/program.ts';
 import { validate } from '../../cpu/validate.ts';
 import type { PhysicalMemory } from '../../segments/memory.ts';
@@ -233,6 +233,34 @@ describe('stopping on the budget and resuming', () => {
         expect(memoryDifference(memory, whole.memory)).toBeNull();
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('corrupted saved contexts', () => {
+  it('random depth, pc, r10 and frame words: only a fault or a stop comes out, never a JS exception', () => {
+    const word = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1, 7, 8, 9, 0x7fff_ffff));
+    fc.assert(
+      fc.property(
+        arbitraryCase(),
+        fc.array(fc.tuple(fc.integer({ min: CTX_PC, max: CTX_WORDS - 1 }), word), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.boolean(),
+        (c, stores, hitR10) => {
+          const cpu = newCpu(seededMemory(c.memorySeed), c.concurrent);
+          const ctx = newContext(c);
+          for (const [at, v] of stores) ctx.words[at] = v;
+          if (hitR10) ctx.words[20] ^= 8;
+          let reason: StopReason | undefined;
+          for (let k = 0; k < 4 && reason !== StopReason.Exit && reason !== StopReason.Fault; k++) {
+            reason = cpu.run(ctx, c.budget);
+          }
+          if (reason === StopReason.Fault) expect(cpu.fault).toBeInstanceOf(CpuFault);
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 });

@@ -8,10 +8,13 @@
  */
 
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../../scenarios/cli.ts', import.meta.url));
+/** tsx by its path, so that the child finds it from any working folder (an empty temp folder too). */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface CliSpawnOptions {
   input?: string | Buffer;
@@ -22,7 +25,7 @@ export interface CliSpawnOptions {
 export function spawnCli(args: string[], opts: CliSpawnOptions = {}): SpawnSyncReturns<string> {
   return spawnSync(
     process.execPath,
-    ['--conditions=percpu-emu-source', '--import', 'tsx', CLI, ...args],
+    ['--conditions=percpu-emu-source', '--import', TSX, CLI, ...args],
     {
       cwd: opts.cwd ?? PROJECT_ROOT,
       encoding: 'utf8',

@@ -33,10 +33,21 @@ describe('percpu-emu asm', () => {
     expect(out.stdout).toBe('b7 00 00 00 01 00 00 00\n95 00 00 00 00 00 00 00\n');
   });
 
-  it('names the line and column of an error and exits with 1', () => {
+  it('names the line and column of an error and exits with 2', () => {
     const out = run(['--hex'], 'r0 = 0\n  r11 = 1\nexit\n');
-    expect(out.status).toBe(1);
+    expect(out.status).toBe(2);
     expect(out.stderr).toBe("percpu-emu asm: <stdin>:2:3: expected a register, found 'r11'\n");
+  });
+
+  it('cuts a huge token and escapes control characters in an error', () => {
+    const big = run(['--hex'], `r0 = ${'9'.repeat(1_000_000)}\nexit\n`);
+    expect(big.status).toBe(2);
+    expect(big.stderr).toBe(
+      'percpu-emu asm: <stdin>:1:6: immediate 999999999999999999999999... (1000000 characters) does not fit in 32 bits\n',
+    );
+    const nul = run(['--hex'], 'r0 = 1\x00\x01 foo\nexit\n');
+    expect(nul.status).toBe(2);
+    expect(nul.stderr).toBe("percpu-emu asm: <stdin>:1:7: unexpected character '\\x00'\n");
   });
 
   it('exits with 2 on a usage error', () => {

@@ -29,15 +29,35 @@ describe('percpu-emu disasm', () => {
     );
   });
 
-  it('names the line and column of bad hex and exits with 1', () => {
+  it('names the line and column of bad hex and exits with 2', () => {
     const out = run(['--hex'], 'b7 00 00 00\n01 00 0x0g 00\n');
-    expect(out.status).toBe(1);
+    expect(out.status).toBe(2);
     expect(out.stderr).toBe("percpu-emu disasm: <stdin>:2:7: '0x0g' is not whole bytes of hex\n");
   });
 
   it('refuses input that is not whole instructions', () => {
     const out = run(['--hex'], 'b7 00 00');
-    expect(out.status).toBe(1);
+    expect(out.status).toBe(2);
     expect(out.stderr).toMatch(/3 bytes is not a whole number of 8-byte instructions/);
+  });
+
+  it('refuses a raw file that is not a multiple of 8 bytes, with exit status 2', () => {
+    const file = path.join(dir, 'short.bin');
+    writeFileSync(file, Buffer.from('b700000001000000950000', 'hex'));
+    const out = run([file]);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toBe(
+      `percpu-emu disasm: ${file}: 11 bytes is not a whole number of 8-byte instructions\n`,
+    );
+    expect(out.stdout).toBe('');
+  });
+
+  it('refuses raw input that looks like text, pointing at --hex and asm', () => {
+    const out = run([], 'r0 = 1\nexit\n'); // 14 bytes of source
+    expect(out.status).toBe(2);
+    expect(out.stderr).toContain('<stdin> looks like text, not eBPF bytes: give --hex');
+    const sixteen = run([], 'b700000001000000'); // 16 characters of hex: a multiple of 8, still text
+    expect(sixteen.status).toBe(2);
+    expect(sixteen.stderr).toContain('looks like text');
   });
 });

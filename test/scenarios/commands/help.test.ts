@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadScenario, shippedScenarios } from '../../../scenarios/load-scenario.ts';
+import { spawnCli as percpuEmu, PROJECT_ROOT as ROOT } from '../cli-process.ts';
+
+const COMMANDS = ['run', 'explore', 'list', 'demo', 'asm', 'disasm', 'conformance'];
+
+describe('percpu-emu --help, --version and list', () => {
+  it.each(COMMANDS)('%s --help explains the command and its exit status, and exits 0', (cmd) => {
+    const r = percpuEmu([cmd, '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`Usage: percpu-emu ${cmd}`);
+    expect(r.stdout).toContain('Exit status:');
+    expect(r.stdout).toMatch(/\n {2}2 {2}usage/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('run --help says what every option means, not only its name', () => {
+    const help = percpuEmu(['run', '--help']).stdout.replace(/\s+/g, ' ');
+    const explained: Record<string, string> = {
+      '--cpus <n>': 'number of emulated CPUs, 1..64',
+      '--strategy <name>': 'how the deterministic engine picks what runs next',
+      '--seed <n>': 'seed of the random and pct strategies, 0..4294967295',
+      '--depth <d>': 'the bug depth d, how many ordering constraints the bug needs',
+      '--steps <k>': "PCT's estimate k of the scheduling steps a run takes",
+      '--quantum <q>': 'instructions each CPU runs before the next CPU gets its turn',
+      '--max-steps <n>': 'stop once all CPUs together executed this many instructions',
+      '--timeout <ms>': 'wall-clock limit of a run in ms, in both modes',
+      '--replay <string>': 'rerun a recorded run exactly',
+      '--trace <file>': 'write the per-CPU trace rings to <file>',
+      '--format <format>': 'ftrace (text in the trace-cmd report shape',
+      '--mode <mode>': 'deterministic: one CPU at a time under --strategy',
+    };
+    for (const [option, meaning] of Object.entries(explained)) {
+      expect(help).toContain(`${option} `);
+      expect(help).toContain(meaning);
+    }
+    expect(help).toContain('3 emulator bug');
+  });
+
+  it('explore --help explains its own options', () => {
+    const help = percpuEmu(['explore', '--help']).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('--runs <n> how many seeds to try');
+    expect(help).toContain('--first-seed <s> the first seed');
+    expect(help).toContain('--depth <d> pct only: the bug depth d');
+    expect(help).not.toContain('--quantum');
+  });
+
+  it('--version prints the version of package.json', () => {
+    const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string };
+    const r = percpuEmu(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${pkg.version}\n`);
+  });
+
+  it('without a command it prints the usage to standard error and exits 2', () => {
+    const r = percpuEmu([]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('Usage: percpu-emu [options] [command]');
+    for (const cmd of COMMANDS) expect(r.stderr).toContain(`  ${cmd}`);
+    expect(percpuEmu(['fly']).status).toBe(2);
+    expect(percpuEmu(['--help']).status).toBe(0);
+  });
+
+  it('list prints every shipped scenario with the description from its definition', async () => {
+    const r = percpuEmu(['list']);
+    expect(r.status).toBe(0);
+    const names = shippedScenarios();
+    expect(names).toContain('lost-update-racy');
+    expect(names).toContain('packet-stats');
+    for (const name of names) {
+      const { description } = await loadScenario(name);
+      expect(r.stdout).toMatch(new RegExp(`^${name} +${regExpQuote(description)}$`, 'm'));
+    }
+  });
+});
+
+const regExpQuote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
