@@ -11,7 +11,7 @@ describe('lab counters', () => {
     expect(r.score).toBe(10);
     expect(r.maxScore).toBe(100);
     expect(r.tests.find((t) => !t.ok)?.replay).toMatch(
-      /^npx percpu-emu lab run counters tick-30 --replay v1\./,
+      /^npx percpu-emu lab run counters tick-30 --replay v2\./,
     );
     expect(failed(r)).toHaveLength(6);
   });

@@ -42,6 +42,6 @@ describe('lab kalloc', () => {
     );
     expect(pct?.ok).toBe(false);
     expect(pct?.detail).toMatch(/^seed \d+: no page handed out twice/);
-    expect(pct?.replay).toMatch(/^npx percpu-emu lab run kalloc stress --replay v1\.2\./);
+    expect(pct?.replay).toMatch(/^npx percpu-emu lab run kalloc stress --replay v2\./);
   });
 });
