@@ -69,6 +69,9 @@ import {
   MAX_BPF_STACK,
   MAX_CALL_FRAMES,
 } from './opcodes.ts';
+import { StopReason } from './stop-reason.ts';
+import { WasmTier } from './wasm/instance.ts';
+import { hot, type Tier, translationOf } from './wasm/tier.ts';
 
 /**
  * What an access does, for `address`: 0 read, 1 write, 2 atomic (a write
@@ -77,17 +80,7 @@ import {
  */
 type Access = 0 | 1 | 2;
 
-export const StopReason = {
-  /** The program's main function executed `exit`; r0 holds the result. */
-  Exit: 0,
-  /** The instruction budget ran out; the context resumes where it stopped. */
-  Budget: 1,
-  /** A CPU exception; `cpu.fault` says what, the context's pc points at the instruction. */
-  Fault: 2,
-  /** A helper asked to stop (`cpu.requestStop()`); pc is after the call. */
-  Stop: 3,
-} as const;
-export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+export { StopReason } from './stop-reason.ts';
 
 /**
  * Observes rare instructions without slowing the common ones: the machine
@@ -122,6 +115,12 @@ export interface CpuOptions {
   gsBase?: number;
   /** Other threads share the memory: use `Atomics` for atomic instructions. */
   concurrent?: boolean;
+  /**
+   * Who executes programs: the interpreter, the WebAssembly tier
+   * (cpu/wasm/, identical at every instruction boundary), or `auto`, the
+   * interpreter until a program is hot. Default `interp`.
+   */
+  tier?: Tier;
 }
 
 export class Cpu {
@@ -132,6 +131,8 @@ export class Cpu {
   /** GS-style base register: `this_cpu_ptr(p) = p + gsBase`. */
   gsBase: number;
   concurrent: boolean;
+  /** See CpuOptions.tier; may change between runs. */
+  tier: Tier;
   probe: CpuProbe | null = null;
   /**
    * Accesses overlapping [watchLo, watchHi) are shown to `probe.memAccess`;
@@ -139,9 +140,10 @@ export class Cpu {
    */
   private watchLo = 0;
   private watchHi = 0;
-  /** The fast path of `address` passes [fastLow, fastEnd); set by each `run`. */
-  private fastLow = 0;
-  private fastEnd = 0;
+  /** The fast path of `address` passes [fastLow, fastEnd); set by each `run`. @internal */
+  fastLow = 0;
+  /** @internal */
+  fastEnd = 0;
   /**
    * Instructions executed by the last `run`; while a helper, kfunc or probe
    * runs, the count so far in the current run (the call included).
@@ -153,9 +155,11 @@ export class Cpu {
   fault: CpuFault | null = null;
   /** The context being run, while `run` is on the stack. */
   current: CpuContext | null = null;
-  private stopRequested = false;
-  /** The call depth whose `exit` ends a run: 0, or a callback's frame while one runs. */
-  private exitDepth = 0;
+  /** @internal */
+  stopRequested = false;
+  /** The call depth whose `exit` ends a run: 0, or a callback's frame while one runs. @internal */
+  exitDepth = 0;
+  private wasmTier: WasmTier | null = null;
   private readonly i32: Int32Array;
   private readonly i64: BigInt64Array;
 
@@ -166,6 +170,7 @@ export class Cpu {
     this.kfuncs = opts.kfuncs ?? new HelperTable('kfunc');
     this.gsBase = opts.gsBase ?? 0;
     this.concurrent = opts.concurrent ?? false;
+    this.tier = opts.tier ?? 'interp';
     this.i32 = new Int32Array(opts.memory.buffer);
     this.i64 = new BigInt64Array(opts.memory.buffer);
   }
@@ -277,6 +282,26 @@ export class Cpu {
    * Returns why it stopped; `executed` says how many instructions ran.
    */
   run(ctx: CpuContext, budget: number): StopReason {
+    if (this.tier === 'interp' || this.memory.wasm === null) return this.interpret(ctx, budget, 0);
+    const prog = ctx.program;
+    if (this.tier === 'auto' && !hot(prog, 0)) {
+      const reason = this.interpret(ctx, budget, 0);
+      hot(prog, this.executed);
+      return reason;
+    }
+    const code = translationOf(prog);
+    if (code === null) return this.interpret(ctx, budget, 0);
+    this.wasmTier ??= new WasmTier(this);
+    return this.wasmTier.run(ctx, budget, code);
+  }
+
+  /**
+   * The interpreter: runs `ctx` from `n0` instructions into the current run
+   * to at most `budget` in all. `run` calls it with 0; the WebAssembly tier
+   * calls it for the instructions it leaves to the interpreter.
+   * @internal
+   */
+  interpret(ctx: CpuContext, budget: number, n0: number): StopReason {
     const R = ctx.words;
     const prog = ctx.program;
     const code = prog.code;
@@ -287,31 +312,24 @@ export class Cpu {
     const dv = this.memory.view;
     // Everything below the end of the watched range takes the slow path, which
     // shows the watched part to the probe: no cost per access when not watching.
-    this.fastLow = Math.max(this.watchHi, this.memory.lowLimit);
-    this.fastEnd = this.memory.size;
+    this.setFastRange();
     const exitDepth = this.exitDepth;
     let pc = R[CTX_PC];
     let i = pc;
-    let n = 0;
+    let n = n0;
     this.fault = null;
     this.current = ctx;
     // The saved context may come from memory a stray store reached: resume
     // only one the interpreter could have left (r10 is read-only to programs).
-    const depth0 = R[CTX_DEPTH];
-    if (
-      depth0 < exitDepth ||
-      depth0 >= MAX_CALL_FRAMES ||
-      R[21] !== 0 ||
-      R[20] !== (((R[CTX_STACK_TOP] >>> 0) - depth0 * MAX_BPF_STACK) | 0)
-    ) {
+    if (!this.resumable(R)) {
       this.fault = corruptedContext(R, exitDepth, pc);
-      return this.stop(0, StopReason.Fault);
+      return this.stop(n, StopReason.Fault, n0);
     }
     try {
       for (;;) {
         if (n >= budget) {
           R[CTX_PC] = pc;
-          return this.stop(n, StopReason.Budget);
+          return this.stop(n, StopReason.Budget, n0);
         }
         n++;
         i = pc++;
@@ -871,7 +889,7 @@ export class Cpu {
             R[CTX_PC] = pc;
             this.executed = n;
             const table = src === BPF_PSEUDO_KFUNC_CALL ? this.kfuncs : this.helpers;
-            if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop);
+            if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop, n0);
             pc = R[CTX_PC];
             break;
           }
@@ -882,7 +900,7 @@ export class Cpu {
             this.executed = n;
             const d = D[i];
             const id = (R[d + 1] >>> 0) * 0x1_0000_0000 + (R[d] >>> 0);
-            if (this.callHelper(ctx, this.helpers, id, i)) return this.stop(n, StopReason.Stop);
+            if (this.callHelper(ctx, this.helpers, id, i)) return this.stop(n, StopReason.Stop, n0);
             pc = R[CTX_PC];
             break;
           }
@@ -890,7 +908,7 @@ export class Cpu {
             const depth = R[CTX_DEPTH];
             if (depth === exitDepth) {
               R[CTX_PC] = i;
-              return this.stop(n, StopReason.Exit);
+              return this.stop(n, StopReason.Exit, n0);
             }
             // The depth word is in memory another CPU can store to while this one runs.
             if (depth < exitDepth || depth >= MAX_CALL_FRAMES)
@@ -906,13 +924,39 @@ export class Cpu {
       if (!(e instanceof CpuFault)) throw e;
       R[CTX_PC] = i;
       this.fault = e;
-      return this.stop(n, StopReason.Fault);
+      return this.stop(n, StopReason.Fault, n0);
     }
   }
 
-  private stop(n: number, reason: StopReason): StopReason {
+  /**
+   * Whether the saved context `R` is one the interpreter could have left:
+   * a call depth in range and r10 the frame pointer of that depth. @internal
+   */
+  resumable(R: Int32Array): boolean {
+    const depth = R[CTX_DEPTH];
+    return (
+      depth >= this.exitDepth &&
+      depth < MAX_CALL_FRAMES &&
+      R[21] === 0 &&
+      R[20] === (((R[CTX_STACK_TOP] >>> 0) - depth * MAX_BPF_STACK) | 0)
+    );
+  }
+
+  /**
+   * The range `address` passes without a second look: everything below the
+   * end of the watched range takes the slow path, which shows the watched
+   * part to the probe, so watching costs nothing per access when off. The
+   * WebAssembly tier tests the same range. @internal
+   */
+  setFastRange(): void {
+    this.fastLow = Math.max(this.watchHi, this.memory.lowLimit);
+    this.fastEnd = this.memory.size;
+  }
+
+  /** Ends a run (or the interpreter's part of one, from `n0`) at `n` instructions. @internal */
+  stop(n: number, reason: StopReason, n0 = 0): StopReason {
     this.executed = n;
-    this.totalExecuted += n;
+    this.totalExecuted += n - n0;
     this.current = null;
     this.stopRequested = false;
     return reason;
@@ -1150,8 +1194,8 @@ export class Cpu {
     return R[f];
   }
 
-  /** Runs a helper or kfunc whole; returns true when it asked the CPU to stop. */
-  private callHelper(ctx: CpuContext, table: HelperTable, id: number, i: number): boolean {
+  /** Runs a helper or kfunc whole; returns true when it asked the CPU to stop. @internal */
+  callHelper(ctx: CpuContext, table: HelperTable, id: number, i: number): boolean {
     const entry = table.get(id);
     if (entry === undefined) {
       throw new CpuFault('unknown-helper', i, `unknown ${table.kind} ${id}`);

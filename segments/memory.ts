@@ -21,6 +21,12 @@ export const MAX_MEMORY_SIZE = 0x8000_0000;
 
 export type AccessKind = 'read' | 'write';
 
+const WASM_PAGE = 0x1_0000;
+/** Bytes of the WebAssembly memory behind `size` guest bytes: whole pages, and one more. */
+export function wasmBytes(size: number): number {
+  return (Math.ceil(size / WASM_PAGE) + 1) * WASM_PAGE;
+}
+
 /** A host-side (TS API) access outside mapped memory. */
 export class MemoryAccessError extends ErrnoError {
   constructor(
@@ -58,15 +64,24 @@ export class PhysicalMemory {
    */
   lowLimit = PAGE_SIZE;
   readonly buffer: SharedArrayBuffer;
+  /**
+   * The WebAssembly memory whose buffer this is, for the fast tier
+   * (cpu/wasm/): null when built over a bare SharedArrayBuffer. Its buffer
+   * runs past `size` to a whole number of 64 KiB pages plus one page the
+   * guest never sees (the tier's scratch for contexts outside memory).
+   */
+  readonly wasm: WebAssembly.Memory | null;
   readonly size: number;
   readonly u8: Uint8Array;
   readonly view: DataView;
 
   /**
-   * @param buffer the SharedArrayBuffer to use (its contents kept), for a
-   *   machine rebuilt over another thread's memory; a new zeroed one by default.
+   * @param buffer the memory to use (its contents kept), for a machine
+   *   rebuilt over another thread's memory: a WebAssembly.Memory from
+   *   `PhysicalMemory.allocate` or a bare SharedArrayBuffer of `size` bytes;
+   *   a new zeroed WebAssembly memory by default.
    */
-  constructor(size: number, buffer?: SharedArrayBuffer) {
+  constructor(size: number, buffer?: SharedArrayBuffer | WebAssembly.Memory) {
     if (!Number.isInteger(size) || size < 2 * PAGE_SIZE || size > MAX_MEMORY_SIZE) {
       throw new ErrnoError(
         'EINVAL',
@@ -77,15 +92,38 @@ export class PhysicalMemory {
       throw new ErrnoError('EINVAL', `memory size ${size} is not a multiple of ${PAGE_SIZE}`);
     }
     this.size = size;
-    if (buffer !== undefined && buffer.byteLength !== size) {
+    const wasm =
+      buffer instanceof WebAssembly.Memory
+        ? buffer
+        : buffer === undefined
+          ? PhysicalMemory.allocate(size)
+          : null;
+    const bytes = wasm?.buffer.byteLength ?? (buffer as SharedArrayBuffer).byteLength;
+    if (bytes !== (wasm === null ? size : wasmBytes(size))) {
       throw new ErrnoError(
         'EINVAL',
-        `shared buffer of ${buffer.byteLength} bytes does not match memory size ${size}`,
+        `shared buffer of ${bytes} bytes does not match memory size ${size}`,
       );
     }
-    this.buffer = buffer ?? new SharedArrayBuffer(size);
-    this.u8 = new Uint8Array(this.buffer);
-    this.view = new DataView(this.buffer);
+    this.wasm = wasm;
+    this.buffer =
+      wasm === null ? (buffer as SharedArrayBuffer) : (wasm.buffer as unknown as SharedArrayBuffer);
+    // Guest memory only: the WebAssembly memory's last page is the fast tier's.
+    this.u8 = new Uint8Array(this.buffer, 0, size);
+    this.view = new DataView(this.buffer, 0, size);
+  }
+
+  /**
+   * A zeroed shared WebAssembly memory for a machine of `size` bytes, to
+   * hand to `new PhysicalMemory(size, memory)` here and in worker threads.
+   *
+   * @example
+   * const shared = PhysicalMemory.allocate(64 << 20);
+   * const a = new PhysicalMemory(64 << 20, shared);
+   */
+  static allocate(size: number): WebAssembly.Memory {
+    const pages = wasmBytes(size) / WASM_PAGE;
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   }
 
   /** True when [addr, addr+len) lies entirely in mapped memory. */

@@ -9,8 +9,8 @@ const labels = [...source.matchAll(/case \/\* ([A-Z0-9_]+) \*\/ (0x[0-9a-f]{2}):
   (m): [string, number] => [m[1], Number(m[2])],
 );
 const runBody = source.slice(
-  source.indexOf('  run(ctx: CpuContext'),
-  source.indexOf('  private stop('),
+  source.indexOf('  interpret(ctx: CpuContext'),
+  source.indexOf('  stop(n: number'),
 );
 
 const field = (name: string): number => {
