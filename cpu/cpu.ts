@@ -69,7 +69,8 @@ import {
   MAX_BPF_STACK,
   MAX_CALL_FRAMES,
 } from './opcodes.ts';
-import { StopReason } from './stop-reason.ts';
+import type { LoadedProgram } from './program.ts';
+import { StopReason, TAIL_CALL } from './stop-reason.ts';
 import { WasmTier } from './wasm/instance.ts';
 import { hot, type Tier, translationOf } from './wasm/tier.ts';
 
@@ -278,27 +279,60 @@ export class Cpu {
   }
 
   /**
+   * Called by bpf_tail_call's helper: once the helper returns, the context
+   * goes on at the first instruction of `prog` with the same registers and
+   * stack frame (the interpreter's JMP_TAIL_CALL: `insn = prog->insnsi`).
+   * Only the main function may tail call: a caller frame's return pc would
+   * name an instruction of the program being replaced.
+   *
+   * @example
+   * cpu.tailCall(ctx, target); // inside a helper
+   */
+  tailCall(ctx: CpuContext, prog: LoadedProgram): void {
+    if (ctx.words[CTX_DEPTH] !== 0) {
+      throw new CpuFault(
+        'helper-error',
+        ctx.pc - 1,
+        `bpf_tail_call from call depth ${ctx.words[CTX_DEPTH]}: this machine tail calls from the main function only`,
+      );
+    }
+    ctx.program = prog;
+    ctx.words[CTX_PC] = 0;
+  }
+
+  /**
    * Runs `ctx` for at most `budget` instructions (an `lddw` counts as one).
    * Returns why it stopped; `executed` says how many instructions ran.
    */
   run(ctx: CpuContext, budget: number): StopReason {
-    if (this.tier === 'interp' || this.memory.wasm === null) return this.interpret(ctx, budget, 0);
+    let reason = this.runTier(ctx, budget, 0);
+    while (reason === TAIL_CALL) reason = this.runTier(ctx, budget, this.executed);
+    return reason;
+  }
+
+  /**
+   * Runs the context's program, from `n0` instructions into the run, on
+   * this CPU's tier; TAIL_CALL when a tail call replaced the program.
+   */
+  private runTier(ctx: CpuContext, budget: number, n0: number): StopReason {
+    if (this.tier === 'interp' || this.memory.wasm === null) return this.interpret(ctx, budget, n0);
     const prog = ctx.program;
     if (this.tier === 'auto' && !hot(prog, 0)) {
-      const reason = this.interpret(ctx, budget, 0);
-      hot(prog, this.executed);
+      const reason = this.interpret(ctx, budget, n0);
+      hot(prog, this.executed - n0);
       return reason;
     }
     const code = translationOf(prog);
-    if (code === null) return this.interpret(ctx, budget, 0);
+    if (code === null) return this.interpret(ctx, budget, n0);
     this.wasmTier ??= new WasmTier(this);
-    return this.wasmTier.run(ctx, budget, code);
+    return this.wasmTier.run(ctx, budget, code, n0);
   }
 
   /**
    * The interpreter: runs `ctx` from `n0` instructions into the current run
    * to at most `budget` in all. `run` calls it with 0; the WebAssembly tier
-   * calls it for the instructions it leaves to the interpreter.
+   * calls it for the instructions it leaves to the interpreter. Returns
+   * TAIL_CALL when a tail call replaced the program.
    * @internal
    */
   interpret(ctx: CpuContext, budget: number, n0: number): StopReason {
@@ -890,6 +924,8 @@ export class Cpu {
             this.executed = n;
             const table = src === BPF_PSEUDO_KFUNC_CALL ? this.kfuncs : this.helpers;
             if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop, n0);
+            // bpf_tail_call replaced the program: `run` goes on with the new one.
+            if (ctx.program !== prog) return this.stop(n, TAIL_CALL, n0);
             pc = R[CTX_PC];
             break;
           }

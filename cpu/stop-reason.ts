@@ -16,3 +16,10 @@ export const StopReason = {
   Stop: 3,
 } as const;
 export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+
+/**
+ * The interpreter's and the fast tier's own stop: a tail call replaced the
+ * program, and `Cpu.run` goes on with the new one. Never returned by `run`.
+ * @internal
+ */
+export const TAIL_CALL = 4 as StopReason;

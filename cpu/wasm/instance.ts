@@ -22,7 +22,7 @@ import { CTX_PC } from '../context.ts';
 import type { Cpu } from '../cpu.ts';
 import { CpuFault } from '../fault.ts';
 import type { LoadedProgram } from '../program.ts';
-import { StopReason } from '../stop-reason.ts';
+import { StopReason, TAIL_CALL } from '../stop-reason.ts';
 import {
   Exit,
   FLAG_CONCURRENT,
@@ -79,11 +79,16 @@ export class WasmTier {
     return fn;
   }
 
-  /** Runs `ctx` for at most `budget` instructions with `code`, its program's translation. */
-  run(ctx: CpuContext, budget: number, code: Translation): StopReason {
+  /**
+   * Runs `ctx` from `n0` instructions into the run to at most `budget`, with
+   * `code`, its program's translation. TAIL_CALL when a tail call replaced
+   * the program.
+   */
+  run(ctx: CpuContext, budget: number, code: Translation, n0: number): StopReason {
     const cpu = this.cpu;
     const R = ctx.words;
-    if (!cpu.resumable(R)) return cpu.interpret(ctx, budget, 0);
+    if (!cpu.resumable(R)) return cpu.interpret(ctx, budget, n0);
+    const prog = ctx.program;
     const fn = this.instance(code, ctx.program);
     const inMemory = R.buffer === cpu.memory.buffer;
     const addr = inMemory ? R.byteOffset : this.scratch;
@@ -91,7 +96,7 @@ export class WasmTier {
     const w = addr >> 2;
     const { labelOf, stepsToLeader } = code;
     cpu.fault = null;
-    let n = 0;
+    let n = n0;
     for (;;) {
       if (n >= budget) {
         cpu.current = ctx;
@@ -153,6 +158,7 @@ export class WasmTier {
         }
         default:
           if (cpu.stopRequested) return cpu.stop(n, StopReason.Stop, n);
+          if (ctx.program !== prog) return cpu.stop(n, TAIL_CALL, n);
       }
     }
   }
