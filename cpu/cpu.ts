@@ -152,6 +152,8 @@ export class Cpu {
   executed = 0;
   /** Total instructions executed by this CPU. */
   totalExecuted = 0;
+  /** How many of `totalExecuted` ran as compiled code (the WebAssembly tier). */
+  compiledExecuted = 0;
   /** The exception of the last run that stopped with StopReason.Fault. */
   fault: CpuFault | null = null;
   /** The context being run, while `run` is on the stack. */

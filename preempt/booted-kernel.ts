@@ -220,6 +220,7 @@ export class BootedKernel implements Kernel {
         helpers: this.helpers,
         kfuncs: this.kfuncs,
         gsBase: this.areas.offsets[id],
+        tier: this.opts.tier,
       });
       cpu.probe = probeOf(this);
       const idle = this.createTask(

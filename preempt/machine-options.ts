@@ -8,6 +8,7 @@
  * opts.tickInterval; // 1000
  */
 
+import { TIERS, type Tier } from '../cpu/wasm/tier.ts';
 import { PCPU_CHUNK_REGION_SIZE } from '../percpu/allocator.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import { ErrnoError } from '../segments/errno.ts';
@@ -62,6 +63,13 @@ export interface MachineOptions {
    * path. Default true.
    */
   sanitizer?: boolean;
+  /**
+   * Who executes guest programs (cpu/wasm/tier.ts): `interp`, `jit` (each
+   * program compiled to WebAssembly, exact at every instruction boundary:
+   * the same trace, counts and faults) or `auto` (interpret until a program
+   * has run JIT_THRESHOLD instructions). Default `auto`.
+   */
+  tier?: Tier;
 }
 
 /** Every option with its value. */
@@ -84,6 +92,7 @@ const DEFAULTS: ResolvedMachineOptions = {
   kmallocHeap: 4 << 20,
   vmallocSize: 0,
   sanitizer: true,
+  tier: 'auto',
 };
 
 /** `options` over the defaults, checked: EINVAL naming the option and its value. */
@@ -106,6 +115,9 @@ export function resolveMachineOptions(options: MachineOptions = {}): ResolvedMac
   }
   if (!['warn', 'fatal', 'off'].includes(opts.debugPreempt)) {
     throw new ErrnoError('EINVAL', `debugPreempt '${opts.debugPreempt}' is not warn, fatal or off`);
+  }
+  if (!TIERS.includes(opts.tier)) {
+    throw new ErrnoError('EINVAL', `tier '${opts.tier}' is not interp, jit or auto`);
   }
   return opts;
 }

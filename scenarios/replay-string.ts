@@ -52,7 +52,9 @@ export function scenarioFingerprint(s: Scenario, k: Kernel): ScenarioFingerprint
   const tasks = [...k.tasks.values()].map(
     (t) => `${t.pid} ${t.comm} cpu ${t.cpu} allowed ${t.cpusAllowed} kthread ${t.kthread}`,
   );
+  // The tier executes the same run, so a replay string holds on each.
   const options = Object.entries(k.opts)
+    .filter(([key]) => key !== 'tier')
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([key, value]) => `${key}=${String(value)}`);
   const hash = createHash('sha256')

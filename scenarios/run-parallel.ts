@@ -18,6 +18,7 @@
  */
 
 import { pathToFileURL } from 'node:url';
+import type { Tier } from '../cpu/wasm/tier.ts';
 import { ParallelRunner, type ParallelRunResult } from '../preempt/parallel/runner.ts';
 import { loadScenario, resolveScenarioPath, SCENARIO_LOADER } from './load-scenario.ts';
 import type { ScenarioResult } from './run-scenario.ts';
@@ -29,6 +30,8 @@ export interface ParallelScenarioOptions {
   maxSteps?: number;
   /** Stop after this many ms of wall time. Default 60 s. */
   timeoutMs?: number;
+  /** Who executes guest programs in each worker (MachineOptions.tier). */
+  tier?: Tier;
   /** Workers to reuse; a one-off runner (closed at the end) when absent. */
   runner?: ParallelRunner;
 }
@@ -52,7 +55,10 @@ export async function runScenarioParallel(
     const parallel = await runner.run(
       { module: pathToFileURL(path).href, loader: SCENARIO_LOADER },
       {
-        machine: opts.cpus === undefined ? {} : { cpus: opts.cpus },
+        machine: {
+          ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
+          ...(opts.tier === undefined ? {} : { tier: opts.tier }),
+        },
         maxSteps: opts.maxSteps,
         timeoutMs: opts.timeoutMs,
       },

@@ -20,6 +20,7 @@
  * r.replay;  // 'v2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
+import type { Tier } from '../cpu/wasm/tier.ts';
 import {
   describeHostCode,
   describeRunning,
@@ -72,6 +73,8 @@ export interface RunScenarioOptions {
   traceBytesPerCpu?: number;
   /** Wall-clock limit of the run in ms: setup, the engine and the invariants. Default: none. */
   timeoutMs?: number;
+  /** Who executes guest programs (MachineOptions.tier); the run is the same on each. */
+  tier?: Tier;
 }
 
 export interface ScenarioResult {
@@ -122,6 +125,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   const machine = bootUnsetRecipe(s, {
     ...(opts.cpus === undefined ? {} : { cpus: opts.cpus }),
     ...(opts.traceBytesPerCpu === undefined ? {} : { traceBytesPerCpu: opts.traceBytesPerCpu }),
+    ...(opts.tier === undefined ? {} : { tier: opts.tier }),
   });
   selectTraceEvents(machine, opts);
   const errors: UserCodeError[] = [];

@@ -144,6 +144,7 @@ export class WasmTier {
       const ran = pass - (result >>> 2);
       n += ran;
       cpu.totalExecuted += ran;
+      cpu.compiledExecuted += ran;
       switch (result & 3) {
         case Exit.Short:
           // Less budget than the block: the interpreter runs what is left.

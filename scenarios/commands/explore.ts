@@ -10,6 +10,7 @@
  */
 
 import { type Command, Option } from 'commander';
+import type { Tier } from '../../cpu/wasm/tier.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import { type ExploreResult, explore } from '../explore.ts';
 import { loadScenario } from '../load-scenario.ts';
@@ -28,6 +29,7 @@ interface ExploreFlags {
   steps?: number;
   maxSteps?: number;
   timeout?: number;
+  tier?: Tier;
 }
 
 const RUNS_MAX = 1_000_000_000;
@@ -97,6 +99,7 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     steps: flags.steps,
     maxSteps: flags.maxSteps,
     timeoutMs: flags.timeout,
+    tier: flags.tier,
   };
   const tty = process.stderr.isTTY === true;
   let result: ExploreResult;

@@ -12,6 +12,7 @@
 
 import { closeSync, existsSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import type { Tier } from '../../cpu/wasm/tier.ts';
 import { NR_CPUS } from '../../percpu/first-chunk.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import { loadScenario } from '../load-scenario.ts';
@@ -49,6 +50,7 @@ interface RunFlags {
   format?: 'ftrace' | 'json';
   mode?: 'deterministic' | 'parallel';
   timeout?: number;
+  tier?: Tier;
 }
 
 /**
@@ -99,6 +101,12 @@ export function scheduleOptions(command: 'run' | 'explore'): Option[] {
       'wall-clock limit of a run in ms, in both modes: the run stops and reports ' +
         `what it gathered, 1..${TIMEOUT_MAX} (default: none, 60000 in parallel mode)`,
     ).argParser(integerIn(1, TIMEOUT_MAX)),
+    new Option(
+      '--tier <tier>',
+      'who executes guest programs: interp (the interpreter), jit (each program ' +
+        'compiled to WebAssembly) or auto (the interpreter until a program is hot); ' +
+        'the run, its trace and its replay string are the same on each (default auto)',
+    ).choices(['interp', 'jit', 'auto']),
   ];
   if (command === 'run') return all;
   return all.filter((o) => o.long !== '--seed' && o.long !== '--quantum');
@@ -213,6 +221,7 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
       cpus: flags.cpus,
       maxSteps: flags.maxSteps,
       timeoutMs: flags.timeout,
+      tier: flags.tier,
     });
   } else {
     const opts: RunScenarioOptions = {
@@ -225,6 +234,7 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
       replay: flags.replay,
       maxSteps: flags.maxSteps,
       timeoutMs: flags.timeout,
+      tier: flags.tier,
     };
     // runScenario turns what goes wrong in the run into reports; what it throws is
     // about its input (the machine options, a replay string of another scenario).
