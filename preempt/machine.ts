@@ -45,7 +45,10 @@ export class Machine {
    *   (memorySize bytes) instead of a new one; the parallel runner's workers
    *   rebuild one machine this way (preempt/parallel/attach.ts).
    */
-  constructor(options: MachineOptions = {}, shared?: { buffer: SharedArrayBuffer }) {
+  constructor(
+    options: MachineOptions = {},
+    shared?: { buffer: SharedArrayBuffer | WebAssembly.Memory },
+  ) {
     this.opts = resolveMachineOptions(options);
     this.memory = new PhysicalMemory(this.opts.memorySize, shared?.buffer);
     this.map = new AddressMap(this.memory.size);
@@ -141,7 +144,7 @@ export interface MachineRecipe {
 export function bootRecipe(
   recipe: MachineRecipe,
   options: MachineOptions = {},
-  shared?: { buffer: SharedArrayBuffer },
+  shared?: { buffer: SharedArrayBuffer | WebAssembly.Memory },
 ): Kernel {
   const k = bootUnsetRecipe(recipe, options, shared);
   recipe.setup(k);
@@ -159,7 +162,7 @@ export function bootRecipe(
 export function bootUnsetRecipe(
   recipe: MachineRecipe,
   options: MachineOptions = {},
-  shared?: { buffer: SharedArrayBuffer },
+  shared?: { buffer: SharedArrayBuffer | WebAssembly.Memory },
 ): Kernel {
   const machine = new Machine({ ...recipe.machine, ...options }, shared);
   recipe.define?.(machine);

@@ -26,7 +26,7 @@
  *    (preempt/rcu.ts) and its callbacks run on the CPU that queued them.
  *
  * @example
- * const buffer = new SharedArrayBuffer(64 << 20);
+ * const buffer = PhysicalMemory.allocate(64 << 20); // or a bare SharedArrayBuffer (no fast tier)
  * const a = attachMachine(recipe, {}, buffer, 0);        // main thread
  * const b = attachMachine(recipe, {}, buffer, a.dirtyEnd); // a worker: same layout
  * a.layout === b.layout; // true
@@ -58,11 +58,12 @@ export interface AttachedMachine {
 export function attachMachine(
   recipe: MachineRecipe,
   options: MachineOptions,
-  buffer: SharedArrayBuffer,
+  buffer: SharedArrayBuffer | WebAssembly.Memory,
   dirtyEnd: number,
 ): AttachedMachine {
   // By 32-bit words: several times faster than bytes on shared memory.
-  new Int32Array(buffer, 0, Math.ceil(dirtyEnd / 4)).fill(0);
+  const bytes = buffer instanceof WebAssembly.Memory ? buffer.buffer : buffer;
+  new Int32Array(bytes, 0, Math.ceil(dirtyEnd / 4)).fill(0);
   const machine = bootRecipe(recipe, options, { buffer });
   for (const t of machine.tasks.values()) checkNativeBound(t);
   const ctl = ParallelControl.reserve(machine);

@@ -36,7 +36,8 @@ export interface RecipeLoader {
 export interface BootRequest {
   readonly recipe: RecipeRef;
   readonly options: MachineOptions;
-  readonly buffer: SharedArrayBuffer;
+  /** The machine's memory: a shared WebAssembly memory, so each worker's fast tier runs on it. */
+  readonly buffer: SharedArrayBuffer | WebAssembly.Memory;
   /** Bytes the previous thread's setup wrote, zeroed before this setup. */
   readonly dirtyEnd: number;
   /** The CPU this worker runs. */
@@ -57,6 +58,8 @@ export interface CpuStats {
   readonly clock: number;
   /** Guest instructions executed. */
   readonly executed: number;
+  /** How many of them ran as compiled code (the WebAssembly tier). */
+  readonly compiled: number;
   readonly ticks: number;
   /** Context switches on this CPU (rq->nr_switches). */
   readonly switches: number;

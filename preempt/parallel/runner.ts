@@ -34,6 +34,7 @@ import { Worker } from 'node:worker_threads';
 import { type Remote, releaseProxy, wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ErrnoError } from '../../segments/errno.ts';
+import { PhysicalMemory } from '../../segments/memory.ts';
 import { crashReport } from '../emulator-crash.ts';
 import type { Kernel } from '../kernel.ts';
 import type { MachineOptions, MachineRecipe } from '../machine.ts';
@@ -159,7 +160,7 @@ export class ParallelRunner {
     // The sanitizer's shadow is per thread, so parallel machines run without it.
     const options = { ...opts.machine, sanitizer: false };
     const memorySize = options.memorySize ?? recipe.machine?.memorySize ?? 64 << 20;
-    const buffer = new SharedArrayBuffer(memorySize);
+    const buffer = PhysicalMemory.allocate(memorySize);
     const main = attachMachine(recipe, options, buffer, 0);
     viewRemoteCpus(main.machine, -1);
     const workers = this.take(main.machine.nrCpus);
@@ -337,6 +338,7 @@ function lostCpu(k: Kernel, cpu: number, terminated: boolean, e: unknown): CpuRu
       cpu,
       clock: 0,
       executed: 0,
+      compiled: 0,
       ticks: 0,
       switches: Number(c.rq.nrSwitches),
       ipis: 0,

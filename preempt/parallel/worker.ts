@@ -131,6 +131,7 @@ const api = {
       cpu: c.id,
       clock: c.clock,
       executed: c.cpu.totalExecuted,
+      compiled: c.cpu.compiledExecuted,
       ticks: c.ticks,
       switches: Number(c.rq.nrSwitches),
       ipis: k.ipis,

@@ -53,6 +53,15 @@ describe('the parallel runner', () => {
     expect(r.crash).toBeUndefined();
   });
 
+  it('runs the same machine on the WebAssembly tier: each worker compiles its own instances', async () => {
+    const r = await runner.run(recipe('boundCounters'), { machine: { tier: 'jit' } });
+    expect(r.end).toBe('finished');
+    expect(perCpuValues(r.machine, 'hits')).toEqual([2000n, 2000n]);
+    for (const c of r.cpus) expect(c.stats.compiled).toBeGreaterThan(2000);
+    const interp = await runner.run(recipe('boundCounters'), { machine: { tier: 'interp' } });
+    for (const c of interp.cpus) expect(c.stats.compiled).toBe(0);
+  });
+
   it('lets the idle CPU pull guest tasks queued on a busy one, which then run in its worker', async () => {
     for (let run = 0; run < 5; run++) {
       // CPU 0 spins for as long as CPU 1 takes: no step budget.
