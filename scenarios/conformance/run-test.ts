@@ -29,6 +29,7 @@ import { Cpu, StopReason } from '../../cpu/cpu.ts';
 import { HelperTable } from '../../cpu/helpers.ts';
 import { encode, type Insn } from '../../cpu/insn.ts';
 import { type LoadedProgram, loadProgram } from '../../cpu/program.ts';
+import type { Tier } from '../../cpu/wasm/tier.ts';
 import { ErrnoError } from '../../segments/errno.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../../segments/memory.ts';
 import type { ConformanceTest } from './data-file.ts';
@@ -51,6 +52,8 @@ export type ConformanceOutcome =
   | { status: 'skip'; reason: string };
 
 export interface RunOptions {
+  /** Who executes the program (CpuOptions.tier); default the interpreter. */
+  tier?: Tier;
   /** Instruction budget; DEFAULT_BUDGET by default. */
   budget?: number;
 }
@@ -86,7 +89,7 @@ export function runConformanceTest(
       reason: `the program loaded, but it should be rejected (${test.error})`,
     };
   }
-  return execute(program, test.mem, test.result!, opts.budget ?? DEFAULT_BUDGET);
+  return execute(program, test.mem, test.result!, opts.budget ?? DEFAULT_BUDGET, opts.tier);
 }
 
 /** Assembles or decodes the program and loads it; ErrnoError when rejected or inconsistent. */
@@ -131,12 +134,13 @@ function execute(
   mem: Uint8Array,
   expected: bigint,
   budget: number,
+  tier: Tier = 'interp',
 ): ConformanceOutcome {
   const stackBottom = MEM_ADDR + Math.ceil(Math.max(mem.length, 1) / PAGE_SIZE) * PAGE_SIZE;
   const stackTop = stackBottom + Math.ceil(STACK_BYTES / PAGE_SIZE) * PAGE_SIZE;
   const memory = new PhysicalMemory(stackTop);
   memory.writeBytes(MEM_ADDR, mem);
-  const cpu = new Cpu({ memory, helpers: HELPERS });
+  const cpu = new Cpu({ memory, helpers: HELPERS, tier });
   const ctx = new CpuContext(program, stackTop);
   ctx.setReg(1, BigInt(MEM_ADDR));
   ctx.setReg(2, BigInt(mem.length));

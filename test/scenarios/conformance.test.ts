@@ -50,6 +50,11 @@ describe.skipIf(suiteDir === undefined)(`eBPF conformance suite (${suiteDir})`, 
     );
     expect(outcome).toEqual({ status: 'pass' });
   });
+
+  it.each(suiteFiles)('%s on the WebAssembly tier', (name) => {
+    const test = parseDataFile(readFileSync(path.join(suiteDir ?? '', name), 'utf8'));
+    expect(runConformanceTest(test, { tier: 'jit' })).toEqual({ status: 'pass' });
+  });
 });
 
 describe('.data files', () => {
