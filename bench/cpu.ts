@@ -3,7 +3,9 @@
  * interpreter, in million emulated instructions per second (median of 5
  * timed runs after a warm-up), each checked for its r0 and dynamic
  * instruction count, beside the reference interpreter (test/reference)
- * measured in the same run on the same program.
+ * measured in the same run on the same program; then the same programs on
+ * the WebAssembly tier (`jit_*`, ratio against the interpreter), and the
+ * tier's compile time per instruction (`jit_compile`).
  *
  * @example
  * // npm run bench -- cpu --json
@@ -12,11 +14,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assemble } from '../cpu/asm/pseudo-c.ts';
-import { CpuContext } from '../cpu/context.ts';
+import { CpuContext, CTX_WORDS } from '../cpu/context.ts';
 import { Cpu, StopReason } from '../cpu/cpu.ts';
 import { HelperTable } from '../cpu/helpers.ts';
 import type { Insn } from '../cpu/insn.ts';
-import { loadProgram } from '../cpu/program.ts';
+import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
+import type { Tier } from '../cpu/wasm/tier.ts';
+import { translate } from '../cpu/wasm/translate.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { PhysicalMemory } from '../segments/memory.ts';
 import { ReferenceInterpreter } from '../test/reference/reference-interpreter.ts';
@@ -29,6 +33,8 @@ const MEMORY_SIZE = 1 << 20;
 const STACK_TOP = 0x10000;
 const BUDGET = 2 ** 31;
 const TIMED_RUNS = 5;
+/** Where the fast tier's benchmark context lives: above the stack. */
+const CTX_ADDR = 0x20000;
 
 export interface BenchProgram {
   name: string;
@@ -75,10 +81,16 @@ export function benchHelpers(): HelperTable {
   });
 }
 
-function runFast(prog: BenchProgram): { r0: bigint; executed: number; seconds: number } {
+function runFast(
+  prog: BenchProgram,
+  tier: Tier = 'interp',
+  loaded = loadProgram(prog.insns, { name: prog.name }),
+): { r0: bigint; executed: number; seconds: number } {
   const memory = new PhysicalMemory(MEMORY_SIZE);
-  const cpu = new Cpu({ memory, helpers: benchHelpers() });
-  const ctx = new CpuContext(loadProgram(prog.insns, { name: prog.name }), STACK_TOP);
+  const cpu = new Cpu({ memory, helpers: benchHelpers(), tier });
+  // The fast tier's context in memory, as a machine's tasks are (a JS one is mirrored).
+  const words = tier === 'jit' ? new Int32Array(memory.buffer, CTX_ADDR, CTX_WORDS) : undefined;
+  const ctx = new CpuContext(loaded, STACK_TOP, words);
   const t0 = process.hrtime.bigint();
   const reason = cpu.run(ctx, BUDGET);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -143,6 +155,75 @@ export async function run(): Promise<BenchReport> {
       baseline: 'reference interpreter',
       note: `reference ${refValue.toPrecision(3)} M insn/s; r0 = 0x${ref.r0.toString(16)}`,
     });
+    // The fast tier on one loaded program (its module compiled once, as a
+    // machine compiles a program once), after a warm-up run that lets V8
+    // optimise the module.
+    const loaded = loadProgram(prog.insns, { name: prog.name });
+    runFast(prog, 'jit', loaded);
+    const jitTimes: number[] = [];
+    for (let k = 0; k < TIMED_RUNS; k++) {
+      const r = runFast(prog, 'jit', loaded);
+      check(prog, 'fast tier', r.r0, r.executed, ref.r0);
+      jitTimes.push(r.seconds);
+    }
+    const jit = prog.dynInsns / median(jitTimes) / 1e6;
+    results.push({
+      name: `jit_${name}`,
+      value: jit,
+      unit: 'M insn/s',
+      ratio: jit / value,
+      baseline: 'interpreter',
+      note: `reference ${refValue.toPrecision(3)} M insn/s (${(jit / refValue).toPrecision(3)}x)`,
+    });
   }
+  const compile = compileCost();
+  results.push({
+    name: 'jit_compile',
+    value: compile.perInsn,
+    unit: 'us/insn',
+    note: `translate + WebAssembly.Module of a ${compile.insns}-instruction program (median of ${TIMED_RUNS}); the interpreter runs ${compile.interpInsns.toFixed(0)} instructions in that time`,
+  });
   return { suite: 'cpu', results };
+}
+
+/** A straight-line program of `blocks` pieces of alu, memory and branch code, for compile times. */
+function compileWorkload(blocks: number): LoadedProgram {
+  const lines: string[] = ['r1 = 0', 'r3 = 0x12345'];
+  for (let k = 0; k < blocks; k++) {
+    lines.push(
+      'r3 += r1',
+      'r4 = r3',
+      'r4 >>= 7',
+      'r3 ^= r4',
+      'r3 *= 0x2545F491',
+      '*(u64 *)(r10 - 8) = r3',
+      'r2 = *(u64 *)(r10 - 8)',
+      `if r2 > 100 goto L${k}`,
+      'r1 += 1',
+      `L${k}:`,
+    );
+  }
+  lines.push('r0 = r3', 'exit');
+  return loadProgram(assemble(lines.join('\n')).insns);
+}
+
+/**
+ * Microseconds to translate and compile one instruction, and how many
+ * instructions the interpreter runs meanwhile (alu_loop's rate): what
+ * JIT_THRESHOLD (cpu/wasm/tier.ts) is chosen from.
+ */
+function compileCost(): { perInsn: number; insns: number; interpInsns: number } {
+  const prog = compileWorkload(1000);
+  const times: number[] = [];
+  for (let k = 0; k < TIMED_RUNS + 1; k++) {
+    const again = loadProgram(prog.insns);
+    const t0 = process.hrtime.bigint();
+    translate(again);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  const perInsn = median(times.slice(1)) / prog.length;
+  const alu = readBenchProgram('alu_loop');
+  const r = runFast(alu);
+  const interpRate = r.executed / r.seconds / 1e6; // insns per microsecond
+  return { perInsn, insns: prog.length, interpInsns: perInsn * interpRate };
 }

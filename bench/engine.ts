@@ -4,7 +4,8 @@
  * the raw interpreter running the same program in the same run. The
  * workload is alu_loop from ../shared/bench (shortened), one task per CPU on
  * 2 CPUs under round-robin, with the timer ticking and tracing on, as a
- * scenario runs.
+ * scenario runs; then the same on the WebAssembly tier (`jit_quantum_*`,
+ * ratio against the interpreter at the same quantum).
  *
  * @example
  * // npm run bench -- engine --json
@@ -63,7 +64,7 @@ export async function run(): Promise<BenchReport> {
   ];
   for (const quantum of [1, 10, 100, 1000]) {
     const value = timed(() => {
-      const m = new Machine({ cpus: CPUS, memorySize: 16 << 20 }).boot();
+      const m = new Machine({ cpus: CPUS, memorySize: 16 << 20, tier: 'interp' }).boot();
       for (let k = 0; k < CPUS; k++)
         m.spawn({ comm: `alu${k}`, cpu: k, allowed: [k], program: insns });
       const r = runDeterministic(m, roundRobin({ quantum }), { maxSteps: 2 ** 40 });
@@ -76,6 +77,25 @@ export async function run(): Promise<BenchReport> {
       unit: 'M insn/s',
       ratio: value / raw,
       baseline: 'raw interpreter',
+    });
+  }
+  // The same runs on the WebAssembly tier, against the interpreter's figure at that quantum.
+  for (const quantum of [1, 10, 100, 1000]) {
+    const value = timed(() => {
+      const m = new Machine({ cpus: CPUS, memorySize: 16 << 20, tier: 'jit' }).boot();
+      for (let k = 0; k < CPUS; k++)
+        m.spawn({ comm: `alu${k}`, cpu: k, allowed: [k], program: insns });
+      const r = runDeterministic(m, roundRobin({ quantum }), { maxSteps: 2 ** 40 });
+      if (!r.finished) throw new Error(`jit quantum ${quantum}: the tasks did not finish`);
+      return r.steps;
+    });
+    const interp = results.find((x) => x.name === `quantum_${quantum}`)?.value ?? raw;
+    results.push({
+      name: `jit_quantum_${quantum}`,
+      value,
+      unit: 'M insn/s',
+      ratio: value / interp,
+      baseline: `quantum_${quantum} (interpreter)`,
     });
   }
   return { suite: 'engine', results };
