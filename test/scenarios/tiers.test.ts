@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { loadScenario, shippedScenarios } from '../../scenarios/load-scenario.ts';
 import { formatReport } from '../../scenarios/report.ts';
 import { type RunScenarioOptions, runScenario } from '../../scenarios/run-scenario.ts';
+import { spawnCli } from './cli-process.ts';
 
 const schedules: RunScenarioOptions[] = [
   { strategy: 'pct', seed: 3 },
@@ -35,5 +36,17 @@ describe('tiers', () => {
         ).toEqual(interp.machine.cpus.map((c) => c.cpu.totalExecuted));
       }
     }
+  });
+
+  it('--tier: the same report from the CLI on each tier; an unknown tier is a usage error', () => {
+    const args = ['run', 'lost-update-racy', '--seed', '2'];
+    const interp = spawnCli([...args, '--tier', 'interp']);
+    const jit = spawnCli([...args, '--tier', 'jit']);
+    expect(interp.status).toBe(1);
+    expect(jit.status).toBe(1);
+    expect(jit.stdout).toBe(interp.stdout);
+    const bad = spawnCli([...args, '--tier', 'fast']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--tier');
   });
 });

@@ -26,6 +26,7 @@ describe('percpu-emu --help, --version and list', () => {
       '--quantum <q>': 'instructions each CPU runs before the next CPU gets its turn',
       '--max-steps <n>': 'stop once all CPUs together executed this many instructions',
       '--timeout <ms>': 'wall-clock limit of a run in ms, in both modes',
+      '--tier <tier>': 'who executes guest programs: interp (the interpreter), jit',
       '--replay <string>': 'rerun a recorded run exactly',
       '--trace <file>': 'write the per-CPU trace rings to <file>',
       '--format <format>': 'ftrace (text in the trace-cmd report shape',
