@@ -21,6 +21,7 @@ import { linkAndLoad } from '../../segments/image-loader.ts';
 import { Linker } from '../../segments/linker.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../../segments/memory.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
+import { allocatorViolations } from './allocator-fixtures.ts';
 
 interface BootOptions {
   cpus?: number;
@@ -414,6 +415,79 @@ describe('the balance worker (pcpu_balance_workfn)', () => {
     expect(percpuStats(b.pcpu).global.nrMaxChunks).toBe(4);
     const again = Array.from({ length: 3 }, () => alloc(b, Math.min(big, PCPU_MIN_UNIT_SIZE)));
     expect(new Set(again.map((p) => chunkOf(b, p).base))).toEqual(new Set(bases));
+  });
+});
+
+describe('exhaust and free (issue 11)', () => {
+  /** Allocates `size` bytes until the allocator refuses; returns the pointers. */
+  const exhaust = (b: Booted, size: (k: number) => number) => {
+    const ps: number[] = [];
+    for (let p = b.pcpu.alloc(size(0), 8); p !== null; p = b.pcpu.alloc(size(ps.length), 8)) {
+      ps.push(p);
+    }
+    return ps;
+  };
+  const snapshot = (b: Booted) => {
+    const { nrCurAlloc, nrChunks, emptyPopPages } = percpuStats(b.pcpu).global;
+    return {
+      nrCurAlloc,
+      nrChunks,
+      emptyPopPages,
+      nrPopulated: b.pcpu.nrPopulated,
+      metadata: b.pcpu.metadataBytes(),
+    };
+  };
+  const sizes: [string, (k: number) => number, number][] = [
+    ['512 B', () => 512, 1 << 20],
+    ['4 B', () => 4, 128 << 10],
+    ['8 B to 3 KiB, mixed', (k) => [8, 24, 512, 3000, 64, 1024][k % 6], 1 << 20],
+  ];
+
+  for (const [what, size, region] of sizes) {
+    it(`${what}: the same number fits every round, with or without the balance worker`, () => {
+      const b = boot({ chunkRegionSize: region });
+      const counts: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        const ps = exhaust(b, size);
+        expect(b.warnings.at(-1)).toMatch(/atomic=0, failed to allocate new chunk$/);
+        counts.push(ps.length);
+        for (const p of ps) b.pcpu.free(p);
+        expect(allocatorViolations(b.pcpu)).toEqual([]);
+        expect(percpuStats(b.pcpu).global.nrCurAlloc).toBe(0);
+      }
+      // No balance run: what free() returned served the next round at once.
+      expect(new Set(counts).size).toBe(1);
+      // ...and that number fills most of the region (each chunk serves every CPU).
+      let bytes = 0;
+      for (let k = 0; k < counts[0]; k++) bytes += size(k);
+      expect(bytes).toBeGreaterThan(region / b.cpus / 2);
+
+      // The balance worker then gives back what it keeps no more, the same every round.
+      b.pcpu.balance();
+      expect(allocatorViolations(b.pcpu)).toEqual([]);
+      const rest = snapshot(b);
+      expect(rest.nrChunks).toBe(2); // the first chunk and one spare
+      expect(rest.emptyPopPages).toBeGreaterThanOrEqual(PCPU_EMPTY_POP_PAGES_HIGH);
+      for (let round = 0; round < 3; round++) {
+        const ps = exhaust(b, size);
+        expect(ps.length).toBe(counts[0]);
+        for (const p of ps) b.pcpu.free(p);
+        b.pcpu.balance();
+        expect(allocatorViolations(b.pcpu)).toEqual([]);
+        expect(snapshot(b)).toEqual(rest);
+      }
+    });
+  }
+
+  it('half freed, the other half still fits again, chunk by chunk', () => {
+    const b = boot({ chunkRegionSize: 1 << 20 });
+    const ps = exhaust(b, () => 256);
+    const kept = ps.filter((_, k) => k % 2 === 0);
+    for (const p of ps.filter((_, k) => k % 2 === 1)) b.pcpu.free(p);
+    expect(allocatorViolations(b.pcpu)).toEqual([]);
+    const again = exhaust(b, () => 256);
+    expect(again.length).toBe(ps.length - kept.length);
+    expect(allocatorViolations(b.pcpu)).toEqual([]);
   });
 });
 
