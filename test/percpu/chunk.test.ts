@@ -97,6 +97,12 @@ describe('struct pcpu_chunk and its metadata', () => {
     expect(l.size - l.populated).toBe(4);
   });
 
+  it('refuses a unit whose bitmap a packed run could not address', () => {
+    const memory = new PhysicalMemory(1 << 20);
+    expect(() => new Chunks(memory, COUNTERS, 2 ** 28, 1)).toThrow(/^EINVAL: unit size 268435456/);
+    expect(() => new Chunks(memory, COUNTERS, 0, 1)).toThrow(/^EINVAL/);
+  });
+
   it('starts a new chunk free, unpopulated, with whole-page blocks', () => {
     const { memory, chunks, c } = standalone(8, 0);
     expect(chunks.freeBytes(c)).toBe(8 * PAGE_SIZE);
