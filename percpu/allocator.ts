@@ -58,7 +58,10 @@
  * PCPU_EMPTY_POP_PAGES_LOW (2), after a failed atomic allocation, and when a
  * free leaves a second wholly free chunk or isolates one. As in the kernel,
  * the first chunk's and the spare free chunk's empty pages are never
- * depopulated, so the count can stay above 4.
+ * depopulated, so the count can stay above 4. The kernel queues the work on
+ * the unbound system workqueue, so any CPU runs it; the booted kernel runs
+ * it from the timer softirq of whichever CPU ticks first while it is
+ * pending (preempt/interrupts.ts).
  *
  * Messages (the `warn` hook): `illegal size (%zu) or align (%zu) for percpu
  * allocation` for refused requests (after rounding, as the kernel prints

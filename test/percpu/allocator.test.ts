@@ -640,6 +640,33 @@ describe('pcpu_lock, a raw spinlock in memory', () => {
 });
 
 describe('on a booted machine', () => {
+  it('runs the balance work on the first CPU that ticks, CPU 0 idle (the unbound workqueue)', () => {
+    const m = new Machine({ cpus: 2, tickInterval: 20, percpuChunkRegion: 256 << 10 }).boot();
+    const ps: number[] = [];
+    for (let p = m.percpu.alloc(512, 8); p !== null; p = m.percpu.alloc(512, 8)) ps.push(p);
+    for (const p of ps) m.percpu.free(p);
+    expect(m.percpu.balancePending).toBe(true);
+    expect(percpuStats(m.percpu).global.nrChunks).toBeGreaterThan(2);
+    const task = m.spawn({
+      comm: 'cpu1',
+      cpu: 1,
+      allowed: [1],
+      program: m.assemble(`r6 = 0
+spin:
+  r6 += 1
+  if r6 < 200 goto spin
+  r0 = 0
+  exit`),
+    });
+    for (let k = 0; k < 100 && !task.exited; k++) m.runCpu(1, 20);
+    expect(task.exited).toBe(true);
+    expect(m.cpus[0].ticks).toBe(0);
+    expect(m.cpus[1].ticks).toBeGreaterThan(0);
+    expect(m.percpu.balancePending).toBe(false);
+    expect(percpuStats(m.percpu).global.nrChunks).toBe(2);
+    expect(allocatorViolations(m.percpu)).toEqual([]);
+  });
+
   it('holds 100k live allocations of 8-512 bytes within the machine memory', () => {
     const m = new Machine({ cpus: 2, memorySize: 128 << 20, trace: false }).boot();
     const pcpu = new PercpuAllocator({
