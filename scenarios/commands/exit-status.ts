@@ -4,8 +4,8 @@
  *
  *   0  every invariant held (and no report was made)
  *   1  an invariant failed, or the kernel made a report (oops, KASAN,
- *      DEBUG_PREEMPT, soft lockup, warning, kmemleak); a failed test for
- *      `conformance`
+ *      DEBUG_PREEMPT, soft lockup, warning, kmemleak), or the time limit
+ *      stopped the run before a verdict; a failed test for `conformance`
  *   2  a usage or input error: a bad option or value, a missing or broken
  *      scenario file (its setup or an invariant threw), a replay string of
  *      another scenario, bad bytes
@@ -28,7 +28,8 @@ export const EXIT_STATUS_HELP = `
 Exit status:
   0  every invariant held and the kernel made no report
   1  an invariant failed, or a report was made (oops, KASAN, DEBUG_PREEMPT,
-     soft lockup, warning, kmemleak)
+     soft lockup, warning, kmemleak), or --timeout stopped the run before
+     a verdict
   2  usage or input error (a bad option or value, a missing scenario, a
      scenario whose own code threw, a replay string of another scenario)
   3  emulator bug: an exception that is not the guest's fault
