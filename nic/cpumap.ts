@@ -40,7 +40,6 @@ import { StopReason } from '../cpu/cpu.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
 import { BpfMap, type BpfMapAttr, bpfMapHeader } from '../maps/bpf-map.ts';
 import { BPF_EXIST, BPF_F_NUMA_NODE, BPF_MAP_TYPE, BPF_NOEXIST } from '../maps/bpf-uapi.ts';
-import { registerMapType } from '../maps/map-types.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import type { CpuState } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
@@ -48,7 +47,7 @@ import { wakeUpProcess } from '../preempt/scheduler.ts';
 import { TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from '../preempt/task.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { NetDevice } from './net-device.ts';
-import { type NetStack, netOf } from './net-stack.ts';
+import { type NetStack, netStackOf } from './net-stack.ts';
 import { PtrRing } from './ptr-ring.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { traceCpumapEnqueue, traceCpumapKthread, traceXdpException } from './tracepoints.ts';
@@ -465,7 +464,7 @@ export class CpuMap extends BpfMap implements RedirectMap {
     addr: number,
   ) {
     super(k, attr, id, addr, false);
-    this.net = netOf(k);
+    this.net = netStackOf(k);
     this.slots = new Array<CpuMapEntry | null>(attr.maxEntries).fill(null);
     this.enqueueStats = Array.from({ length: k.nrCpus }, () =>
       Array.from({ length: k.nrCpus }, () => ({ processed: 0, drops: 0, bulks: 0 })),
@@ -658,5 +657,3 @@ export class CpuMap extends BpfMap implements RedirectMap {
 function u32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
 }
-
-registerMapType(BPF_MAP_TYPE.CPUMAP, { allocCheck: CpuMap.allocCheck, create: CpuMap.create });

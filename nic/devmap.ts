@@ -37,12 +37,11 @@ import {
   BPF_MAP_TYPE,
   BPF_NOEXIST,
 } from '../maps/bpf-uapi.ts';
-import { registerMapType } from '../maps/map-types.ts';
 import type { CpuState } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import type { NetDevice } from './net-device.ts';
-import { type NetStack, netOf, type XdpProgramFd } from './net-stack.ts';
+import { type NetStack, netStackOf, type XdpProgramFd } from './net-stack.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { traceDevmapXmit, traceXdpException } from './tracepoints.ts';
 import { convertBuffToFrame, convertFrameToBuff } from './xdp-redirect.ts';
@@ -164,7 +163,7 @@ export class DevMap extends BpfMap implements RedirectMap {
     addr: number,
   ) {
     super(k, attr, id, addr, false);
-    this.net = netOf(k);
+    this.net = netStackOf(k);
     this.hash = attr.type === BPF_MAP_TYPE.DEVMAP_HASH;
     this.slots = this.hash ? [] : new Array<DevMapEntry | null>(attr.maxEntries).fill(null);
     const nBuckets = this.hash ? 1 << Math.ceil(Math.log2(Math.max(1, attr.maxEntries))) : 0;
@@ -341,6 +340,3 @@ export class DevMap extends BpfMap implements RedirectMap {
 function u32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
 }
-
-registerMapType(BPF_MAP_TYPE.DEVMAP, { allocCheck: DevMap.allocCheck, create: DevMap.create });
-registerMapType(BPF_MAP_TYPE.DEVMAP_HASH, { allocCheck: DevMap.allocCheck, create: DevMap.create });

@@ -5,10 +5,10 @@
  * lists, the "stack" that XDP_PASS frames reach, and the frame-buffer
  * count that says nothing leaked.
  *
- * A kernel gets its stack on first use (`netOf(k)`), which also opens
- * NET_RX_SOFTIRQ and registers the XDP helpers; the stack is kept beside
- * the kernel, not in it, because the kernel (preempt/) sits below this
- * layer.
+ * `netOf(k)` (net-setup.ts) sets a kernel's stack up on first use: the
+ * stack goes into the kernel's `ext.net` slot (declared here, since
+ * preempt/ sits below this layer and cannot name it), NET_RX_SOFTIRQ is
+ * opened, the XDP helpers and the redirect map types are registered.
  *
  * Context: the per-CPU parts are touched only by their CPU (softirq or
  * the kthreads bound there), as in the kernel.
@@ -86,15 +86,18 @@ export class SoftnetData {
   }
 }
 
-const stacks = new WeakMap<Kernel, NetStack>();
-
-/** The network stack of `k`, made on first use. */
-export function netOf(k: Kernel): NetStack {
-  let net = stacks.get(k);
-  if (net === undefined) {
-    net = new NetStack(k);
-    stacks.set(k, net);
+declare module '../preempt/kernel.ts' {
+  interface KernelExtensions {
+    /** The network stack, once set up (netOf in nic/net-setup.ts). */
+    net?: NetStack;
   }
+}
+
+/** The network stack of `k`; EINVAL when none was set up (netOf does). */
+export function netStackOf(k: Kernel): NetStack {
+  const net = k.ext.net;
+  if (net === undefined)
+    throw new ErrnoError('EINVAL', 'no network stack on this kernel: netOf(k) sets it up');
   return net;
 }
 
@@ -117,6 +120,7 @@ export class NetStack {
   private readonly progFds = new Map<number, XdpProgramFd>();
   private nextProgFd = 100;
 
+  /** Use netOf(k), which also registers the map types and keeps the stack in `k.ext.net`. */
   constructor(readonly k: Kernel) {
     const placeholder = k.loadText(k.asm`r0 = 2\nexit`, 'xdp_placeholder');
     for (let cpu = 0; cpu < k.nrCpus; cpu++) {

@@ -29,7 +29,7 @@
 import type { LoadedProgram } from '../cpu/program.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import { netOf } from './net-stack.ts';
+import { netOf } from './net-setup.ts';
 import { RX_BUFFER_SIZE, RX_MAX_FRAME } from './rx-ring.ts';
 import { convertBuffToFrame, xdpDoFlush, xdpDoRedirect } from './xdp-redirect.ts';
 import { runXdp, stackReceive } from './xdp-run.ts';

@@ -59,6 +59,7 @@ import {
 import type {
   IrqAction,
   Kernel,
+  KernelExtensions,
   Sleeper,
   SoftirqAction,
   SpawnOptions,
@@ -117,6 +118,7 @@ export class BootedKernel implements Kernel {
   readonly maps = new BpfMapTable();
   readonly tracer: Tracer | null;
   readonly reports: Report[] = [];
+  readonly ext: KernelExtensions = {};
   readonly debugPreempt: DebugPreempt;
   readonly helpers = new HelperTable('helper');
   readonly kfuncs = new HelperTable('kfunc');

@@ -5,7 +5,8 @@
 
 import { buildFrame, type FlowSpec } from '../../nic/frame.ts';
 import type { NetDevice } from '../../nic/net-device.ts';
-import { type NetStack, netOf } from '../../nic/net-stack.ts';
+import { netOf } from '../../nic/net-setup.ts';
+import type { NetStack } from '../../nic/net-stack.ts';
 import { runDeterministic } from '../../preempt/engine.ts';
 import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
