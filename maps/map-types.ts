@@ -83,7 +83,8 @@ export const LAYERED_MAP_TYPES: readonly number[] = [
  * registerMapType(k, BPF_MAP_TYPE.CPUMAP, { allocCheck: CpuMap.allocCheck, create: CpuMap.create });
  */
 export function registerMapType(k: Kernel, type: number, ops: MapTypeOps): void {
-  const types = (k.ext.mapTypes ??= new Map());
+  k.ext.mapTypes ??= new Map();
+  const types = k.ext.mapTypes;
   if (MAP_TYPES.has(type) || types.has(type)) {
     throw new ErrnoError('EEXIST', `map type ${mapTypeName(type)} is registered already`);
   }

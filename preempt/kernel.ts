@@ -112,7 +112,7 @@ export type TaskWait = Generator<void, void, void>;
  * declare module '../preempt/kernel.ts' {
  *   interface KernelExtensions { net?: NetStack }
  * }
- * k.ext.net ??= new NetStack(k);
+ * k.ext.net = new NetStack(k);
  */
 // biome-ignore lint/suspicious/noEmptyInterface: filled by the layers above through declaration merging
 export interface KernelExtensions {}
