@@ -166,8 +166,11 @@ export function doSoftirq(k: Kernel, c: CpuState): void {
     const name = SOFTIRQ_NAMES[vec];
     k.trace(c, { type: 'softirq_entry', vec, name });
     if (vec === SCHED_SOFTIRQ) loadBalance(k, c);
-    // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
-    if (vec === TIMER_SOFTIRQ && c.id === 0 && k.percpu.balancePending) k.percpu.balance();
+    // pcpu_balance_work, queued on the unbound system workqueue: a kworker on
+    // whichever CPU gets to it first runs it; here the first CPU whose timer
+    // softirq finds it pending, so no one CPU's ticks (an idle CPU 0 under PCT
+    // ticks never) hold it back.
+    if (vec === TIMER_SOFTIRQ && k.percpu.balancePending) k.percpu.balance();
     if (vec === RCU_SOFTIRQ) k.rcu.invokeCallbacks(c);
     k.softirqActions[vec]?.(k, c);
     k.trace(c, { type: 'softirq_exit', vec, name });

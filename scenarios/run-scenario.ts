@@ -12,7 +12,9 @@
  * exit status 3); an exception in the setup, an invariant or a native task
  * is reported with its file, line and stack, and the rest of the report is
  * kept; `timeoutMs` limits the wall time of the whole run, setup and
- * invariants included, and the report then says where it was.
+ * invariants included, and the report then says where it was; such a run
+ * has no verdict (`timedOut` says what was stopped, the invariants are
+ * judged on the partial state).
  *
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
@@ -91,6 +93,18 @@ export interface ScenarioResult {
   readonly crash?: EmulatorCrash;
   /** Exceptions the scenario's own code threw (setup, invariants), with where. */
   readonly errors: readonly UserCodeError[];
+  /**
+   * Set when the time limit (`timeoutMs`) stopped the setup, the run or an
+   * invariant: what it stopped first. The verdicts are then of the partial
+   * state the limit left, and `ok` is false: no verdict.
+   */
+  readonly timedOut?: TimedOut;
+}
+
+/** What the time limit stopped: 'the setup', 'the run' or "invariant 'name'", and the limit. */
+export interface TimedOut {
+  readonly where: string;
+  readonly ms: number;
 }
 
 /** The strategy `opts` choose; a replay's schedule (a v1 string) is passed decoded. */
@@ -146,9 +160,13 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   } else {
     engine = notRun(machine, strategy, setup === 'timeout' ? 'timeout' : 'schedule-ended');
   }
+  const stopped: string[] = [];
+  if (setup === 'timeout') stopped.push('the setup');
+  if (engine.end === 'timeout') stopped.push('the run');
   const verdicts = [allTasksExited, ...s.invariants].map((inv) =>
-    judge(machine, inv, left(), errors),
+    judge(machine, inv, left(), errors, stopped),
   );
+  const timedOut = stopped.length > 0 ? { where: stopped[0], ms: opts.timeoutMs! } : undefined;
   // Shutdown, once every task has finished (a run cut short still uses its
   // objects): the scenario's process exits, closing its map fds, and then
   // kmemleak scans for what nothing freed.
@@ -164,12 +182,13 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     ok:
       verdicts.every((v) => v.ok) &&
       engine.crash === undefined &&
-      engine.end !== 'timeout' &&
+      timedOut === undefined &&
       errors.length === 0,
     reports: machine.reports,
     replay: engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay),
     crash: engine.crash,
     errors,
+    timedOut,
   };
 }
 
@@ -203,12 +222,16 @@ function limited(
   }
 }
 
-/** An invariant's verdict; one that throws or does not return fails, saying why. */
+/**
+ * An invariant's verdict; one that throws or does not return fails, saying
+ * why (one that does not return is added to `stopped`).
+ */
 function judge(
   k: Kernel,
   inv: Invariant,
   ms: number | undefined,
   errors: UserCodeError[],
+  stopped: string[],
 ): Verdict & { readonly name: string } {
   let verdict: Verdict = { ok: false, detail: 'did not return within the time limit' };
   const what = `invariant '${inv.name}'`;
@@ -222,6 +245,7 @@ function judge(
     },
     errors,
   );
+  if (outcome === 'timeout') stopped.push(what);
   if (outcome === 'threw') {
     const err = errors[errors.length - 1];
     verdict = {

@@ -131,9 +131,11 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
       ? 'hit an emulator bug'
       : f.errors.length > 0
         ? "made the scenario's own code throw"
-        : f.ok
-          ? 'made the kernel report'
-          : 'broke an invariant';
+        : f.timedOut !== undefined
+          ? `was stopped by the time limit in ${f.timedOut.where}`
+          : f.ok
+            ? 'made the kernel report'
+            : 'broke an invariant';
   process.stdout.write(
     `${scenario.name}: seed ${f.seed} ${what} (run ${result.runs} of ${runs})\n`,
   );
