@@ -21,6 +21,7 @@ import { type CType, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { Linker, type PlacementOptions } from '../segments/linker.ts';
 import { PhysicalMemory } from '../segments/memory.ts';
+import type { WasmMemory } from '../segments/wasm-api.ts';
 import { BootedKernel } from './booted-kernel.ts';
 import type { Kernel } from './kernel.ts';
 import { defineKernelVars } from './kernel-vars.ts';
@@ -45,10 +46,7 @@ export class Machine {
    *   (memorySize bytes) instead of a new one; the parallel runner's workers
    *   rebuild one machine this way (preempt/parallel/attach.ts).
    */
-  constructor(
-    options: MachineOptions = {},
-    shared?: { buffer: SharedArrayBuffer | WebAssembly.Memory },
-  ) {
+  constructor(options: MachineOptions = {}, shared?: { buffer: SharedArrayBuffer | WasmMemory }) {
     this.opts = resolveMachineOptions(options);
     this.memory = new PhysicalMemory(this.opts.memorySize, shared?.buffer);
     this.map = new AddressMap(this.memory.size);
@@ -144,7 +142,7 @@ export interface MachineRecipe {
 export function bootRecipe(
   recipe: MachineRecipe,
   options: MachineOptions = {},
-  shared?: { buffer: SharedArrayBuffer | WebAssembly.Memory },
+  shared?: { buffer: SharedArrayBuffer | WasmMemory },
 ): Kernel {
   const k = bootUnsetRecipe(recipe, options, shared);
   recipe.setup(k);
@@ -162,7 +160,7 @@ export function bootRecipe(
 export function bootUnsetRecipe(
   recipe: MachineRecipe,
   options: MachineOptions = {},
-  shared?: { buffer: SharedArrayBuffer | WebAssembly.Memory },
+  shared?: { buffer: SharedArrayBuffer | WasmMemory },
 ): Kernel {
   const machine = new Machine({ ...recipe.machine, ...options }, shared);
   recipe.define?.(machine);

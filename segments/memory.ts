@@ -14,6 +14,7 @@
  */
 
 import { ErrnoError } from './errno.ts';
+import { type WasmMemory, wasm } from './wasm-api.ts';
 
 export const PAGE_SIZE = 4096;
 /** Guest addresses are 32-bit offsets; keep a margin below 4 GiB. */
@@ -70,18 +71,18 @@ export class PhysicalMemory {
    * runs past `size` to a whole number of 64 KiB pages plus one page the
    * guest never sees (the tier's scratch for contexts outside memory).
    */
-  readonly wasm: WebAssembly.Memory | null;
+  readonly wasm: WasmMemory | null;
   readonly size: number;
   readonly u8: Uint8Array;
   readonly view: DataView;
 
   /**
    * @param buffer the memory to use (its contents kept), for a machine
-   *   rebuilt over another thread's memory: a WebAssembly.Memory from
+   *   rebuilt over another thread's memory: a WasmMemory from
    *   `PhysicalMemory.allocate` or a bare SharedArrayBuffer of `size` bytes;
    *   a new zeroed WebAssembly memory by default.
    */
-  constructor(size: number, buffer?: SharedArrayBuffer | WebAssembly.Memory) {
+  constructor(size: number, buffer?: SharedArrayBuffer | WasmMemory) {
     if (!Number.isInteger(size) || size < 2 * PAGE_SIZE || size > MAX_MEMORY_SIZE) {
       throw new ErrnoError(
         'EINVAL',
@@ -92,22 +93,22 @@ export class PhysicalMemory {
       throw new ErrnoError('EINVAL', `memory size ${size} is not a multiple of ${PAGE_SIZE}`);
     }
     this.size = size;
-    const wasm =
-      buffer instanceof WebAssembly.Memory
+    const own =
+      buffer instanceof wasm.Memory
         ? buffer
         : buffer === undefined
           ? PhysicalMemory.allocate(size)
           : null;
-    const bytes = wasm?.buffer.byteLength ?? (buffer as SharedArrayBuffer).byteLength;
-    if (bytes !== (wasm === null ? size : wasmBytes(size))) {
+    const bytes = own?.buffer.byteLength ?? (buffer as SharedArrayBuffer).byteLength;
+    if (bytes !== (own === null ? size : wasmBytes(size))) {
       throw new ErrnoError(
         'EINVAL',
         `shared buffer of ${bytes} bytes does not match memory size ${size}`,
       );
     }
-    this.wasm = wasm;
+    this.wasm = own;
     this.buffer =
-      wasm === null ? (buffer as SharedArrayBuffer) : (wasm.buffer as unknown as SharedArrayBuffer);
+      own === null ? (buffer as SharedArrayBuffer) : (own.buffer as unknown as SharedArrayBuffer);
     // Guest memory only: the WebAssembly memory's last page is the fast tier's.
     this.u8 = new Uint8Array(this.buffer, 0, size);
     this.view = new DataView(this.buffer, 0, size);
@@ -121,9 +122,9 @@ export class PhysicalMemory {
    * const shared = PhysicalMemory.allocate(64 << 20);
    * const a = new PhysicalMemory(64 << 20, shared);
    */
-  static allocate(size: number): WebAssembly.Memory {
+  static allocate(size: number): WasmMemory {
     const pages = wasmBytes(size) / WASM_PAGE;
-    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
   }
 
   /** True when [addr, addr+len) lies entirely in mapped memory. */

@@ -17,6 +17,7 @@
  * const reason = new WasmTier(cpu).run(ctx, 1_000_000, translationOf(ctx.program)!);
  */
 
+import { type WasmMemory, wasm } from '../../segments/wasm-api.ts';
 import type { CpuContext } from '../context.ts';
 import { CTX_PC } from '../context.ts';
 import type { Cpu } from '../cpu.ts';
@@ -66,9 +67,9 @@ export class WasmTier {
   private instance(code: Translation, prog: LoadedProgram): RunFn {
     let fn = this.instances.get(code);
     if (fn === undefined) {
-      const inst = new WebAssembly.Instance(code.module, {
+      const inst = new wasm.Instance(code.module, {
         env: {
-          memory: this.cpu.memory.wasm as WebAssembly.Memory,
+          memory: this.cpu.memory.wasm as WasmMemory,
           helper: (kind: number, id: number, pc: number, left: number) =>
             this.helper(prog, kind, id, pc, left),
         },

@@ -26,6 +26,7 @@
  * code.labelOf[0]; // 0: the entry is block 0
  */
 
+import { type WasmModule, wasm } from '../../segments/wasm-api.ts';
 import { CTX_PC } from '../context.ts';
 import {
   BPF_ADD,
@@ -65,7 +66,7 @@ export interface Translation {
   readonly blocks: number;
   /** The module's bytes (for a worker to compile its own copy). */
   readonly bytes: Uint8Array;
-  readonly module: WebAssembly.Module;
+  readonly module: WasmModule;
 }
 
 // Parameters of `run`, then its locals.
@@ -657,7 +658,7 @@ export function translate(prog: LoadedProgram): Translation {
     stepsToLeader,
     blocks,
     bytes,
-    module: new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>),
+    module: new wasm.Module(bytes as Uint8Array<ArrayBuffer>),
   };
 }
 

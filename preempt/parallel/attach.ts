@@ -33,6 +33,7 @@
  */
 
 import { ErrnoError } from '../../segments/errno.ts';
+import { type WasmMemory, wasm } from '../../segments/wasm-api.ts';
 import type { CpuState } from '../cpu-state.ts';
 import type { Kernel } from '../kernel.ts';
 import { bootRecipe, type MachineOptions, type MachineRecipe } from '../machine.ts';
@@ -58,11 +59,11 @@ export interface AttachedMachine {
 export function attachMachine(
   recipe: MachineRecipe,
   options: MachineOptions,
-  buffer: SharedArrayBuffer | WebAssembly.Memory,
+  buffer: SharedArrayBuffer | WasmMemory,
   dirtyEnd: number,
 ): AttachedMachine {
   // By 32-bit words: several times faster than bytes on shared memory.
-  const bytes = buffer instanceof WebAssembly.Memory ? buffer.buffer : buffer;
+  const bytes = buffer instanceof wasm.Memory ? buffer.buffer : buffer;
   new Int32Array(bytes, 0, Math.ceil(dirtyEnd / 4)).fill(0);
   const machine = bootRecipe(recipe, options, { buffer });
   for (const t of machine.tasks.values()) checkNativeBound(t);

@@ -8,6 +8,7 @@
  * const result: CpuRunResult = await worker.run({ maxSteps: 1e7, sliceMs: 20 });
  */
 
+import type { WasmMemory } from '../../segments/wasm-api.ts';
 import type { EmulatorCrash } from '../emulator-crash.ts';
 import type { MachineOptions } from '../machine.ts';
 import type { Report } from '../reports.ts';
@@ -37,7 +38,7 @@ export interface BootRequest {
   readonly recipe: RecipeRef;
   readonly options: MachineOptions;
   /** The machine's memory: a shared WebAssembly memory, so each worker's fast tier runs on it. */
-  readonly buffer: SharedArrayBuffer | WebAssembly.Memory;
+  readonly buffer: SharedArrayBuffer | WasmMemory;
   /** Bytes the previous thread's setup wrote, zeroed before this setup. */
   readonly dirtyEnd: number;
   /** The CPU this worker runs. */
