@@ -17,7 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scenarios/load-scenario.ts';
 import { runTimeline, type TimelineRun } from '../../scenarios/timeline-run.ts';
-import { MarkKind } from '../../timeline/timeline-data.ts';
+import { MarkKind, SpanKind } from '../../timeline/timeline-data.ts';
 import { chromiumMissing, launchChromium } from './chromium.ts';
 
 const SCREENSHOT = new URL('../../docs/timeline.png', import.meta.url);
@@ -104,6 +104,31 @@ describe.skipIf(chromiumMissing !== '')('the timeline in headless Chromium', () 
     await page.mouse.up();
     expect(await page.locator('#selected-message').textContent()).toContain('write done+8');
     expect(await page.locator('.asm .here').textContent()).toContain('call this_cpu_add');
+  });
+
+  it('shows on a timer interrupt the instruction it interrupted, on hover and in the side panel', async () => {
+    const { data } = run;
+    let span = -1;
+    for (let i = 0; i < data.spans.length / 6 && span < 0; i++) {
+      const ref = data.spans[i * 6 + 4];
+      if (data.spans[i * 6 + 3] === SpanKind.Hardirq && data.interrupts[ref * 4 + 3] >= 0) span = i;
+    }
+    expect(span, 'a hardirq that interrupted a guest instruction').toBeGreaterThanOrEqual(0);
+    const [cpu, start] = data.spans.slice(span * 6, span * 6 + 2);
+    const [, task, program, pc] = data.interrupts.slice(data.spans[span * 6 + 4] * 4);
+    const insn = data.programs[program].insns[pc];
+    const who = `${data.tasks[task].comm}-${data.tasks[task].pid}`;
+    await api('focus', start, cpu);
+    const at = await api<{ x: number; y: number }>('spanPosition', span);
+    await page.mouse.move(at.x, at.y);
+    const tip = page.locator('#tooltip');
+    await expect.poll(() => tip.textContent()).toContain(`interrupted ${who} at pc ${pc} in`);
+    expect(await tip.textContent()).toMatch(/^hardirq irq \d+: \w+/);
+    expect(await tip.textContent()).toContain(insn);
+    await page.mouse.down();
+    await page.mouse.up();
+    expect(await page.locator('#selected-message').textContent()).toContain(`at pc ${pc}`);
+    expect(await page.locator('.asm .here').textContent()).toContain(`${pc}: ${insn}`);
   });
 
   it('opens a DEBUG_PREEMPT report with its message and the instruction it names', async () => {
