@@ -67,8 +67,9 @@ export function traceOptions(command: 'run' | 'explore'): Option[] {
     ).argParser(eventGroups),
     new Option(
       '--trace-percpu <vars>',
-      'record every load, store, atomic and this_cpu op on these static per-CPU variables ' +
-        "(comma list, or the option again), with the CPU whose unit it touched: the 'percpu' " +
+      'record every load, store, atomic and this_cpu op on these per-CPU variables (static ' +
+        'ones, or PERCPU_ARRAY maps by name; a comma list, or the option again), with the CPU ' +
+        "whose unit it touched: the 'percpu' " +
         `event group (adds it to --events). For ${forWhat}; --timeline's default is the ` +
         "variables the scenario's invariants name",
     ).argParser(variables),

@@ -87,6 +87,22 @@ describe('extractTimeline', () => {
     expect(data.marks[m * 6]).toBe(r.cpu);
   });
 
+  it('percpu-map-counter-racy: the PERCPU_ARRAY the invariant names is traced like a static variable', async () => {
+    const { data, result } = runTimeline(
+      await loadScenario('percpu-map-counter-racy'),
+      { strategy: 'pct', seed: 1 },
+      'percpu-map-counter-racy',
+    );
+    expect(data.vars).toEqual(['counter']);
+    const n = data.accesses.length / 8;
+    expect(n).toBeGreaterThan(0);
+    // Values of a dynamic per-CPU allocation: every unit the accesses name is a CPU of the machine.
+    for (let i = 0; i < n; i++) expect(data.accesses[i * 8 + 1]).toBeLessThan(data.nrCpus);
+    const text = result.machine.tracer!.toFtrace();
+    expect(text).toMatch(/percpu_access: (read|write) counter\+0 size=8 unit=cpu\d pc=\d+/);
+    if (!result.ok) expect(data.breaking).toBeGreaterThanOrEqual(0);
+  });
+
   it("cpumap-round-robin: cpumap's kthreads are tasks marked as kthreads", async () => {
     const { data } = runTimeline(
       await loadScenario('cpumap-round-robin'),
@@ -105,7 +121,7 @@ describe('extractTimeline', () => {
   });
 
   it.skipIf(noClang !== null)(
-    'c-lost-update-racy: the program from the object carries its C source lines, and a timer interrupt names the line it stopped',
+    'c-lost-update-racy: the program from the object carries its C source lines, a timer interrupt names the line it stopped, and the lost update of the PERCPU_ARRAY is marked at its C line',
     () => {
       const { data } = runTimeline(cLostUpdate('racy'), { strategy: 'pct', seed: 1 }, 'c');
       const p = data.programs.findIndex((x) => x.name === 'count_racy');
@@ -120,6 +136,15 @@ describe('extractTimeline', () => {
       }
       expect(lines.length).toBeGreaterThan(0);
       expect(lines[0]).toMatch(/lost_update\.bpf\.c:\d+/);
+      // The invariant names the PERCPU_ARRAY `hits`: its accesses are drawn, and the lost
+      // update is the store of `*slot = v + 1`, at its C line.
+      expect(data.vars).toEqual(['hits']);
+      const a = data.marks[data.breaking * 6 + 3] * 8;
+      expect(data.accesses[a + 3]).toBe(1);
+      expect(data.accesses[a + 7] & Suspect.LostUpdate).toBe(Suspect.LostUpdate);
+      expect(data.programs[p].source[data.accesses[a + 4]]).toMatch(
+        /lost_update\.bpf\.c:\d+: +\*slot = v \+ 1;/,
+      );
     },
   );
 });

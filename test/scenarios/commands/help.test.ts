@@ -32,7 +32,7 @@ describe('percpu-emu --help, --version and list', () => {
       '--mode <mode>': 'deterministic: one CPU at a time under --strategy',
       '--events <groups>': "what --trace and --timeline record, as trace-cmd's -e",
       '--trace-percpu <vars>':
-        'record every load, store, atomic and this_cpu op on these static per-CPU variables',
+        'record every load, store, atomic and this_cpu op on these per-CPU variables',
       '--timeline <file>': 'write the run as one self-contained HTML page',
     };
     for (const [option, meaning] of Object.entries(explained)) {

@@ -82,7 +82,7 @@ describe('percpu-emu run --timeline', () => {
       [['--trace-percpu', 'counter'], /--trace-percpu records into --trace <file> or --timeline/],
       [
         ['--trace-percpu', 'nosuch', '--trace', join(dir, 't')],
-        /ENOENT: no per-CPU variable 'nosuch'/,
+        /ENOENT: no per-CPU variable or PERCPU_ARRAY map 'nosuch'/,
       ],
       [
         ['--timeline', join(dir, 'no', 'such', 'dir.html')],
