@@ -16,9 +16,14 @@ import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scenarios/load-scenario.ts';
+import { cLostUpdate } from '../../scenarios/races/c-lost-update.ts';
 import { runTimeline, type TimelineRun } from '../../scenarios/timeline-run.ts';
 import { MarkKind, SpanKind } from '../../timeline/timeline-data.ts';
+import { findClang } from '../loader/compile.ts';
 import { chromiumMissing, launchChromium } from './chromium.ts';
+
+const clang = findClang(14);
+const noClang = typeof clang === 'string' ? null : clang.missing;
 
 const SCREENSHOT = new URL('../../docs/timeline.png', import.meta.url);
 
@@ -198,4 +203,57 @@ describe.skipIf(chromiumMissing !== '')('the timeline in headless Chromium', () 
     const same = now.filter((v, i) => v === docs[i]).length;
     expect(same / now.length).toBeGreaterThan(0.85);
   });
+
+  it('shows the side panel with the run report and the replay command', async () => {
+    expect(await page.locator('#report').textContent()).toContain('verdict:  an invariant FAILED');
+    expect(await page.locator('#replay').textContent()).toMatch(
+      /^npx percpu-emu run stale-pointer-racy --cpus 2 --replay v2\.\S+ --timeline out\.html$/,
+    );
+  });
+
+  it.skipIf(noClang !== null)(
+    'c-lost-update-racy: clicking the breaking store shows the C source line next to its disassembly',
+    async () => {
+      const c = runTimeline(
+        cLostUpdate('racy'),
+        { strategy: 'pct', seed: 1 },
+        'c-lost-update-racy',
+      );
+      const file = join(mkdtempSync(join(tmpdir(), 'timeline-c-')), 'c.html');
+      writeFileSync(file, c.html);
+      const cpage = await browser.newPage({ viewport: { width: 1400, height: 520 } });
+      try {
+        await cpage.goto(pathToFileURL(file).href);
+        await cpage.waitForFunction(
+          () => (window as unknown as { timeline?: { ready: boolean } }).timeline?.ready === true,
+        );
+        const b = c.data.breaking;
+        await cpage.evaluate(
+          ([ts, cpu]) =>
+            (
+              window as unknown as { timeline: { focus(t: number, c: number): void } }
+            ).timeline.focus(ts, cpu),
+          [c.data.marks[b * 6 + 1], c.data.marks[b * 6]],
+        );
+        const at = await cpage.evaluate(
+          (m) =>
+            (
+              window as unknown as {
+                timeline: { markPosition(m: number): { x: number; y: number } };
+              }
+            ).timeline.markPosition(m),
+          b,
+        );
+        await cpage.mouse.click(at.x, at.y);
+        expect(await cpage.locator('#selected-message').textContent()).toContain(
+          'THE ACCESS THAT BROKE THE INVARIANT',
+        );
+        const here = await cpage.locator('.asm .here').textContent();
+        expect(here).toMatch(/\*\(u64 \*\)\(r\d \+ 0\) = r\d/);
+        expect(here).toMatch(/lost_update\.bpf\.c:\d+: +\*slot = v \+ 1;/);
+      } finally {
+        await cpage.close();
+      }
+    },
+  );
 });
