@@ -162,17 +162,17 @@ export class KernelHeap {
       throw new ErrnoError('EINVAL', `no kmalloc heap at ${hex(stateAddr)}`);
     }
     this.stateAddr = stateAddr;
-    this.regionSize = memory.read32(stateAddr + kmallocHeapType.field('region_size').offset);
+    this.regionSize = memory.read32(stateAddr + kmallocHeapType.off.region_size);
     const lockOpts = { concurrent: opts.concurrent === true };
     this.pages = new PageAllocator(
       memory,
-      stateAddr + kmallocHeapType.field('zone').offset,
+      stateAddr + kmallocHeapType.off.zone,
       lockOpts,
     );
     this.slab = new SlabAllocator(
       memory,
-      stateAddr + kmallocHeapType.field('caches').offset,
-      memory.read32(stateAddr + kmallocHeapType.field('obj_map').offset),
+      stateAddr + kmallocHeapType.off.caches,
+      memory.read32(stateAddr + kmallocHeapType.off.obj_map),
       this.pages,
       lockOpts,
     );
@@ -223,14 +223,14 @@ export class KernelHeap {
     write('obj_map', objMap);
     PageAllocator.init(
       memory,
-      start + kmallocHeapType.field('zone').offset,
+      start + kmallocHeapType.off.zone,
       memMap,
       pagesStart / PAGE_SIZE,
       n,
     );
     SlabAllocator.init(
       memory,
-      start + kmallocHeapType.field('caches').offset,
+      start + kmallocHeapType.off.caches,
       objMap,
       objMapBytes(n),
     );

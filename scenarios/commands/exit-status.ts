@@ -18,6 +18,8 @@
  * throw new InputError('--seed abc is not an integer');   // exit status 2
  */
 
+import { ErrnoError } from '../../segments/errno.ts';
+
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -55,5 +57,27 @@ export async function asInput<T>(work: () => T | Promise<T>): Promise<T> {
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/**
+ * Runs `work`, in which an ErrnoError is about the command's input (a
+ * refused object, machine options, a replay string of another scenario):
+ * it becomes an InputError with the same message, also when `work` returns
+ * a promise that rejects; anything else passes.
+ *
+ * @example
+ * const result = errnoAsInput(() => runScenario(scenario, opts));
+ */
+export function errnoAsInput<T>(work: () => T): T {
+  const toInput = (e: unknown): never => {
+    if (e instanceof ErrnoError) throw new InputError(e.message);
+    throw e;
+  };
+  try {
+    const result = work();
+    return (result instanceof Promise ? result.catch(toInput) : result) as T;
+  } catch (e) {
+    return toInput(e);
   }
 }

@@ -106,6 +106,16 @@ export function scheduleOptions(command: 'run' | 'explore'): Option[] {
   return all.filter((o) => o.long !== '--seed' && o.long !== '--quantum');
 }
 
+/** `--replay <string>`: `run` and `lab run` take it. */
+export function replayOption(): Option {
+  return new Option(
+    '--replay <string>',
+    'rerun a recorded run exactly, from the replay string its report printed (v2....); ' +
+      'it belongs to that scenario and CPU count, and fixes the whole schedule, so it ' +
+      'takes no --strategy, --seed, --depth, --steps or --quantum',
+  );
+}
+
 /**
  * Refuses strategy options that mean nothing with the strategy chosen
  * (`--quantum` with pct, `--depth` with rr, `--seed` with rr).
@@ -139,14 +149,7 @@ export function register(program: Command, finish: (status: number) => void): vo
     .argument('<scenario>', 'a scenario file, or the name of a shipped scenario');
   for (const opt of scheduleOptions('run')) cmd.addOption(opt);
   cmd
-    .addOption(
-      new Option(
-        '--replay <string>',
-        'rerun a recorded run exactly, from the replay string its report printed (v2....); ' +
-          'it belongs to that scenario and CPU count, and fixes the whole schedule, so it ' +
-          'takes no --strategy, --seed, --depth, --steps or --quantum',
-      ),
-    )
+    .addOption(replayOption())
     .addOption(
       new Option(
         '--trace <file>',
