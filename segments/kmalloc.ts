@@ -164,11 +164,7 @@ export class KernelHeap {
     this.stateAddr = stateAddr;
     this.regionSize = memory.read32(stateAddr + kmallocHeapType.off.region_size);
     const lockOpts = { concurrent: opts.concurrent === true };
-    this.pages = new PageAllocator(
-      memory,
-      stateAddr + kmallocHeapType.off.zone,
-      lockOpts,
-    );
+    this.pages = new PageAllocator(memory, stateAddr + kmallocHeapType.off.zone, lockOpts);
     this.slab = new SlabAllocator(
       memory,
       stateAddr + kmallocHeapType.off.caches,
@@ -221,19 +217,8 @@ export class KernelHeap {
     write('region_start', start);
     write('region_size', size);
     write('obj_map', objMap);
-    PageAllocator.init(
-      memory,
-      start + kmallocHeapType.off.zone,
-      memMap,
-      pagesStart / PAGE_SIZE,
-      n,
-    );
-    SlabAllocator.init(
-      memory,
-      start + kmallocHeapType.off.caches,
-      objMap,
-      objMapBytes(n),
-    );
+    PageAllocator.init(memory, start + kmallocHeapType.off.zone, memMap, pagesStart / PAGE_SIZE, n);
+    SlabAllocator.init(memory, start + kmallocHeapType.off.caches, objMap, objMapBytes(n));
     write('magic', KMALLOC_HEAP_MAGIC);
     return new KernelHeap(memory, start, opts);
   }
