@@ -33,7 +33,13 @@ import {
   InputError,
 } from './exit-status.ts';
 import { integerIn, refuse, SEED_MAX } from './option-values.ts';
-import { checkTraceFlags, type TraceFlags, traceOptions, writeTimeline } from './trace-options.ts';
+import {
+  checkWritable as checkOutputWritable,
+  checkTraceFlags,
+  type TraceFlags,
+  traceOptions,
+  writeTimeline,
+} from './trace-options.ts';
 
 /** Largest setTimeout delay Node honours (2^31 - 1 ms, about 24.8 days). */
 const TIMEOUT_MAX = 0x7fff_ffff;
@@ -262,6 +268,11 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
     process.stdout.write(writeTimeline(result, spec, flags.timeline));
   }
   return exitStatus(result);
+}
+
+/** Refuses a `--trace` file that cannot be written, before a run that may take minutes. */
+export function checkWritable(path: string): void {
+  checkOutputWritable('--trace', path);
 }
 
 /**
