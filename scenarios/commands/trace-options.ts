@@ -61,7 +61,10 @@ export function traceOptions(command: 'run' | 'explore'): Option[] {
     new Option(
       '--events <groups>',
       `${forWhat}, as trace-cmd's -e: a comma list of ${GROUP_NAMES} ` +
-        '(default sched,irq,ipi,printk,xdp; with --timeline every group). preemptirq is ' +
+        (command === 'run'
+          ? '(default sched,irq,ipi,printk,xdp; with --timeline every group). '
+          : '(default every group). ') +
+        'preemptirq is ' +
         'preempt_disable/enable, irq_disable/enable and migrate_disable/enable; percpu is ' +
         'the accesses of --trace-percpu',
     ).argParser(eventGroups),
