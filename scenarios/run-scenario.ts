@@ -23,6 +23,7 @@
  */
 
 import type { Tier } from '../cpu/wasm/tier.ts';
+import { ArrayMap } from '../maps/array-map.ts';
 import {
   describeHostCode,
   describeRunning,
@@ -32,7 +33,7 @@ import { type EngineResult, runDeterministic, type Strategy } from '../preempt/e
 import { withHostTimeLimit } from '../preempt/host-time-limit.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { bootUnsetRecipe } from '../preempt/machine.ts';
-import { tracePercpuVariables } from '../preempt/percpu-access-trace.ts';
+import { type TracedVar, tracePercpuVariables } from '../preempt/percpu-access-trace.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
@@ -69,7 +70,11 @@ export interface RunScenarioOptions {
   maxSteps?: number;
   /** The trace event groups to record (`--events`); default the tracer's. */
   traceEvents?: readonly TraceEventGroup[];
-  /** Per-CPU variables whose every access is traced (`--trace-percpu`); adds the `percpu` group. */
+  /**
+   * Per-CPU variables whose every access is traced (`--trace-percpu`): static
+   * ones, or PERCPU_ARRAY maps the setup creates (by map name); adds the
+   * `percpu` group.
+   */
   tracePercpu?: readonly string[];
   /** Bytes of trace ring per CPU, over the scenario's (a timeline wants the whole run). */
   traceBytesPerCpu?: number;
@@ -122,7 +127,7 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: s
   throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
 }
 
-/** Applies the trace options to a booted kernel, before its run. */
+/** Applies the trace event groups to a booted kernel, before its setup. */
 function selectTraceEvents(k: Kernel, opts: RunScenarioOptions): void {
   const percpu = opts.tracePercpu ?? [];
   if (opts.traceEvents === undefined && percpu.length === 0) return;
@@ -130,7 +135,34 @@ function selectTraceEvents(k: Kernel, opts: RunScenarioOptions): void {
   const groups = new Set(opts.traceEvents ?? k.tracer.selectedGroups);
   if (percpu.length > 0) groups.add('percpu');
   k.tracer.select([...groups]);
-  if (groups.has('percpu')) tracePercpuVariables(k, percpu);
+}
+
+/**
+ * Traces the accesses to `names` once the setup made its maps: a static
+ * per-CPU variable, else a PERCPU_ARRAY of that name (each entry's values,
+ * `name[i]`, or `name` for a one-entry map); ENOENT for neither.
+ */
+function tracePercpu(k: Kernel, names: readonly string[]): void {
+  const statics: string[] = [];
+  const ranges: TracedVar[] = [];
+  for (const name of names) {
+    if (k.image.symbols.get(name)?.section === '.data..percpu') {
+      statics.push(name);
+      continue;
+    }
+    const map = k.maps
+      .entries()
+      .map(([, m]) => m)
+      .find((m): m is ArrayMap => m instanceof ArrayMap && m.percpu && m.name === name);
+    if (map === undefined) {
+      throw new ErrnoError('ENOENT', `no per-CPU variable or PERCPU_ARRAY map '${name}'`);
+    }
+    for (let i = 0; i < map.maxEntries; i++) {
+      const entry = map.maxEntries === 1 ? name : `${name}[${i}]`;
+      ranges.push({ name: entry, ptr: map.pptr(i), size: map.elemSize });
+    }
+  }
+  tracePercpuVariables(k, statics, ranges);
 }
 
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
@@ -144,6 +176,12 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   selectTraceEvents(machine, opts);
   const errors: UserCodeError[] = [];
   const setup = limited(machine, 'setup', left(), () => s.setup(machine), errors);
+  if (
+    setup === 'ok' &&
+    (opts.tracePercpu?.length ?? 0) > 0 &&
+    machine.tracer?.wants('percpu_access')
+  )
+    tracePercpu(machine, opts.tracePercpu!);
   // The run depends on what setup made: the replay string must have been recorded on the same.
   const fingerprint = scenarioFingerprint(s, machine);
   const schedule = opts.replay === undefined ? undefined : decodeReplay(opts.replay, fingerprint);

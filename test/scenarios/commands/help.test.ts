@@ -114,6 +114,10 @@ describe('percpu-emu --help, --version and list', () => {
       '--trace <file>': 'write the per-CPU trace rings to <file>',
       '--format <format>': 'ftrace (text in the trace-cmd report shape',
       '--mode <mode>': 'deterministic: one CPU at a time under --strategy',
+      '--events <groups>': "what --trace and --timeline record, as trace-cmd's -e",
+      '--trace-percpu <vars>':
+        'record every load, store, atomic and this_cpu op on these per-CPU variables',
+      '--timeline <file>': 'write the run as one self-contained HTML page',
     };
     for (const [option, meaning] of Object.entries(explained)) {
       expect(help).toContain(`${option} `);
