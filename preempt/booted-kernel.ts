@@ -35,7 +35,7 @@ import { type LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/pro
 import { PercpuAllocator } from '../percpu/allocator.ts';
 import { type PerCpuAreas, setupPerCpuAreas } from '../percpu/per-cpu-areas.ts';
 import { PercpuSanitizer } from '../percpu/sanitizer.ts';
-import type { AddressMap } from '../segments/address-map.ts';
+import type { AddressMap, Region } from '../segments/address-map.ts';
 import { alignUp } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
@@ -67,6 +67,7 @@ import type {
   TaskWait,
   TimerHandler,
 } from './kernel.ts';
+import { protectKernelData } from './kernel-protection.ts';
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
@@ -173,10 +174,17 @@ export class BootedKernel implements Kernel {
       warn: (line) => this.report('warning', this.current ?? this.cpus[0], [`percpu: ${line}`]),
       currentCpu,
     });
-    this.kheap = KernelHeap.create(memory, map, opts.kmallocHeap, { currentCpu });
+    // vmalloc, then kmalloc, then the stacks: the kmalloc heap's pages and the
+    // stacks lie side by side, one window of ordinary pages for the
+    // interpreter's fast path (kernel-protection.ts); the kernel's own
+    // regions (trace rings, .text, task structs) come after them.
     const vmallocSize =
       opts.vmallocSize || Math.min(16 << 20, alignUp(memory.size / 16, PAGE_SIZE));
     this.vmalloc = Vmalloc.create(memory, map, vmallocSize, { currentCpu });
+    this.kheap = KernelHeap.create(memory, map, opts.kmallocHeap, { currentCpu });
+    const slots = opts.maxTasks + this.nrCpus;
+    const stacks = map.reserve('task stacks', slots * STACK_BYTES);
+    const irqStacks = map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
     this.sanitizer = opts.sanitizer
       ? PercpuSanitizer.attach(this.percpu, sanitizerHost(this))
       : null;
@@ -198,22 +206,20 @@ export class BootedKernel implements Kernel {
       this.image.symbols,
       resolver,
     );
-    const slots = opts.maxTasks + this.nrCpus;
     const taskStructs = map.reserve('task structs', slots * taskStruct.size, 8);
-    const stacks = map.reserve('task stacks', slots * STACK_BYTES);
     this.freeSlots = Array.from({ length: slots }, (_, k) => ({
       addr: taskStructs.start + k * taskStruct.size,
       stackTop: stacks.start + (k + 1) * STACK_BYTES,
     }));
     registerGuestInterface(this);
-    this.bootCpus();
+    this.bootCpus(irqStacks);
     this.rcu = Rcu.install(this, taskStructs);
     installPercpuKptr(this);
+    protectKernelData(this, { taskStructs, stacks });
   }
 
   /** Each CPU: its interpreter on its per-CPU area, its run queue, its idle task. */
-  private bootCpus(): void {
-    const irqStacks = this.map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
+  private bootCpus(irqStacks: Region): void {
     for (let id = 0; id < this.nrCpus; id++) {
       const vars = kernelVarAddrs(this.areas, id);
       const cpu = new Cpu({

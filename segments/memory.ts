@@ -5,7 +5,9 @@
  * two CPUs could touch lives here; JS objects are handles and caches only.
  *
  * Host-side accessors check bounds and throw a {@link MemoryAccessError};
- * the interpreter does its own inline check and raises a CPU fault instead.
+ * the interpreter does its own inline check and raises a CPU fault instead,
+ * and for guest instructions only, `protection` keeps the kernel's own
+ * structures out of reach.
  *
  * @example
  * const mem = new PhysicalMemory(1 << 20);
@@ -14,6 +16,7 @@
  */
 
 import { ErrnoError } from './errno.ts';
+import { PageProtection } from './page-protection.ts';
 import { type WasmMemory, wasm } from './wasm-api.ts';
 
 export const PAGE_SIZE = 4096;
@@ -75,6 +78,11 @@ export class PhysicalMemory {
   readonly size: number;
   readonly u8: Uint8Array;
   readonly view: DataView;
+  /**
+   * What guest instructions may do on each page (page-protection.ts); the
+   * host accessors here ignore it: kernel code has full access.
+   */
+  readonly protection: PageProtection;
 
   /**
    * @param buffer the memory to use (its contents kept), for a machine
@@ -112,6 +120,7 @@ export class PhysicalMemory {
     // Guest memory only: the WebAssembly memory's last page is the fast tier's.
     this.u8 = new Uint8Array(this.buffer, 0, size);
     this.view = new DataView(this.buffer, 0, size);
+    this.protection = new PageProtection(size);
   }
 
   /**
