@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadProgram } from '../cpu/program.ts';
 import { validate } from '../cpu/validate.ts';
-import type { BpfMapType } from '../maps/bpf-uapi.ts';
+import { BPF_MAP_TYPE, type BpfMapType } from '../maps/bpf-uapi.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../maps/syscall.ts';
 import { BPF_PROG_TYPE, type BpfProgType } from '../preempt/bpf-prog-table.ts';
 import type { Kernel } from '../preempt/kernel.ts';
@@ -269,7 +269,8 @@ export class BpfObject {
       spec.name.slice(0, 15),
       d.keySize,
       d.valueSize,
-      d.maxEntries,
+      // libbpf sizes a PERF_EVENT_ARRAY without max_entries to the possible CPUs.
+      d.type === BPF_MAP_TYPE.PERF_EVENT_ARRAY && d.maxEntries === 0 ? k.nrCpus : d.maxEntries,
       {
         mapFlags: d.mapFlags,
         spinLockOff: this.spinLockOff(d.valueType),

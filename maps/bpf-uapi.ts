@@ -13,6 +13,7 @@ export const BPF_MAP_TYPE = {
   HASH: 1,
   ARRAY: 2,
   PROG_ARRAY: 3,
+  PERF_EVENT_ARRAY: 4,
   PERCPU_HASH: 5,
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
@@ -45,6 +46,7 @@ export const BPF_F_ZERO_SEED = 1 << 6;
 export const BPF_F_RDONLY_PROG = 1 << 7;
 export const BPF_F_WRONLY_PROG = 1 << 8;
 export const BPF_F_MMAPABLE = 1 << 10;
+export const BPF_F_PRESERVE_ELEMS = 1 << 11;
 
 /** The access flags every map type accepts (bpf_map_flags_access_ok). */
 export const BPF_F_ACCESS_MASK =

@@ -1,7 +1,7 @@
 /**
  * The maps layer's public surface: creating maps and using them from
  * scenario scripts (libbpf-shaped handles, typed views, the ring buffer
- * consumer), the uapi numbers, and the map types for those who look inside.
+ * consumer, the perf buffer reader), the uapi numbers, and the map types for those who look inside.
  *
  * @example
  * import { BPF_NOEXIST, bpfMapCreate, typedPercpuMap } from '../maps/index.ts';
@@ -15,6 +15,9 @@ export { HashMap } from './hash-map.ts';
 export { LruHashMap } from './lru-hash-map.ts';
 export type { MapMemory } from './map-memory.ts';
 export { bpfMapOf, mapAt } from './map-table.ts';
+export { PerfBuffer, type PerfBufferCallbacks } from './perf-buffer.ts';
+export { BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, PerfEventArrayMap } from './perf-event-array-map.ts';
+export { MAX_TAIL_CALL_CNT, ProgArrayMap } from './prog-array-map.ts';
 export { QueueStackMap } from './queue-stack-map.ts';
 export { type RingBufferSampleFn, ringBufferAvailData, ringBufferConsume } from './ring-buffer.ts';
 export { RingbufMap } from './ringbuf-map.ts';

@@ -69,6 +69,7 @@ import type {
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
+import { PerfEventTable } from './perf-event.ts';
 import {
   inInterrupt,
   PREEMPT_MASK,
@@ -117,6 +118,7 @@ export class BootedKernel implements Kernel {
   readonly rcu: Rcu;
   readonly maps = new BpfMapTable();
   readonly progs = new BpfProgTable((source, name) => this.loadText(source, name));
+  readonly perfEvents: PerfEventTable;
   readonly tracer: Tracer | null;
   readonly reports: Report[] = [];
   readonly debugPreempt: DebugPreempt;
@@ -175,6 +177,7 @@ export class BootedKernel implements Kernel {
     const vmallocSize =
       opts.vmallocSize || Math.min(16 << 20, alignUp(memory.size / 16, PAGE_SIZE));
     this.vmalloc = Vmalloc.create(memory, map, vmallocSize, { currentCpu });
+    this.perfEvents = new PerfEventTable(this);
     this.sanitizer = opts.sanitizer
       ? PercpuSanitizer.attach(this.percpu, sanitizerHost(this))
       : null;

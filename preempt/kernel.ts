@@ -11,6 +11,7 @@
  *   rcu                         RCU (rcu.ts)
  *   maps                        the BPF maps table (bpf-map-table.ts; the types are maps/')
  *   progs                       loaded BPF programs, their ids and fds (bpf-prog-table.ts)
+ *   perfEvents                  perf events with their ring buffers (perf-event.ts)
  *   tracer, reports             the trace rings (null when tracing is off), kernel messages
  *   helpers, kfuncs, text       what guest programs call, where they are loaded
  *   cpus, tasks                 per-CPU state and run queues, every task
@@ -55,6 +56,7 @@ import type { BpfProgTable } from './bpf-prog-table.ts';
 import type { CpuState } from './cpu-state.ts';
 import type { DebugPreempt } from './debug-preempt.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
+import type { PerfEventTable } from './perf-event.ts';
 import type { Rcu } from './rcu.ts';
 import type { Report, ReportKind } from './reports.ts';
 import type { Task, TaskBody } from './task.ts';
@@ -121,6 +123,8 @@ export interface Kernel extends PreemptionModel {
   readonly maps: BpfMapTable;
   /** The loaded BPF programs and their fds (BPF_PROG_LOAD). */
   readonly progs: BpfProgTable;
+  /** Open perf events (BPF output events and their ring buffers) and their fds. */
+  readonly perfEvents: PerfEventTable;
   /** The trace rings; null when the `trace` option is off. */
   readonly tracer: Tracer | null;
   /** Kernel messages, in order (`report` adds them; the parallel runner merges its workers'). */
