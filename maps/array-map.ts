@@ -26,6 +26,7 @@ import { type BatchOps, BpfMap, type BpfMapAttr, bpfMapHeader } from './bpf-map.
 import {
   BPF_EXIST,
   BPF_F_ACCESS_MASK,
+  BPF_F_INNER_MAP,
   BPF_F_LOCK,
   BPF_F_MMAPABLE,
   BPF_F_NUMA_NODE,
@@ -51,7 +52,8 @@ export class ArrayMap extends BpfMap {
   /** array_map_alloc_check: EINVAL or E2BIG naming the attribute at fault. */
   static allocCheck(attr: BpfMapAttr): void {
     const percpu = attr.type === BPF_MAP_TYPE.PERCPU_ARRAY;
-    const allowed = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | (percpu ? 0 : BPF_F_MMAPABLE);
+    const allowed =
+      BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_INNER_MAP | (percpu ? 0 : BPF_F_MMAPABLE);
     if (attr.maxEntries === 0) throw new ErrnoError('EINVAL', 'max_entries is 0');
     if (attr.keySize !== 4) {
       throw new ErrnoError('EINVAL', `key_size ${attr.keySize} of an array is not 4`);

@@ -51,6 +51,8 @@ export interface BpfMapAttr {
   readonly mapFlags: number;
   /** Where a `struct bpf_spin_lock` sits in the value (what BTF tells the kernel), or -1. */
   readonly spinLockOff: number;
+  /** inner_map_fd: the template of a map of maps' values; 0 for other maps. */
+  readonly innerMapFd?: number;
 }
 
 /**

@@ -18,6 +18,8 @@ export const BPF_MAP_TYPE = {
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
   DEVMAP: 14,
   CPUMAP: 16,
   QUEUE: 22,
@@ -47,6 +49,7 @@ export const BPF_F_RDONLY_PROG = 1 << 7;
 export const BPF_F_WRONLY_PROG = 1 << 8;
 export const BPF_F_MMAPABLE = 1 << 10;
 export const BPF_F_PRESERVE_ELEMS = 1 << 11;
+export const BPF_F_INNER_MAP = 1 << 12;
 
 /** The access flags every map type accepts (bpf_map_flags_access_ok). */
 export const BPF_F_ACCESS_MASK =

@@ -8,10 +8,12 @@
  */
 
 export { ArrayMap } from './array-map.ts';
+export { ArrayOfMapsMap } from './array-of-maps.ts';
 export type { BatchArgs, BatchResult } from './batch.ts';
 export { BpfMap, type BpfMapAttr } from './bpf-map.ts';
 export * from './bpf-uapi.ts';
 export { HashMap } from './hash-map.ts';
+export { HashOfMapsMap } from './hash-of-maps.ts';
 export { LruHashMap } from './lru-hash-map.ts';
 export type { MapMemory } from './map-memory.ts';
 export { bpfMapOf, mapAt } from './map-table.ts';
@@ -27,5 +29,6 @@ export {
   bpfMapByFd,
   bpfMapByName,
   bpfMapCreate,
+  bpfMapGetFdById,
 } from './syscall.ts';
 export { TypedMap, TypedPercpuMap, typedMap, typedPercpuMap } from './typed-map.ts';

@@ -11,9 +11,11 @@
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { ArrayMap } from './array-map.ts';
+import { ArrayOfMapsMap } from './array-of-maps.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import { BPF_MAP_TYPE } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
+import { HashOfMapsMap } from './hash-of-maps.ts';
 import { LruHashMap } from './lru-hash-map.ts';
 import type { MapMemory } from './map-memory.ts';
 import { PerfEventArrayMap } from './perf-event-array-map.ts';
@@ -51,6 +53,14 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
   [BPF_MAP_TYPE.LRU_PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
   [BPF_MAP_TYPE.QUEUE, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
   [BPF_MAP_TYPE.STACK, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
+  [
+    BPF_MAP_TYPE.ARRAY_OF_MAPS,
+    { allocCheck: ArrayOfMapsMap.allocCheck, create: ArrayOfMapsMap.create },
+  ],
+  [
+    BPF_MAP_TYPE.HASH_OF_MAPS,
+    { allocCheck: HashOfMapsMap.allocCheck, create: HashOfMapsMap.create },
+  ],
   [BPF_MAP_TYPE.RINGBUF, { allocCheck: RingbufMap.allocCheck, create: RingbufMap.create }],
 ]);
 

@@ -51,6 +51,8 @@ export interface BpfMapCreateOpts {
   mapFlags?: number;
   /** Offset of a 4-byte `struct bpf_spin_lock` in the value (what BTF would describe). */
   spinLockOff?: number;
+  /** ARRAY_OF_MAPS, HASH_OF_MAPS: the fd of a map whose attributes every inner map must have. */
+  innerMapFd?: number;
 }
 
 /**
@@ -99,6 +101,7 @@ export function bpfMapCreate(
     maxEntries,
     mapFlags,
     spinLockOff: opts.spinLockOff ?? -1,
+    innerMapFd: opts.innerMapFd ?? 0,
   };
   ops.allocCheck(attr, m);
   if (attr.spinLockOff !== -1) checkSpinLock(attr, ops.spinLock === true);
@@ -362,6 +365,19 @@ function notsupp(map: BpfMap, op: string): never {
  * bpfMapByFd(m, 3).lookupElem(key);
  */
 export function bpfMapByFd(m: Kernel, fd: number): BpfMapHandle {
+  return new BpfMapHandle(m, fd, bpfMapOf(m, fd));
+}
+
+/**
+ * BPF_MAP_GET_FD_BY_ID (libbpf's bpf_map_get_fd_by_id): a new fd, as a
+ * handle, on the map with id `id`, such as an inner map's id that a lookup
+ * in a map of maps returned; ENOENT when no map has it.
+ *
+ * @example
+ * const inner = bpfMapGetFdById(k, readU32(outer.lookupElem(key)));
+ */
+export function bpfMapGetFdById(m: Kernel, id: number): BpfMapHandle {
+  const fd = m.maps.openById(id);
   return new BpfMapHandle(m, fd, bpfMapOf(m, fd));
 }
 
