@@ -35,6 +35,7 @@ import {
 } from './bpf-uapi.ts';
 import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 import type { MapMemory } from './map-memory.ts';
+import type { MmapArea } from './map-mmap.ts';
 import { withValueLock } from './value-lock.ts';
 
 /** Offset of `elem_size` and of `value[]` in `struct bpf_array`. */
@@ -153,6 +154,11 @@ export class ArrayMap extends BpfMap {
       );
     }
     return this.values + off;
+  }
+
+  /** array_map_mmap's area: the values of an ARRAY (PERCPU_ARRAY has no mmap). */
+  override mmapArea(): MmapArea | undefined {
+    return this.percpu ? undefined : { addr: this.values, size: this.maxEntries * this.elemSize };
   }
 
   // ---- program side ---------------------------------------------------------------

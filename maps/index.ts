@@ -16,6 +16,7 @@ export { HashMap } from './hash-map.ts';
 export { HashOfMapsMap } from './hash-of-maps.ts';
 export { LruHashMap } from './lru-hash-map.ts';
 export type { MapMemory } from './map-memory.ts';
+export { BpfMapMmap, type MmapOptions } from './map-mmap.ts';
 export { bpfMapOf, mapAt } from './map-table.ts';
 export { PerfBuffer, type PerfBufferCallbacks } from './perf-buffer.ts';
 export { BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, PerfEventArrayMap } from './perf-event-array-map.ts';

@@ -24,6 +24,7 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import {
   BPF_F_LOCK,
+  BPF_F_MMAPABLE,
   BPF_F_RDONLY,
   BPF_F_RDONLY_PROG,
   BPF_F_WRONLY,
@@ -42,6 +43,7 @@ import {
   genericUpdateBatch,
 } from './generic-batch.ts';
 import { installMapHelpers } from './map-helpers.ts';
+import { BpfMapMmap, type MmapOptions } from './map-mmap.ts';
 import { bpfMapOf } from './map-table.ts';
 import { MAP_TYPES } from './map-types.ts';
 
@@ -241,8 +243,33 @@ export class BpfMapHandle {
     if (map.mapFlags & BPF_F_RDONLY) {
       throw new ErrnoError('EPERM', `${map.describe} is read-only for userspace`);
     }
+    if (map.mmapWriters > 0) {
+      throw new ErrnoError('EBUSY', `${map.describe} is mmap'ed writable`);
+    }
     if (map.frozen) throw new ErrnoError('EBUSY', `${map.describe} is frozen already`);
     map.frozen = true;
+  }
+
+  /**
+   * mmap(MAP_SHARED) of a BPF_F_MMAPABLE ARRAY's values: a window over
+   * emulated memory (maps/map-mmap.ts has the checks and their errnos).
+   */
+  mmap(opts: MmapOptions = {}): BpfMapMmap {
+    const map = bpfMapOf(this.m, this.fd);
+    const area = map.mmapArea();
+    if (area === undefined || map.spinLockOff >= 0) {
+      throw new ErrnoError('ENOTSUPP', `${map.describe} cannot be mmap'ed`);
+    }
+    const write = opts.write === true;
+    if (write && map.frozen) throw new ErrnoError('EPERM', `${map.describe} is frozen`);
+    if (write && map.mapFlags & BPF_F_RDONLY_PROG) {
+      throw new ErrnoError('EACCES', `${map.describe} is read-only for programs: map it read-only`);
+    }
+    if (!(map.mapFlags & BPF_F_MMAPABLE)) {
+      throw new ErrnoError('EINVAL', `${map.describe} was not created with BPF_F_MMAPABLE`);
+    }
+    if (write) map.mmapWriters++;
+    return new BpfMapMmap(this.m.memory, map, area, write);
   }
 
   /** BPF_MAP_LOOKUP_BATCH: up to `count` elements from `inBatch` (null: the start). */
