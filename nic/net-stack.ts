@@ -20,16 +20,16 @@
 
 import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
+import { checkMapFuncCompatibility } from '../maps/map-func-compat.ts';
 import { NET_RX_SOFTIRQ } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { type Napi, netRxAction } from './napi.ts';
-import { NetDevice, type NetDeviceOptions } from './net-device.ts';
+import { NetDevice, type NetDeviceOptions, type XdpProgram } from './net-device.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { XdpBuff } from './xdp-buff.ts';
 import { installXdpHelpers } from './xdp-helpers.ts';
 import { BPF_XDP, xdpMd } from './xdp-uapi.ts';
-import { checkMapFuncCompatibility } from './xdp-verifier.ts';
 
 /** What XDP_PASS frames reach on one CPU: counts, and the frames when asked to keep them. */
 export interface StackCounters {
@@ -174,11 +174,18 @@ export class NetStack {
    * map fds. EINVAL, with the verifier's message, for a program that
    * passes a CPUMAP to a helper other than bpf_redirect_map.
    *
+   * A program of a loaded object (`obj.program('cpumap_count')`) brings
+   * its own expected attach type, from its SEC().
+   *
    * @example
    * const fd = net.loadXdpProgram(prog, BPF_XDP_CPUMAP);
+   * const fd2 = net.loadXdpProgram(obj.program('cpumap_count')); // SEC("xdp/cpumap")
    */
-  loadXdpProgram(prog: LoadedProgram, expectedAttachType = BPF_XDP): number {
-    checkMapFuncCompatibility(this.k, prog);
+  loadXdpProgram(program: XdpProgram | LoadedProgram, expectedAttachType?: number): number {
+    const p = 'prog' in program ? program : { prog: program };
+    const prog = p.prog;
+    expectedAttachType ??= p.expectedAttachType ?? BPF_XDP;
+    checkMapFuncCompatibility(this.k.maps, prog);
     const fd = this.nextProgFd++;
     this.progFds.set(fd, { fd, prog, expectedAttachType, id: this.progId(prog) });
     return fd;
