@@ -88,6 +88,7 @@ export class BpfProgram {
   private k: Kernel | null = null;
   private code: LoadedProgram | null = null;
   private linkedInsns = 0;
+  private progFd = -1;
   private readonly contexts: ProgramContext[] = [];
 
   constructor(readonly spec: ProgramSpec) {
@@ -125,6 +126,12 @@ export class BpfProgram {
     return this.loaded;
   }
 
+  /** bpf_program__fd: the fd BPF_PROG_LOAD gave (what a PROG_ARRAY slot takes); EINVAL before load. */
+  get fd(): number {
+    this.loaded;
+    return this.progFd;
+  }
+
   /** The loaded program; EINVAL before load or with autoload off. */
   get loaded(): LoadedProgram {
     if (this.code === null)
@@ -136,9 +143,10 @@ export class BpfProgram {
   }
 
   /** Called by BpfObject.load. */
-  attachLoaded(k: Kernel, prog: LoadedProgram, linked: LinkedProgram): void {
+  attachLoaded(k: Kernel, prog: LoadedProgram, linked: LinkedProgram, fd: number): void {
     this.k = k;
     this.code = prog;
+    this.progFd = fd;
     this.linkedInsns = linked.insns.length;
   }
 
@@ -147,6 +155,7 @@ export class BpfProgram {
     for (const c of this.contexts.splice(0)) c.free();
     this.k = null;
     this.code = null;
+    this.progFd = -1;
   }
 
   /**

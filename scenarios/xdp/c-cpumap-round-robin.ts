@@ -97,7 +97,7 @@ export function cCpumapRoundRobin(): Scenario {
       o.load(k);
       const available = o.map('cpus_available').loaded();
       const cpuMap = o.map('cpu_map').loaded();
-      const progFd = net.loadXdpProgram(o.program('cpumap_count'));
+      const progFd = o.program('cpumap_count').fd; // bpf_program__fd, as libbpf users write
       TARGETS.forEach((cpu, i) => {
         available.updateElem(le32(i), le32(cpu));
         cpuMap.updateElem(le32(cpu), le32(QSIZE, progFd)); // struct bpf_cpumap_val
