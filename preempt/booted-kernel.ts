@@ -61,6 +61,7 @@ import type {
   IrqAction,
   Kernel,
   KernelExtensions,
+  ObjectSpawnOptions,
   Sleeper,
   SoftirqAction,
   SpawnOptions,
@@ -85,6 +86,7 @@ import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
 import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
+import { openSpawnableObject, type SpawnableObject } from './spawnable-object.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
 import {
@@ -137,6 +139,8 @@ export class BootedKernel implements Kernel {
   /** Free task_struct slots: each one's struct and stack top. */
   private readonly freeSlots: { addr: number; stackTop: number }[];
   private readonly asmSymbols: Map<string, AsmSymbol>;
+  /** Objects `spawn` opened by path, by the path as given. */
+  private readonly objects = new Map<string, SpawnableObject>();
   private nextPid = 1;
   private oopsCount = 0;
   private liveCount = 0;
@@ -300,7 +304,8 @@ export class BootedKernel implements Kernel {
 
   // ---- tasks -------------------------------------------------------------------------
 
-  spawn(opts: SpawnOptions): Task {
+  spawn(given: SpawnOptions | ObjectSpawnOptions): Task {
+    const opts = 'object' in given ? this.objectTask(given) : given;
     if ((opts.program === undefined) === (opts.body === undefined)) {
       throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
     }
@@ -335,6 +340,20 @@ export class BootedKernel implements Kernel {
     if (!task.kthread) this.liveCount++;
     wakeUpProcess(this, task, cpu);
     return task;
+  }
+
+  /** The task options of a program of an object (spawnable-object.ts); a path is opened once per kernel. */
+  private objectTask(o: ObjectSpawnOptions): SpawnOptions {
+    if (typeof o.program !== 'string' || o.program === '')
+      throw new ErrnoError('EINVAL', 'spawn of an object needs the name of one of its programs');
+    let object = o.object;
+    if (typeof object === 'string') {
+      const file = object;
+      object = this.objects.get(file) ?? openSpawnableObject(file);
+      this.objects.set(file, object);
+    }
+    const { program, args } = object.taskProgram(this, o.program);
+    return { comm: o.comm ?? o.program, cpu: o.cpu, allowed: o.allowed, program, args };
   }
 
   private createTask(

@@ -58,6 +58,7 @@ import type { DebugPreempt } from './debug-preempt.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import type { Rcu } from './rcu.ts';
 import type { Report, ReportKind } from './reports.ts';
+import type { SpawnableObject } from './spawnable-object.ts';
 import type { Task, TaskBody } from './task.ts';
 import type { ProgramSource, TextSection } from './text-section.ts';
 import type { TraceEventBody } from './trace/events.ts';
@@ -77,6 +78,23 @@ export interface SpawnOptions {
   args?: readonly (number | bigint)[];
   /** A kthread: bound to `cpu`, never migrates, does not keep the run going. */
   kthread?: boolean;
+}
+
+/**
+ * A task running a program of a compiled object: `k.spawn({ object,
+ * program: 'count', cpu })`. The object is loaded into the kernel on
+ * first use (a path is opened once per kernel, so tasks naming the same
+ * file share its maps); r1 is the program's context.
+ */
+export interface ObjectSpawnOptions {
+  /** A BpfObject (opened or loaded), or the path of a `.bpf.c` source or a `.o`. */
+  object: SpawnableObject | string;
+  /** The program's name in the object. */
+  program: string;
+  /** The task's comm; the program's name by default. */
+  comm?: string;
+  cpu?: number;
+  allowed?: readonly number[];
 }
 
 /** A hardirq handler added to the timer interrupt of a CPU. */
@@ -187,9 +205,9 @@ export interface Kernel extends PreemptionModel {
   readonly finished: boolean;
   /**
    * Creates a task and queues it on its CPU. Exactly one of `program` and
-   * `body` is given.
+   * `body` is given, or an object and the name of one of its programs.
    */
-  spawn(opts: SpawnOptions): Task;
+  spawn(opts: SpawnOptions | ObjectSpawnOptions): Task;
   /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
   liveTasks(): Task[];
   /** Called by do_exit: one fewer task keeps the run going. */
