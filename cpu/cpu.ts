@@ -20,8 +20,9 @@
  * verbatimModuleSyntax (the package build). test/cpu/interpreter-opcodes.test.ts
  * checks every label against its name and the fields of opcodes.ts.
  *
- * Memory accesses: an address is valid when its high word is 0 and the access
- * lies in [memory.lowLimit, memory.size). Atomics are plain read-modify-writes in
+ * Memory accesses: an address is valid when its high word is 0, the access
+ * lies in [memory.lowLimit, memory.size) and `memory.protection` grants it
+ * (the kernel's own structures are not the guest's). Atomics are plain read-modify-writes in
  * the single-threaded engine and `Atomics` operations when `concurrent` is
  * set (parallel mode); both require natural alignment, as the verifier does.
  *
@@ -32,6 +33,7 @@
  */
 
 import type { PhysicalMemory } from '../segments/memory.ts';
+import { PageProtection } from '../segments/page-protection.ts';
 import {
   arsh64,
   bswap,
@@ -142,9 +144,6 @@ export class Cpu {
    */
   private watchLo = 0;
   private watchHi = 0;
-  /** The fast path of `address` passes [fastLow, fastEnd); set by each `run`. */
-  private fastLow = 0;
-  private fastEnd = 0;
   /**
    * Instructions executed by the last `run`; while a helper, kfunc or probe
    * runs, the count so far in the current run (the call included).
@@ -323,10 +322,13 @@ export class Cpu {
     const OFF = prog.off;
     const IMM = prog.imm;
     const dv = this.memory.view;
-    // Everything below the end of the watched range takes the slow path, which
-    // shows the watched part to the probe: no cost per access when not watching.
-    this.fastLow = Math.max(this.watchHi, this.memory.lowLimit);
-    this.fastEnd = this.memory.size;
+    // The fast path of `address` passes [low, end): ordinary pages only (the
+    // protection's window), and nothing below the end of the watched range, so
+    // the slow path shows the watched part to the probe: no cost per access
+    // when not watching. Locals passed down, not fields, so they stay in registers.
+    const prot = this.memory.protection;
+    const low = Math.max(this.watchHi, this.memory.lowLimit, prot.fastLow);
+    const end = prot.fastEnd;
     const exitDepth = this.exitDepth;
     let pc = R[CTX_PC];
     let i = pc;
@@ -673,28 +675,28 @@ export class Cpu {
 
           // ---- loads: dst = *(size *)(src + off) ----
           case /* LDXW */ 0x61: {
-            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = 0;
             break;
           }
           case /* LDXH */ 0x69: {
-            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getUint16(a, true);
             R[d + 1] = 0;
             break;
           }
           case /* LDXB */ 0x71: {
-            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getUint8(a);
             R[d + 1] = 0;
             break;
           }
           case /* LDXDW */ 0x79: {
-            const a = this.address(R, S[i], OFF[i], 8, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 8, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = dv.getInt32(a + 4, true);
@@ -702,21 +704,21 @@ export class Cpu {
           }
           // Sign-extending loads (v4 BPF_MEMSX).
           case /* LDXSW */ 0x81: {
-            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 4, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getInt32(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
           case /* LDXSH */ 0x89: {
-            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 2, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getInt16(a, true);
             R[d + 1] = R[d] >> 31;
             break;
           }
           case /* LDXSB */ 0x91: {
-            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n);
+            const a = this.address(R, S[i], OFF[i], 1, 0 /* read */, i, n, low, end);
             const d = D[i];
             R[d] = dv.getInt8(a);
             R[d + 1] = R[d] >> 31;
@@ -725,22 +727,22 @@ export class Cpu {
 
           // ---- stores of an immediate: *(size *)(dst + off) = imm ----
           case /* STW */ 0x62: {
-            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n, low, end);
             dv.setInt32(a, IMM[i], true);
             break;
           }
           case /* STH */ 0x6a: {
-            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n, low, end);
             dv.setInt16(a, IMM[i], true);
             break;
           }
           case /* STB */ 0x72: {
-            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n, low, end);
             dv.setInt8(a, IMM[i]);
             break;
           }
           case /* STDW */ 0x7a: {
-            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n, low, end);
             dv.setInt32(a, IMM[i], true);
             dv.setInt32(a + 4, IMM[i] >> 31, true);
             break;
@@ -748,22 +750,22 @@ export class Cpu {
 
           // ---- stores of a register: *(size *)(dst + off) = src ----
           case /* STXW */ 0x63: {
-            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 4, 1 /* write */, i, n, low, end);
             dv.setInt32(a, R[S[i]], true);
             break;
           }
           case /* STXH */ 0x6b: {
-            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 2, 1 /* write */, i, n, low, end);
             dv.setInt16(a, R[S[i]], true);
             break;
           }
           case /* STXB */ 0x73: {
-            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 1, 1 /* write */, i, n, low, end);
             dv.setInt8(a, R[S[i]]);
             break;
           }
           case /* STXDW */ 0x7b: {
-            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n);
+            const a = this.address(R, D[i], OFF[i], 8, 1 /* write */, i, n, low, end);
             const s = S[i];
             dv.setInt32(a, R[s], true);
             dv.setInt32(a + 4, R[s + 1], true);
@@ -772,12 +774,12 @@ export class Cpu {
 
           // ---- atomics: lock *(size *)(dst + off) op= src, fetch, xchg, cmpxchg ----
           case /* ATOMIC_W */ 0xc3: {
-            const a = this.address(R, D[i], OFF[i], 4, 2 /* atomic */, i, n);
+            const a = this.address(R, D[i], OFF[i], 4, 2 /* atomic */, i, n, low, end);
             this.atomic32(R, a >> 2, S[i], IMM[i]);
             break;
           }
           case /* ATOMIC_DW */ 0xdb: {
-            const a = this.address(R, D[i], OFF[i], 8, 2 /* atomic */, i, n);
+            const a = this.address(R, D[i], OFF[i], 8, 2 /* atomic */, i, n, low, end);
             const s = S[i];
             if (IMM[i] === BPF_ADD && !this.concurrent) {
               // Non-fetching add, the common case: inline.
@@ -976,10 +978,11 @@ export class Cpu {
   /**
    * The memory offset of an access of `size` bytes at `R[reg] + off` by
    * instruction `i`: the one place a guest address is validated. The fast
-   * test passes a 32-bit address inside [fastLow, fastEnd); anything else (a
-   * high word, below the NULL guard or the watched range's end, past the end of
-   * memory, and every atomic's alignment) is decided by `translate`. Small, so
-   * V8 inlines it into each case of `run`.
+   * test passes a 32-bit address inside [low, end), `run`'s window of
+   * ordinary pages; anything else (a high word, below the NULL guard or the
+   * watched range's end, a protected page, past the end of memory, and every
+   * atomic's alignment) is decided by `translate`. Small, so V8 inlines it
+   * into each case of `run`.
    */
   private address(
     R: Int32Array,
@@ -989,14 +992,11 @@ export class Cpu {
     kind: Access,
     i: number,
     n: number,
+    low: number,
+    end: number,
   ): number {
     const a = (R[reg] >>> 0) + off;
-    if (
-      R[reg + 1] !== 0 ||
-      a < this.fastLow ||
-      a + size > this.fastEnd ||
-      (kind === 2 && (a & (size - 1)) !== 0)
-    ) {
+    if (R[reg + 1] !== 0 || a < low || a + size > end || (kind === 2 && (a & (size - 1)) !== 0)) {
       return this.translate(R, reg, off, size, kind, i, n);
     }
     return a;
@@ -1005,8 +1005,9 @@ export class Cpu {
   /**
    * The slow path of `address`: computes the full 64-bit address `reg + off`
    * and returns it if the access is valid (after a wrap-around the fast check
-   * did not handle), otherwise throws the page fault; an atomic must be
-   * naturally aligned. An access touching the watched range is shown to
+   * did not handle), otherwise throws the page fault; a page the protection
+   * denies to guests is a page fault naming what lives there; an atomic must
+   * be naturally aligned. An access touching the watched range is shown to
    * `probe.memAccess` first, which may report it or throw a CpuFault. `n` is
    * the instruction count of the run so far, for the probe's timestamps.
    */
@@ -1031,6 +1032,9 @@ export class Cpu {
       }
       a = Number(addr);
     }
+    const denied = this.memory.protection.denied(a, size, access === 0 ? 1 : 2);
+    if (denied !== null)
+      throw CpuFault.protection(i, a, size, kind, PageProtection.nameAt(denied, a));
     if (access === 2 && a % size !== 0) {
       throw new CpuFault(
         'misaligned-atomic',

@@ -42,7 +42,13 @@ export class CpuFault extends ErrnoError {
     readonly pc: number,
     what: string,
     /** The faulting address and access, for memory faults. */
-    readonly access?: { addr: bigint; size: number; kind: AccessKind },
+    readonly access?: {
+      addr: bigint;
+      size: number;
+      kind: AccessKind;
+      /** The protected kernel structure the access hit (segments/page-protection.ts). */
+      region?: string;
+    },
   ) {
     super(ERRNO_OF[kind], `${what} at pc ${pc}`);
     this.name = 'CpuFault';
@@ -55,5 +61,28 @@ export class CpuFault extends ErrnoError {
       size,
       kind,
     });
+  }
+
+  /**
+   * A guest access to a page of kernel data it may not touch that way
+   * (x86's permissions violation, #PF error code bit 0), naming the structure.
+   *
+   * @example
+   * CpuFault.protection(3, 0x1230010, 8, 'write', 'task_struct of pid 2').message;
+   * // 'EFAULT: page fault: write of 8 bytes at 0x1230010 in task_struct of pid 2 (kernel data) at pc 3'
+   */
+  static protection(
+    pc: number,
+    addr: number,
+    size: number,
+    kind: AccessKind,
+    region: string,
+  ): CpuFault {
+    return new CpuFault(
+      'page-fault',
+      pc,
+      `page fault: ${kind} of ${size} bytes at 0x${addr.toString(16)} in ${region} (kernel data)`,
+      { addr: BigInt(addr), size, kind, region },
+    );
   }
 }

@@ -93,7 +93,11 @@ export class RxRing {
     if (mem.read16(d + DESC_STATUS) & RX_DESC_DD) return false;
     const buf = mem.read32(d + DESC_ADDR);
     if (buf === 0) return false;
-    mem.u8.set(bytes.subarray(at, at + len), buf + XDP_PACKET_HEADROOM);
+    // The whole array needs no subarray view (one allocation less per frame).
+    mem.u8.set(
+      at === 0 && len === bytes.length ? bytes : bytes.subarray(at, at + len),
+      buf + XDP_PACKET_HEADROOM,
+    );
     mem.write16(d + DESC_LEN, len);
     mem.write16(d + DESC_STATUS, RX_DESC_DD);
     this.nextToUse = (this.nextToUse + 1) & (this.size - 1);
@@ -145,6 +149,15 @@ export class RxRing {
       const d = this.descs + i * DESC_SIZE;
       if (mem.read32(d + DESC_ADDR) === 0) this.post(i);
     }
+  }
+
+  /** Descriptors holding a buffer, read from memory (what every thread sees; `posted` is the driver's own count). */
+  buffersPosted(): number {
+    let n = 0;
+    const mem = this.m.memory;
+    for (let i = 0; i < this.size; i++)
+      if (mem.read32(this.descs + i * DESC_SIZE + DESC_ADDR) !== 0) n++;
+    return n;
   }
 
   /** Frames written and not yet taken. */

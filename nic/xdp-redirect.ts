@@ -103,7 +103,8 @@ export function xdpDoRedirect(
 /** xdp_do_flush(): every bulk queue on `c`'s flush lists, devmaps then cpumaps. */
 export function xdpDoFlush(net: NetStack, c: CpuState): void {
   const sd = net.percpu[c.id];
-  for (const list of [sd.devFlushList, sd.cpuFlushList]) {
-    while (list.length > 0) list[0].flush(c);
-  }
+  const dev = sd.devFlushList;
+  while (dev.length > 0) dev[0].flush(c);
+  const cpu = sd.cpuFlushList;
+  while (cpu.length > 0) cpu[0].flush(c);
 }

@@ -35,7 +35,7 @@ import { type LoadedProgram, loadProgram, type PseudoResolver } from '../cpu/pro
 import { PercpuAllocator } from '../percpu/allocator.ts';
 import { type PerCpuAreas, setupPerCpuAreas } from '../percpu/per-cpu-areas.ts';
 import { PercpuSanitizer } from '../percpu/sanitizer.ts';
-import type { AddressMap } from '../segments/address-map.ts';
+import type { AddressMap, Region } from '../segments/address-map.ts';
 import { alignUp } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { linkAndLoad } from '../segments/image-loader.ts';
@@ -60,12 +60,15 @@ import {
 import type {
   IrqAction,
   Kernel,
+  KernelExtensions,
+  ObjectSpawnOptions,
   Sleeper,
   SoftirqAction,
   SpawnOptions,
   TaskWait,
   TimerHandler,
 } from './kernel.ts';
+import { protectKernelData } from './kernel-protection.ts';
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
@@ -84,6 +87,7 @@ import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
 import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
+import { openSpawnableObject, type SpawnableObject } from './spawnable-object.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
 import {
@@ -121,6 +125,7 @@ export class BootedKernel implements Kernel {
   readonly perfEvents: PerfEventTable;
   readonly tracer: Tracer | null;
   readonly reports: Report[] = [];
+  readonly ext: KernelExtensions = {};
   readonly debugPreempt: DebugPreempt;
   readonly helpers = new HelperTable('helper');
   readonly kfuncs = new HelperTable('kfunc');
@@ -136,6 +141,8 @@ export class BootedKernel implements Kernel {
   /** Free task_struct slots: each one's struct and stack top. */
   private readonly freeSlots: { addr: number; stackTop: number }[];
   private readonly asmSymbols: Map<string, AsmSymbol>;
+  /** Objects `spawn` opened by path, by the path as given. */
+  private readonly objects = new Map<string, SpawnableObject>();
   private nextPid = 1;
   private oopsCount = 0;
   private liveCount = 0;
@@ -173,11 +180,18 @@ export class BootedKernel implements Kernel {
       warn: (line) => this.report('warning', this.current ?? this.cpus[0], [`percpu: ${line}`]),
       currentCpu,
     });
-    this.kheap = KernelHeap.create(memory, map, opts.kmallocHeap, { currentCpu });
+    // vmalloc, then kmalloc, then the stacks: the kmalloc heap's pages and the
+    // stacks lie side by side, one window of ordinary pages for the
+    // interpreter's fast path (kernel-protection.ts); the kernel's own
+    // regions (trace rings, .text, task structs) come after them.
     const vmallocSize =
       opts.vmallocSize || Math.min(16 << 20, alignUp(memory.size / 16, PAGE_SIZE));
     this.vmalloc = Vmalloc.create(memory, map, vmallocSize, { currentCpu });
+    this.kheap = KernelHeap.create(memory, map, opts.kmallocHeap, { currentCpu });
     this.perfEvents = new PerfEventTable(this);
+    const slots = opts.maxTasks + this.nrCpus;
+    const stacks = map.reserve('task stacks', slots * STACK_BYTES);
+    const irqStacks = map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
     this.sanitizer = opts.sanitizer
       ? PercpuSanitizer.attach(this.percpu, sanitizerHost(this))
       : null;
@@ -199,22 +213,20 @@ export class BootedKernel implements Kernel {
       this.image.symbols,
       resolver,
     );
-    const slots = opts.maxTasks + this.nrCpus;
     const taskStructs = map.reserve('task structs', slots * taskStruct.size, 8);
-    const stacks = map.reserve('task stacks', slots * STACK_BYTES);
     this.freeSlots = Array.from({ length: slots }, (_, k) => ({
       addr: taskStructs.start + k * taskStruct.size,
       stackTop: stacks.start + (k + 1) * STACK_BYTES,
     }));
     registerGuestInterface(this);
-    this.bootCpus();
+    this.bootCpus(irqStacks);
     this.rcu = Rcu.install(this, taskStructs);
     installPercpuKptr(this);
+    protectKernelData(this, { taskStructs, stacks });
   }
 
   /** Each CPU: its interpreter on its per-CPU area, its run queue, its idle task. */
-  private bootCpus(): void {
-    const irqStacks = this.map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
+  private bootCpus(irqStacks: Region): void {
     for (let id = 0; id < this.nrCpus; id++) {
       const vars = kernelVarAddrs(this.areas, id);
       const cpu = new Cpu({
@@ -295,7 +307,8 @@ export class BootedKernel implements Kernel {
 
   // ---- tasks -------------------------------------------------------------------------
 
-  spawn(opts: SpawnOptions): Task {
+  spawn(given: SpawnOptions | ObjectSpawnOptions): Task {
+    const opts = 'object' in given ? this.objectTask(given) : given;
     if ((opts.program === undefined) === (opts.body === undefined)) {
       throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
     }
@@ -330,6 +343,20 @@ export class BootedKernel implements Kernel {
     if (!task.kthread) this.liveCount++;
     wakeUpProcess(this, task, cpu);
     return task;
+  }
+
+  /** The task options of a program of an object (spawnable-object.ts); a path is opened once per kernel. */
+  private objectTask(o: ObjectSpawnOptions): SpawnOptions {
+    if (typeof o.program !== 'string' || o.program === '')
+      throw new ErrnoError('EINVAL', 'spawn of an object needs the name of one of its programs');
+    let object = o.object;
+    if (typeof object === 'string') {
+      const file = object;
+      object = this.objects.get(file) ?? openSpawnableObject(file);
+      this.objects.set(file, object);
+    }
+    const { program, args } = object.taskProgram(this, o.program);
+    return { comm: o.comm ?? o.program, cpu: o.cpu, allowed: o.allowed, program, args };
   }
 
   private createTask(

@@ -13,6 +13,7 @@
  *   progs                       loaded BPF programs, their ids and fds (bpf-prog-table.ts)
  *   perfEvents                  perf events with their ring buffers (perf-event.ts)
  *   tracer, reports             the trace rings (null when tracing is off), kernel messages
+ *   ext                         what the layers above attach (KernelExtensions)
  *   helpers, kfuncs, text       what guest programs call, where they are loaded
  *   cpus, tasks                 per-CPU state and run queues, every task
  *
@@ -59,6 +60,7 @@ import type { ResolvedMachineOptions } from './machine-options.ts';
 import type { PerfEventTable } from './perf-event.ts';
 import type { Rcu } from './rcu.ts';
 import type { Report, ReportKind } from './reports.ts';
+import type { SpawnableObject } from './spawnable-object.ts';
 import type { Task, TaskBody } from './task.ts';
 import type { ProgramSource, TextSection } from './text-section.ts';
 import type { TraceEventBody } from './trace/events.ts';
@@ -78,6 +80,23 @@ export interface SpawnOptions {
   args?: readonly (number | bigint)[];
   /** A kthread: bound to `cpu`, never migrates, does not keep the run going. */
   kthread?: boolean;
+}
+
+/**
+ * A task running a program of a compiled object: `k.spawn({ object,
+ * program: 'count', cpu })`. The object is loaded into the kernel on
+ * first use (a path is opened once per kernel, so tasks naming the same
+ * file share its maps); r1 is the program's context.
+ */
+export interface ObjectSpawnOptions {
+  /** A BpfObject (opened or loaded), or the path of a `.bpf.c` source or a `.o`. */
+  object: SpawnableObject | string;
+  /** The program's name in the object. */
+  program: string;
+  /** The task's comm; the program's name by default. */
+  comm?: string;
+  cpu?: number;
+  allowed?: readonly number[];
 }
 
 /** A hardirq handler added to the timer interrupt of a CPU. */
@@ -101,6 +120,22 @@ export interface Sleeper {
 
 /** What a native task's blocking calls return: `yield*` it. */
 export type TaskWait = Generator<void, void, void>;
+
+/**
+ * What the layers above keep on a kernel: one optional slot per layer,
+ * which that layer declares by adding a member to this interface
+ * (declaration merging: `declare module '../preempt/kernel.ts'`) and fills
+ * when it sets itself up on the kernel (nic/ its network stack, maps/ the
+ * map types those layers register). preempt/ names none of their types.
+ *
+ * @example
+ * declare module '../preempt/kernel.ts' {
+ *   interface KernelExtensions { net?: NetStack }
+ * }
+ * k.ext.net = new NetStack(k);
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by the layers above through declaration merging
+export interface KernelExtensions {}
 
 export interface Kernel extends PreemptionModel {
   // ---- configuration and memory services ----------------------------------------
@@ -132,6 +167,8 @@ export interface Kernel extends PreemptionModel {
   readonly debugPreempt: DebugPreempt;
   /** DEBUG_PREEMPT reports made, including those the rate limit suppressed. */
   readonly debugPreemptReports: number;
+  /** The slots of the layers above (KernelExtensions), empty at boot. */
+  readonly ext: KernelExtensions;
 
   // ---- guest programs --------------------------------------------------------------
   readonly helpers: HelperTable;
@@ -172,9 +209,9 @@ export interface Kernel extends PreemptionModel {
   readonly finished: boolean;
   /**
    * Creates a task and queues it on its CPU. Exactly one of `program` and
-   * `body` is given.
+   * `body` is given, or an object and the name of one of its programs.
    */
-  spawn(opts: SpawnOptions): Task;
+  spawn(opts: SpawnOptions | ObjectSpawnOptions): Task;
   /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
   liveTasks(): Task[];
   /** Called by do_exit: one fewer task keeps the run going. */

@@ -51,8 +51,16 @@ export function oopsLines(
   const pc = fault.pc;
   const lines: string[] = [];
   if (fault.kind === 'page-fault' && fault.access) {
-    lines.push(`BUG: unable to handle page fault for address: ${hex16(fault.access.addr)}`);
+    const region = fault.access.region;
+    lines.push(
+      `BUG: unable to handle page fault for address: ${hex16(fault.access.addr)}${region === undefined ? '' : ` in ${region} (kernel data)`}`,
+    );
     lines.push(`#PF: supervisor ${fault.access.kind} access in kernel mode`);
+    // x86's error code: bit 0 a present page (a permissions violation), bit 1 a write.
+    const code = (region === undefined ? 0 : 1) | (fault.access.kind === 'write' ? 2 : 0);
+    lines.push(
+      `#PF: error_code(0x${code.toString(16).padStart(4, '0')}) - ${region === undefined ? 'not-present page' : 'permissions violation'}`,
+    );
   } else {
     lines.push(`BUG: ${fault.detail}`);
   }

@@ -150,16 +150,17 @@ function runQueueCorrupted(k: Kernel, c: CpuState, what: string): void {
 
 function contextSwitch(k: Kernel, c: CpuState, prev: Task, next: Task, preempted: boolean): void {
   k.rcu.noteContextSwitch(c, prev);
-  k.trace(c, {
-    type: 'sched_switch',
-    prevComm: prev.comm,
-    prevPid: prev.pid,
-    prevPrio: prev.prio,
-    prevState: preempted ? 'R+' : stateLetter(prev.state),
-    nextComm: next.comm,
-    nextPid: next.pid,
-    nextPrio: next.prio,
-  });
+  if (k.tracer !== null)
+    k.trace(c, {
+      type: 'sched_switch',
+      prevComm: prev.comm,
+      prevPid: prev.pid,
+      prevPrio: prev.prio,
+      prevState: preempted ? 'R+' : stateLetter(prev.state),
+      nextComm: next.comm,
+      nextPid: next.pid,
+      nextPrio: next.prio,
+    });
   if (prev !== c.idle) prev.countSwitch(!preempted);
   c.rq.countSwitch();
   c.curr = next;
@@ -179,13 +180,14 @@ export function wakeUpProcess(k: Kernel, task: Task, cpu = task.cpu): void {
   task.cpu = cpu;
   enqueueTask(k, target, task);
   task.onRq = true;
-  k.trace(k.current ?? target, {
-    type: 'sched_wakeup',
-    taskComm: task.comm,
-    taskPid: task.pid,
-    taskPrio: task.prio,
-    targetCpu: cpu,
-  });
+  if (k.tracer !== null)
+    k.trace(k.current ?? target, {
+      type: 'sched_wakeup',
+      taskComm: task.comm,
+      taskPid: task.pid,
+      taskPrio: task.prio,
+      targetCpu: cpu,
+    });
   if (target.isIdle) setNeedResched(k.memory, target.vars.preemptCount);
 }
 
@@ -203,12 +205,13 @@ export function sleepCurrent(k: Kernel, c: CpuState): void {
 export function exitTask(k: Kernel, c: CpuState, task: Task, code: bigint): void {
   if (c.curr === task) releaseDyingTask(k, c, task);
   task.exitCode = code;
-  k.trace(c, {
-    type: 'sched_process_exit',
-    taskComm: task.comm,
-    taskPid: task.pid,
-    taskPrio: task.prio,
-  });
+  if (k.tracer !== null)
+    k.trace(c, {
+      type: 'sched_process_exit',
+      taskComm: task.comm,
+      taskPid: task.pid,
+      taskPrio: task.prio,
+    });
   task.state = EXIT_ZOMBIE;
   k.noteExit(task);
   if (c.curr === task) schedule(k, c, false);
@@ -249,14 +252,15 @@ export function migrateTask(k: Kernel, task: Task, dest: number): boolean {
   if (cannotMigrate(k, task, dest) !== undefined) return false;
   const src = k.cpus[task.cpu];
   src.rq.remove(task.pid);
-  k.trace(k.current ?? src, {
-    type: 'sched_migrate_task',
-    taskComm: task.comm,
-    taskPid: task.pid,
-    taskPrio: task.prio,
-    origCpu: src.id,
-    destCpu: dest,
-  });
+  if (k.tracer !== null)
+    k.trace(k.current ?? src, {
+      type: 'sched_migrate_task',
+      taskComm: task.comm,
+      taskPid: task.pid,
+      taskPrio: task.prio,
+      origCpu: src.id,
+      destCpu: dest,
+    });
   task.cpu = dest;
   enqueueTask(k, k.cpus[dest], task);
   if (k.cpus[dest].isIdle) setNeedResched(k.memory, k.cpus[dest].vars.preemptCount);

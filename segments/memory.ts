@@ -5,7 +5,9 @@
  * two CPUs could touch lives here; JS objects are handles and caches only.
  *
  * Host-side accessors check bounds and throw a {@link MemoryAccessError};
- * the interpreter does its own inline check and raises a CPU fault instead.
+ * the interpreter does its own inline check and raises a CPU fault instead,
+ * and for guest instructions only, `protection` keeps the kernel's own
+ * structures out of reach.
  *
  * @example
  * const mem = new PhysicalMemory(1 << 20);
@@ -14,6 +16,7 @@
  */
 
 import { ErrnoError } from './errno.ts';
+import { PageProtection } from './page-protection.ts';
 
 export const PAGE_SIZE = 4096;
 /** Guest addresses are 32-bit offsets; keep a margin below 4 GiB. */
@@ -61,6 +64,11 @@ export class PhysicalMemory {
   readonly size: number;
   readonly u8: Uint8Array;
   readonly view: DataView;
+  /**
+   * What guest instructions may do on each page (page-protection.ts); the
+   * host accessors here ignore it: kernel code has full access.
+   */
+  readonly protection: PageProtection;
 
   /**
    * @param buffer the SharedArrayBuffer to use (its contents kept), for a
@@ -86,6 +94,7 @@ export class PhysicalMemory {
     this.buffer = buffer ?? new SharedArrayBuffer(size);
     this.u8 = new Uint8Array(this.buffer);
     this.view = new DataView(this.buffer);
+    this.protection = new PageProtection(size);
   }
 
   /** True when [addr, addr+len) lies entirely in mapped memory. */

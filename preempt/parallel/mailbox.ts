@@ -36,6 +36,7 @@
 
 import { ErrnoError } from '../../segments/errno.ts';
 import type { PhysicalMemory } from '../../segments/memory.ts';
+import { PROT_NONE } from '../../segments/page-protection.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
 import type { Kernel } from '../kernel.ts';
 
@@ -113,6 +114,8 @@ export class ParallelControl {
     const region = k.map.reserve('parallel control', HEADER_BYTES + k.nrCpus * CPU_BYTES, 64);
     k.memory.fill(region.start, region.size);
     RawSpinlock.init(k.memory, region.start + LOCK_OFFSET, { concurrent: true });
+    // Kernel data: a guest access is a page fault naming the block (kernel-protection.ts).
+    k.memory.protection.protect(region.start, region.size, PROT_NONE, 'parallel control block');
     const ctl = new ParallelControl(k.memory, region.start, k.nrCpus);
     Atomics.store(ctl.words, ctl.base + CRASHED, -1);
     return ctl;

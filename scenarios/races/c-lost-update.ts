@@ -40,13 +40,13 @@ export function cLostUpdate(variant: 'racy' | 'fixed'): Scenario {
     setup(k) {
       const obj = BpfObject.open(compileBpfC(SOURCE), { name: 'lost_update' });
       obj.rodata.loops = LOOPS;
-      obj.load(k);
       for (let t = 0; t < TASKS; t++)
-        obj.program(program).spawn({ comm: `inc${t}`, cpu: 0, allowed: [0] });
+        k.spawn({ object: obj, program, comm: `inc${t}`, cpu: 0, allowed: [0] }); // loads obj first
     },
     invariants: [
       {
         name: 'sum of hits[0] over CPUs is exact',
+        variables: ['hits'],
         check(k) {
           const hits = typedPercpuMap<number, bigint>(bpfMapByName(k, 'hits'), u32, u64);
           const perCpu = hits.get(0) ?? [];
