@@ -24,6 +24,7 @@ import {
   type EmulatorCrash,
   emulatorCrash,
 } from './emulator-crash.ts';
+import { runCpuSteps } from './execution.ts';
 import { raiseIrq } from './interrupts.ts';
 import type { Kernel } from './kernel.ts';
 import { type Decision, ScheduleLog } from './schedule-log.ts';
@@ -34,6 +35,8 @@ export interface Strategy {
   readonly name: string;
   /** The next decision, or null to stop (a replay that ran out). */
   decide(k: Kernel): Decision | null;
+  /** After a `stepwise` run: how many of its steps were taken (it may end early). */
+  ranSteps?(steps: number): void;
 }
 
 export interface EngineOptions {
@@ -92,7 +95,8 @@ export function runDeterministic(
         break;
       }
       lastCpu = d.cpu;
-      const used = apply(k, d);
+      const used =
+        d.kind === 'run' && d.stepwise === true ? stepwise(k, strategy, d, maxSteps) : apply(k, d);
       // A run is logged by what it used: a hardirq handler may carry it past its
       // quantum, and merged runs replay exactly only when counted this way.
       log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
@@ -116,6 +120,20 @@ export function runDeterministic(
     replay: log.encode(),
     strategy: strategy.name,
   };
+}
+
+/** A stepwise run (see Decision): its steps go back to the strategy; returns the instructions used. */
+function stepwise(
+  k: Kernel,
+  strategy: Strategy,
+  d: Decision & { kind: 'run' },
+  maxSteps: number,
+): number {
+  const c = k.cpus[d.cpu];
+  if (c === undefined) throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${k.nrCpus}`);
+  const start = c.clock;
+  strategy.ranSteps?.(runCpuSteps(k, c, d.quantum, maxSteps));
+  return c.clock - start;
 }
 
 /** Decisions between two looks at the wall clock (a power of two). */

@@ -71,6 +71,47 @@ export function runCpu(k: Kernel, c: CpuState, quantum: number): number {
 }
 
 /**
+ * Runs `c` for up to `steps` one-instruction steps, exactly as that many
+ * `runCpu(k, c, 1)` calls in a row would, but ends after the first step that
+ * changed what a strategy sees (sched-watch.ts) or that brought the machine
+ * to `stepLimit` instructions. Guest code between two such changes runs in
+ * one interpreter call. Returns the steps taken (at least one).
+ */
+export function runCpuSteps(k: Kernel, c: CpuState, steps: number, stepLimit: number): number {
+  const saved = k.current;
+  const watch = c.watch;
+  const gen = watch.gen;
+  k.current = c;
+  watch.running = c.cpu;
+  let done = 0;
+  try {
+    while (done < steps) {
+      if (
+        c.clock < c.nextTick &&
+        (c.pendingIrqs === 0 || !c.irqsEnabled) &&
+        c.curr.body.kind === 'program'
+      ) {
+        // Only guest code until the tick: one step per instruction, and
+        // whatever would end a step early stops the interpreter (the watch).
+        const budget = Math.min(steps - done, c.nextTick - c.clock, stepLimit - k.steps);
+        const start = c.clock;
+        cpuStep(k, c, start + budget, ALONE);
+        done += c.clock - start;
+      } else {
+        const end = c.clock + 1;
+        while (c.clock < end) cpuStep(k, c, end, ALONE);
+        done++;
+      }
+      if (watch.gen !== gen || k.steps >= stepLimit) break;
+    }
+  } finally {
+    watch.running = null;
+    k.current = saved;
+  }
+  return done;
+}
+
+/**
  * One step of `c`, running nothing past `end` on its clock (a handler may
  * carry it further): the timer interrupt if due; pending interrupts if
  * enabled; else the idle task schedules or halts until the next tick; else

@@ -17,7 +17,18 @@
 import { ErrnoError } from '../segments/errno.ts';
 
 export type Decision =
-  | { readonly kind: 'run'; readonly cpu: number; readonly quantum: number }
+  | {
+      readonly kind: 'run';
+      readonly cpu: number;
+      readonly quantum: number;
+      /**
+       * The quantum counts one-instruction steps, each as a run of quantum 1
+       * would take it, and the run ends after the first step that changed
+       * what the strategy sees (the engine then calls its `ranSteps`). Not
+       * recorded: the log has the instructions the steps used.
+       */
+      readonly stepwise?: boolean;
+    }
   | { readonly kind: 'kick'; readonly cpu: number }
   | { readonly kind: 'migrate'; readonly pid: number; readonly cpu: number };
 

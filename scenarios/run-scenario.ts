@@ -152,6 +152,8 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     machine.maps.closeAll();
     machine.sanitizer?.reportLeaks();
   }
+  // Deflating the schedule costs more than a short run: only a run whose replay is read pays it.
+  let replayString: string | undefined;
   return {
     scenario: s,
     machine,
@@ -163,7 +165,10 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
       engine.end !== 'timeout' &&
       errors.length === 0,
     reports: machine.reports,
-    replay: engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay),
+    get replay() {
+      replayString ??= engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay);
+      return replayString;
+    },
     crash: engine.crash,
     errors,
   };

@@ -8,7 +8,10 @@
  *  - d-1 change points are drawn uniformly in 1..k (`steps`);
  *  - each step, the CPU whose task has the highest priority runs one
  *    instruction (a CPU's priority is its running task's, or the head of its
- *    run queue when it idles);
+ *    run queue when it idles); as long as no task starts or stops running
+ *    or waiting the choice stays the same, so the steps up to the next
+ *    change point are one stepwise run that the engine ends early at such
+ *    a change (sched-watch.ts): the same run as one decision per step;
  *  - when a waiting task outranks the task running on its CPU, that CPU
  *    gets a reschedule interrupt (which preempts it if it is preemptible);
  *  - at the i-th change point the running task's priority drops to d-1-i,
@@ -35,6 +38,11 @@ export interface PctOptions {
   depth?: number;
   /** k, the expected number of steps of a run; change points fall in 1..k. Default 20000. */
   steps?: number;
+  /**
+   * Stepwise runs up to the next change point (default true); false makes
+   * one decision per instruction, the same run more slowly (a reference).
+   */
+  stepwise?: boolean;
 }
 
 export function pct(opts: PctOptions): Strategy {
@@ -66,8 +74,8 @@ export function pct(opts: PctOptions): Strategy {
    */
   const cpuPriority = (c: CpuState): number => {
     if (!c.isIdle) return c.spinning ? -1 : priorityOf(c.curr.pid);
-    const head = c.rq.pids()[0];
-    return head === undefined ? Number.NEGATIVE_INFINITY : priorityOf(head);
+    const head = c.rq.head();
+    return head < 0 ? Number.NEGATIVE_INFINITY : priorityOf(head);
   };
 
   return {
@@ -81,18 +89,24 @@ export function pct(opts: PctOptions): Strategy {
       for (const c of m.cpus) {
         if (c.isIdle) continue;
         const mine = priorityOf(c.curr.pid);
-        for (const pid of c.rq.pids()) {
+        for (let q = 0, n = c.rq.length; q < n; q++) {
+          const pid = c.rq.at(q);
+          if (priorityOf(pid) <= mine) continue;
           const key = `${c.id}:${pid}:${c.curr.pid}`;
-          if (priorityOf(pid) > mine && !kicked.has(key)) {
+          if (!kicked.has(key)) {
             kicked.add(key);
             return { kind: 'kick', cpu: c.id };
           }
         }
       }
       let best: CpuState | undefined;
+      let bestPriority = Number.NEGATIVE_INFINITY;
       for (const c of m.cpus) {
-        if (cpuPriority(c) > (best === undefined ? Number.NEGATIVE_INFINITY : cpuPriority(best)))
+        const p = cpuPriority(c);
+        if (p > bestPriority) {
           best = c;
+          bestPriority = p;
+        }
       }
       if (best === undefined) {
         const earliest = m.cpus.reduce((a, b) => (b.clock < a.clock ? b : a));
@@ -109,10 +123,26 @@ export function pct(opts: PctOptions): Strategy {
         demoted = best.curr.pid;
         return { kind: 'kick', cpu: best.id };
       }
-      return { kind: 'run', cpu: best.id, quantum: 1 };
+      // Until the next change point nothing but a change the watch sees
+      // alters this choice: the steps up to it are one stepwise run.
+      const room =
+        nextChange < changePoints.length ? changePoints[nextChange] - step : MAX_STEPS_PER_RUN;
+      if (room <= 1 || opts.stepwise === false) return { kind: 'run', cpu: best.id, quantum: 1 };
+      return {
+        kind: 'run',
+        cpu: best.id,
+        quantum: Math.min(room, MAX_STEPS_PER_RUN),
+        stepwise: true,
+      };
+    },
+    ranSteps(steps: number): void {
+      step += steps - 1;
     },
   };
 }
+
+/** Steps of one stepwise run at most, so that the engine looks at the clock now and then. */
+const MAX_STEPS_PER_RUN = 1 << 14;
 
 /** Moves a waiting task to the allowed CPU whose work has the lowest priority. */
 function migrationOf(
