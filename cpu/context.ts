@@ -23,9 +23,19 @@ export const CTX_REGS = 0; // r0..r10, (lo, hi) pairs: 22 words
 export const CTX_PC = 22;
 export const CTX_DEPTH = 23;
 export const CTX_STACK_TOP = 24;
-export const CTX_FRAMES = 25; // MAX_CALL_FRAMES frames of FRAME_WORDS
+export const CTX_FRAMES = 25; // MAX_CALL_FRAMES - 1 caller frames of FRAME_WORDS
 /** A caller frame: return pc, then r6..r9 as (lo, hi) pairs. */
 export const FRAME_WORDS = 9;
+/**
+ * After the caller frames (a chain of MAX_CALL_FRAMES functions has one
+ * fewer callers): the tail calls made so far in this run (the kernel's
+ * tail_call_cnt, limited to MAX_TAIL_CALL_CNT), and the id of the program
+ * a tail call jumped into (bpf_prog_aux.id), 0 while the context runs the
+ * program it was started with.
+ */
+export const CTX_TAIL_CALL_CNT = CTX_FRAMES + (MAX_CALL_FRAMES - 1) * FRAME_WORDS;
+export const CTX_PROG_ID = CTX_TAIL_CALL_CNT + 1;
+/** The layout's size: seven words after CTX_PROG_ID are spare. */
 export const CTX_WORDS = CTX_FRAMES + MAX_CALL_FRAMES * FRAME_WORDS;
 export const CTX_BYTES = CTX_WORDS * 4;
 /** Stack bytes a context needs below its stack top: one frame per call level. */

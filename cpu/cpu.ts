@@ -69,6 +69,7 @@ import {
   MAX_BPF_STACK,
   MAX_CALL_FRAMES,
 } from './opcodes.ts';
+import type { LoadedProgram } from './program.ts';
 
 /**
  * What an access does, for `address`: 0 read, 1 write, 2 atomic (a write
@@ -88,6 +89,8 @@ export const StopReason = {
   Stop: 3,
 } as const;
 export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+/** runProgram's own stop: the program was replaced by a tail call; never returned by `run`. */
+const TAIL_CALL = 4 as StopReason;
 
 /**
  * Observes rare instructions without slowing the common ones: the machine
@@ -273,10 +276,45 @@ export class Cpu {
   }
 
   /**
+   * Called by bpf_tail_call's helper: once the helper returns, the context
+   * goes on at the first instruction of `prog` with the same registers and
+   * stack frame (the interpreter's JMP_TAIL_CALL: `insn = prog->insnsi`).
+   * Only the main function may tail call: a caller frame's return pc would
+   * name an instruction of the program being replaced.
+   *
+   * @example
+   * cpu.tailCall(ctx, target); // inside a helper
+   */
+  tailCall(ctx: CpuContext, prog: LoadedProgram): void {
+    if (ctx.words[CTX_DEPTH] !== 0) {
+      throw new CpuFault(
+        'helper-error',
+        ctx.pc - 1,
+        `bpf_tail_call from call depth ${ctx.words[CTX_DEPTH]}: this machine tail calls from the main function only`,
+      );
+    }
+    ctx.program = prog;
+    ctx.words[CTX_PC] = 0;
+  }
+
+  /**
    * Runs `ctx` for at most `budget` instructions (an `lddw` counts as one).
    * Returns why it stopped; `executed` says how many instructions ran.
    */
   run(ctx: CpuContext, budget: number): StopReason {
+    let reason = this.runProgram(ctx, budget);
+    if (reason !== TAIL_CALL) return reason;
+    let used = this.executed;
+    while (reason === TAIL_CALL) {
+      reason = this.runProgram(ctx, budget - used);
+      used += this.executed;
+    }
+    this.executed = used;
+    return reason;
+  }
+
+  /** The hot loop over one program; TAIL_CALL when a tail call replaced it. */
+  private runProgram(ctx: CpuContext, budget: number): StopReason {
     const R = ctx.words;
     const prog = ctx.program;
     const code = prog.code;
@@ -872,6 +910,8 @@ export class Cpu {
             this.executed = n;
             const table = src === BPF_PSEUDO_KFUNC_CALL ? this.kfuncs : this.helpers;
             if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop);
+            // bpf_tail_call replaced the program: `run` goes on with the new one.
+            if (ctx.program !== prog) return this.stop(n, TAIL_CALL);
             pc = R[CTX_PC];
             break;
           }

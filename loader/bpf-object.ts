@@ -23,6 +23,7 @@ import { loadProgram } from '../cpu/program.ts';
 import { validate } from '../cpu/validate.ts';
 import type { BpfMapType } from '../maps/bpf-uapi.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../maps/syscall.ts';
+import { BPF_PROG_TYPE, type BpfProgType } from '../preempt/bpf-prog-table.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { BpfProgram } from './bpf-program.ts';
@@ -33,6 +34,15 @@ import { installLoaderHelpers } from './kernel-helpers.ts';
 import { type LinkedProgram, linkProgram } from './link.ts';
 import type { MapSpec, ObjectSpec } from './object-spec.ts';
 import { openObject } from './open-object.ts';
+import type { ProgType } from './sec-def.ts';
+
+/** The BPF_PROG_TYPE each SEC() kind loads as. */
+const PROG_TYPES: Record<ProgType, BpfProgType> = {
+  xdp: BPF_PROG_TYPE.XDP,
+  tracepoint: BPF_PROG_TYPE.TRACEPOINT,
+  tracing: BPF_PROG_TYPE.TRACING,
+  syscall: BPF_PROG_TYPE.SYSCALL,
+};
 
 /** Helpers only GPL-compatible programs may call (gpl_only in their bpf_func_proto). */
 const GPL_ONLY_HELPERS = new Map([[6, 'bpf_trace_printk']]);
@@ -220,7 +230,8 @@ export class BpfObject {
         lines: l.lines,
         resolver,
       });
-      p.attachLoaded(k, k.loadText(loaded, p.name), l);
+      const info = k.progs.load(loaded, { name: p.name, type: PROG_TYPES[p.type] });
+      p.attachLoaded(k, info.prog, l, info.fd);
     });
     this.kernel = k;
     return this;

@@ -88,6 +88,7 @@ export class BpfProgram {
   private k: Kernel | null = null;
   private prog: LoadedProgram | null = null;
   private linkedInsns = 0;
+  private progFd = -1;
   private readonly contexts: ProgramContext[] = [];
 
   constructor(readonly spec: ProgramSpec) {
@@ -111,6 +112,12 @@ export class BpfProgram {
     return this.prog === null ? this.spec.length : this.linkedInsns;
   }
 
+  /** bpf_program__fd: the fd BPF_PROG_LOAD gave (what a PROG_ARRAY slot takes); EINVAL before load. */
+  get fd(): number {
+    this.loaded;
+    return this.progFd;
+  }
+
   /** The loaded program; EINVAL before load or with autoload off. */
   get loaded(): LoadedProgram {
     if (this.prog === null)
@@ -122,9 +129,10 @@ export class BpfProgram {
   }
 
   /** Called by BpfObject.load. */
-  attachLoaded(k: Kernel, prog: LoadedProgram, linked: LinkedProgram): void {
+  attachLoaded(k: Kernel, prog: LoadedProgram, linked: LinkedProgram, fd: number): void {
     this.k = k;
     this.prog = prog;
+    this.progFd = fd;
     this.linkedInsns = linked.insns.length;
   }
 
@@ -133,6 +141,7 @@ export class BpfProgram {
     for (const c of this.contexts.splice(0)) c.free();
     this.k = null;
     this.prog = null;
+    this.progFd = -1;
   }
 
   /**

@@ -12,6 +12,7 @@
 export const BPF_MAP_TYPE = {
   HASH: 1,
   ARRAY: 2,
+  PROG_ARRAY: 3,
   PERCPU_HASH: 5,
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,

@@ -11,6 +11,9 @@
  *     for flags != 0; calls the program's `callback(map, key, value, ctx)`
  *     (r2 from `r2 = func(callback) ll`) per element until it returns 1
  * 195 bpf_map_lookup_percpu_elem(map, key, cpu)   CPU `cpu`'s copy or NULL
+ *  12 bpf_tail_call(ctx, prog_array, index)   does not return when it jumps; falls
+ *     through (registers untouched) for an index out of range, an empty slot,
+ *     or a run past MAX_TAIL_CALL_CNT (maps/prog-array-map.ts)
  *
  * and the ring buffer's (maps/ringbuf-map.ts):
  *
@@ -40,6 +43,7 @@ import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import type { BpfMap } from './bpf-map.ts';
 import { BPF_F_RDONLY_PROG } from './bpf-uapi.ts';
 import { mapAt } from './map-table.ts';
+import { ProgArrayMap } from './prog-array-map.ts';
 import { RingbufMap } from './ringbuf-map.ts';
 
 /** The map in r1, checked. */
@@ -113,6 +117,12 @@ function registerMapHelpers(m: Kernel): void {
     .register(195, 'bpf_map_lookup_percpu_elem', (ctx, cpu) => {
       const map = mapOf(ctx, 'bpf_map_lookup_percpu_elem');
       ctx.setRegNumber(0, map.lookupPercpuElem(ctx.regNumber(2), ctx.regNumber(3), cpu.id));
+    })
+    .register(12, 'bpf_tail_call', (ctx, cpu) => {
+      const map = mapAt(m, ctx.regNumber(2), 'bpf_tail_call');
+      if (!(map instanceof ProgArrayMap))
+        throw new ErrnoError('EINVAL', `bpf_tail_call: ${map.describe} is not a program array`);
+      map.tailCall(ctx, cpu, ctx.regU32(3));
     });
   registerRingbufHelpers(m, mapOf);
 }

@@ -16,6 +16,7 @@ import { BPF_MAP_TYPE } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
 import { LruHashMap } from './lru-hash-map.ts';
 import type { MapMemory } from './map-memory.ts';
+import { ProgArrayMap } from './prog-array-map.ts';
 import { QueueStackMap } from './queue-stack-map.ts';
 import { RingbufMap } from './ringbuf-map.ts';
 
@@ -38,6 +39,7 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
     { allocCheck: ArrayMap.allocCheck, create: ArrayMap.create, spinLock: true },
   ],
   [BPF_MAP_TYPE.PERCPU_ARRAY, { allocCheck: ArrayMap.allocCheck, create: ArrayMap.create }],
+  [BPF_MAP_TYPE.PROG_ARRAY, { allocCheck: ProgArrayMap.allocCheck, create: ProgArrayMap.create }],
   [BPF_MAP_TYPE.HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create, spinLock: true }],
   [BPF_MAP_TYPE.PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create }],
   [BPF_MAP_TYPE.LRU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],

@@ -45,6 +45,7 @@ import { PAGE_SIZE, type PhysicalMemory } from '../segments/memory.ts';
 import { Vmalloc } from '../segments/vmalloc.ts';
 import { assembledAt } from './assembly-site.ts';
 import { BpfMapTable } from './bpf-map-table.ts';
+import { BpfProgTable } from './bpf-prog-table.ts';
 import { CpuState } from './cpu-state.ts';
 import { DebugPreempt } from './debug-preempt.ts';
 import { runCpu } from './execution.ts';
@@ -116,6 +117,7 @@ export class BootedKernel implements Kernel {
   readonly sanitizer: PercpuSanitizer | null;
   readonly rcu: Rcu;
   readonly maps = new BpfMapTable();
+  readonly progs = new BpfProgTable((source, name) => this.loadText(source, name));
   readonly tracer: Tracer | null;
   readonly reports: Report[] = [];
   readonly debugPreempt: DebugPreempt;

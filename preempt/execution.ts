@@ -13,6 +13,7 @@
  * runCpu(k, k.cpus[0], 100); // CPU 0 for 100 instructions
  */
 
+import { CTX_PROG_ID } from '../cpu/context.ts';
 import { StopReason } from '../cpu/cpu.ts';
 import { CpuFault } from '../cpu/fault.ts';
 import { ErrnoError } from '../segments/errno.ts';
@@ -164,7 +165,8 @@ export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking
 function runGuest(k: Kernel, c: CpuState, task: Task, budget: number, locking: CpuLocking): void {
   const ctx = task.ctx!;
   // The interpreter checks the context is one it could have left; the kernel, that it is this task's.
-  const foreign = ctx.stackTop !== task.stackTop ? foreignStack(task, ctx.stackTop) : null;
+  const foreign =
+    ctx.stackTop !== task.stackTop ? foreignStack(task, ctx.stackTop) : resumeProgram(k, task);
   const reason = foreign === null ? c.cpu.run(ctx, budget) : StopReason.Fault;
   k.advance(c, foreign === null ? c.cpu.executed : 0);
   const exited = reason === StopReason.Exit;
@@ -223,6 +225,32 @@ function reschedPoint(k: Kernel, c: CpuState): void {
 }
 
 /** The fault of a saved context whose stack is not its task's (a stray store changed it). */
+/**
+ * Points the task's context at the program it runs: its own, or the one a
+ * tail call jumped into, by the id the context keeps in memory (another
+ * worker of parallel mode may have made the tail call). A fault for an id
+ * that names no loaded program.
+ */
+function resumeProgram(k: Kernel, task: Task): CpuFault | null {
+  const ctx = task.ctx!;
+  const id = ctx.words[CTX_PROG_ID];
+  const prog =
+    id === 0
+      ? task.body.kind === 'program'
+        ? task.body.program
+        : null
+      : k.progs.byIdLookup(id)?.prog;
+  if (prog === undefined || prog === null) {
+    return new CpuFault(
+      'corrupted-context',
+      ctx.pc,
+      `saved context of ${task.comm}/${task.pid} (task_struct at 0x${task.addr.toString(16)}) is corrupted: program id ${id} is not loaded`,
+    );
+  }
+  if (ctx.program !== prog) ctx.program = prog;
+  return null;
+}
+
 function foreignStack(task: Task, stackTop: number): CpuFault {
   const ctx = task.ctx!;
   return new CpuFault(

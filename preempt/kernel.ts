@@ -10,6 +10,7 @@
  *   sanitizer                   the per-CPU sanitizer, or null when the option is off
  *   rcu                         RCU (rcu.ts)
  *   maps                        the BPF maps table (bpf-map-table.ts; the types are maps/')
+ *   progs                       loaded BPF programs, their ids and fds (bpf-prog-table.ts)
  *   tracer, reports             the trace rings (null when tracing is off), kernel messages
  *   helpers, kfuncs, text       what guest programs call, where they are loaded
  *   cpus, tasks                 per-CPU state and run queues, every task
@@ -50,6 +51,7 @@ import type { LinkedImage } from '../segments/linker.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
 import type { Vmalloc } from '../segments/vmalloc.ts';
 import type { BpfMapTable } from './bpf-map-table.ts';
+import type { BpfProgTable } from './bpf-prog-table.ts';
 import type { CpuState } from './cpu-state.ts';
 import type { DebugPreempt } from './debug-preempt.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
@@ -117,6 +119,8 @@ export interface Kernel extends PreemptionModel {
   readonly rcu: Rcu;
   /** The BPF maps and their fds. */
   readonly maps: BpfMapTable;
+  /** The loaded BPF programs and their fds (BPF_PROG_LOAD). */
+  readonly progs: BpfProgTable;
   /** The trace rings; null when the `trace` option is off. */
   readonly tracer: Tracer | null;
   /** Kernel messages, in order (`report` adds them; the parallel runner merges its workers'). */
