@@ -36,6 +36,14 @@ export class CpuState {
   clock = 0;
   /** Local clock value at which the next timer interrupt fires. */
   nextTick: number;
+  /** When the next timer interrupt is due without jitter: a multiple of the tick interval. */
+  tickNominal: number;
+  /**
+   * Instructions the next timer interrupt arrives after its nominal time,
+   * asked each time one is programmed; null for none (the deterministic
+   * engine sets it to its strategy's choice, engine.ts).
+   */
+  tickDelay: ((c: CpuState) => number) | null = null;
   ticks = 0;
   /**
    * Clock value at which the current step must stop (the quantum's end or
@@ -72,6 +80,7 @@ export class CpuState {
   ) {
     this.curr = idle;
     this.nextTick = tickInterval;
+    this.tickNominal = tickInterval;
   }
 
   /** Set by a kfunc or helper: reschedule as soon as the current step ends. */

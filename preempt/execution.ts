@@ -122,8 +122,7 @@ export function runCpuSteps(k: Kernel, c: CpuState, steps: number, stepLimit: nu
 export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking): void {
   if (c.clock >= c.nextTick) {
     raiseIrq(c, 'timer');
-    // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
-    while (c.nextTick <= c.clock) c.nextTick += k.opts.tickInterval;
+    programTick(k, c);
   }
   if (c.pendingIrqs !== 0 && c.irqsEnabled) {
     if (locking.irqsLockFree(k, c)) {
@@ -159,6 +158,18 @@ export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking
   }
   // Nothing to run: halt until the next timer interrupt.
   if (halt) locking.halt(k, c, until);
+}
+
+/**
+ * Programs `c`'s next timer interrupt: the next multiple of the tick
+ * interval after now, plus the delay the strategy chooses (the kernel's
+ * timer is not cycle-exact either).
+ */
+function programTick(k: Kernel, c: CpuState): void {
+  // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
+  do c.tickNominal += k.opts.tickInterval;
+  while (c.tickNominal <= c.clock);
+  c.nextTick = c.tickNominal + (c.tickDelay === null ? 0 : c.tickDelay(c));
 }
 
 /** The guest program of `task` for up to `budget` instructions, unlocked; then its exit, oops or reschedule. */

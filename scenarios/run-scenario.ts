@@ -58,6 +58,12 @@ export interface RunScenarioOptions {
   /** Round-robin quantum. */
   quantum?: number;
   /**
+   * Random and PCT: timer interrupts arrive 0..tickJitter instructions after
+   * their nominal time, chosen from the seed (default half the tick
+   * interval; 0 keeps them exact).
+   */
+  tickJitter?: number;
+  /**
    * Replays a run from its replay string (scenarios/replay-string.ts) instead
    * of running a strategy; EINVAL, before the run, when it was recorded on
    * another scenario, CPU count or definition.
@@ -98,9 +104,14 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: s
     case 'rr':
       return roundRobin({ quantum: opts.quantum });
     case 'random':
-      return random({ seed });
+      return random({ seed, tickJitter: opts.tickJitter });
     case 'pct':
-      return pct({ seed, depth: opts.depth ?? s.pct?.depth, steps: opts.steps ?? s.pct?.steps });
+      return pct({
+        seed,
+        depth: opts.depth ?? s.pct?.depth,
+        steps: opts.steps ?? s.pct?.steps,
+        tickJitter: opts.tickJitter,
+      });
   }
   throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
 }

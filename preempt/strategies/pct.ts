@@ -19,7 +19,8 @@
  *    queue it is migrated to the allowed CPU running the lowest-priority
  *    task: the move that turns a stale per-CPU pointer into a race.
  * When no CPU has work (everything sleeps), the CPU with the earliest clock
- * runs to its next timer tick.
+ * runs to its next timer tick. Where each timer interrupt lands is drawn
+ * from the seed too (tick-jitter.ts), from a stream of its own.
  *
  * @example
  * runDeterministic(m, pct({ seed: 3, depth: 2, steps: 5000 }));
@@ -31,6 +32,7 @@ import type { Kernel } from '../kernel.ts';
 import { Rng } from '../rng.ts';
 import type { Decision } from '../schedule-log.ts';
 import { cannotMigrate } from '../scheduler.ts';
+import { tickJitter } from './tick-jitter.ts';
 
 export interface PctOptions {
   seed: number;
@@ -43,6 +45,8 @@ export interface PctOptions {
    * one decision per instruction, the same run more slowly (a reference).
    */
   stepwise?: boolean;
+  /** Timer interrupts arrive 0..tickJitter instructions late (tick-jitter.ts). Default: half the tick interval. */
+  tickJitter?: number;
 }
 
 export function pct(opts: PctOptions): Strategy {
@@ -80,6 +84,7 @@ export function pct(opts: PctOptions): Strategy {
 
   return {
     name: `pct(seed=${opts.seed}, depth=${depth}, steps=${k})`,
+    tickDelay: tickJitter(opts.seed, opts.tickJitter),
     decide(m: Kernel): Decision {
       if (demoted !== null) {
         const move = migrationOf(m, demoted, cpuPriority);
