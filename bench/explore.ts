@@ -7,6 +7,9 @@
  *  - runs_per_s_lost_update: lost-update-fixed (about 4,000 instructions);
  *  - runs_per_s_stale_pointer: stale-pointer-fixed-guard;
  *  - runs_per_s_packet_stats: packet-stats;
+ *  - jobs2_speedup: lost-update-fixed through `explorePool` on 2 threads
+ *    (started before the clock) over 1 thread, the same seeds; about 2 on
+ *    two free cores, less when other processes share them;
  *  - engine_lost_update: runs/s of the engine alone on lost-update-fixed
  *    (boot, setup and the judging excluded: the machine is booted before
  *    the clock starts), against PCT making one decision per instruction,
@@ -24,6 +27,7 @@ import type { Kernel } from '../preempt/kernel.ts';
 import { bootRecipe } from '../preempt/machine.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { explore } from '../scenarios/explore.ts';
+import { explorePool, SeedThreads } from '../scenarios/explore-pool.ts';
 import { loadScenario } from '../scenarios/load-scenario.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 import { type BenchReport, type BenchResult, median } from './report.ts';
@@ -58,6 +62,21 @@ function engineRunsPerSecond(s: Scenario, runs: number, stepwise: boolean): numb
   return median(rates);
 }
 
+/** Runs/s of explorePool over `runs` seeds of `spec` on `threads` (or this thread). */
+async function poolRunsPerSecond(
+  spec: string,
+  runs: number,
+  threads?: SeedThreads,
+): Promise<number> {
+  const t0 = performance.now();
+  const r = await explorePool(spec, {
+    runs,
+    ...(threads === undefined ? { jobs: 1 } : { threads }),
+  });
+  if (r.failure !== undefined) throw new Error(`${spec} failed on seed ${r.failure.seed}`);
+  return (runs * 1000) / (performance.now() - t0);
+}
+
 export async function run(): Promise<BenchReport> {
   const lost = await loadScenario('lost-update-fixed');
   const results: BenchResult[] = [
@@ -73,6 +92,20 @@ export async function run(): Promise<BenchReport> {
       unit: 'runs/s',
     },
   ];
+  const threads = new SeedThreads(2);
+  try {
+    await poolRunsPerSecond('lost-update-fixed', 20, threads);
+    const one = await poolRunsPerSecond('lost-update-fixed', 300);
+    const two = await poolRunsPerSecond('lost-update-fixed', 300, threads);
+    results.push({
+      name: 'jobs2_speedup',
+      value: two / one,
+      unit: 'x',
+      note: `${two.toFixed(0)} vs ${one.toFixed(0)} runs/s`,
+    });
+  } finally {
+    await threads.close();
+  }
   const perInsn = engineRunsPerSecond(lost, 30, false);
   const engine = engineRunsPerSecond(lost, 30, true);
   results.push(
