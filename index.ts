@@ -64,6 +64,12 @@ export {
   SeedThreads,
 } from './scenarios/explore-pool.ts';
 export { loadScenario } from './scenarios/load-scenario.ts';
+export {
+  type MinimizeOptions,
+  type MinimizeResult,
+  minimize,
+  type ScheduleCost,
+} from './scenarios/minimize.ts';
 export { formatReport } from './scenarios/report.ts';
 export {
   type ParallelScenarioOptions,

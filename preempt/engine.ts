@@ -84,6 +84,7 @@ export function runDeterministic(
   let end: EngineEnd = 'max-steps';
   let crash: EmulatorCrash | undefined;
   let lastCpu = 0;
+  let lookedAt = 0;
   chooseTicks(k, strategy, log);
   try {
     for (let n = 0; ; n++) {
@@ -92,7 +93,10 @@ export function runDeterministic(
         break;
       }
       if (k.steps >= maxSteps) break;
-      if ((n & (DEADLINE_CHECK_EVERY - 1)) === 0 && performance.now() >= deadline) {
+      const look =
+        (n & (DEADLINE_CHECK_EVERY - 1)) === 0 || k.steps - lookedAt >= DEADLINE_CHECK_STEPS;
+      if (look) lookedAt = k.steps;
+      if (look && performance.now() >= deadline) {
         end = 'timeout';
         timeoutReport(k, lastCpu, opts.timeoutMs!);
         break;
@@ -173,6 +177,8 @@ function stepwise(
 
 /** Decisions between two looks at the wall clock (a power of two). */
 const DEADLINE_CHECK_EVERY = 64;
+/** Instructions between two looks at the wall clock at most (stepwise runs are long decisions). */
+const DEADLINE_CHECK_STEPS = 4096;
 
 /** The report of a run the wall-clock limit ended: where each CPU was. */
 function timeoutReport(k: Kernel, lastCpu: number, timeoutMs: number): void {

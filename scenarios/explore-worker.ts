@@ -18,7 +18,7 @@ import type { Scenario } from './scenario.ts';
 export interface SeedRange {
   /** A scenario file, or the name of a shipped scenario. */
   readonly spec: string;
-  readonly opts: Omit<RunScenarioOptions, 'seed' | 'replay'>;
+  readonly opts: Omit<RunScenarioOptions, 'seed' | 'replay' | 'schedule'>;
   /** Seeds from..to-1. */
   readonly from: number;
   readonly to: number;

@@ -69,6 +69,8 @@ export interface RunScenarioOptions {
    * another scenario, CPU count or definition.
    */
   replay?: string;
+  /** A strategy to run instead of `strategy` and `replay` (minimize.ts's candidate schedules). */
+  schedule?: Strategy;
   maxSteps?: number;
   /** The trace event groups to record (`--events`); default the tracer's. */
   traceEvents?: readonly TraceEventGroup[];
@@ -98,6 +100,7 @@ export interface ScenarioResult {
 
 /** The strategy `opts` choose; a replay's schedule (a v1 string) is passed decoded. */
 export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: string): Strategy {
+  if (opts.schedule !== undefined) return opts.schedule;
   if (schedule !== undefined) return replay(schedule);
   const seed = opts.seed ?? 1;
   switch (opts.strategy ?? 'pct') {

@@ -15,6 +15,7 @@ import { ErrnoError } from '../../segments/errno.ts';
 import type { ExploreResult } from '../explore.ts';
 import { explorePool } from '../explore-pool.ts';
 import { loadScenario } from '../load-scenario.ts';
+import { minimize, type ScheduleCost } from '../minimize.ts';
 import { formatReport } from '../report.ts';
 import type { StrategyName } from '../run-scenario.ts';
 import { asInput, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
@@ -149,5 +150,14 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     `${scenario.name}: seed ${f.seed} ${what} (run ${result.runs} of ${runs})\n`,
   );
   process.stdout.write(`${formatReport(f, spec)}\n`);
+  if (f.crash === undefined && f.errors.length === 0 && f.verdicts.some((v) => !v.ok)) {
+    const m = minimize(scenario, f, { cpus: flags.cpus, maxSteps: flags.maxSteps });
+    const cost = (c: ScheduleCost) =>
+      `${c.preemptions} forced preemptions, ${c.migrations} migrations, ${c.switches} context switches`;
+    process.stdout.write(
+      `minimized: ${cost(m)} (the schedule found: ${cost(m.original)}), breaking '${m.invariant}' still\n` +
+        `minimized replay: npx percpu-emu run ${spec} --cpus ${f.machine.nrCpus} --replay ${m.replay}\n`,
+    );
+  }
   return exitStatus(f);
 }
