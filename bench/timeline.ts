@@ -72,6 +72,7 @@ function syntheticTimeline(): TimelineData {
     spans,
     marks,
     accesses,
+    interrupts: [0, 0, 0, 9],
     reports: [],
     programs: [
       {

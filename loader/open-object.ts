@@ -14,7 +14,7 @@
 import { decode, type Insn } from '../cpu/insn.ts';
 import { BPF_CALL, BPF_JMP, BPF_X } from '../cpu/opcodes.ts';
 import { BPF_MAP_TYPE, mapTypeName } from '../maps/bpf-uapi.ts';
-import { MAP_TYPES } from '../maps/map-types.ts';
+import { isImplementedMapType, LAYERED_MAP_TYPES, MAP_TYPES } from '../maps/map-types.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { BTF_KIND, type Btf, parseBtf } from './btf.ts';
 import { type BtfExt, parseBtfExt } from './btf-ext.ts';
@@ -162,8 +162,8 @@ function collectMaps(
   externs: ReadonlyMap<string, ExternSpec>,
 ): MapSpec[] {
   const maps: MapSpec[] = parseMapDefs(elf, btf).map((d) => {
-    if (!MAP_TYPES.has(d.type)) {
-      const known = [...MAP_TYPES.keys()].map(mapTypeName).join(', ');
+    if (!isImplementedMapType(d.type)) {
+      const known = [...MAP_TYPES.keys(), ...LAYERED_MAP_TYPES].map(mapTypeName).join(', ');
       throw new ErrnoError(
         'EOPNOTSUPP',
         `map '${d.name}': ${mapTypeName(d.type)} is not a map type this machine implements (${known})`,

@@ -4,15 +4,22 @@
  * `bpf_map_ops.map_alloc_check` and `map_alloc`), and whether its values
  * may hold a `bpf_spin_lock` (map_check_btf).
  *
+ * maps/' own types are in MAP_TYPES. Types implemented by a layer above
+ * (CPUMAP, DEVMAP and DEVMAP_HASH, with the network stack in nic/) are
+ * registered on a kernel by that layer when it sets itself up there
+ * (`registerMapType(k, ...)`), and live in the kernel's `ext.mapTypes`
+ * slot: a kernel without a network stack has no CPUMAP, whatever was
+ * imported.
+ *
  * @example
- * MAP_TYPES.get(BPF_MAP_TYPE.ARRAY)?.create(m, attr, id);
+ * mapTypeOps(k, BPF_MAP_TYPE.ARRAY)?.create(k, attr, id);
  */
 
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { ArrayMap } from './array-map.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
-import { BPF_MAP_TYPE } from './bpf-uapi.ts';
+import { BPF_MAP_TYPE, mapTypeName } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
 import { LruHashMap } from './lru-hash-map.ts';
 import type { MapMemory } from './map-memory.ts';
@@ -49,16 +56,47 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
   [BPF_MAP_TYPE.RINGBUF, { allocCheck: RingbufMap.allocCheck, create: RingbufMap.create }],
 ]);
 
+declare module '../preempt/kernel.ts' {
+  interface KernelExtensions {
+    /** Map types registered on this kernel by the layers above (registerMapType). */
+    mapTypes?: Map<number, MapTypeOps>;
+  }
+}
+
 /**
- * Adds a map type implemented by a layer above maps/ (BPF_MAP_TYPE_CPUMAP,
- * DEVMAP and DEVMAP_HASH live with the network stack, in nic/): the module
- * that implements it registers it when it is imported. EEXIST for a type
- * already known.
+ * The types layers above maps/ implement: known to the loader when it
+ * opens an object, creatable on a kernel once their layer registered them.
+ */
+export const LAYERED_MAP_TYPES: readonly number[] = [
+  BPF_MAP_TYPE.CPUMAP,
+  BPF_MAP_TYPE.DEVMAP,
+  BPF_MAP_TYPE.DEVMAP_HASH,
+];
+
+/**
+ * Adds a map type implemented by a layer above maps/ to kernel `k`: the
+ * layer calls it when it sets itself up on `k` (nic/'s network stack
+ * registers CPUMAP, DEVMAP and DEVMAP_HASH). EEXIST for a type `k`
+ * already has.
  *
  * @example
- * registerMapType(BPF_MAP_TYPE.CPUMAP, { allocCheck: CpuMap.allocCheck, create: CpuMap.create });
+ * registerMapType(k, BPF_MAP_TYPE.CPUMAP, { allocCheck: CpuMap.allocCheck, create: CpuMap.create });
  */
-export function registerMapType(type: number, ops: MapTypeOps): void {
-  if (MAP_TYPES.has(type)) throw new ErrnoError('EEXIST', `map type ${type} is registered already`);
-  MAP_TYPES.set(type, ops);
+export function registerMapType(k: Kernel, type: number, ops: MapTypeOps): void {
+  k.ext.mapTypes ??= new Map();
+  const types = k.ext.mapTypes;
+  if (MAP_TYPES.has(type) || types.has(type)) {
+    throw new ErrnoError('EEXIST', `map type ${mapTypeName(type)} is registered already`);
+  }
+  types.set(type, ops);
+}
+
+/** The constructors of map type `type` on kernel `k`, or undefined when `k` has none. */
+export function mapTypeOps(k: Kernel, type: number): MapTypeOps | undefined {
+  return MAP_TYPES.get(type) ?? k.ext.mapTypes?.get(type);
+}
+
+/** True for the map types some layer of this emulator implements (what an object may use). */
+export function isImplementedMapType(type: number): boolean {
+  return MAP_TYPES.has(type) || LAYERED_MAP_TYPES.includes(type);
 }

@@ -43,7 +43,7 @@ import {
 } from './generic-batch.ts';
 import { installMapHelpers } from './map-helpers.ts';
 import { bpfMapOf } from './map-table.ts';
-import { MAP_TYPES } from './map-types.ts';
+import { LAYERED_MAP_TYPES, mapTypeOps } from './map-types.ts';
 
 /** Optional attributes of BPF_MAP_CREATE (libbpf's `bpf_map_create_opts`). */
 export interface BpfMapCreateOpts {
@@ -72,8 +72,14 @@ export function bpfMapCreate(
   opts: BpfMapCreateOpts = {},
 ): BpfMapHandle {
   const typeNumber = typeof type === 'string' ? BPF_MAP_TYPE[type] : type;
-  const ops = MAP_TYPES.get(typeNumber);
+  const ops = mapTypeOps(m, typeNumber);
   if (ops === undefined) {
+    if (LAYERED_MAP_TYPES.includes(typeNumber)) {
+      throw new ErrnoError(
+        'EINVAL',
+        `map type ${mapTypeName(typeNumber)} needs the network stack on this kernel: set it up first (netOf(k))`,
+      );
+    }
     throw new ErrnoError('EINVAL', `map type ${String(type)} is not one this machine implements`);
   }
   checkName(name);

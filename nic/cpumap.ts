@@ -40,15 +40,15 @@ import { StopReason } from '../cpu/cpu.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
 import { BpfMap, type BpfMapAttr, bpfMapHeader } from '../maps/bpf-map.ts';
 import { BPF_EXIST, BPF_F_NUMA_NODE, BPF_MAP_TYPE, BPF_NOEXIST } from '../maps/bpf-uapi.ts';
-import { registerMapType } from '../maps/map-types.ts';
 import { NR_CPUS } from '../percpu/first-chunk.ts';
 import type { CpuState } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { wakeUpProcess } from '../preempt/scheduler.ts';
 import { TASK_INTERRUPTIBLE, TASK_RUNNING, type Task } from '../preempt/task.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { counterBlock, defineCounters, freeCounterBlock } from './mem-counters.ts';
 import type { NetDevice } from './net-device.ts';
-import { type NetStack, netOf } from './net-stack.ts';
+import { type NetStack, netStackOf } from './net-stack.ts';
 import { PtrRing } from './ptr-ring.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { traceCpumapEnqueue, traceCpumapKthread, traceXdpException } from './tracepoints.ts';
@@ -84,33 +84,72 @@ const BQ_ON_LIST = 4;
 const BQ_Q = 8;
 const BQ_SIZE = BQ_Q + 8 * CPU_MAP_BULK_SIZE;
 
-/** `struct bpf_cpu_map_entry` as kept in memory: what a debugger would see. */
-const ENTRY = { cpu: 0, mapId: 4, qsize: 8, progId: 12, ring: 16, bulkq: 24, pid: 32, size: 40 };
+/**
+ * `struct bpf_cpu_map_entry` as kept in memory: what a debugger would see,
+ * and what other CPUs read: the frames of the kthread's current batch.
+ */
+const ENTRY = {
+  cpu: 0,
+  mapId: 4,
+  qsize: 8,
+  progId: 12,
+  ring: 16,
+  bulkq: 24,
+  pid: 32,
+  inBatch: 36,
+  size: 40,
+};
 
-/** Per (source CPU -> target CPU) enqueue counts: the xdp_cpumap_enqueue tracepoint's sums. */
-export interface CpumapEnqueueStats {
-  processed: number;
-  drops: number;
+const ENQUEUE_COUNTERS = ['processed', 'drops', 'bulks'] as const;
+const KTHREAD_COUNTERS = [
+  'processed',
+  'drops',
+  'sched',
+  'pass',
+  'drop',
+  'redirect',
+  'stack',
+  'exceptions',
+  'iterations',
+] as const;
+
+/**
+ * Per (source CPU -> target CPU) enqueue counts: the xdp_cpumap_enqueue
+ * tracepoint's sums. In emulated memory (mem-counters.ts), written by the
+ * source CPU's flush.
+ */
+export class CpumapEnqueueStats {
+  declare processed: number;
+  declare drops: number;
   /** Non-empty bulk flushes (the tracepoint's hits): bulk-avg = processed / bulks. */
-  bulks: number;
-}
+  declare bulks: number;
 
-/** Per target CPU kthread counts: the xdp_cpumap_kthread tracepoint's sums. */
-export interface CpumapKthreadCounts {
-  processed: number;
-  /** skb allocation failures. */
-  drops: number;
-  sched: number;
-  pass: number;
-  drop: number;
-  redirect: number;
-  /** Frames delivered to this CPU's stack (passed, or no program, and an skb made). */
-  stack: number;
-  /** The cpumap program's xdp_exception hits (XDP_TX, XDP_ABORTED, unknown verdicts). */
-  exceptions: number;
-  /** Loop iterations (tracepoint hits). */
-  iterations: number;
+  constructor(readonly slots: Float64Array) {}
 }
+defineCounters(CpumapEnqueueStats, ENQUEUE_COUNTERS);
+
+/**
+ * Per target CPU kthread counts: the xdp_cpumap_kthread tracepoint's sums,
+ * in emulated memory, written by the kthreads of that CPU.
+ */
+export class CpumapKthreadCounts {
+  declare processed: number;
+  /** skb allocation failures. */
+  declare drops: number;
+  declare sched: number;
+  declare pass: number;
+  declare drop: number;
+  declare redirect: number;
+  /** Frames delivered to this CPU's stack (passed, or no program, and an skb made). */
+  declare stack: number;
+  /** The cpumap program's xdp_exception hits (XDP_TX, XDP_ABORTED, unknown verdicts). */
+  declare exceptions: number;
+  /** Loop iterations (tracepoint hits). */
+  declare iterations: number;
+
+  constructor(readonly slots: Float64Array) {}
+}
+defineCounters(CpumapKthreadCounts, KTHREAD_COUNTERS);
 
 /** One bulk queue: a (entry, source CPU) pair's frames waiting for the flush. */
 class BulkQueue implements FlushQueue {
@@ -186,12 +225,13 @@ export class CpuMapEntry implements RedirectTarget {
   /** alloc_percpu'ed bulk queues. */
   private readonly bulkqPtr: number;
   readonly kthread: Task;
-  /** kthread_should_stop(). */
+  /**
+   * kthread_should_stop(), and the entry freed: set by a replace or delete
+   * and the teardown after it, which parallel mode refuses while running,
+   * so each thread's own copy is right.
+   */
   stopRequested = false;
-  /** The kthread has exited and the entry is freed. */
   freed = false;
-  /** Frames the kthread took from the ring in its current batch (until the batch ends). */
-  inBatch = 0;
 
   constructor(
     readonly map: CpuMap,
@@ -228,6 +268,15 @@ export class CpuMapEntry implements RedirectTarget {
       body: (task) => cpuMapKthread(this, task),
     });
     m.write32(addr + ENTRY.pid, this.kthread.pid);
+  }
+
+  /** Frames the kthread took from the ring in its current batch (until the batch ends). */
+  get inBatch(): number {
+    return this.map.k.memory.read32(this.addr + ENTRY.inBatch);
+  }
+
+  set inBatch(n: number) {
+    this.map.k.memory.write32(this.addr + ENTRY.inBatch, n);
   }
 
   /** cpu_map_enqueue(): into this CPU's bulk queue; always 0. */
@@ -302,11 +351,11 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
       }
     } else {
       // cond_resched(): a preemption point; it "rescheduled" if we were switched out.
-      const before = task.switches.involuntary + task.switches.voluntary;
+      const before = task.switchCount;
       account();
       yield;
       t0 = c.clock;
-      sched = task.switches.involuntary + task.switches.voluntary !== before ? 1 : 0;
+      sched = task.switchCount !== before ? 1 : 0;
     }
     const n = entry.ring.consumeBatched(frames, CPUMAP_BATCH);
     entry.inBatch = n;
@@ -329,8 +378,8 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
           k.advance(c, SKB_INSNS);
           counts.stack++;
           const len = k.memory.read32(frame + 8);
-          sd.stack.packets++;
-          sd.stack.bytes += len;
+          sd.stackPackets++;
+          sd.stackBytes += len;
           if (net.keepFrames) {
             const data = k.memory.read32(frame);
             net.keptFrames.push({
@@ -457,6 +506,8 @@ export class CpuMap extends BpfMap implements RedirectMap {
   readonly enqueueStats: CpumapEnqueueStats[][];
   /** [target CPU]. */
   readonly kthreadStats: CpumapKthreadCounts[];
+  /** Both tables' counters, one block in emulated memory. */
+  private readonly counters: Float64Array;
 
   private constructor(
     readonly k: Kernel,
@@ -465,22 +516,25 @@ export class CpuMap extends BpfMap implements RedirectMap {
     addr: number,
   ) {
     super(k, attr, id, addr, false);
-    this.net = netOf(k);
+    this.net = netStackOf(k);
     this.slots = new Array<CpuMapEntry | null>(attr.maxEntries).fill(null);
-    this.enqueueStats = Array.from({ length: k.nrCpus }, () =>
-      Array.from({ length: k.nrCpus }, () => ({ processed: 0, drops: 0, bulks: 0 })),
+    const n = k.nrCpus;
+    const ne = ENQUEUE_COUNTERS.length;
+    const nk = KTHREAD_COUNTERS.length;
+    this.counters = counterBlock(k, n * n * ne + n * nk);
+    const block = this.counters;
+    this.enqueueStats = Array.from({ length: n }, (_, src) =>
+      Array.from(
+        { length: n },
+        (_, dst) =>
+          new CpumapEnqueueStats(block.subarray((src * n + dst) * ne, (src * n + dst + 1) * ne)),
+      ),
     );
-    this.kthreadStats = Array.from({ length: k.nrCpus }, () => ({
-      processed: 0,
-      drops: 0,
-      sched: 0,
-      pass: 0,
-      drop: 0,
-      redirect: 0,
-      stack: 0,
-      exceptions: 0,
-      iterations: 0,
-    }));
+    this.kthreadStats = Array.from(
+      { length: n },
+      (_, cpu) =>
+        new CpumapKthreadCounts(block.subarray(n * n * ne + cpu * nk, n * n * ne + (cpu + 1) * nk)),
+    );
     this.writeHeader();
     this.net.redirectMaps.push(this);
   }
@@ -547,6 +601,7 @@ export class CpuMap extends BpfMap implements RedirectMap {
 
   /** cpu_map_update_elem(), checks in the kernel's order. */
   override sysUpdate(key: Uint8Array, value: Uint8Array, flags: number): void {
+    this.refuseWhileParallel('update');
     const keyCpu = u32(key, 0);
     const qsize = u32(value, 0);
     if (flags > BPF_EXIST) throw new ErrnoError('EINVAL', `update flags ${flags} > BPF_EXIST`);
@@ -621,6 +676,7 @@ export class CpuMap extends BpfMap implements RedirectMap {
 
   /** cpu_map_delete_elem(): EINVAL out of range, else 0 (even for an empty slot). */
   override sysDelete(key: Uint8Array): void {
+    this.refuseWhileParallel('delete');
     const k = u32(key, 0);
     if (k >= this.maxEntries)
       throw new ErrnoError('EINVAL', `key ${k} >= max_entries ${this.maxEntries}`);
@@ -651,12 +707,25 @@ export class CpuMap extends BpfMap implements RedirectMap {
     }
     const list = this.net.redirectMaps;
     list.splice(list.indexOf(this), 1);
+    freeCounterBlock(this.k, this.counters);
     this.k.kheap.kfree(this.addr);
+  }
+
+  /**
+   * Parallel mode runs one copy of this map per worker: an entry made or
+   * torn down in one would be unknown to the others (and its kthread could
+   * not be spawned), so userspace changes wait until the run is over.
+   */
+  private refuseWhileParallel(op: string): void {
+    if (this.k.current?.cpu.concurrent === true) {
+      throw new ErrnoError(
+        'ENOTSUPP',
+        `CPUMAP ${op} while running in parallel mode: set the entries up before the run`,
+      );
+    }
   }
 }
 
 function u32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
 }
-
-registerMapType(BPF_MAP_TYPE.CPUMAP, { allocCheck: CpuMap.allocCheck, create: CpuMap.create });

@@ -36,13 +36,14 @@ import {
   BPF_F_WRONLY,
   BPF_MAP_TYPE,
   BPF_NOEXIST,
+  mapTypeName,
 } from '../maps/bpf-uapi.ts';
-import { registerMapType } from '../maps/map-types.ts';
 import type { CpuState } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ERRNO, ErrnoError } from '../segments/errno.ts';
+import { counterBlock, freeCounterBlock } from './mem-counters.ts';
 import type { NetDevice } from './net-device.ts';
-import { type NetStack, netOf, type XdpProgramFd } from './net-stack.ts';
+import { type NetStack, netStackOf, type XdpProgramFd } from './net-stack.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { traceDevmapXmit, traceXdpException } from './tracepoints.ts';
 import { convertBuffToFrame, convertFrameToBuff } from './xdp-redirect.ts';
@@ -153,9 +154,8 @@ export class DevMap extends BpfMap implements RedirectMap {
   private readonly slots: (DevMapEntry | null)[];
   private readonly buckets: DevMapEntry[][];
   private items = 0;
-  /** Frames ndo_xdp_xmit could not send, and those the devmap program dropped. */
-  xmitDrops = 0;
-  progDrops = 0;
+  /** xmitDrops and progDrops, in emulated memory (mem-counters.ts). */
+  private readonly counters: Float64Array;
 
   private constructor(
     readonly k: Kernel,
@@ -164,11 +164,12 @@ export class DevMap extends BpfMap implements RedirectMap {
     addr: number,
   ) {
     super(k, attr, id, addr, false);
-    this.net = netOf(k);
+    this.net = netStackOf(k);
     this.hash = attr.type === BPF_MAP_TYPE.DEVMAP_HASH;
     this.slots = this.hash ? [] : new Array<DevMapEntry | null>(attr.maxEntries).fill(null);
     const nBuckets = this.hash ? 1 << Math.ceil(Math.log2(Math.max(1, attr.maxEntries))) : 0;
     this.buckets = Array.from({ length: nBuckets }, () => []);
+    this.counters = counterBlock(k, 2);
     this.writeHeader();
     this.net.redirectMaps.push(this);
   }
@@ -217,12 +218,32 @@ export class DevMap extends BpfMap implements RedirectMap {
     return n;
   }
 
+  /** Frames ndo_xdp_xmit could not send. */
+  get xmitDrops(): number {
+    return this.counters[0];
+  }
+
+  /** Frames the devmap program dropped. */
+  get progDrops(): number {
+    return this.counters[1];
+  }
+
   noteXmit(drops: number): void {
-    this.xmitDrops += drops;
+    this.counters[0] += drops;
   }
 
   noteProgDrop(): void {
-    this.progDrops++;
+    this.counters[1]++;
+  }
+
+  /** Parallel mode keeps one copy of the entries per worker: userspace changes wait until the run is over. */
+  private refuseWhileParallel(op: string): void {
+    if (this.k.current?.cpu.concurrent === true) {
+      throw new ErrnoError(
+        'ENOTSUPP',
+        `${mapTypeName(this.type)} ${op} while running in parallel mode: set the entries up before the run`,
+      );
+    }
   }
 
   /** __dev_map_alloc_node(): the device and program of a value; EINVAL for either wrong. */
@@ -241,6 +262,7 @@ export class DevMap extends BpfMap implements RedirectMap {
   }
 
   override sysUpdate(key: Uint8Array, value: Uint8Array, flags: number): void {
+    this.refuseWhileParallel('update');
     const i = u32(key, 0);
     const ifindex = u32(value, 0);
     const progFd = this.valueSize === 8 ? u32(value, 4) | 0 : 0;
@@ -286,6 +308,7 @@ export class DevMap extends BpfMap implements RedirectMap {
   }
 
   override sysDelete(key: Uint8Array): void {
+    this.refuseWhileParallel('delete');
     const i = u32(key, 0);
     if (this.hash) {
       const e = this.lookup(i);
@@ -334,6 +357,7 @@ export class DevMap extends BpfMap implements RedirectMap {
     for (const b of this.buckets) b.length = 0;
     const list = this.net.redirectMaps;
     list.splice(list.indexOf(this), 1);
+    freeCounterBlock(this.k, this.counters);
     this.k.kheap.kfree(this.addr);
   }
 }
@@ -341,6 +365,3 @@ export class DevMap extends BpfMap implements RedirectMap {
 function u32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
 }
-
-registerMapType(BPF_MAP_TYPE.DEVMAP, { allocCheck: DevMap.allocCheck, create: DevMap.create });
-registerMapType(BPF_MAP_TYPE.DEVMAP_HASH, { allocCheck: DevMap.allocCheck, create: DevMap.create });

@@ -1,8 +1,8 @@
 /**
  * The network layer's public surface: the network stack of a kernel and
  * its devices, RSS, frames and the traffic source, pcap files, the XDP
- * numbers, and the redirect maps (importing this module registers
- * BPF_MAP_TYPE_CPUMAP with bpfMapCreate).
+ * numbers, and the redirect maps (`netOf(k)` sets the stack up on a
+ * kernel and registers BPF_MAP_TYPE_CPUMAP, DEVMAP and DEVMAP_HASH there).
  *
  * @example
  * import { netOf, TrafficSource } from '../nic/index.ts';
@@ -28,10 +28,11 @@ export {
   RxQueueStats,
   type XdpProgram,
 } from './net-device.ts';
+export { netOf } from './net-setup.ts';
 export {
   type KeptFrame,
   NetStack,
-  netOf,
+  netStackOf,
   SoftnetData,
   type StackCounters,
   type XdpProgramFd,

@@ -25,6 +25,7 @@
 import type { CpuState } from '../preempt/cpu-state.ts';
 import { NET_RX_SOFTIRQ } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
+import { defineCounters } from './mem-counters.ts';
 import type { RxQueue } from './net-device.ts';
 import type { NetStack } from './net-stack.ts';
 import { RX_BUFFER_SIZE } from './rx-ring.ts';
@@ -46,12 +47,16 @@ export const XDP_TX_INSNS = 10;
 export class Napi {
   /** NAPI_STATE_SCHED: on its CPU's poll list or being polled. */
   scheduled = false;
-  /** Frames this instance polled, and its polls. */
-  polled = 0;
-  polls = 0;
+  /** Frames this instance polled, and its polls (in emulated memory, mem-counters.ts). */
+  declare polled: number;
+  declare polls: number;
 
-  constructor(readonly queue: RxQueue) {}
+  constructor(
+    readonly queue: RxQueue,
+    readonly slots: Float64Array,
+  ) {}
 }
+defineCounters(Napi, ['polled', 'polls']);
 
 /** The RX interrupt handler: napi_schedule_irqoff(), with the queue's interrupt masked. */
 export function napiSchedule(net: NetStack, q: RxQueue): void {
@@ -59,7 +64,9 @@ export function napiSchedule(net: NetStack, q: RxQueue): void {
   const napi = q.napi;
   if (napi.scheduled) return;
   napi.scheduled = true;
-  net.percpu[q.cpu].pollList.push(napi);
+  const sd = net.percpu[q.cpu];
+  sd.pollList.push(napi);
+  sd.napiScheduled++;
   net.k.raiseSoftirq(q.cpu, NET_RX_SOFTIRQ);
 }
 
@@ -93,10 +100,10 @@ export function netRxAction(net: NetStack, k: Kernel, c: CpuState): void {
 /** napi_complete_done(): off the poll list, interrupt unmasked, raised again if frames wait. */
 function napiComplete(net: NetStack, napi: Napi): void {
   napi.scheduled = false;
+  net.percpu[napi.queue.cpu].napiScheduled--;
   const q = napi.queue;
   q.irqMasked = false;
   if (q.ring.hasFrame()) q.dev.raiseRxIrq(q);
-  void net;
 }
 
 /** The driver's poll of queue `q`: up to `weight` frames; returns how many it took. */

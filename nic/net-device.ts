@@ -21,6 +21,7 @@
 import type { LoadedProgram } from '../cpu/program.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { DevBulkQueue } from './devmap.ts';
+import { counterBlock, defineCounters } from './mem-counters.ts';
 import { Napi, napiSchedule } from './napi.ts';
 import type { NetStack } from './net-stack.ts';
 import { Rss } from './rss.ts';
@@ -42,27 +43,45 @@ export interface XdpProgram {
   readonly expectedAttachType?: number;
 }
 
-/** Per-queue counters. */
+const RX_QUEUE_COUNTERS = [
+  'packets',
+  'bytes',
+  'missed',
+  'lengthErrors',
+  'received',
+  'xdpPass',
+  'xdpDrop',
+  'xdpTx',
+  'xdpRedirect',
+  'xdpRedirectErr',
+  'xdpAborted',
+  'xdpInvalid',
+] as const;
+
+/** Per-queue counters, in emulated memory (mem-counters.ts): written by the queue's CPU. */
 export class RxQueueStats {
   /** Frames the NIC wrote into the ring. */
-  packets = 0;
-  bytes = 0;
+  declare packets: number;
+  declare bytes: number;
   /** Frames that found the ring full or without a buffer (rx_missed_errors). */
-  missed = 0;
+  declare missed: number;
   /** Frames longer than a buffer takes (rx_length_errors). */
-  lengthErrors = 0;
+  declare lengthErrors: number;
   /** Frames the driver took from the ring (what NAPI processed). */
-  received = 0;
+  declare received: number;
   /** XDP verdicts of the driver's program (no program: every frame is a pass). */
-  xdpPass = 0;
-  xdpDrop = 0;
-  xdpTx = 0;
-  xdpRedirect = 0;
+  declare xdpPass: number;
+  declare xdpDrop: number;
+  declare xdpTx: number;
+  declare xdpRedirect: number;
   /** XDP_REDIRECT that xdp_do_redirect refused (xdp_redirect_err). */
-  xdpRedirectErr = 0;
-  xdpAborted = 0;
+  declare xdpRedirectErr: number;
+  declare xdpAborted: number;
   /** Return values that are no XDP action (bpf_warn_invalid_xdp_action). */
-  xdpInvalid = 0;
+  declare xdpInvalid: number;
+
+  /** The counters' slots: in emulated memory, or a plain array for a sum. */
+  constructor(readonly slots: Float64Array = new Float64Array(RX_QUEUE_COUNTERS.length)) {}
 
   /** Frames the driver dropped, each in exactly one counter. */
   get dropped(): number {
@@ -71,17 +90,24 @@ export class RxQueueStats {
 
   /** Adds `o` into this. */
   add(o: RxQueueStats): void {
-    for (const key of Object.keys(this) as (keyof RxQueueStats)[]) {
-      (this[key] as number) += o[key] as number;
-    }
+    for (let i = 0; i < RX_QUEUE_COUNTERS.length; i++) this.slots[i] += o.slots[i];
+  }
+
+  /** The counters by name (for printing and comparing). */
+  toJSON(): Record<(typeof RX_QUEUE_COUNTERS)[number], number> {
+    return Object.fromEntries(RX_QUEUE_COUNTERS.map((n, i) => [n, this.slots[i]])) as Record<
+      (typeof RX_QUEUE_COUNTERS)[number],
+      number
+    >;
   }
 }
+defineCounters(RxQueueStats, RX_QUEUE_COUNTERS);
 
 /** One RX queue: its ring, its NAPI instance and its interrupt. */
 export class RxQueue {
   readonly ring: RxRing;
   readonly napi: Napi;
-  readonly stats = new RxQueueStats();
+  readonly stats: RxQueueStats;
   /** The queue's interrupt is masked (NAPI is scheduled and will poll). */
   irqMasked = false;
 
@@ -92,10 +118,9 @@ export class RxQueue {
     ringSize: number,
   ) {
     const net = dev.net;
-    this.ring = new RxRing(net.k, ringSize, (d) => {
-      net.liveBuffers += d;
-    });
-    this.napi = new Napi(this);
+    this.stats = new RxQueueStats(counterBlock(net.k, RX_QUEUE_COUNTERS.length));
+    this.ring = new RxRing(net.k, ringSize, (d) => net.countBuffers(d));
+    this.napi = new Napi(this, counterBlock(net.k, 2));
   }
 
   /** The CPU this queue's interrupt goes to. */
@@ -103,6 +128,8 @@ export class RxQueue {
     return this.index;
   }
 }
+
+const DEVICE_TX_COUNTERS = ['xdpTx', 'txPackets', 'txBytes', 'txDrops'] as const;
 
 export class NetDevice {
   readonly name: string;
@@ -112,12 +139,14 @@ export class NetDevice {
   xdpProg: LoadedProgram | null = null;
   xdpProgId = 0;
   /** XDP_TX frames sent back out of this device. */
-  xdpTx = 0;
+  declare xdpTx: number;
   /** Frames and bytes ndo_xdp_xmit put on the wire (devmap redirects into this device). */
-  txPackets = 0;
-  txBytes = 0;
+  declare txPackets: number;
+  declare txBytes: number;
   /** Frames ndo_xdp_xmit could not send. */
-  txDrops = 0;
+  declare txDrops: number;
+  /** The transmit counters above, in emulated memory (written by whichever CPU sends). */
+  readonly slots: Float64Array;
   /** The MTU: redirected frames longer than it plus the Ethernet header are refused (EMSGSIZE). */
   mtu = 1500;
   /** dev->xdp_bulkq: this device's devmap bulk queue on each CPU (devmap.ts makes them). */
@@ -134,6 +163,7 @@ export class NetDevice {
     }
     this.name = opts.name;
     const k = net.k;
+    this.slots = counterBlock(k, DEVICE_TX_COUNTERS.length);
     this.rss = new Rss(k.nrCpus);
     for (let q = 0; q < k.nrCpus; q++) {
       const queue = new RxQueue(this, q, firstIrq + q, opts.rxRingSize ?? 256);
@@ -236,3 +266,4 @@ export class NetDevice {
     return t;
   }
 }
+defineCounters(NetDevice, DEVICE_TX_COUNTERS);

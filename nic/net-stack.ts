@@ -5,10 +5,10 @@
  * lists, the "stack" that XDP_PASS frames reach, and the frame-buffer
  * count that says nothing leaked.
  *
- * A kernel gets its stack on first use (`netOf(k)`), which also opens
- * NET_RX_SOFTIRQ and registers the XDP helpers; the stack is kept beside
- * the kernel, not in it, because the kernel (preempt/) sits below this
- * layer.
+ * `netOf(k)` (net-setup.ts) sets a kernel's stack up on first use: the
+ * stack goes into the kernel's `ext.net` slot (declared here, since
+ * preempt/ sits below this layer and cannot name it), NET_RX_SOFTIRQ is
+ * opened, the XDP helpers and the redirect map types are registered.
  *
  * Context: the per-CPU parts are touched only by their CPU (softirq or
  * the kthreads bound there), as in the kernel.
@@ -23,6 +23,7 @@ import type { LoadedProgram } from '../cpu/program.ts';
 import { NET_RX_SOFTIRQ } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
+import { counterBlock, defineCounters } from './mem-counters.ts';
 import { type Napi, netRxAction } from './napi.ts';
 import { NetDevice, type NetDeviceOptions } from './net-device.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
@@ -53,18 +54,37 @@ export interface XdpProgramFd {
   readonly id: number;
 }
 
-/** Per-CPU network state: softnet_data and bpf_redirect_info. */
+const SOFTNET_COUNTERS = [
+  'timeSqueeze',
+  'netRxInsns',
+  'kthreadInsns',
+  'buffers',
+  'napiScheduled',
+  'stackPackets',
+  'stackBytes',
+] as const;
+
+/**
+ * Per-CPU network state: softnet_data and bpf_redirect_info. Its counters
+ * are in emulated memory (mem-counters.ts), written by this CPU alone; the
+ * lists and the redirect state are the CPU's own, touched only there.
+ */
 export class SoftnetData {
   /** NAPI instances with work, polled by net_rx_action in order. */
   readonly pollList: Napi[] = [];
   /** net_rx_action runs that stopped on budget or time with work left (softnet_stat time_squeeze). */
-  timeSqueeze = 0;
-  /** Frames that reached the stack here (netif_receive_skb). */
-  readonly stack: StackCounters = { packets: 0, bytes: 0 };
+  declare timeSqueeze: number;
   /** Instructions spent in NET_RX softirq on this CPU (driver, XDP, skbs). */
-  netRxInsns = 0;
+  declare netRxInsns: number;
   /** Instructions cpumap kthreads spent on this CPU (their programs, skbs, the stack). */
-  kthreadInsns = 0;
+  declare kthreadInsns: number;
+  /** Frame buffers allocated minus freed by this CPU (the sum over CPUs is what is live). */
+  declare buffers: number;
+  /** NAPI instances on the poll list (its length, where every CPU can read it). */
+  declare napiScheduled: number;
+  /** Frames and bytes that reached the stack here (netif_receive_skb). */
+  declare stackPackets: number;
+  declare stackBytes: number;
   // bpf_redirect_info
   riMap: RedirectMap | null = null;
   riTarget: RedirectTarget | null = null;
@@ -79,22 +99,33 @@ export class SoftnetData {
   /** The driver's xdp_buff and program context for this CPU's NAPI polls. */
   readonly buff: XdpBuff;
   readonly ctx: CpuContext;
+  readonly slots: Float64Array;
 
   constructor(k: Kernel, md: number, stackTop: number, placeholder: LoadedProgram) {
     this.buff = new XdpBuff(k.memory, md);
     this.ctx = new CpuContext(placeholder, stackTop);
+    this.slots = counterBlock(k, SOFTNET_COUNTERS.length);
+  }
+
+  /** What reached the stack here, as a snapshot. */
+  get stack(): StackCounters {
+    return { packets: this.stackPackets, bytes: this.stackBytes };
+  }
+}
+defineCounters(SoftnetData, SOFTNET_COUNTERS);
+
+declare module '../preempt/kernel.ts' {
+  interface KernelExtensions {
+    /** The network stack, once set up (netOf in nic/net-setup.ts). */
+    net?: NetStack;
   }
 }
 
-const stacks = new WeakMap<Kernel, NetStack>();
-
-/** The network stack of `k`, made on first use. */
-export function netOf(k: Kernel): NetStack {
-  let net = stacks.get(k);
-  if (net === undefined) {
-    net = new NetStack(k);
-    stacks.set(k, net);
-  }
+/** The network stack of `k`; EINVAL when none was set up (netOf does). */
+export function netStackOf(k: Kernel): NetStack {
+  const net = k.ext.net;
+  if (net === undefined)
+    throw new ErrnoError('EINVAL', 'no network stack on this kernel: netOf(k) sets it up');
   return net;
 }
 
@@ -103,8 +134,6 @@ export class NetStack {
   readonly percpu: SoftnetData[] = [];
   /** Maps that can hold frames (cpumaps, devmaps), for the drained check. */
   readonly redirectMaps: RedirectMap[] = [];
-  /** Frame buffers allocated and not yet freed, over every device and map. */
-  liveBuffers = 0;
   /** Keep a copy of each XDP_PASS frame in `keptFrames` (for inspection; off by default). */
   keepFrames = false;
   readonly keptFrames: KeptFrame[] = [];
@@ -117,6 +146,7 @@ export class NetStack {
   private readonly progFds = new Map<number, XdpProgramFd>();
   private nextProgFd = 100;
 
+  /** Use netOf(k), which also registers the map types and keeps the stack in `k.ext.net`. */
   constructor(readonly k: Kernel) {
     const placeholder = k.loadText(k.asm`r0 = 2\nexit`, 'xdp_placeholder');
     for (let cpu = 0; cpu < k.nrCpus; cpu++) {
@@ -192,16 +222,26 @@ export class NetStack {
   /** Frees a frame buffer (xdp_return_frame, page_pool_put_page). */
   freeBuffer(addr: number): void {
     this.k.kheap.kfree(addr);
-    this.liveBuffers--;
+    this.countBuffers(-1);
+  }
+
+  /** `delta` frame buffers allocated (or freed, negative) by the CPU running the caller. */
+  countBuffers(delta: number): void {
+    this.percpu[this.k.current?.id ?? 0].buffers += delta;
+  }
+
+  /** Frame buffers allocated and not yet freed, over every device, map and CPU. */
+  get liveBuffers(): number {
+    let n = 0;
+    for (const sd of this.percpu) n += sd.buffers;
+    return n;
   }
 
   /** Every frame handed to the NIC has been dealt with: no RX ring, bulk queue or map ring holds one. */
   drained(): boolean {
     for (const d of this.devices.values()) if (d.framesPending() > 0) return false;
-    for (const sd of this.percpu) {
-      if (sd.pollList.length > 0 || sd.cpuFlushList.length > 0 || sd.devFlushList.length > 0)
-        return false;
-    }
+    // Flush lists are empty outside a poll or a kthread's batch, which the maps count.
+    for (const sd of this.percpu) if (sd.napiScheduled > 0) return false;
     for (const m of this.redirectMaps) if (m.framesInFlight() > 0) return false;
     return true;
   }

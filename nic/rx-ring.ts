@@ -147,6 +147,15 @@ export class RxRing {
     }
   }
 
+  /** Descriptors holding a buffer, read from memory (what every thread sees; `posted` is the driver's own count). */
+  buffersPosted(): number {
+    let n = 0;
+    const mem = this.m.memory;
+    for (let i = 0; i < this.size; i++)
+      if (mem.read32(this.descs + i * DESC_SIZE + DESC_ADDR) !== 0) n++;
+    return n;
+  }
+
   /** Frames written and not yet taken. */
   pending(): number {
     let n = 0;

@@ -19,6 +19,7 @@
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { buildFrame, type FlowSpec } from './frame.ts';
+import { counterBlock } from './mem-counters.ts';
 import type { NetDevice } from './net-device.ts';
 import { parsePcap } from './pcap.ts';
 
@@ -48,9 +49,12 @@ export class TrafficSource {
   private readonly arrival: (i: number) => number;
   private readonly backpressure: boolean;
   readonly count: number;
-  /** Frames handed to the NIC, and those it missed. */
-  offered = 0;
-  missed = 0;
+  /**
+   * Per queue, frames handed to the NIC and those it missed: in emulated
+   * memory (mem-counters.ts), each written by its queue's CPU, so the
+   * traffic task and, after a parallel run, the main thread see them all.
+   */
+  private readonly counts: Float64Array;
 
   constructor(
     readonly dev: NetDevice,
@@ -99,6 +103,21 @@ export class TrafficSource {
       this.perQueue[q][fill[q]++] = i;
     }
     this.cursor = new Array<number>(nq).fill(0);
+    this.counts = counterBlock(dev.net.k, 2 * nq);
+  }
+
+  /** Frames handed to the NIC. */
+  get offered(): number {
+    let n = 0;
+    for (let q = 0; q < this.perQueue.length; q++) n += this.counts[2 * q];
+    return n;
+  }
+
+  /** Frames the NIC missed (ring full, no buffer, too long). */
+  get missed(): number {
+    let n = 0;
+    for (let q = 0; q < this.perQueue.length; q++) n += this.counts[2 * q + 1];
+    return n;
   }
 
   /** Frames each queue gets in all. */
@@ -119,14 +138,17 @@ export class TrafficSource {
     const frames = this.perQueue[q];
     const n = this.templates.length;
     const ring = this.dev.queues[q].ring;
-    let at = this.cursor[q];
+    const start = this.cursor[q];
+    let at = start;
+    let missed = 0;
     while (at < frames.length && this.arrival(frames[at]) <= nowNs) {
       if (this.backpressure && !ring.nicHasRoom()) break;
-      if (!this.dev.receive(this.templates[frames[at] % n], q)) this.missed++;
-      this.offered++;
+      if (!this.dev.receive(this.templates[frames[at] % n], q)) missed++;
       at++;
     }
     this.cursor[q] = at;
+    this.counts[2 * q] += at - start;
+    this.counts[2 * q + 1] += missed;
   }
 
   /**

@@ -19,7 +19,7 @@
 
 import type { Kernel } from '../preempt/kernel.ts';
 import { CpuMap } from './cpumap.ts';
-import { netOf } from './net-stack.ts';
+import { netOf } from './net-setup.ts';
 
 /** The counters at one instant. */
 export interface XdpBenchSample {

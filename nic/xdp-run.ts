@@ -68,8 +68,8 @@ export function stackReceive(net: NetStack, c: CpuState, buff: XdpBuff): void {
   const sd = net.percpu[c.id];
   net.k.advance(c, SKB_INSNS);
   const len = buff.dataEnd - buff.data;
-  sd.stack.packets++;
-  sd.stack.bytes += len;
+  sd.stackPackets++;
+  sd.stackBytes += len;
   if (net.keepFrames) {
     const bytes = net.k.memory.u8.slice(buff.data, buff.dataEnd);
     net.keptFrames.push({ cpu: c.id, ifindex: buff.ingressIfindex, bytes });

@@ -29,7 +29,7 @@
 import type { LoadedProgram } from '../cpu/program.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import { netOf } from './net-stack.ts';
+import { netOf } from './net-setup.ts';
 import { RX_BUFFER_SIZE, RX_MAX_FRAME } from './rx-ring.ts';
 import { convertBuffToFrame, xdpDoFlush, xdpDoRedirect } from './xdp-redirect.ts';
 import { runXdp, stackReceive } from './xdp-run.ts';
@@ -143,7 +143,7 @@ export function xdpTestRun(
     if (!live) {
       const buf = k.kheap.kzalloc(RX_BUFFER_SIZE);
       if (buf === 0) throw new ErrnoError('ENOMEM', 'no memory for the test buffer');
-      net.liveBuffers++;
+      net.countBuffers(1);
       k.memory.u8.set(data, buf + 256);
       buff.init(dev.ifindex, queue, buf, RX_BUFFER_SIZE, data.length);
       for (let i = 0; i < repeat; i++) {
@@ -184,7 +184,7 @@ export function xdpTestRun(
   ): void {
     const buf = kk.kheap.kmalloc(RX_BUFFER_SIZE);
     if (buf === 0) throw new ErrnoError('ENOMEM', 'no memory for a live frame');
-    net.liveBuffers++;
+    net.countBuffers(1);
     kk.memory.u8.set(bytes, buf + 256);
     buff.init(d.ifindex, q, buf, RX_BUFFER_SIZE, bytes.length);
     const act = runXdp(net, cc, p, buff, sd.ctx);

@@ -34,6 +34,14 @@
  * already populated and never creates a chunk: it fails instead, and leaves
  * the balance worker to populate more. The area is zeroed in every unit.
  *
+ * Deliberate difference: the chunk region is small where the kernel's
+ * vmalloc area is not, so a sleepable request that finds no room for a new
+ * chunk first reintegrates the chunks isolated on to_depopulate (freed
+ * space the balance worker has not reached yet) and searches once more.
+ * What free() returned is usable at once by sleepable requests, whether or
+ * not the balance worker ran; they fail (callers see ENOMEM) only when no
+ * chunk can hold the request and the region has no room for another.
+ *
  * Populating a page means backing it in every unit. Physical memory here is
  * one buffer that always exists, so populating and depopulating are
  * bookkeeping: the populated bitmap, nr_populated and the empty-page
@@ -50,7 +58,10 @@
  * PCPU_EMPTY_POP_PAGES_LOW (2), after a failed atomic allocation, and when a
  * free leaves a second wholly free chunk or isolates one. As in the kernel,
  * the first chunk's and the spare free chunk's empty pages are never
- * depopulated, so the count can stay above 4.
+ * depopulated, so the count can stay above 4. The kernel queues the work on
+ * the unbound system workqueue, so any CPU runs it; the booted kernel runs
+ * it from the timer softirq of whichever CPU ticks first while it is
+ * pending (preempt/interrupts.ts).
  *
  * Messages (the `warn` hook): `illegal size (%zu) or align (%zu) for percpu
  * allocation` for refused requests (after rounding, as the kernel prints
@@ -456,7 +467,9 @@ export class PercpuAllocator {
    */
   private findArea(size: number, bits: number, bitAlign: number, atomic: boolean): number {
     const { chunks, slots } = this;
-    for (let pass = 0; pass < 2; pass++) {
+    let tookBack = false;
+    // Passes: the search, then after a new chunk or after taking isolated chunks back.
+    for (let pass = 0; pass < 3; pass++) {
       for (let slot = slots.sizeToSlot(size); slot <= slots.freeSlot; slot++) {
         for (let c = slots.first(slot), visited = 1; c !== 0; slots.bound(++visited, slot)) {
           const next = slots.next(c, slot);
@@ -479,11 +492,29 @@ export class PercpuAllocator {
       if (atomic) break;
       if (slots.first(slots.freeSlot) === 0) {
         const c = this.createChunk();
-        if (c === 0) break;
-        slots.relocate(c, -1);
+        if (c !== 0) slots.relocate(c, -1);
+        else if (tookBack || !this.takeBackIsolated()) break;
+        else tookBack = true;
       }
     }
     return 0;
+  }
+
+  /**
+   * Reintegrates every chunk waiting on to_depopulate (pcpu_reintegrate_chunk),
+   * so the space frees returned to them serves a sleepable request the chunk
+   * region has no room for; true if there was one. The kernel has no such
+   * step: its vmalloc area always has room for another chunk, and the
+   * balance worker gets to the isolated ones soon after. Context: pcpu_lock held.
+   */
+  private takeBackIsolated(): boolean {
+    const slots = this.slots;
+    const slot = slots.toDepopulateSlot;
+    const first = slots.first(slot);
+    for (let c = first, n = 1; c !== 0; c = slots.first(slot), slots.bound(++n, slot)) {
+      slots.reintegrate(c);
+    }
+    return first !== 0;
   }
 
   /**

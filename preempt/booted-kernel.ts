@@ -60,6 +60,7 @@ import {
 import type {
   IrqAction,
   Kernel,
+  KernelExtensions,
   Sleeper,
   SoftirqAction,
   SpawnOptions,
@@ -120,6 +121,7 @@ export class BootedKernel implements Kernel {
   readonly progs = new BpfProgTable((source, name) => this.loadText(source, name));
   readonly tracer: Tracer | null;
   readonly reports: Report[] = [];
+  readonly ext: KernelExtensions = {};
   readonly debugPreempt: DebugPreempt;
   readonly helpers = new HelperTable('helper');
   readonly kfuncs = new HelperTable('kfunc');

@@ -71,17 +71,18 @@ export function raiseDeviceIrq(c: CpuState, irq: number): void {
 /** Takes every pending interrupt of `c` (interrupts must be enabled). */
 export function deliverInterrupts(k: Kernel, c: CpuState): void {
   const lines = c.pendingIrqs;
+  const pc = interruptedPc(c);
   c.pendingIrqs = 0;
   c.setIrqsEnabled(false);
   preemptCountAdd(k.memory, c.vars.preemptCount, HARDIRQ_OFFSET);
   if (lines & IRQ_TIMER) {
-    k.trace(c, { type: 'irq_handler_entry', irq: TIMER_IRQ, name: 'timer' });
+    k.trace(c, { type: 'irq_handler_entry', irq: TIMER_IRQ, name: 'timer', pc });
     timerInterrupt(k, c);
     k.trace(c, { type: 'irq_handler_exit', irq: TIMER_IRQ, ret: 'handled' });
   }
-  if (lines & IRQ_DEVICE) deviceInterrupts(k, c);
+  if (lines & IRQ_DEVICE) deviceInterrupts(k, c, pc);
   if (lines & IRQ_RESCHEDULE) {
-    k.trace(c, { type: 'irq_handler_entry', irq: RESCHEDULE_IRQ, name: 'resched' });
+    k.trace(c, { type: 'irq_handler_entry', irq: RESCHEDULE_IRQ, name: 'resched', pc });
     setNeedResched(k.memory, c.vars.preemptCount);
     k.trace(c, { type: 'irq_handler_exit', irq: RESCHEDULE_IRQ, ret: 'handled' });
   }
@@ -92,14 +93,25 @@ export function deliverInterrupts(k: Kernel, c: CpuState): void {
   if (c.needResched && c.preemptCount === 0) schedule(k, c, !c.isIdle);
 }
 
+/**
+ * The instruction an interrupt stops on `c`, the one its task resumes at
+ * (regs->ip): interrupts come between two instructions of the task's
+ * program, never inside a handler (those run with interrupts off or to
+ * completion). -1 for the idle task and native code.
+ */
+function interruptedPc(c: CpuState): number {
+  const task = c.curr;
+  return task.body.kind === 'program' && task.ctx !== null ? task.ctx.pc : -1;
+}
+
 /** handle_irq() for each raised device line, in the order they were raised. */
-function deviceInterrupts(k: Kernel, c: CpuState): void {
+function deviceInterrupts(k: Kernel, c: CpuState, pc: number): void {
   const lines = c.pendingDeviceIrqs;
   while (lines.length > 0) {
     const irq = lines.shift()!;
     const action = k.irqActions.get(irq);
     if (action === undefined) continue;
-    k.trace(c, { type: 'irq_handler_entry', irq, name: action.name });
+    k.trace(c, { type: 'irq_handler_entry', irq, name: action.name, pc });
     action.handler(k, c.id);
     k.trace(c, { type: 'irq_handler_exit', irq, ret: 'handled' });
   }
@@ -168,8 +180,11 @@ export function doSoftirq(k: Kernel, c: CpuState): void {
     const name = SOFTIRQ_NAMES[vec];
     k.trace(c, { type: 'softirq_entry', vec, name });
     if (vec === SCHED_SOFTIRQ) loadBalance(k, c);
-    // pcpu_balance_work: a kworker's job in the kernel; CPU 0's timer softirq here.
-    if (vec === TIMER_SOFTIRQ && c.id === 0 && k.percpu.balancePending) k.percpu.balance();
+    // pcpu_balance_work, queued on the unbound system workqueue: a kworker on
+    // whichever CPU gets to it first runs it; here the first CPU whose timer
+    // softirq finds it pending, so no one CPU's ticks (an idle CPU 0 under PCT
+    // ticks never) hold it back.
+    if (vec === TIMER_SOFTIRQ && k.percpu.balancePending) k.percpu.balance();
     if (vec === RCU_SOFTIRQ) k.rcu.invokeCallbacks(c);
     k.softirqActions[vec]?.(k, c);
     k.trace(c, { type: 'softirq_exit', vec, name });

@@ -12,6 +12,7 @@
  *   maps                        the BPF maps table (bpf-map-table.ts; the types are maps/')
  *   progs                       loaded BPF programs, their ids and fds (bpf-prog-table.ts)
  *   tracer, reports             the trace rings (null when tracing is off), kernel messages
+ *   ext                         what the layers above attach (KernelExtensions)
  *   helpers, kfuncs, text       what guest programs call, where they are loaded
  *   cpus, tasks                 per-CPU state and run queues, every task
  *
@@ -100,6 +101,22 @@ export interface Sleeper {
 /** What a native task's blocking calls return: `yield*` it. */
 export type TaskWait = Generator<void, void, void>;
 
+/**
+ * What the layers above keep on a kernel: one optional slot per layer,
+ * which that layer declares by adding a member to this interface
+ * (declaration merging: `declare module '../preempt/kernel.ts'`) and fills
+ * when it sets itself up on the kernel (nic/ its network stack, maps/ the
+ * map types those layers register). preempt/ names none of their types.
+ *
+ * @example
+ * declare module '../preempt/kernel.ts' {
+ *   interface KernelExtensions { net?: NetStack }
+ * }
+ * k.ext.net = new NetStack(k);
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by the layers above through declaration merging
+export interface KernelExtensions {}
+
 export interface Kernel extends PreemptionModel {
   // ---- configuration and memory services ----------------------------------------
   readonly opts: ResolvedMachineOptions;
@@ -128,6 +145,8 @@ export interface Kernel extends PreemptionModel {
   readonly debugPreempt: DebugPreempt;
   /** DEBUG_PREEMPT reports made, including those the rate limit suppressed. */
   readonly debugPreemptReports: number;
+  /** The slots of the layers above (KernelExtensions), empty at boot. */
+  readonly ext: KernelExtensions;
 
   // ---- guest programs --------------------------------------------------------------
   readonly helpers: HelperTable;

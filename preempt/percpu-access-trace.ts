@@ -26,8 +26,12 @@ import { PERCPU_FAMILIES, PERCPU_OPS } from '../percpu/this-cpu-ops.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { Kernel } from './kernel.ts';
 
-/** A traced variable: its per-CPU pointer and size. */
-interface TracedVar {
+/**
+ * A traced variable: its per-CPU pointer and size. Static variables are
+ * found by name; other per-CPU objects (a PERCPU_ARRAY's values, from the
+ * layer that knows maps) come as ranges, named as the ftrace line shows them.
+ */
+export interface TracedVar {
   readonly name: string;
   readonly ptr: number;
   readonly size: number;
@@ -35,10 +39,15 @@ interface TracedVar {
 
 /**
  * Traces every access to the per-CPU variables `names` as percpu_access
- * events; ENOENT for a name that is not a static per-CPU variable, EBUSY if
- * this kernel already traces accesses.
+ * events, and the per-CPU objects `ranges` (any chunk); ENOENT for a name
+ * that is not a static per-CPU variable, EBUSY if this kernel already
+ * traces accesses.
  */
-export function tracePercpuVariables(k: Kernel, names: readonly string[]): void {
+export function tracePercpuVariables(
+  k: Kernel,
+  names: readonly string[],
+  ranges: readonly TracedVar[] = [],
+): void {
   if (k.cpus[0].cpu.probe instanceof PercpuAccessProbe) {
     throw new ErrnoError('EBUSY', 'per-CPU accesses are already traced');
   }
@@ -46,6 +55,7 @@ export function tracePercpuVariables(k: Kernel, names: readonly string[]): void 
     const s = k.areas.symbol(name);
     return { name, ptr: s.address, size: s.size };
   });
+  vars.push(...ranges);
   if (vars.length === 0) return;
   const lo = Math.min(...vars.map((v) => k.areas.perCpuPtr(v.ptr, 0)));
   const hi = Math.max(...vars.map((v) => k.areas.perCpuPtr(v.ptr, k.nrCpus - 1) + v.size));
@@ -92,20 +102,22 @@ function emitAccess(
 ): void {
   const c = k.current;
   if (c === null || k.tracer === null || !k.tracer.wants('percpu_access')) return;
-  const at = k.areas.addrToPcpu(addr);
-  if (at === undefined) return;
+  // per_cpu_ptr(p, cpu) is p + __per_cpu_offset[cpu] in every chunk: try each unit.
   for (const v of vars) {
-    if (at.ptr + size > v.ptr && at.ptr < v.ptr + v.size) {
-      k.trace(c, {
-        type: 'percpu_access',
-        var: v.name,
-        unit: at.cpu,
-        offset: at.ptr - v.ptr,
-        size,
-        access: kind,
-        pc,
-      });
-      return;
+    for (let unit = 0; unit < k.nrCpus; unit++) {
+      const copy = k.areas.perCpuPtr(v.ptr, unit);
+      if (addr + size > copy && addr < copy + v.size) {
+        k.trace(c, {
+          type: 'percpu_access',
+          var: v.name,
+          unit,
+          offset: addr - copy,
+          size,
+          access: kind,
+          pc,
+        });
+        return;
+      }
     }
   }
 }

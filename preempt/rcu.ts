@@ -131,7 +131,7 @@ export class Rcu {
     const type = rcuStateType(taskStructs.size / taskStruct.size);
     const region = host.map.reserve('rcu_state', type.size, type.align);
     host.memory.fill(region.start, type.size);
-    RawSpinlock.init(host.memory, region.start + type.field('lock').offset);
+    RawSpinlock.init(host.memory, region.start + type.off.lock);
     return new Rcu(host, region.start, taskStructs);
   }
 
@@ -168,7 +168,7 @@ export class Rcu {
     const type = rcuStateType(slots.count);
     m.memory.check(addr, type.size, 'write');
     const at = (name: string) => (addr + type.field(name).offset) >> 2;
-    this.lock = new RawSpinlock(m.memory, addr + type.field('lock').offset);
+    this.lock = new RawSpinlock(m.memory, addr + type.off.lock);
     this.words = new Int32Array(m.memory.buffer);
     this.seqAt = at('gp_seq');
     this.neededAt = at('gp_seq_needed');
@@ -176,7 +176,7 @@ export class Rcu {
     this.blkdAt = at('blkd_tasks');
     this.gpTasksAt = at('gp_tasks');
     this.slotWords = Math.ceil(slots.count / 32);
-    this.startAddr = addr + type.field('gp_start').offset;
+    this.startAddr = addr + type.off.gp_start;
     this.slotsBase = slots.base;
     this.callbacks = m.cpus.map(() => []);
   }

@@ -181,8 +181,25 @@ export class Task {
   }
   /** Counts a voluntary (slept or exited) or involuntary (preempted) switch away. */
   countSwitch(voluntary: boolean): void {
+    // A u64 as two words: no BigInt on the scheduler's path.
     const at = this.addr + (voluntary ? TASK_STRUCT_OFF.nvcsw : TASK_STRUCT_OFF.nivcsw);
-    this.memory.write64(at, this.memory.read64(at) + 1n);
+    const m = this.memory;
+    const lo = m.read32(at);
+    if (lo === 0xffff_ffff) {
+      m.write32(at, 0);
+      m.write32(at + 4, (m.read32(at + 4) + 1) >>> 0);
+    } else {
+      m.write32(at, lo + 1);
+    }
+  }
+  /** Switches away of both kinds, modulo 2^32: compare two readings to see whether one happened. */
+  get switchCount(): number {
+    const m = this.memory;
+    return (
+      (m.read32(this.addr + TASK_STRUCT_OFF.nvcsw) +
+        m.read32(this.addr + TASK_STRUCT_OFF.nivcsw)) >>>
+      0
+    );
   }
   get switches(): { voluntary: bigint; involuntary: bigint } {
     return {

@@ -13,7 +13,6 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ErrnoError } from '../segments/errno.ts';
 import { register as asm } from './commands/asm.ts';
 import { register as conformance } from './commands/conformance.ts';
 import { register as demo } from './commands/demo.ts';
@@ -26,63 +25,13 @@ import {
   InputError,
 } from './commands/exit-status.ts';
 import { register as explore } from './commands/explore.ts';
+import { register as lab } from './commands/lab.ts';
 import { register as list } from './commands/list.ts';
+import { register as prog } from './commands/prog.ts';
 import { register as run } from './commands/run.ts';
+import { register as xdpBench } from './commands/xdp-bench.ts';
 
-const COMMANDS = [run, explore, list, demo, asm, disasm, conformance];
-
-/**
- * Commands that still parse their own arguments (`main(args)` returning the
- * exit status): every argument after the name is theirs, `--help` included;
- * an ErrnoError they throw is an input error (2).
- */
-const OWN_PARSERS: { name: string; summary: string; load: () => Promise<OwnParser> }[] = [
-  {
-    name: 'prog',
-    summary: 'compiled BPF objects: prog show|dump|run <obj.o|x.bpf.c> [--prog NAME] ...',
-    load: () => import('./commands/prog.ts'),
-  },
-  {
-    name: 'xdp-bench',
-    summary:
-      "xdp-bench's redirect-cpu statistics of an XDP scenario: xdp-bench redirect-cpu <scenario> ...",
-    load: () => import('./commands/xdp-bench.ts'),
-  },
-  // The labs sit above every layer (they use only the package entry): loaded from labs/.
-  {
-    name: 'lab',
-    summary:
-      'the OS-course labs: lab list | start <name> [dir] | grade <name> [dir] [--json] | run ...',
-    load: async () => ({ main: (await import('../labs/cli.ts')).labMain }),
-  },
-];
-
-interface OwnParser {
-  main(args: string[]): Promise<number>;
-}
-
-function registerOwnParser(
-  program: Command,
-  c: (typeof OWN_PARSERS)[number],
-  finish: (status: number) => void,
-): void {
-  const cmd = program
-    .command(c.name)
-    .summary(c.summary)
-    .description(`${c.summary} (\`percpu-emu ${c.name}\` without arguments prints its usage)`)
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]', 'its arguments')
-    .action(async () => {
-      try {
-        finish(await (await c.load()).main(cmd.args));
-      } catch (e) {
-        if (e instanceof ErrnoError) throw new InputError(e.message);
-        throw e;
-      }
-    });
-}
+const COMMANDS = [run, explore, list, demo, prog, xdpBench, lab, asm, disasm, conformance];
 
 /** The version in percpu-emu's package.json: beside the sources, or two folders up from dist/. */
 function packageVersion(): string {
@@ -118,13 +67,17 @@ Examples:
 `,
     )
     .hook('preAction', (_program, action) => {
-      commandName = action.name();
+      // `prog run`, not `run`: the path from the top, for the error messages.
+      const names: string[] = [];
+      for (let c: Command | null = action; c !== null && c !== program; c = c.parent) {
+        names.unshift(c.name());
+      }
+      commandName = names.join(' ');
     });
   const finish = (s: number) => {
     status = s;
   };
   for (const register of COMMANDS) register(program, finish);
-  for (const c of OWN_PARSERS) registerOwnParser(program, c, finish);
   if (argv.length === 0) {
     program.outputHelp({ error: true });
     return EXIT_USAGE;

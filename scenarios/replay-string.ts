@@ -5,7 +5,9 @@
  *
  * Format: `v2.<fingerprint>.<data>`. The fingerprint is 16 hex digits of a
  * SHA-256 over what the run depends on once the scenario is set up: its
- * name, the resolved machine options, the image's symbols, the loaded
+ * name, the resolved machine options (but the trace rings' size, which
+ * changes what the trace keeps, not the run), the image's symbols (those
+ * of `.text` relative to it), the loaded
  * program text and the tasks spawned with their CPUs. `data` is the base64url
  * of a raw deflate of a one-line JSON header (`{"scenario":name,"cpus":2}`,
  * so that a mismatch can name the scenario the string came from) followed by
@@ -39,11 +41,24 @@ const MAX_SCHEDULE_BYTES = 256 << 20;
 
 const FORMAT = /^v2\.([0-9a-f]{16})\.([A-Za-z0-9_-]+)$/;
 
+/**
+ * Machine options a run does not depend on: a run traced into bigger rings
+ * (a timeline's) replays a string recorded with the default ones.
+ */
+const RUN_NEUTRAL_OPTIONS: ReadonlySet<string> = new Set(['traceBytesPerCpu']);
+
 /** The fingerprint of scenario `s` as set up on kernel `k` (after setup, before the run). */
 export function scenarioFingerprint(s: Scenario, k: Kernel): ScenarioFingerprint {
+  // .text symbols relative to the text region, which moves with the trace
+  // rings' size; code that used its absolute address would change the text
+  // bytes hashed below.
+  const textStart = k.text.region.start;
   const symbols = k.image.symbols
     .all()
-    .map((sym) => `${sym.section} ${sym.name} ${sym.address} ${sym.size}`)
+    .map((sym) => {
+      const at = sym.section === '.text' ? `text+${sym.address - textStart}` : sym.address;
+      return `${sym.section} ${sym.name} ${at} ${sym.size}`;
+    })
     .sort();
   const textEnd = k.image.symbols
     .all()
@@ -53,6 +68,7 @@ export function scenarioFingerprint(s: Scenario, k: Kernel): ScenarioFingerprint
     (t) => `${t.pid} ${t.comm} cpu ${t.cpu} allowed ${t.cpusAllowed} kthread ${t.kthread}`,
   );
   const options = Object.entries(k.opts)
+    .filter(([key]) => !RUN_NEUTRAL_OPTIONS.has(key))
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([key, value]) => `${key}=${String(value)}`);
   const hash = createHash('sha256')

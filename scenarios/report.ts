@@ -10,7 +10,7 @@
 
 import type { EngineEnd } from '../preempt/engine.ts';
 import type { ReportKind } from '../preempt/reports.ts';
-import type { ScenarioResult } from './run-scenario.ts';
+import type { ScenarioResult, TimedOut } from './run-scenario.ts';
 
 const SHOWN_PER_KIND = 4;
 
@@ -27,11 +27,26 @@ function verdictText(r: ScenarioResult): string {
     return 'EMULATOR BUG: an exception inside the emulator stopped the run';
   if (r.errors.length > 0)
     return `the scenario's own code threw (${r.errors.map((e) => e.where).join(', ')})`;
+  if (r.timedOut !== undefined) return timedOutText(r, r.timedOut);
   if (!r.ok) return 'an invariant FAILED';
   const reports = reportCount(r);
   return reports === 0
     ? 'every invariant held'
     : `every invariant held, but the kernel made ${reports} report${reports === 1 ? '' : 's'}`;
+}
+
+/**
+ * No verdict: what the time limit stopped, and what the invariants said of
+ * the partial state it left (a failure there may only mean unfinished work).
+ */
+function timedOutText(r: ScenarioResult, t: TimedOut): string {
+  const held = r.verdicts.filter((v) => v.ok).length;
+  const failed = r.verdicts.filter((v) => !v.ok).map((v) => v.name);
+  const judged =
+    failed.length === 0
+      ? `all ${held} invariants held`
+      : `${held} of ${r.verdicts.length} invariants held, ${failed.length} failed (${failed.join(', ')})`;
+  return `NO VERDICT: the time limit (${t.ms} ms) stopped ${t.where}; on the partial state it left, ${judged}`;
 }
 
 export function formatReport(r: ScenarioResult, source: string): string {
@@ -43,10 +58,18 @@ export function formatReport(r: ScenarioResult, source: string): string {
     `machine:  ${m.nrCpus} CPUs, timer tick every ${o.tickInterval} instructions, DEBUG_PREEMPT ${o.debugPreempt}`,
   );
   out.push(`strategy: ${r.engine.strategy}`);
+  const ran =
+    r.timedOut?.where === 'the setup'
+      ? 'not started: the time limit stopped the setup'
+      : r.engine.finished
+        ? 'all tasks finished'
+        : `stopped before all tasks finished (${END_TEXT[r.engine.end]})`;
+  out.push(`run:      ${r.engine.steps} instructions over all CPUs, ${ran}`);
   out.push(
-    `run:      ${r.engine.steps} instructions over all CPUs, ${r.engine.finished ? 'all tasks finished' : `stopped before all tasks finished (${END_TEXT[r.engine.end]})`}`,
+    r.timedOut === undefined
+      ? 'invariants:'
+      : 'invariants (judged on the partial state the time limit left):',
   );
-  out.push('invariants:');
   for (const v of r.verdicts) out.push(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name}: ${v.detail}`);
   const kinds: [ReportKind, string][] = [
     ['debug_preempt', 'DEBUG_PREEMPT'],

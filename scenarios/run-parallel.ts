@@ -23,6 +23,9 @@ import { loadScenario, resolveScenarioPath, SCENARIO_LOADER } from './load-scena
 import type { ScenarioResult } from './run-scenario.ts';
 import { allTasksExited } from './scenario.ts';
 
+/** The parallel runner's own limit when `timeoutMs` is not given (preempt/parallel/runner.ts). */
+const DEFAULT_TIMEOUT_MS = 60_000;
+
 export interface ParallelScenarioOptions {
   cpus?: number;
   /** Stop once all CPUs together executed this many instructions. Default 10 million. */
@@ -58,6 +61,10 @@ export async function runScenarioParallel(
       },
     );
     const machine = parallel.machine;
+    const timedOut =
+      parallel.end === 'timeout'
+        ? { where: 'the run', ms: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS }
+        : undefined;
     const verdicts = [allTasksExited, ...scenario.invariants].map((inv) => ({
       name: inv.name,
       ...inv.check(machine),
@@ -74,11 +81,12 @@ export async function runScenarioParallel(
         strategy: `parallel: ${machine.nrCpus} worker threads, ${parallel.end} after ${Math.round(parallel.wallMs)} ms (not reproducible)`,
       },
       verdicts,
-      ok: verdicts.every((v) => v.ok) && parallel.crash === undefined,
+      ok: verdicts.every((v) => v.ok) && parallel.crash === undefined && timedOut === undefined,
       reports: machine.reports,
       replay: '',
       crash: parallel.crash,
       errors: [],
+      timedOut,
       parallel,
     };
   } finally {

@@ -12,7 +12,9 @@
  * exit status 3); an exception in the setup, an invariant or a native task
  * is reported with its file, line and stack, and the rest of the report is
  * kept; `timeoutMs` limits the wall time of the whole run, setup and
- * invariants included, and the report then says where it was.
+ * invariants included, and the report then says where it was; such a run
+ * has no verdict (`timedOut` says what was stopped, the invariants are
+ * judged on the partial state).
  *
  * @example
  * const r = runScenario(scenario, { strategy: 'pct', seed: 3 });
@@ -20,6 +22,7 @@
  * r.replay;  // 'v2....': runScenario(scenario, { replay: r.replay }) runs it again
  */
 
+import { ArrayMap } from '../maps/array-map.ts';
 import {
   describeHostCode,
   describeRunning,
@@ -29,7 +32,7 @@ import { type EngineResult, runDeterministic, type Strategy } from '../preempt/e
 import { withHostTimeLimit } from '../preempt/host-time-limit.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { bootUnsetRecipe } from '../preempt/machine.ts';
-import { tracePercpuVariables } from '../preempt/percpu-access-trace.ts';
+import { type TracedVar, tracePercpuVariables } from '../preempt/percpu-access-trace.ts';
 import type { Report } from '../preempt/reports.ts';
 import { pct } from '../preempt/strategies/pct.ts';
 import { random } from '../preempt/strategies/random.ts';
@@ -74,7 +77,11 @@ export interface RunScenarioOptions {
   maxSteps?: number;
   /** The trace event groups to record (`--events`); default the tracer's. */
   traceEvents?: readonly TraceEventGroup[];
-  /** Per-CPU variables whose every access is traced (`--trace-percpu`); adds the `percpu` group. */
+  /**
+   * Per-CPU variables whose every access is traced (`--trace-percpu`): static
+   * ones, or PERCPU_ARRAY maps the setup creates (by map name); adds the
+   * `percpu` group.
+   */
   tracePercpu?: readonly string[];
   /** Bytes of trace ring per CPU, over the scenario's (a timeline wants the whole run). */
   traceBytesPerCpu?: number;
@@ -96,6 +103,18 @@ export interface ScenarioResult {
   readonly crash?: EmulatorCrash;
   /** Exceptions the scenario's own code threw (setup, invariants), with where. */
   readonly errors: readonly UserCodeError[];
+  /**
+   * Set when the time limit (`timeoutMs`) stopped the setup, the run or an
+   * invariant: what it stopped first. The verdicts are then of the partial
+   * state the limit left, and `ok` is false: no verdict.
+   */
+  readonly timedOut?: TimedOut;
+}
+
+/** What the time limit stopped: 'the setup', 'the run' or "invariant 'name'", and the limit. */
+export interface TimedOut {
+  readonly where: string;
+  readonly ms: number;
 }
 
 /** The strategy `opts` choose; a replay's schedule (a v1 string) is passed decoded. */
@@ -119,7 +138,7 @@ export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: s
   throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
 }
 
-/** Applies the trace options to a booted kernel, before its run. */
+/** Applies the trace event groups to a booted kernel, before its setup. */
 function selectTraceEvents(k: Kernel, opts: RunScenarioOptions): void {
   const percpu = opts.tracePercpu ?? [];
   if (opts.traceEvents === undefined && percpu.length === 0) return;
@@ -127,7 +146,34 @@ function selectTraceEvents(k: Kernel, opts: RunScenarioOptions): void {
   const groups = new Set(opts.traceEvents ?? k.tracer.selectedGroups);
   if (percpu.length > 0) groups.add('percpu');
   k.tracer.select([...groups]);
-  if (groups.has('percpu')) tracePercpuVariables(k, percpu);
+}
+
+/**
+ * Traces the accesses to `names` once the setup made its maps: a static
+ * per-CPU variable, else a PERCPU_ARRAY of that name (each entry's values,
+ * `name[i]`, or `name` for a one-entry map); ENOENT for neither.
+ */
+function tracePercpu(k: Kernel, names: readonly string[]): void {
+  const statics: string[] = [];
+  const ranges: TracedVar[] = [];
+  for (const name of names) {
+    if (k.image.symbols.get(name)?.section === '.data..percpu') {
+      statics.push(name);
+      continue;
+    }
+    const map = k.maps
+      .entries()
+      .map(([, m]) => m)
+      .find((m): m is ArrayMap => m instanceof ArrayMap && m.percpu && m.name === name);
+    if (map === undefined) {
+      throw new ErrnoError('ENOENT', `no per-CPU variable or PERCPU_ARRAY map '${name}'`);
+    }
+    for (let i = 0; i < map.maxEntries; i++) {
+      const entry = map.maxEntries === 1 ? name : `${name}[${i}]`;
+      ranges.push({ name: entry, ptr: map.pptr(i), size: map.elemSize });
+    }
+  }
+  tracePercpuVariables(k, statics, ranges);
 }
 
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioResult {
@@ -140,6 +186,12 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   selectTraceEvents(machine, opts);
   const errors: UserCodeError[] = [];
   const setup = limited(machine, 'setup', left(), () => s.setup(machine), errors);
+  if (
+    setup === 'ok' &&
+    (opts.tracePercpu?.length ?? 0) > 0 &&
+    machine.tracer?.wants('percpu_access')
+  )
+    tracePercpu(machine, opts.tracePercpu!);
   // The run depends on what setup made: the replay string must have been recorded on the same.
   const fingerprint = scenarioFingerprint(s, machine);
   const schedule = opts.replay === undefined ? undefined : decodeReplay(opts.replay, fingerprint);
@@ -156,9 +208,13 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   } else {
     engine = notRun(machine, strategy, setup === 'timeout' ? 'timeout' : 'schedule-ended');
   }
+  const stopped: string[] = [];
+  if (setup === 'timeout') stopped.push('the setup');
+  if (engine.end === 'timeout') stopped.push('the run');
   const verdicts = [allTasksExited, ...s.invariants].map((inv) =>
-    judge(machine, inv, left(), errors),
+    judge(machine, inv, left(), errors, stopped),
   );
+  const timedOut = stopped.length > 0 ? { where: stopped[0], ms: opts.timeoutMs! } : undefined;
   // Shutdown, once every task has finished (a run cut short still uses its
   // objects): the scenario's process exits, closing its map fds, and then
   // kmemleak scans for what nothing freed.
@@ -176,7 +232,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     ok:
       verdicts.every((v) => v.ok) &&
       engine.crash === undefined &&
-      engine.end !== 'timeout' &&
+      timedOut === undefined &&
       errors.length === 0,
     reports: machine.reports,
     get replay() {
@@ -185,6 +241,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     },
     crash: engine.crash,
     errors,
+    timedOut,
   };
 }
 
@@ -218,12 +275,16 @@ function limited(
   }
 }
 
-/** An invariant's verdict; one that throws or does not return fails, saying why. */
+/**
+ * An invariant's verdict; one that throws or does not return fails, saying
+ * why (one that does not return is added to `stopped`).
+ */
 function judge(
   k: Kernel,
   inv: Invariant,
   ms: number | undefined,
   errors: UserCodeError[],
+  stopped: string[],
 ): Verdict & { readonly name: string } {
   let verdict: Verdict = { ok: false, detail: 'did not return within the time limit' };
   const what = `invariant '${inv.name}'`;
@@ -237,6 +298,7 @@ function judge(
     },
     errors,
   );
+  if (outcome === 'timeout') stopped.push(what);
   if (outcome === 'threw') {
     const err = errors[errors.length - 1];
     verdict = {

@@ -34,8 +34,8 @@ export interface Verdict {
 export interface Invariant {
   readonly name: string;
   /**
-   * The per-CPU variables the check reads: a timeline (and
-   * `--trace-percpu` by default) draws every access to them.
+   * The per-CPU variables the check reads (static ones, or PERCPU_ARRAY
+   * maps by name): a timeline draws every access to them.
    */
   readonly variables?: readonly string[];
   /** Judges the kernel as the run left it. */

@@ -38,14 +38,22 @@ export interface TimelineRun {
   readonly html: string;
 }
 
-/** Runs `s` once with the timeline's tracing and draws it; `source` is how the CLI named it. */
-export function runTimeline(s: Scenario, opts: RunScenarioOptions, source: string): TimelineRun {
-  const result = runScenario(s, {
+/**
+ * `opts` with the timeline's tracing where they choose none: every event
+ * group, the variables the invariants name, rings that keep the whole run.
+ */
+export function timelineRunOptions(s: Scenario, opts: RunScenarioOptions): RunScenarioOptions {
+  return {
     ...opts,
     traceEvents: opts.traceEvents ?? TIMELINE_EVENTS,
     tracePercpu: opts.tracePercpu ?? invariantVariables(s),
     traceBytesPerCpu: opts.traceBytesPerCpu ?? TIMELINE_TRACE_BYTES_PER_CPU,
-  });
+  };
+}
+
+/** Runs `s` once with the timeline's tracing and draws it; `source` is how the CLI named it. */
+export function runTimeline(s: Scenario, opts: RunScenarioOptions, source: string): TimelineRun {
+  const result = runScenario(s, timelineRunOptions(s, opts));
   return { result, ...timelineOf(result, source) };
 }
 

@@ -162,17 +162,13 @@ export class KernelHeap {
       throw new ErrnoError('EINVAL', `no kmalloc heap at ${hex(stateAddr)}`);
     }
     this.stateAddr = stateAddr;
-    this.regionSize = memory.read32(stateAddr + kmallocHeapType.field('region_size').offset);
+    this.regionSize = memory.read32(stateAddr + kmallocHeapType.off.region_size);
     const lockOpts = { concurrent: opts.concurrent === true };
-    this.pages = new PageAllocator(
-      memory,
-      stateAddr + kmallocHeapType.field('zone').offset,
-      lockOpts,
-    );
+    this.pages = new PageAllocator(memory, stateAddr + kmallocHeapType.off.zone, lockOpts);
     this.slab = new SlabAllocator(
       memory,
-      stateAddr + kmallocHeapType.field('caches').offset,
-      memory.read32(stateAddr + kmallocHeapType.field('obj_map').offset),
+      stateAddr + kmallocHeapType.off.caches,
+      memory.read32(stateAddr + kmallocHeapType.off.obj_map),
       this.pages,
       lockOpts,
     );
@@ -221,19 +217,8 @@ export class KernelHeap {
     write('region_start', start);
     write('region_size', size);
     write('obj_map', objMap);
-    PageAllocator.init(
-      memory,
-      start + kmallocHeapType.field('zone').offset,
-      memMap,
-      pagesStart / PAGE_SIZE,
-      n,
-    );
-    SlabAllocator.init(
-      memory,
-      start + kmallocHeapType.field('caches').offset,
-      objMap,
-      objMapBytes(n),
-    );
+    PageAllocator.init(memory, start + kmallocHeapType.off.zone, memMap, pagesStart / PAGE_SIZE, n);
+    SlabAllocator.init(memory, start + kmallocHeapType.off.caches, objMap, objMapBytes(n));
     write('magic', KMALLOC_HEAP_MAGIC);
     return new KernelHeap(memory, start, opts);
   }

@@ -61,6 +61,7 @@ export function extractTimeline(k: Kernel, info: TimelineRunInfo): TimelineData 
   const spans: number[] = [];
   const marks: number[] = [];
   const accesses: number[] = [];
+  const interrupts: number[] = [];
   const labels: string[] = [];
   const vars: string[] = [];
   const varIndex = new Map<string, number>();
@@ -128,15 +129,24 @@ export function extractTimeline(k: Kernel, info: TimelineRunInfo): TimelineData 
         if (migrateOpen.delete(next)) lane.migrateOff = e.ts;
         break;
       }
-      case 'irq_handler_entry':
-      case 'softirq_entry': {
-        const hard = e.type === 'irq_handler_entry';
-        const label = hard ? `irq ${e.irq}: ${e.name}` : `softirq ${e.name}`;
+      case 'softirq_entry':
         lane.stack.push({
-          kind: hard ? SpanKind.Hardirq : SpanKind.Softirq,
-          id: labelOf(labels, label),
+          kind: SpanKind.Softirq,
+          id: labelOf(labels, `softirq ${e.name}`),
           start: e.ts,
         });
+        break;
+      case 'irq_handler_entry': {
+        // What it interrupted: the task in the header, at the pc it resumes at.
+        const program = e.pc < 0 ? -1 : programOf(e.pid);
+        const id = interrupts.length / 4;
+        interrupts.push(
+          labelOf(labels, `irq ${e.irq}: ${e.name}`),
+          e.pid === 0 ? -1 : taskOf(e.pid, e.comm),
+          program,
+          program < 0 ? -1 : e.pc,
+        );
+        lane.stack.push({ kind: SpanKind.Hardirq, id, start: e.ts });
         break;
       }
       case 'irq_handler_exit':
@@ -273,6 +283,7 @@ export function extractTimeline(k: Kernel, info: TimelineRunInfo): TimelineData 
     spans: sortSpans(spans),
     marks: sorted.marks,
     accesses,
+    interrupts,
     reports,
     programs,
     breaking: breaking < 0 ? -1 : sorted.at[breaking],

@@ -11,7 +11,8 @@
  * finds the visible ones by binary search:
  *
  *   row 0            the task running (ref = task index); idle is a gap
- *   rows 1..         hardirq (odd nesting) and softirq handlers, by depth
+ *   rows 1..         hardirq (ref = index into `interrupts`) and softirq
+ *                    handlers (ref = label), by nesting depth
  *   REGION_ROWS      preempt-disabled, irqs-disabled, migrate-disabled regions
  *
  * @example
@@ -51,6 +52,8 @@ export const MarkKind = {
 export const SPAN_STRIDE = 6; // cpu, start, end, kind, ref, depth
 export const MARK_STRIDE = 6; // cpu, ts, kind, a, b, c
 export const ACCESS_STRIDE = 8; // var, unit, offset, write, pc, task, program, suspect
+/** A hardirq: its label, the task it interrupted, that task's program and pc (-1: idle or native code). */
+export const INTERRUPT_STRIDE = 4; // label, task, program, pc
 
 /** Why an access is suspected of breaking the invariant (bits of the `suspect` column). */
 export const Suspect = {
@@ -101,6 +104,8 @@ export interface TimelineData {
   readonly spans: readonly number[];
   readonly marks: readonly number[];
   readonly accesses: readonly number[];
+  /** Per hardirq span, what it interrupted (INTERRUPT_STRIDE). */
+  readonly interrupts: readonly number[];
   readonly reports: readonly TimelineReport[];
   readonly programs: readonly TimelineProgram[];
   /** The mark index of the access that first broke the invariant, -1 if none is known. */

@@ -20,12 +20,12 @@ export const VIEWER_JS = String.raw`
   var text = document.getElementById('timeline-data').textContent; phases.text = performance.now() - t0Load;
   var data = JSON.parse(text); phases.parse = performance.now() - t0Load;
   var AXIS_H = 26, LANE_H = 112, LABEL_W = 72;
-  var SPAN = 6, MARK = 6, ACC = 8;
+  var SPAN = 6, MARK = 6, ACC = 8, INTR = 4;
   var KIND = { Task: 0, Hardirq: 1, Softirq: 2, PreemptOff: 3, IrqsOff: 4, MigrateOff: 5 };
   var MK = { Wakeup: 0, Migrate: 1, Exit: 2, Sleep: 3, Access: 4, Report: 5, Print: 6 };
   var SUSPECT = { 1: 'cross-unit access: touched another CPU\'s unit', 2: 'lost update: overwrote a write made after this context read the slot', 4: 'split by a migration: the task moved between this access and its previous one in the same pass' };
   var REGION = { 3: ['preempt disabled', '#f29c38'], 4: ['irqs disabled', '#d9453d'], 5: ['migrate disabled', '#8a5cd6'] };
-  var spans = Float64Array.from(data.spans), marks = Float64Array.from(data.marks), acc = Int32Array.from(data.accesses);
+  var spans = Float64Array.from(data.spans), marks = Float64Array.from(data.marks), acc = Int32Array.from(data.accesses), intr = Int32Array.from(data.interrupts || []);
   var nCpu = data.nrCpus, end = Math.max(data.end, 1);
   var plot = document.getElementById('plot'), canvas = document.getElementById('canvas'), ctx = canvas.getContext('2d');
   var tooltip = document.getElementById('tooltip'), rangeEl = document.getElementById('range');
@@ -144,7 +144,7 @@ export const VIEWER_JS = String.raw`
     for (var d = 1; d <= 3; d++) eachSpan(r[d], function (i, x, wd) {
       var hard = spans[i * SPAN + 3] === KIND.Hardirq;
       ctx.fillStyle = hard ? '#e8684a' : '#e0b23c'; ctx.fillRect(x, y0 + depthY(d), wd, 10);
-      if (wd > 60) { ctx.fillStyle = '#111'; ctx.fillText(data.labels[spans[i * SPAN + 4]], x + 2, y0 + depthY(d) + 10, wd - 4); }
+      if (wd > 60) { ctx.fillStyle = '#111'; ctx.fillText(spanLabel(i), x + 2, y0 + depthY(d) + 10, wd - 4); }
     });
     [3, 4, 5].forEach(function (k, n) {
       eachSpan(r[100 + k], function (i, x, wd) { ctx.fillStyle = REGION[k][1]; ctx.globalAlpha = 0.85; ctx.fillRect(x, y0 + REGION_Y + 5 * n, wd, 4); ctx.globalAlpha = 0.12; ctx.fillRect(x, y0 + TASK_Y, wd, TASK_H); ctx.globalAlpha = 1; });
@@ -220,8 +220,9 @@ export const VIEWER_JS = String.raw`
     for (var d = 1; d <= 3; d++) if (ly >= depthY(d) && ly < depthY(d) + 10) key = d;
     for (var n = 0; n < 3; n++) if (ly >= REGION_Y + 5 * n && ly < REGION_Y + 5 * n + 5) key = 103 + n;
     var r = rows[c][key]; if (!r) return -1;
-    var i = firstEndGE(r, t);
-    return i < r.to && spans[i * SPAN + 1] <= t ? i : -1;
+    // Two pixels of slack: a handler that ran no guest instruction is a zero-length, one-pixel span.
+    var slack = 2 * (view.t1 - view.t0) / plotW(), i = firstEndGE(r, t - slack);
+    return i < r.to && spans[i * SPAN + 1] <= t + slack ? i : -1;
   }
   function describeAccess(m) {
     var o = m * MARK, a = marks[o + 3] * ACC, bits = acc[a + 7], lines = [];
@@ -243,10 +244,20 @@ export const VIEWER_JS = String.raw`
     if (kind === MK.Exit) return taskName(marks[o + 3]) + ' exits' + at;
     return 'print: ' + data.labels[marks[o + 3]] + at;
   }
+  // A hardirq span's ref is its entry in data.interrupts: label, interrupted task, program, pc.
+  function spanLabel(i) { var k = spans[i * SPAN + 3], ref = spans[i * SPAN + 4]; return k === KIND.Hardirq ? data.labels[intr[ref * INTR]] : data.labels[ref]; }
+  function describeInterrupted(n) {
+    var o = n * INTR, task = intr[o + 1], program = intr[o + 2], pc = intr[o + 3];
+    if (task < 0) return 'interrupted: the idle task';
+    if (program < 0 || pc < 0) return 'interrupted ' + taskName(task) + ' in kernel code';
+    var p = data.programs[program];
+    return 'interrupted ' + taskName(task) + ' at pc ' + pc + ' in ' + p.name + ': ' + (p.insns[pc] || '') + (p.source[pc] ? '\n  ' + p.source[pc] : '');
+  }
   function describeSpan(i) {
     var o = i * SPAN, k = spans[o + 3], range = '\n' + fmtT(spans[o + 1]) + ' .. ' + fmtT(spans[o + 2]) + ' on CPU ' + spans[o];
     if (k === KIND.Task) return taskName(spans[o + 4]) + range;
-    if (k === KIND.Hardirq || k === KIND.Softirq) return (k === KIND.Hardirq ? 'hardirq ' : '') + data.labels[spans[o + 4]] + range;
+    if (k === KIND.Hardirq) return 'hardirq ' + spanLabel(i) + range + '\n' + describeInterrupted(spans[o + 4]);
+    if (k === KIND.Softirq) return spanLabel(i) + range;
     return REGION[k][0] + range;
   }
 
@@ -272,6 +283,14 @@ export const VIEWER_JS = String.raw`
     var o = m * MARK, kind = marks[o + 2];
     if (kind === MK.Access) { var a = marks[o + 3] * ACC; if (acc[a + 6] >= 0) selectedEl.appendChild(listing(acc[a + 6], acc[a + 4])); }
     if (kind === MK.Report) { var r = data.reports[marks[o + 3]]; if (r.program >= 0 && r.pc >= 0) selectedEl.appendChild(listing(r.program, r.pc)); }
+    draw();
+  }
+  /** A span in the side panel; a hardirq's with the listing around the instruction it interrupted. */
+  function selectSpan(i) {
+    selectedMark = -1;
+    selectedEl.innerHTML = '';
+    var msg = document.createElement('pre'); msg.id = 'selected-message'; msg.textContent = describeSpan(i); selectedEl.appendChild(msg);
+    if (spans[i * SPAN + 3] === KIND.Hardirq) { var n = spans[i * SPAN + 4] * INTR; if (intr[n + 2] >= 0 && intr[n + 3] >= 0) selectedEl.appendChild(listing(intr[n + 2], intr[n + 3])); }
     draw();
   }
 
@@ -305,6 +324,7 @@ export const VIEWER_JS = String.raw`
     if (drag && !drag.moved) {
       var r = canvas.getBoundingClientRect(), m = markAt(e.clientX - r.left, e.clientY - r.top);
       if (m >= 0) select(m);
+      else { var sp = spanAt(e.clientX - r.left, e.clientY - r.top); if (sp >= 0) selectSpan(sp); }
     }
     drag = null;
   });
@@ -392,6 +412,8 @@ export const VIEWER_JS = String.raw`
     select: select,
     markPosition: function (m) { var r = canvas.getBoundingClientRect(); return { x: r.left + X(marks[m * MARK + 1]), y: r.top + laneTop(marks[m * MARK]) + TASK_Y - 4, cpu: marks[m * MARK], ts: marks[m * MARK + 1] }; },
     focus: focus,
+    selectSpan: selectSpan,
+    spanPosition: function (i) { var r = canvas.getBoundingClientRect(), o = i * SPAN, k = spans[o + 3], d = spans[o + 5]; var y = k === KIND.Task ? TASK_Y + TASK_H / 2 : k >= 3 ? REGION_Y + 5 * (k - 3) + 2 : depthY(d) + 5; return { x: r.left + (Math.max(X(spans[o + 1]), LABEL_W) + Math.min(X(spans[o + 2]), LABEL_W + plotW())) / 2, y: r.top + laneTop(spans[o]) + y }; },
     loadMs: performance.now() - t0Load,
     phases: phases,
     ready: true,

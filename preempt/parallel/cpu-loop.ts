@@ -152,7 +152,7 @@ function isQuietTick(k: Kernel, c: CpuState): boolean {
   if ((c.ticks + 1) % k.opts.balanceInterval === 0 || k.timerHandlers[c.id].length > 0)
     return false;
   if (c.sliceLeft <= 1 && c.rq.length > 0) return false;
-  if (c.id === 0 && k.percpu.balancePending) return false;
+  if (k.percpu.balancePending) return false;
   if (k.rcu.gpInProgress || k.rcu.pendingCallbacks > 0) return false;
   for (const s of k.sleepers) if (s.cpu === c.id && s.wakeAt <= c.ticks + 1) return false;
   return true;

@@ -214,7 +214,7 @@ export function toChromeTrace(
           name: `irq ${e.irq}: ${e.name}`,
           cat: 'irq',
           start: e.ts,
-          args: { irq: e.irq, name: e.name },
+          args: { irq: e.irq, name: e.name, pc: e.pc },
         });
         break;
       case 'softirq_entry':

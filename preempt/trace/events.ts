@@ -12,7 +12,7 @@
  *
  * @example
  * const e: TraceEvent = {
- *   type: 'irq_handler_entry', irq: 0, name: 'timer',
+ *   type: 'irq_handler_entry', irq: 0, name: 'timer', pc: -1,
  *   ts: 1_000, cpu: 1, pid: 0, comm: 'swapper/1', flags: { ...NO_TRACE_FLAGS, irqsOff: true, hardirq: true },
  * };
  */
@@ -124,11 +124,21 @@ export interface SchedProcessExitBody {
   readonly taskPrio: number;
 }
 
-/** irq:irq_handler_entry — the handler of `irq` (named `name`) starts. */
+/**
+ * irq:irq_handler_entry — the handler of `irq` (named `name`) starts. `pc`
+ * is the emulator's addition: the kernel's event does not say what the
+ * interrupt stopped, and a race is often exactly that.
+ */
 export interface IrqHandlerEntryBody {
   readonly type: 'irq_handler_entry';
   readonly irq: number;
   readonly name: string;
+  /**
+   * The interrupted guest instruction, the one the task resumes at (the
+   * kernel's regs->ip) in the program of the task in the header; -1 when
+   * the CPU was idle or in native code.
+   */
+  readonly pc: number;
 }
 
 /** irq:irq_handler_exit — the handler of `irq` returns. */

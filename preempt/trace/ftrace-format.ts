@@ -157,7 +157,7 @@ function eventBodies(e: TraceEvent): string[] {
     case 'sched_process_exit':
       return [`comm=${e.taskComm} pid=${e.taskPid} prio=${e.taskPrio}`];
     case 'irq_handler_entry':
-      return [`irq=${e.irq} name=${e.name}`];
+      return [`irq=${e.irq} name=${e.name} pc=${e.pc < 0 ? 'kernel' : e.pc}`];
     case 'irq_handler_exit':
       return [`irq=${e.irq} ret=${e.ret}`];
     case 'softirq_entry':

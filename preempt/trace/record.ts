@@ -217,6 +217,7 @@ const PAYLOADS: Readonly<Record<TraceEventType, PayloadSpec>> = {
   irq_handler_entry: payload('irq_handler_entry', 'irq_handler_entry', [
     ['irq', 'irq', 'int', s32],
     ['name', 'name', 'string', u32],
+    ['pc', 'pc', 'int', s32],
   ]),
   irq_handler_exit: payload('irq_handler_exit', 'irq_handler_exit', [
     ['irq', 'irq', 'int', s32],

@@ -17,12 +17,14 @@ import { explorePool } from '../explore-pool.ts';
 import { loadScenario } from '../load-scenario.ts';
 import { minimize, type ScheduleCost } from '../minimize.ts';
 import { formatReport } from '../report.ts';
-import type { StrategyName } from '../run-scenario.ts';
+import { runScenario, type ScenarioResult, type StrategyName } from '../run-scenario.ts';
+import { timelineRunOptions } from '../timeline-run.ts';
 import { asInput, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
 import { integerIn, SEED_MAX } from './option-values.ts';
 import { exitStatus, refuseForStrategy, scheduleOptions } from './run.ts';
+import { checkTraceFlags, type TraceFlags, traceOptions, writeTimeline } from './trace-options.ts';
 
-interface ExploreFlags {
+interface ExploreFlags extends TraceFlags {
   runs?: number;
   firstSeed?: number;
   cpus?: number;
@@ -78,6 +80,7 @@ export function register(program: Command, finish: (status: number) => void): vo
     }
     cmd.addOption(opt);
   }
+  for (const opt of traceOptions('explore')) cmd.addOption(opt);
   cmd
     .addHelpText(
       'after',
@@ -85,6 +88,7 @@ export function register(program: Command, finish: (status: number) => void): vo
 Examples:
   percpu-emu explore stale-pointer-racy --runs 50
   percpu-emu explore ./my-scenario.ts --strategy random --first-seed 1000 --runs 500
+  percpu-emu explore stale-pointer-racy --timeline first-failure.html
 `,
     )
     .action(async (spec: string, flags: ExploreFlags) => finish(await run(cmd, spec, flags)));
@@ -101,6 +105,7 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     );
   }
   const scenario = await asInput(() => loadScenario(spec));
+  checkTraceFlags(scenario, flags, 'explore');
   const opts = {
     cpus: flags.cpus,
     strategy,
@@ -135,6 +140,8 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     process.stdout.write(
       `${scenario.name}: every invariant held on ${result.runs} seeds (${firstSeed}..${firstSeed + result.runs - 1}), and the kernel made no report\n`,
     );
+    if (flags.timeline !== undefined)
+      process.stdout.write('timeline: none written: no seed failed\n');
     return EXIT_OK;
   }
   const f = result.failure;
@@ -143,9 +150,11 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
       ? 'hit an emulator bug'
       : f.errors.length > 0
         ? "made the scenario's own code throw"
-        : f.ok
-          ? 'made the kernel report'
-          : 'broke an invariant';
+        : f.timedOut !== undefined
+          ? `was stopped by the time limit in ${f.timedOut.where}`
+          : f.ok
+            ? 'made the kernel report'
+            : 'broke an invariant';
   process.stdout.write(
     `${scenario.name}: seed ${f.seed} ${what} (run ${result.runs} of ${runs})\n`,
   );
@@ -159,5 +168,42 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
         `minimized replay: npx percpu-emu run ${spec} --cpus ${f.machine.nrCpus} --replay ${m.replay}\n`,
     );
   }
+  if (flags.timeline !== undefined) writeFailureTimeline(f, spec, flags);
   return exitStatus(f);
+}
+
+/**
+ * The timeline of the failing run: replayed from its replay string with the
+ * timeline's tracing (the explored runs trace only the default events, into
+ * rings too small for a picture of the whole run), checked to fail the
+ * same way.
+ */
+function writeFailureTimeline(
+  f: ScenarioResult & { seed: number },
+  spec: string,
+  flags: ExploreFlags,
+): void {
+  const file = flags.timeline!;
+  if (f.replay === '') {
+    process.stdout.write(`timeline: none: the run was stopped inside host code, no replay\n`);
+    return;
+  }
+  const again = runScenario(
+    f.scenario,
+    timelineRunOptions(f.scenario, {
+      cpus: f.machine.nrCpus,
+      replay: f.replay,
+      maxSteps: flags.maxSteps,
+      timeoutMs: flags.timeout,
+      traceEvents: flags.events,
+      tracePercpu: flags.tracePercpu,
+    }),
+  );
+  const verdicts = (r: ScenarioResult) => r.verdicts.map((v) => v.ok).join();
+  if (verdicts(again) !== verdicts(f)) {
+    process.stdout.write(
+      `timeline: warning: the replay of seed ${f.seed} did not judge the invariants as the run did\n`,
+    );
+  }
+  process.stdout.write(writeTimeline(again, spec, file));
 }

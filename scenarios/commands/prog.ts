@@ -2,284 +2,136 @@
  * `percpu-emu prog`: compiled BPF objects (a `.o`, or a `.c` compiled on
  * the spot with clang) on the machine.
  *
- *   prog show obj.o         sections, programs with their instruction counts,
+ *   prog show <obj>         sections, programs with their instruction counts,
  *                           maps with their attributes, globals with values
  *                           (what bpftool prog/map/btf would tell)
- *   prog dump obj.o [--prog NAME]
+ *   prog dump <obj> [--prog NAME]
  *                           the linked programs disassembled, with the C
  *                           source line before the instructions it became
- *   prog run obj.o --prog NAME [--prog NAME ...] [--cpu N] [--cpus N]
+ *   prog run <obj> --prog NAME [--prog NAME ...] [--cpu N] [--cpus N]
  *            [--set VAR=VALUE ...] [--data-in FILE] [--repeat N] [--json]
  *                           loads once, test-runs the named programs in order
  *                           on one machine, prints each retval and its
  *                           bpf_trace_printk output, then every map and global
  *
- * Exit status: 0, 1 for an object or run the loader refuses (the errno
- * sentence is printed), 2 for a usage error.
+ * Exit status as for every command (commands/exit-status.ts): 2 for an
+ * object, program name or global the loader refuses (its errno sentence is
+ * printed), 1 when a run made a kernel report (an oops, KASAN, ...).
  *
  * @example
  * // npx percpu-emu prog run counter.bpf.o --prog count --cpu 1 --set step=5 --json
  */
 
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { disassembleInsn } from '../../cpu/disasm.ts';
-import { LDDW } from '../../cpu/opcodes.ts';
-import { BpfObject } from '../../loader/bpf-object.ts';
-import { compileBpfC } from '../../loader/clang.ts';
-import type { GlobalValue } from '../../loader/globals-view.ts';
-import { mapTypeName } from '../../maps/bpf-uapi.ts';
-import type { Kernel } from '../../preempt/kernel.ts';
-import { Machine } from '../../preempt/machine.ts';
-import { sourceLocation } from '../../preempt/oops.ts';
-import { ErrnoError } from '../../segments/errno.ts';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { NR_CPUS } from '../../percpu/first-chunk.ts';
+import { EXIT_STATUS_HELP, errnoAsInput, InputError } from './exit-status.ts';
+import { integerIn } from './option-values.ts';
+import type { ProgRunFlags } from './prog-actions.ts';
 
-const USAGE = `usage: percpu-emu prog show <obj.o|x.bpf.c>
-       percpu-emu prog dump <obj> [--prog NAME]
-       percpu-emu prog run <obj> --prog NAME [--prog NAME ...] [--cpu N] [--cpus N]
-                [--set VAR=VALUE ...] [--data-in FILE] [--repeat N] [--json]
-`;
+/** The loader is loaded when a prog command runs, not for every command. */
+const actions = () => import('./prog-actions.ts');
 
-interface RunArgs {
-  file: string;
-  progs: string[];
-  cpu: number;
-  cpus: number;
-  sets: [string, string][];
-  dataIn?: string;
-  repeat: number;
-  json: boolean;
-}
+const OBJECT_ARGUMENT = [
+  '<object>',
+  'a BPF object compiled by clang -target bpf (.o), or a .c file to compile with clang now',
+] as const;
 
-export async function main(args: string[]): Promise<number> {
-  const [sub, file, ...rest] = args;
-  if (file === undefined || !['show', 'dump', 'run'].includes(sub)) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  try {
-    if (sub === 'show') return show(open(file));
-    if (sub === 'dump') {
-      const only = rest[0] === '--prog' ? rest[1] : undefined;
-      if (rest.length > 0 && only === undefined) throw usage(`unknown argument '${rest[0]}'`);
-      return dump(open(file), only);
-    }
-    return run(parseRun(file, rest));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`percpu-emu prog: ${err.message}\n${USAGE}`);
-      return 2;
-    }
-    if (err instanceof ErrnoError) {
-      process.stderr.write(`percpu-emu prog: ${file}: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-}
-
-class UsageError extends Error {}
-const usage = (m: string) => new UsageError(m);
-
-function open(file: string): BpfObject {
-  const name = path.basename(file).split('.')[0];
-  const bytes = file.endsWith('.c') ? compileBpfC(file) : readFileSync(file);
-  return BpfObject.open(bytes, { name });
-}
-
-function show(obj: BpfObject): number {
-  const out: string[] = [`object '${obj.name}', license '${obj.license}'`, '', 'sections:'];
-  for (const s of obj.spec.elf.sections.slice(1)) {
-    if (s.name.startsWith('.debug') || s.name.startsWith('.rel') || s.name === '.llvm_addrsig')
-      continue;
-    out.push(`  [${s.index}] ${s.name.padEnd(28)} ${String(s.size).padStart(6)} bytes`);
-  }
-  out.push('', 'programs:');
-  for (const p of obj.programs) {
-    out.push(
-      `  ${p.name}: ${p.type} sec '${p.section}' ${p.insnCount} insns${p.autoload ? '' : ' (autoload off)'}`,
+export function register(program: Command, finish: (status: number) => void): void {
+  const prog = program
+    .command('prog')
+    .summary('compiled BPF objects: show, dump or test-run their programs')
+    .description(
+      'Opens a BPF object as libbpf does (ELF, BTF, .BTF.ext, .maps, global data) and shows ' +
+        'what it holds, disassembles its programs with their C source lines, or loads it on ' +
+        'a machine and test-runs programs (BPF_PROG_TEST_RUN) on a chosen CPU.',
+    )
+    .addHelpText(
+      'after',
+      `${EXIT_STATUS_HELP}
+Examples:
+  percpu-emu prog show counter.bpf.o
+  percpu-emu prog dump counter.bpf.c --prog count
+  percpu-emu prog run counter.bpf.o --prog count --cpu 1 --set step=5 --json
+`,
     );
-  }
-  out.push('', 'maps:');
-  for (const m of obj.maps) {
-    const d = m.spec.def;
-    out.push(
-      `  ${m.name}: ${mapTypeName(d.type)} key ${d.keySize}B value ${d.valueSize}B max_entries ${d.maxEntries} flags 0x${d.mapFlags.toString(16)}${d.pinning ? ' pinned by name' : ''}`,
-    );
-  }
-  out.push('', 'globals:');
-  for (const m of obj.spec.maps) {
-    if (m.data === undefined) continue;
-    const view = obj.globals(m.data.section.name);
-    for (const v of m.data.vars) {
-      const type = v.typeId === 0 ? `${v.size} bytes` : obj.spec.btf.describe(v.typeId);
-      out.push(`  ${m.data.section.name} +${v.offset} ${type} ${v.name} = ${format(view[v.name])}`);
+  prog
+    .command('show')
+    .summary('sections, programs, maps and globals of an object')
+    .description(
+      "Prints an object's sections, its programs with their types and instruction counts, " +
+        'its maps with their attributes and its globals with their initial values.',
+    )
+    .argument(...OBJECT_ARGUMENT)
+    .action(async (file: string) => {
+      const { openObject, show } = await actions();
+      finish(errnoAsInput(() => show(openObject(file))));
+    });
+  prog
+    .command('dump')
+    .summary('the linked programs disassembled, with their C source lines')
+    .description(
+      'Loads the object on a one-CPU machine (relocations applied) and disassembles each ' +
+        'program, printing the C source line before the instructions it became.',
+    )
+    .argument(...OBJECT_ARGUMENT)
+    .option('--prog <name>', 'only this program (default: every program of the object)')
+    .action(async (file: string, flags: { prog?: string }) => {
+      const { openObject, dump } = await actions();
+      finish(errnoAsInput(() => dump(openObject(file), flags.prog)));
+    });
+  const run = prog
+    .command('run')
+    .summary('load an object and test-run programs on one machine')
+    .description(
+      'Loads the object once on a machine of --cpus CPUs, runs each --prog in the order ' +
+        'given with BPF_PROG_TEST_RUN on --cpu, and prints each retval and its ' +
+        'bpf_trace_printk output, then every global and map.',
+    )
+    .argument(...OBJECT_ARGUMENT)
+    .addOption(
+      new Option('--prog <name>', 'a program to run; repeat it to run several in order')
+        .argParser((v: string, prev: string[] = []) => [...prev, v])
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--cpu <n>', 'the CPU the programs run on (default 0)')
+        .argParser(integerIn(0, NR_CPUS - 1))
+        .default(0),
+    )
+    .addOption(
+      new Option('--cpus <n>', `CPUs of the machine, 1..${NR_CPUS} (default 2)`)
+        .argParser(integerIn(1, NR_CPUS))
+        .default(2),
+    )
+    .addOption(
+      new Option(
+        '--set <var=value>',
+        'set an integer global (a const volatile in .rodata too) before the load; repeatable',
+      )
+        .argParser((v: string, prev: [string, string][]) => [...prev, assignment(v)])
+        .default([]),
+    )
+    .option(
+      '--data-in <file>',
+      "the packet or context bytes given to each run (test_run's data_in)",
+    )
+    .addOption(
+      new Option('--repeat <n>', 'runs of each program, 1..1000000 (default 1)')
+        .argParser(integerIn(1, 1_000_000))
+        .default(1),
+    )
+    .option('--json', 'print programs, globals and maps as one JSON object');
+  run.action(async (file: string, flags: ProgRunFlags) => {
+    if (flags.cpu >= flags.cpus) {
+      throw new InputError(`--cpu ${flags.cpu}: the machine has CPUs 0..${flags.cpus - 1}`);
     }
-  }
-  process.stdout.write(`${out.join('\n')}\n`);
-  return 0;
+    const { runPrograms } = await actions();
+    finish(errnoAsInput(() => runPrograms(file, flags)));
+  });
 }
 
-function dump(obj: BpfObject, only: string | undefined): number {
-  if (only !== undefined) obj.program(only);
-  for (const p of obj.programs) p.autoload = only === undefined || p.name === only;
-  obj.load(new Machine({ cpus: 1 }).boot());
-  const out: string[] = [];
-  for (const p of obj.programs.filter((x) => x.autoload)) {
-    const prog = p.loaded;
-    out.push(`${p.name}: sec '${p.section}', ${p.type}, ${prog.length} insns`);
-    let lastLine = '';
-    for (let i = 0; i < prog.length; i++) {
-      const label = prog.symbols.get(i);
-      if (label !== undefined && i > 0) out.push(`${label}:`);
-      const src = prog.sourceLine(i);
-      const here =
-        src === undefined || src.line === 0 ? '' : `; ${src.text} [${sourceLocation(src)}]`;
-      if (here !== '' && here !== lastLine) out.push(here);
-      lastLine = here || lastLine;
-      out.push(
-        `${String(i).padStart(5)}: ${disassembleInsn(prog.insns, i, { helperNames: true })}`,
-      );
-      if (prog.insns[i].code === LDDW) i++;
-    }
-    out.push('');
-  }
-  process.stdout.write(out.join('\n'));
-  return 0;
-}
-
-function parseRun(file: string, rest: string[]): RunArgs {
-  const a: RunArgs = { file, progs: [], cpu: 0, cpus: 2, sets: [], repeat: 1, json: false };
-  const int = (v: string | undefined, what: string) => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < 0)
-      throw usage(`${what} needs a non-negative integer`);
-    return n;
-  };
-  for (let k = 0; k < rest.length; k++) {
-    const flag = rest[k];
-    const next = () => rest[++k];
-    if (flag === '--prog') a.progs.push(next() ?? '');
-    else if (flag === '--cpu') a.cpu = int(next(), '--cpu');
-    else if (flag === '--cpus') a.cpus = int(next(), '--cpus');
-    else if (flag === '--repeat') a.repeat = int(next(), '--repeat');
-    else if (flag === '--data-in') a.dataIn = next();
-    else if (flag === '--json') a.json = true;
-    else if (flag === '--set') {
-      const m = /^([A-Za-z_]\w*)=(.+)$/.exec(next() ?? '');
-      if (m === null) throw usage('--set needs VAR=VALUE');
-      a.sets.push([m[1], m[2]]);
-    } else throw usage(`unknown argument '${flag}'`);
-  }
-  if (a.progs.length === 0 || a.progs.includes('')) throw usage('run needs --prog NAME');
-  return a;
-}
-
-function run(a: RunArgs): number {
-  const obj = open(a.file);
-  for (const [name, text] of a.sets) setGlobal(obj, name, text);
-  for (const name of a.progs) obj.program(name).autoload = true;
-  const k = new Machine({ cpus: a.cpus }).boot();
-  obj.load(k);
-  const dataIn = a.dataIn === undefined ? undefined : new Uint8Array(readFileSync(a.dataIn));
-  const programs: {
-    name: string;
-    cpu: number;
-    retval: number;
-    duration: number;
-    printk: string[];
-  }[] = [];
-  for (const name of a.progs) {
-    const seen = printkCount(k);
-    const r = obj.program(name).testRun({ cpu: a.cpu, repeat: a.repeat, dataIn });
-    const printk = printkLines(k).slice(seen);
-    programs.push({ name, cpu: a.cpu, retval: r.retval, duration: r.duration, printk });
-    for (const rep of r.reports) process.stderr.write(`${rep.lines.join('\n')}\n`);
-  }
-  const globals = Object.fromEntries(
-    Object.entries(obj.allGlobals()).map(([n, v]) => [n, jsonValue(v)]),
-  );
-  const maps: Record<string, Record<string, unknown>> = {};
-  for (const m of obj.maps) maps[m.name] = mapContents(m.loaded());
-  if (a.json) {
-    process.stdout.write(`${JSON.stringify({ programs, globals, maps }, null, 2)}\n`);
-    return 0;
-  }
-  const out: string[] = [];
-  for (const p of programs) {
-    out.push(`${p.name} on CPU ${p.cpu}: retval ${p.retval} (${p.duration} insns per run)`);
-    for (const line of p.printk) out.push(`  bpf_trace_printk: ${line}`);
-  }
-  out.push('', 'globals:');
-  for (const [n, v] of Object.entries(globals)) out.push(`  ${n} = ${JSON.stringify(v)}`);
-  out.push('', 'maps:');
-  for (const [n, contents] of Object.entries(maps)) out.push(`  ${n}: ${JSON.stringify(contents)}`);
-  process.stdout.write(`${out.join('\n')}\n`);
-  return 0;
-}
-
-function setGlobal(obj: BpfObject, name: string, text: string): void {
-  for (const m of obj.spec.maps) {
-    if (m.data === undefined || !m.data.vars.some((v) => v.name === name)) continue;
-    const view = obj.globals(m.data.section.name);
-    const current = view[name];
-    if (typeof current === 'bigint') view[name] = BigInt(text);
-    else if (typeof current === 'number') view[name] = Number(text);
-    else if (typeof current === 'boolean') view[name] = text === 'true' || text === '1';
-    else
-      throw new ErrnoError(
-        'EINVAL',
-        `--set ${name}: only integer globals can be set from the command line`,
-      );
-    return;
-  }
-  throw new ErrnoError(
-    'ENOENT',
-    `--set ${name}: no global '${name}' (it has ${Object.keys(obj.allGlobals()).join(', ')})`,
-  );
-}
-
-function printkLines(k: Kernel): string[] {
-  const events = k.tracer?.events() ?? [];
-  return events.flatMap((e) => (e.type === 'bpf_trace_printk' ? [e.text] : []));
-}
-
-function printkCount(k: Kernel): number {
-  return printkLines(k).length;
-}
-
-/** Keys and values as numbers when they are 1, 2, 4 or 8 bytes, hex otherwise; per-CPU values as arrays. */
-function mapContents(h: ReturnType<BpfObject['maps'][number]['loaded']>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const map = h.map;
-  for (const key of h.keys()) {
-    const value = h.lookupElem(key);
-    const shown = map.percpu
-      ? Array.from({ length: value.length / map.percpuStride }, (_, c) =>
-          bytesValue(value.subarray(c * map.percpuStride, c * map.percpuStride + map.valueSize)),
-        )
-      : bytesValue(value);
-    out[String(bytesValue(key))] = shown;
-  }
-  return out;
-}
-
-function bytesValue(b: Uint8Array): number | string {
-  if (![1, 2, 4, 8].includes(b.length)) return Buffer.from(b).toString('hex');
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
-}
-
-function jsonValue(v: GlobalValue): unknown {
-  if (typeof v === 'bigint')
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(v)
-      : v.toString();
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
-  return v;
-}
-
-function format(v: GlobalValue): string {
-  return JSON.stringify(jsonValue(v));
+function assignment(text: string): [string, string] {
+  const m = /^([A-Za-z_]\w*)=(.+)$/.exec(text);
+  if (m === null) throw new InvalidArgumentError(`'${text}' is not VAR=VALUE.`);
+  return [m[1], m[2]];
 }

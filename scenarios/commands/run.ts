@@ -10,7 +10,7 @@
  * // npx percpu-emu run lost-update-racy --strategy pct --seed 3 --trace out.txt
  */
 
-import { closeSync, existsSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { NR_CPUS } from '../../percpu/first-chunk.ts';
 import { ErrnoError } from '../../segments/errno.ts';
@@ -22,6 +22,7 @@ import {
   type ScenarioResult,
   type StrategyName,
 } from '../run-scenario.ts';
+import { timelineRunOptions } from '../timeline-run.ts';
 import {
   asInput,
   EXIT_EMULATOR_BUG,
@@ -32,11 +33,18 @@ import {
   InputError,
 } from './exit-status.ts';
 import { integerIn, refuse, SEED_MAX } from './option-values.ts';
+import {
+  checkWritable as checkOutputWritable,
+  checkTraceFlags,
+  type TraceFlags,
+  traceOptions,
+  writeTimeline,
+} from './trace-options.ts';
 
 /** Largest setTimeout delay Node honours (2^31 - 1 ms, about 24.8 days). */
 const TIMEOUT_MAX = 0x7fff_ffff;
 
-interface RunFlags {
+interface RunFlags extends TraceFlags {
   cpus?: number;
   strategy?: StrategyName;
   seed?: number;
@@ -104,6 +112,16 @@ export function scheduleOptions(command: 'run' | 'explore'): Option[] {
   return all.filter((o) => o.long !== '--seed' && o.long !== '--quantum');
 }
 
+/** `--replay <string>`: `run` and `lab run` take it. */
+export function replayOption(): Option {
+  return new Option(
+    '--replay <string>',
+    'rerun a recorded run exactly, from the replay string its report printed (v2....); ' +
+      'it belongs to that scenario and CPU count, and fixes the whole schedule, so it ' +
+      'takes no --strategy, --seed, --depth, --steps or --quantum',
+  );
+}
+
 /**
  * Refuses strategy options that mean nothing with the strategy chosen
  * (`--quantum` with pct, `--depth` with rr, `--seed` with rr).
@@ -137,14 +155,7 @@ export function register(program: Command, finish: (status: number) => void): vo
     .argument('<scenario>', 'a scenario file, or the name of a shipped scenario');
   for (const opt of scheduleOptions('run')) cmd.addOption(opt);
   cmd
-    .addOption(
-      new Option(
-        '--replay <string>',
-        'rerun a recorded run exactly, from the replay string its report printed (v2....); ' +
-          'it belongs to that scenario and CPU count, and fixes the whole schedule, so it ' +
-          'takes no --strategy, --seed, --depth, --steps or --quantum',
-      ),
-    )
+    .addOption(replayOption())
     .addOption(
       new Option(
         '--trace <file>',
@@ -157,7 +168,9 @@ export function register(program: Command, finish: (status: number) => void): vo
         'format of --trace: ftrace (text in the trace-cmd report shape; Perfetto opens it) ' +
           'or json (Chrome trace, one track per CPU); default ftrace',
       ).choices(['ftrace', 'json']),
-    )
+    );
+  for (const opt of traceOptions('run')) cmd.addOption(opt);
+  cmd
     .addOption(
       new Option(
         '--mode <mode>',
@@ -173,6 +186,8 @@ Examples:
   percpu-emu run lost-update-racy --strategy pct --seed 3
   percpu-emu run ./my-scenario.ts --cpus 4 --trace out.txt
   percpu-emu run lost-update-fixed --mode parallel --timeout 5000
+  percpu-emu run stale-pointer-racy --seed 2 --timeline out.html
+  percpu-emu run lost-update-racy --seed 3 --events sched,preemptirq,percpu --trace-percpu counter --trace out.txt
 `,
     )
     .action(async (spec: string, flags: RunFlags) => finish(await run(cmd, spec, flags)));
@@ -190,6 +205,11 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
       ['seed', 'strategy', 'depth', 'steps', 'quantum', 'replay'],
       'chooses or replays a deterministic schedule: it means nothing in parallel mode',
     );
+    refuse(
+      cmd,
+      ['events', 'tracePercpu', 'timeline'],
+      "is for the deterministic engine: parallel mode's workers trace the default events only",
+    );
   } else if (flags.replay !== undefined) {
     refuse(
       cmd,
@@ -199,12 +219,7 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
   } else {
     refuseForStrategy(cmd, flags.strategy ?? 'pct');
   }
-  if (flags.trace !== undefined) {
-    if (scenario.machine?.trace === false) {
-      throw new InputError(`--trace: the scenario '${scenario.name}' turns tracing off`);
-    }
-    checkWritable(flags.trace);
-  }
+  checkTraceFlags(scenario, flags, 'run');
 
   let result: ScenarioResult;
   if (mode === 'parallel') {
@@ -225,11 +240,16 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
       replay: flags.replay,
       maxSteps: flags.maxSteps,
       timeoutMs: flags.timeout,
+      traceEvents: flags.events,
+      tracePercpu: flags.tracePercpu,
     };
     // runScenario turns what goes wrong in the run into reports; what it throws is
     // about its input (the machine options, a replay string of another scenario).
     try {
-      result = runScenario(scenario, opts);
+      result = runScenario(
+        scenario,
+        flags.timeline === undefined ? opts : timelineRunOptions(scenario, opts),
+      );
     } catch (e) {
       if (e instanceof ErrnoError) throw new InputError(e.message);
       throw e;
@@ -244,24 +264,15 @@ async function run(cmd: Command, spec: string, flags: RunFlags): Promise<number>
     writeFileSync(flags.trace, format === 'json' ? tracer.toChromeJson() : tracer.toFtrace());
     process.stdout.write(`trace:    ${flags.trace} (${format})\n`);
   }
+  if (flags.timeline !== undefined) {
+    process.stdout.write(writeTimeline(result, spec, flags.timeline));
+  }
   return exitStatus(result);
 }
 
-/**
- * Refuses a trace file that cannot be written, before a run that may take
- * minutes: opening it for appending proves it, and a file that was not
- * there before is removed again.
- */
+/** Refuses a `--trace` file that cannot be written, before a run that may take minutes. */
 export function checkWritable(path: string): void {
-  const existed = existsSync(path);
-  try {
-    closeSync(openSync(path, 'a'));
-  } catch (e) {
-    throw new InputError(
-      `--trace ${path}: cannot write there: ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
-  if (!existed) unlinkSync(path);
+  checkOutputWritable('--trace', path);
 }
 
 /**

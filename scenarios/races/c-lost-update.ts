@@ -47,6 +47,7 @@ export function cLostUpdate(variant: 'racy' | 'fixed'): Scenario {
     invariants: [
       {
         name: 'sum of hits[0] over CPUs is exact',
+        variables: ['hits'],
         check(k) {
           const hits = typedPercpuMap<number, bigint>(bpfMapByName(k, 'hits'), u32, u64);
           const perCpu = hits.get(0) ?? [];

@@ -37,6 +37,7 @@ const tasksOf = (k: Kernel) => TASKS_PER_CPU * k.nrCpus;
 
 const sumIsExact: Invariant = {
   name: 'the PERCPU_ARRAY counter summed over CPUs is exact',
+  variables: ['counter'],
   check(k) {
     const map = typedPercpuMap<number, bigint>(bpfMapByName(k, 'counter'), u32, u64);
     const perCpu = map.get(0)!;

@@ -59,6 +59,7 @@ export function cpumapRoundRobin(): Scenario {
     machine: { cpus: 4, tickInterval: 500 },
     pct: { depth: 3, steps: 20000 },
     setup(k) {
+      const net = netOf(k);
       const count = bpfMapCreate(k, 'ARRAY', 'cpus_count', 4, 4, 1);
       const available = bpfMapCreate(k, 'ARRAY', 'cpus_available', 4, 4, k.nrCpus);
       bpfMapCreate(k, 'PERCPU_ARRAY', 'cpus_iterator', 4, 4, 1);
@@ -108,7 +109,6 @@ export function cpumapRoundRobin(): Scenario {
         `),
         'xdp_redir_cpu_round_robin',
       );
-      const net = netOf(k);
       const eth0 = net.addDevice({ name: 'eth0' });
       eth0.attachXdp(prog);
       new TrafficSource(eth0, { flows, count: FRAMES, rate: 8000 }).start(k, () => net.drained());

@@ -125,8 +125,8 @@ export function cpumapStats(variant: CpumapStatsVariant): Scenario {
     pct: { depth: 3, steps: 8000 },
     setup(k) {
       bpfMapCreate(k, variant === 'percpu' ? 'PERCPU_ARRAY' : 'ARRAY', 'stats', 4, datarec.size, 1);
-      const cpuMap = bpfMapCreate(k, 'CPUMAP', 'cpu_map', 4, 8, k.nrCpus);
       const net = netOf(k);
+      const cpuMap = bpfMapCreate(k, 'CPUMAP', 'cpu_map', 4, 8, k.nrCpus);
       const counter = k.loadText(k.assemble(counterCode(variant)), `cpumap_count_${variant}`);
       const fd = net.loadXdpProgram(counter, BPF_XDP_CPUMAP);
       cpuMap.updateElem(u32(1), u32(256, fd));

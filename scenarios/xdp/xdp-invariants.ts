@@ -77,7 +77,8 @@ export const buffersFreed: Invariant = {
   check(k) {
     const net = netOf(k);
     let posted = 0;
-    for (const d of net.devices.values()) for (const q of d.queues) posted += q.ring.posted;
+    for (const d of net.devices.values())
+      for (const q of d.queues) posted += q.ring.buffersPosted();
     const outstanding = net.liveBuffers - posted;
     return {
       ok: outstanding === 0,

@@ -2,7 +2,6 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { labMain } from '../../labs/cli.ts';
 import { formatGrade, gradeLab, gradescopeResults } from '../../labs/grader/grade.ts';
 import type { Lab } from '../../labs/grader/lab.ts';
 import { startLab } from '../../labs/grader/start.ts';
@@ -115,33 +114,23 @@ describe('a student folder', () => {
     expect(r.tests[0].detail).toMatch(new RegExp(`^EINVAL: stats.s:${line}:\\d+: `));
   });
 
-  it('replays a failing schedule with lab run, and writes its trace', async () => {
+  it('replays a failing schedule with lab run, and writes its trace', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'lab-run-')), 's');
     startLab(findLab('stale-pointer'), dir);
     const trace = join(dir, 'out.txt');
-    const write = process.stdout.write;
-    let out = '';
-    process.stdout.write = ((s: string) => {
-      out += s;
-      return true;
-    }) as typeof process.stdout.write;
-    let status: number;
-    try {
-      status = await labMain([
-        'run',
-        'stale-pointer',
-        'migrate',
-        dir,
-        '--seed',
-        '29',
-        '--trace',
-        trace,
-      ]);
-    } finally {
-      process.stdout.write = write;
-    }
-    expect(status).toBe(1);
-    expect(out).toMatch(/FAIL {2}every event counted in the unit of the CPU that handled it/);
+    const r = spawnCli([
+      'lab',
+      'run',
+      'stale-pointer',
+      'migrate',
+      dir,
+      '--seed',
+      '29',
+      '--trace',
+      trace,
+    ]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/FAIL {2}every event counted in the unit of the CPU that handled it/);
     expect(readFileSync(trace, 'utf8')).toContain('sched_migrate_task');
   });
 });

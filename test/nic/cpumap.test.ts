@@ -9,11 +9,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { bpfMapCreate } from '../../maps/syscall.ts';
-import '../../nic/cpumap.ts'; // registers BPF_MAP_TYPE_CPUMAP
 import type { CpuMap } from '../../nic/cpumap.ts';
 import { buildFrame } from '../../nic/frame.ts';
+import { netOf } from '../../nic/net-setup.ts';
 import { TrafficSource } from '../../nic/traffic.ts';
 import { BPF_XDP_CPUMAP } from '../../nic/xdp-uapi.ts';
+import { Machine } from '../../preempt/machine.ts';
 import { TASK_INTERRUPTIBLE } from '../../preempt/task.ts';
 import { buffersOutstanding, flow, type Rig, rig, runAll, traceText } from './xdp-fixtures.ts';
 
@@ -28,6 +29,23 @@ const u32 = (...vals: number[]) => {
 const readU32 = (b: Uint8Array, at = 0) => new DataView(b.buffer, b.byteOffset).getUint32(at, true);
 
 describe('CPUMAP creation', () => {
+  it('exists on a kernel once its network stack is set up, on that kernel only', () => {
+    const bare = new Machine({ cpus: 2 }).boot();
+    expect(() => bpfMapCreate(bare, 'CPUMAP', 'cpu_map', 4, 4, 2)).toThrow(
+      'EINVAL: map type BPF_MAP_TYPE_CPUMAP needs the network stack on this kernel: set it up first (netOf(k))',
+    );
+    expect(bare.ext.net).toBeUndefined();
+    const k = new Machine({ cpus: 2 }).boot();
+    const net = netOf(k);
+    expect(k.ext.net).toBe(net);
+    expect(netOf(k)).toBe(net); // set up once
+    expect(bpfMapCreate(k, 'CPUMAP', 'cpu_map', 4, 4, 2).map.type).toBe(16);
+    expect(bpfMapCreate(k, 'DEVMAP_HASH', 'tx', 4, 4, 2).map.type).toBe(25);
+    expect(() => bpfMapCreate(bare, 'DEVMAP', 'tx', 4, 4, 2)).toThrow(
+      /EINVAL: map type BPF_MAP_TYPE_DEVMAP needs/,
+    );
+  });
+
   const create =
     (key: number, value: number, max: number, mapFlags = 0) =>
     () =>
@@ -276,7 +294,7 @@ describe('bulk queues and the ring', () => {
     r.k.runCpu(0, 1);
     const enq = traceText(r.k).filter((l) => l.includes('xdp_cpumap_enqueue'));
     expect(enq.map((l) => l.match(/processed=(\d+)/)![1])).toEqual(['8', '8', '4']);
-    expect(r.map.enqueueStats[0][1]).toEqual({ processed: 20, drops: 0, bulks: 3 });
+    expect(r.map.enqueueStats[0][1]).toMatchObject({ processed: 20, drops: 0, bulks: 3 });
   });
 
   it('a full ring drops, and the enqueue tracepoint counts drops in processed', () => {
@@ -293,7 +311,7 @@ describe('bulk queues and the ring', () => {
           .join('/'),
       ),
     ).toEqual(['8/0', '8/8', '4/4']);
-    expect(r.map.enqueueStats[0][1]).toEqual({ processed: 20, drops: 12, bulks: 3 });
+    expect(r.map.enqueueStats[0][1]).toMatchObject({ processed: 20, drops: 12, bulks: 3 });
     expect(r.eth0.queues[0].stats.xdpRedirect).toBe(20); // the driver never sees enqueue drops
   });
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildFrame, type FlowSpec } from '../../nic/frame.ts';
 import { NAPI_POLL_WEIGHT, NETDEV_BUDGET } from '../../nic/napi.ts';
-import { netOf } from '../../nic/net-stack.ts';
+import { netOf } from '../../nic/net-setup.ts';
 import { TrafficSource } from '../../nic/traffic.ts';
 import { runDeterministic } from '../../preempt/engine.ts';
 import type { Kernel } from '../../preempt/kernel.ts';

@@ -5,7 +5,8 @@
 
 import { buildFrame, type FlowSpec } from '../../nic/frame.ts';
 import type { NetDevice } from '../../nic/net-device.ts';
-import { type NetStack, netOf } from '../../nic/net-stack.ts';
+import { netOf } from '../../nic/net-setup.ts';
+import type { NetStack } from '../../nic/net-stack.ts';
 import { runDeterministic } from '../../preempt/engine.ts';
 import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
@@ -54,6 +55,7 @@ export function traceText(k: Kernel): string[] {
 /** Frame buffers that are neither posted in an RX ring nor freed: must be 0 when all is done. */
 export function buffersOutstanding(r: Rig): number {
   let posted = 0;
-  for (const d of r.net.devices.values()) for (const q of d.queues) posted += q.ring.posted;
+  for (const d of r.net.devices.values())
+    for (const q of d.queues) posted += q.ring.buffersPosted();
   return r.net.liveBuffers - posted;
 }

@@ -21,6 +21,7 @@ import { linkAndLoad } from '../../segments/image-loader.ts';
 import { Linker } from '../../segments/linker.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../../segments/memory.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
+import { allocatorViolations } from './allocator-fixtures.ts';
 
 interface BootOptions {
   cpus?: number;
@@ -417,6 +418,79 @@ describe('the balance worker (pcpu_balance_workfn)', () => {
   });
 });
 
+describe('exhaust and free (issue 11)', () => {
+  /** Allocates `size` bytes until the allocator refuses; returns the pointers. */
+  const exhaust = (b: Booted, size: (k: number) => number) => {
+    const ps: number[] = [];
+    for (let p = b.pcpu.alloc(size(0), 8); p !== null; p = b.pcpu.alloc(size(ps.length), 8)) {
+      ps.push(p);
+    }
+    return ps;
+  };
+  const snapshot = (b: Booted) => {
+    const { nrCurAlloc, nrChunks, emptyPopPages } = percpuStats(b.pcpu).global;
+    return {
+      nrCurAlloc,
+      nrChunks,
+      emptyPopPages,
+      nrPopulated: b.pcpu.nrPopulated,
+      metadata: b.pcpu.metadataBytes(),
+    };
+  };
+  const sizes: [string, (k: number) => number, number][] = [
+    ['512 B', () => 512, 1 << 20],
+    ['4 B', () => 4, 128 << 10],
+    ['8 B to 3 KiB, mixed', (k) => [8, 24, 512, 3000, 64, 1024][k % 6], 1 << 20],
+  ];
+
+  for (const [what, size, region] of sizes) {
+    it(`${what}: the same number fits every round, with or without the balance worker`, () => {
+      const b = boot({ chunkRegionSize: region });
+      const counts: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        const ps = exhaust(b, size);
+        expect(b.warnings.at(-1)).toMatch(/atomic=0, failed to allocate new chunk$/);
+        counts.push(ps.length);
+        for (const p of ps) b.pcpu.free(p);
+        expect(allocatorViolations(b.pcpu)).toEqual([]);
+        expect(percpuStats(b.pcpu).global.nrCurAlloc).toBe(0);
+      }
+      // No balance run: what free() returned served the next round at once.
+      expect(new Set(counts).size).toBe(1);
+      // ...and that number fills most of the region (each chunk serves every CPU).
+      let bytes = 0;
+      for (let k = 0; k < counts[0]; k++) bytes += size(k);
+      expect(bytes).toBeGreaterThan(region / b.cpus / 2);
+
+      // The balance worker then gives back what it keeps no more, the same every round.
+      b.pcpu.balance();
+      expect(allocatorViolations(b.pcpu)).toEqual([]);
+      const rest = snapshot(b);
+      expect(rest.nrChunks).toBe(2); // the first chunk and one spare
+      expect(rest.emptyPopPages).toBeGreaterThanOrEqual(PCPU_EMPTY_POP_PAGES_HIGH);
+      for (let round = 0; round < 3; round++) {
+        const ps = exhaust(b, size);
+        expect(ps.length).toBe(counts[0]);
+        for (const p of ps) b.pcpu.free(p);
+        b.pcpu.balance();
+        expect(allocatorViolations(b.pcpu)).toEqual([]);
+        expect(snapshot(b)).toEqual(rest);
+      }
+    });
+  }
+
+  it('half freed, the other half still fits again, chunk by chunk', () => {
+    const b = boot({ chunkRegionSize: 1 << 20 });
+    const ps = exhaust(b, () => 256);
+    const kept = ps.filter((_, k) => k % 2 === 0);
+    for (const p of ps.filter((_, k) => k % 2 === 1)) b.pcpu.free(p);
+    expect(allocatorViolations(b.pcpu)).toEqual([]);
+    const again = exhaust(b, () => 256);
+    expect(again.length).toBe(ps.length - kept.length);
+    expect(allocatorViolations(b.pcpu)).toEqual([]);
+  });
+});
+
 describe('statistics (debugfs percpu_stats, /proc/meminfo)', () => {
   it('counts allocations, frees, chunks and sizes', () => {
     const b = boot();
@@ -566,6 +640,33 @@ describe('pcpu_lock, a raw spinlock in memory', () => {
 });
 
 describe('on a booted machine', () => {
+  it('runs the balance work on the first CPU that ticks, CPU 0 idle (the unbound workqueue)', () => {
+    const m = new Machine({ cpus: 2, tickInterval: 20, percpuChunkRegion: 256 << 10 }).boot();
+    const ps: number[] = [];
+    for (let p = m.percpu.alloc(512, 8); p !== null; p = m.percpu.alloc(512, 8)) ps.push(p);
+    for (const p of ps) m.percpu.free(p);
+    expect(m.percpu.balancePending).toBe(true);
+    expect(percpuStats(m.percpu).global.nrChunks).toBeGreaterThan(2);
+    const task = m.spawn({
+      comm: 'cpu1',
+      cpu: 1,
+      allowed: [1],
+      program: m.assemble(`r6 = 0
+spin:
+  r6 += 1
+  if r6 < 200 goto spin
+  r0 = 0
+  exit`),
+    });
+    for (let k = 0; k < 100 && !task.exited; k++) m.runCpu(1, 20);
+    expect(task.exited).toBe(true);
+    expect(m.cpus[0].ticks).toBe(0);
+    expect(m.cpus[1].ticks).toBeGreaterThan(0);
+    expect(m.percpu.balancePending).toBe(false);
+    expect(percpuStats(m.percpu).global.nrChunks).toBe(2);
+    expect(allocatorViolations(m.percpu)).toEqual([]);
+  });
+
   it('holds 100k live allocations of 8-512 bytes within the machine memory', () => {
     const m = new Machine({ cpus: 2, memorySize: 128 << 20, trace: false }).boot();
     const pcpu = new PercpuAllocator({

@@ -8,7 +8,6 @@ import {
   findLastBit,
   findNextBit,
   findNextZeroBit,
-  PCPU_BITMAP_BLOCK_BITS,
   pcpuBlockMd,
   pcpuChunk,
   testBit,
@@ -20,9 +19,9 @@ import {
   sizeToSlotRaw,
 } from '../../percpu/chunk-slots.ts';
 import { PAGE_SIZE, PhysicalMemory } from '../../segments/memory.ts';
+import { chunkViolations } from './chunk-fixtures.ts';
 
 const PCPU_CHUNK_W = pcpuChunk.word;
-const PCPU_BLOCK_MD_W = pcpuBlockMd.word;
 
 const COUNTERS = { emptyPopPages: 0x1000, nrPopulated: 0x1004 };
 const HEADER = 0x2000;
@@ -38,80 +37,6 @@ function standalone(pages = 8, populated = pages) {
 }
 
 const emptyPages = (memory: PhysicalMemory) => memory.view.getInt32(COUNTERS.emptyPopPages, true);
-
-/** Free runs of the alloc map in [from, to), by reading bit by bit. */
-function truth(chunks: Chunks, c: number, from: number, to: number) {
-  const m = chunks.m;
-  const map = chunks.allocMapW(c);
-  let largest = 0;
-  let run = 0;
-  let first = to;
-  let left = 0;
-  for (let b = from; b < to; b++) {
-    if (testBit(m, map, b)) {
-      run = 0;
-      continue;
-    }
-    if (first === to) first = b;
-    if (b - from === left) left++;
-    largest = Math.max(largest, ++run);
-  }
-  return { largest, first, left, right: run };
-}
-
-/**
- * What the hints promise, checked against the bitmap: every hinted run is
- * free; contig hints never exceed the largest free run; left_free is exact
- * and right_free and first_free are bounds; free_bytes and the empty
- * populated page count are exact. Returns the violations.
- */
-function violations(chunks: Chunks, c: number): string[] {
-  const m = chunks.m;
-  const map = chunks.allocMapW(c);
-  const out: string[] = [];
-  const freeRun = (at: number, n: number) => {
-    for (let k = 0; k < n; k++) if (testBit(m, map, at + k)) return false;
-    return true;
-  };
-  let empty = 0;
-  for (let i = 0; i < chunks.nrPages(c); i++) {
-    const t = truth(chunks, c, i * PCPU_BITMAP_BLOCK_BITS, (i + 1) * PCPU_BITMAP_BLOCK_BITS);
-    const b = chunks.block(c, i) >> 2;
-    const at = i * PCPU_BITMAP_BLOCK_BITS;
-    if (m[b + PCPU_BLOCK_MD_W.contig_hint] > t.largest)
-      out.push(`block ${i}: contig hint above the largest run`);
-    if (
-      !freeRun(at + m[b + PCPU_BLOCK_MD_W.contig_hint_start], m[b + PCPU_BLOCK_MD_W.contig_hint])
-    ) {
-      out.push(`block ${i}: contig hint run is not free`);
-    }
-    if (!freeRun(at + m[b + PCPU_BLOCK_MD_W.scan_hint_start], m[b + PCPU_BLOCK_MD_W.scan_hint])) {
-      out.push(`block ${i}: scan hint run is not free`);
-    }
-    if (m[b + PCPU_BLOCK_MD_W.left_free] !== t.left)
-      out.push(`block ${i}: left_free ${m[b + PCPU_BLOCK_MD_W.left_free]}`);
-    if (m[b + PCPU_BLOCK_MD_W.right_free] > t.right)
-      out.push(`block ${i}: right_free above the free tail`);
-    if (m[b + PCPU_BLOCK_MD_W.first_free] > t.first - at)
-      out.push(`block ${i}: first_free past a free bit`);
-    if (t.largest === PCPU_BITMAP_BLOCK_BITS && chunks.isPagePopulated(c, i)) empty++;
-  }
-  const all = truth(chunks, c, 0, chunks.mapBits(c));
-  const md = (c >> 2) + PCPU_CHUNK_W.chunk_md;
-  if (m[md + PCPU_BLOCK_MD_W.contig_hint] > all.largest)
-    out.push('chunk: contig hint above the largest run');
-  if (!freeRun(m[md + PCPU_BLOCK_MD_W.contig_hint_start], m[md + PCPU_BLOCK_MD_W.contig_hint])) {
-    out.push('chunk: contig hint run is not free');
-  }
-  if (m[md + PCPU_BLOCK_MD_W.first_free] > all.first) out.push('chunk: first_free past a free bit');
-  let zeros = 0;
-  for (let b = 0; b < chunks.mapBits(c); b++) if (!testBit(m, map, b)) zeros++;
-  if (zeros * 4 !== chunks.freeBytes(c))
-    out.push(`free_bytes ${chunks.freeBytes(c)} != ${zeros * 4}`);
-  if (m[(c >> 2) + PCPU_CHUNK_W.nr_empty_pop_pages] !== empty)
-    out.push(`nr_empty_pop_pages != ${empty}`);
-  return out;
-}
 
 describe('bitmaps of u32 words', () => {
   const words = fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), {
@@ -172,6 +97,12 @@ describe('struct pcpu_chunk and its metadata', () => {
     expect(l.size - l.populated).toBe(4);
   });
 
+  it('refuses a unit whose bitmap a packed run could not address', () => {
+    const memory = new PhysicalMemory(1 << 20);
+    expect(() => new Chunks(memory, COUNTERS, 2 ** 28, 1)).toThrow(/^EINVAL: unit size 268435456/);
+    expect(() => new Chunks(memory, COUNTERS, 0, 1)).toThrow(/^EINVAL/);
+  });
+
   it('starts a new chunk free, unpopulated, with whole-page blocks', () => {
     const { memory, chunks, c } = standalone(8, 0);
     expect(chunks.freeBytes(c)).toBe(8 * PAGE_SIZE);
@@ -179,7 +110,7 @@ describe('struct pcpu_chunk and its metadata', () => {
     expect(chunks.mapBits(c)).toBe(8192);
     expect(chunks.isPagePopulated(c, 0)).toBe(false);
     expect(emptyPages(memory)).toBe(0);
-    expect(violations(chunks, c)).toEqual([]);
+    expect(chunkViolations(chunks, c)).toEqual([]);
   });
 
   it('counts populated pages as empty, in the chunk and globally', () => {
@@ -210,7 +141,7 @@ describe('pcpu_alloc_area and pcpu_free_area', () => {
     expect(chunks.freeArea(c, 0)).toBe(12);
     expect(chunks.areaSize(c, 0)).toBe(0);
     expect(place(chunks, c, 3)).toBe(0);
-    expect(violations(chunks, c)).toEqual([]);
+    expect(chunkViolations(chunks, c)).toEqual([]);
   });
 
   it('knows only the start of a live allocation', () => {
@@ -231,7 +162,7 @@ describe('pcpu_alloc_area and pcpu_free_area', () => {
     chunks.freeArea(c, off);
     expect(emptyPages(memory)).toBe(8);
     expect(chunks.contigHint(c)).toBe(8192);
-    expect(violations(chunks, c)).toEqual([]);
+    expect(chunkViolations(chunks, c)).toEqual([]);
   });
 
   it('with popOnly (atomic) fits only on populated pages', () => {
@@ -273,7 +204,7 @@ describe('pcpu_alloc_area and pcpu_free_area', () => {
             }
             live.push(off);
           }
-          expect(violations(chunks, c)).toEqual([]);
+          expect(chunkViolations(chunks, c)).toEqual([]);
         }
       }),
       { numRuns: 60 },
@@ -297,7 +228,7 @@ describe('the first chunk (pcpu_alloc_first_chunk)', () => {
     const start = chunks.findBlockFit(HEADER, 2048, 1, true);
     expect(chunks.allocArea(HEADER, 2048, 1, start)).toBe(1000);
     expect(chunks.findBlockFit(HEADER, 1, 1, true)).toBe(-1); // the tail is hidden too
-    expect(violations(chunks, HEADER)).toEqual([]);
+    expect(chunkViolations(chunks, HEADER)).toEqual([]);
   });
 });
 

@@ -43,6 +43,27 @@ describe('the timer interrupt', () => {
     expect(m.cpus[1].ticks).toBeGreaterThan(0);
   });
 
+  it('irq_handler_entry records the interrupted instruction: the pc the task resumes at, -1 when idle', () => {
+    const m = new Machine({ cpus: 2, tickInterval: 40 }).boot();
+    // Straight-line code: the pc goes up by one per instruction, so by one tick between entries.
+    const body = Array.from({ length: 400 }, () => 'r0 += 1').join('\n');
+    m.spawn({ comm: 'line', cpu: 0, allowed: [0], program: m.assemble(`${body}\nexit`) });
+    run(m);
+    const onTask = eventsOn(m, 0, 'irq_handler_entry').filter((e) => e.pid !== 0);
+    const pcs = onTask.map((e) => (e.type === 'irq_handler_entry' ? e.pc : NaN));
+    expect(pcs.length).toBeGreaterThanOrEqual(8);
+    for (let i = 1; i < pcs.length; i++) expect(pcs[i] - pcs[i - 1]).toBe(40);
+    // The task runs from clock 0: the first tick stops it before its 41st instruction.
+    expect(pcs[0]).toBe(40);
+    expect(pcs.every((pc) => pc <= 400)).toBe(true);
+    const idle = eventsOn(m, 1, 'irq_handler_entry');
+    expect(idle.length).toBeGreaterThan(0);
+    expect(idle.every((e) => e.type === 'irq_handler_entry' && e.pc === -1)).toBe(true);
+    const text = m.tracer!.toFtrace();
+    expect(text).toContain(`irq_handler_entry: irq=0 name=timer pc=${pcs[0]}`);
+    expect(text).toContain('irq_handler_entry: irq=0 name=timer pc=kernel');
+  });
+
   it("onTimer('all') runs the handler on every CPU's own ticks, idle ones included", () => {
     const m = withHits({ cpus: 3, tickInterval: 25 });
     m.onTimer('all', m.assemble(COUNT_HITS));

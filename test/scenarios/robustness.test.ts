@@ -163,6 +163,64 @@ describe('the time limit of a deterministic run', () => {
       ['forever', false],
     ]);
     expect(r.verdicts[1].detail).toBe('did not return within the time limit');
+    expect(r.timedOut).toEqual({ where: "invariant 'forever'", ms: 200 });
+    expect(r.ok).toBe(false);
+  });
+
+  it('gives no verdict when it stopped the run, even if every invariant held on what was left', () => {
+    const r = runScenario(
+      defineScenario({
+        ...base,
+        setup() {
+          for (;;);
+        },
+        invariants: [{ name: 'always', check: () => ({ ok: true, detail: 'yes' }) }],
+      }),
+      { timeoutMs: 200 },
+    );
+    expect(r.timedOut).toEqual({ where: 'the setup', ms: 200 });
+    expect(r.verdicts.every((v) => v.ok)).toBe(true);
+    expect(r.ok).toBe(false);
+    const text = formatReport(r, 'hang.ts');
+    expect(text).not.toContain('every invariant held');
+    expect(text).toContain(
+      'run:      0 instructions over all CPUs, not started: the time limit stopped the setup',
+    );
+    expect(text).toContain('invariants (judged on the partial state the time limit left):\n');
+    expect(text).toContain(
+      'verdict:  NO VERDICT: the time limit (200 ms) stopped the setup; on the partial state it left, all 2 invariants held',
+    );
+  });
+
+  it('names the invariants that failed on the partial state of a run it stopped', () => {
+    const r = runScenario(
+      defineScenario({
+        ...base,
+        setup(k) {
+          k.spawn({ comm: 'looper', program: k.assemble('l:\ngoto l\nexit') });
+        },
+        invariants: [{ name: 'always', check: () => ({ ok: true, detail: 'yes' }) }],
+      }),
+      { timeoutMs: 200, maxSteps: Number.MAX_SAFE_INTEGER },
+    );
+    expect(r.timedOut).toEqual({ where: 'the run', ms: 200 });
+    expect(formatReport(r, 'hang.ts')).toContain(
+      'verdict:  NO VERDICT: the time limit (200 ms) stopped the run; on the partial state it left, 1 of 2 invariants held, 1 failed (every task ran to completion)',
+    );
+  });
+
+  it('leaves timedOut unset on a run that ended within its limit', () => {
+    const r = runScenario(
+      defineScenario({
+        ...base,
+        setup(k) {
+          k.spawn({ comm: 'quick', program: k.assemble('r0 = 0\nexit') });
+        },
+      }),
+      { timeoutMs: 60_000 },
+    );
+    expect(r.timedOut).toBeUndefined();
+    expect(r.ok).toBe(true);
   });
 });
 

@@ -16,9 +16,14 @@ import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scenarios/load-scenario.ts';
+import { cLostUpdate } from '../../scenarios/races/c-lost-update.ts';
 import { runTimeline, type TimelineRun } from '../../scenarios/timeline-run.ts';
-import { MarkKind } from '../../timeline/timeline-data.ts';
+import { MarkKind, SpanKind } from '../../timeline/timeline-data.ts';
+import { findClang } from '../loader/compile.ts';
 import { chromiumMissing, launchChromium } from './chromium.ts';
+
+const clang = findClang(14);
+const noClang = typeof clang === 'string' ? null : clang.missing;
 
 const SCREENSHOT = new URL('../../docs/timeline.png', import.meta.url);
 
@@ -107,6 +112,31 @@ describe.skipIf(chromiumMissing !== '')('the timeline in headless Chromium', () 
     expect(await page.locator('.asm .here').textContent()).toContain('call this_cpu_add');
   });
 
+  it('shows on a timer interrupt the instruction it interrupted, on hover and in the side panel', async () => {
+    const { data } = run;
+    let span = -1;
+    for (let i = 0; i < data.spans.length / 6 && span < 0; i++) {
+      const ref = data.spans[i * 6 + 4];
+      if (data.spans[i * 6 + 3] === SpanKind.Hardirq && data.interrupts[ref * 4 + 3] >= 0) span = i;
+    }
+    expect(span, 'a hardirq that interrupted a guest instruction').toBeGreaterThanOrEqual(0);
+    const [cpu, start] = data.spans.slice(span * 6, span * 6 + 2);
+    const [, task, program, pc] = data.interrupts.slice(data.spans[span * 6 + 4] * 4);
+    const insn = data.programs[program].insns[pc];
+    const who = `${data.tasks[task].comm}-${data.tasks[task].pid}`;
+    await api('focus', start, cpu);
+    const at = await api<{ x: number; y: number }>('spanPosition', span);
+    await page.mouse.move(at.x, at.y);
+    const tip = page.locator('#tooltip');
+    await expect.poll(() => tip.textContent()).toContain(`interrupted ${who} at pc ${pc} in`);
+    expect(await tip.textContent()).toMatch(/^hardirq irq \d+: \w+/);
+    expect(await tip.textContent()).toContain(insn);
+    await page.mouse.down();
+    await page.mouse.up();
+    expect(await page.locator('#selected-message').textContent()).toContain(`at pc ${pc}`);
+    expect(await page.locator('.asm .here').textContent()).toContain(`${pc}: ${insn}`);
+  });
+
   it('opens a DEBUG_PREEMPT report with its message and the instruction it names', async () => {
     const { data } = run;
     let m = -1;
@@ -174,4 +204,57 @@ describe.skipIf(chromiumMissing !== '')('the timeline in headless Chromium', () 
     const same = now.filter((v, i) => v === docs[i]).length;
     expect(same / now.length).toBeGreaterThan(0.85);
   });
+
+  it('shows the side panel with the run report and the replay command', async () => {
+    expect(await page.locator('#report').textContent()).toContain('verdict:  an invariant FAILED');
+    expect(await page.locator('#replay').textContent()).toMatch(
+      /^npx percpu-emu run stale-pointer-racy --cpus 2 --replay v2\.\S+ --timeline out\.html$/,
+    );
+  });
+
+  it.skipIf(noClang !== null)(
+    'c-lost-update-racy: clicking the breaking store shows the C source line next to its disassembly',
+    async () => {
+      const c = runTimeline(
+        cLostUpdate('racy'),
+        { strategy: 'pct', seed: 1 },
+        'c-lost-update-racy',
+      );
+      const file = join(mkdtempSync(join(tmpdir(), 'timeline-c-')), 'c.html');
+      writeFileSync(file, c.html);
+      const cpage = await browser.newPage({ viewport: { width: 1400, height: 520 } });
+      try {
+        await cpage.goto(pathToFileURL(file).href);
+        await cpage.waitForFunction(
+          () => (window as unknown as { timeline?: { ready: boolean } }).timeline?.ready === true,
+        );
+        const b = c.data.breaking;
+        await cpage.evaluate(
+          ([ts, cpu]) =>
+            (
+              window as unknown as { timeline: { focus(t: number, c: number): void } }
+            ).timeline.focus(ts, cpu),
+          [c.data.marks[b * 6 + 1], c.data.marks[b * 6]],
+        );
+        const at = await cpage.evaluate(
+          (m) =>
+            (
+              window as unknown as {
+                timeline: { markPosition(m: number): { x: number; y: number } };
+              }
+            ).timeline.markPosition(m),
+          b,
+        );
+        await cpage.mouse.click(at.x, at.y);
+        expect(await cpage.locator('#selected-message').textContent()).toContain(
+          'THE ACCESS THAT BROKE THE INVARIANT',
+        );
+        const here = await cpage.locator('.asm .here').textContent();
+        expect(here).toMatch(/\*\(u64 \*\)\(r\d \+ 0\) = r\d/);
+        expect(here).toMatch(/lost_update\.bpf\.c:\d+: +\*slot = v \+ 1;/);
+      } finally {
+        await cpage.close();
+      }
+    },
+  );
 });

@@ -36,7 +36,7 @@ const SCENARIO: TraceEvent[] = [
   ),
   sw(100_000, 0, ['swapper/0', 0, 'R'], ['a', 10]),
   ev(
-    { type: 'irq_handler_entry', irq: 0, name: 'timer' },
+    { type: 'irq_handler_entry', irq: 0, name: 'timer', pc: 3 },
     { ts: 150_000, cpu: 0, pid: 10, comm: 'a' },
   ),
   ev(
@@ -45,7 +45,7 @@ const SCENARIO: TraceEvent[] = [
   ),
   ev({ type: 'softirq_entry', vec: 1, name: 'TIMER' }, { ts: 185_000, cpu: 0, pid: 10, comm: 'a' }),
   ev(
-    { type: 'irq_handler_entry', irq: 1, name: 'nic' },
+    { type: 'irq_handler_entry', irq: 1, name: 'nic', pc: -1 },
     { ts: 187_000, cpu: 0, pid: 10, comm: 'a' },
   ),
   ev(
@@ -129,7 +129,7 @@ describe('Chrome trace JSON', () => {
         tid: 1,
         ts: 150,
         dur: 30,
-        args: { irq: 0, name: 'timer', ret: 'handled' },
+        args: { irq: 0, name: 'timer', pc: 3, ret: 'handled' },
       },
       { name: 'softirq TIMER', tid: 1, ts: 185, dur: 5, args: { vec: 1, action: 'TIMER' } },
       {
@@ -137,7 +137,7 @@ describe('Chrome trace JSON', () => {
         tid: 1,
         ts: 187,
         dur: 1,
-        args: { irq: 1, name: 'nic', ret: 'handled' },
+        args: { irq: 1, name: 'nic', pc: -1, ret: 'handled' },
       },
     ]);
     const a = all.find((s) => s.name === 'a-10')!;

@@ -16,7 +16,7 @@ const GOLDEN = [
   '        balancer-7       [002] d..3.     0.000002: sched_migrate_task: comm=worker pid=42 prio=120 orig_cpu=2 dest_cpu=3',
   '           waker-5       [000] .N..1     0.000003: sched_wakeup: comm=worker pid=42 prio=100 target_cpu=003',
   '          worker-42      [003] .....     0.000004: sched_process_exit: comm=worker pid=42 prio=120',
-  '            init-1       [000] d.h1.     0.000005: irq_handler_entry: irq=0 name=timer',
+  '            init-1       [000] d.h1.     0.000005: irq_handler_entry: irq=0 name=timer pc=5',
   '            init-1       [000] d.h1.     0.000006: irq_handler_exit: irq=0 ret=handled',
   '            init-1       [000] ..s..     0.000007: softirq_entry: vec=1 [action=TIMER]',
   '            init-1       [000] ..s..     0.000008: softirq_exit: vec=1 [action=TIMER]',

@@ -75,7 +75,7 @@ export const ONE_OF_EACH: readonly TraceEvent[] = [
     { ts: 4000, cpu: 3, pid: 42, comm: 'worker' },
   ),
   ev(
-    { type: 'irq_handler_entry', irq: 0, name: 'timer' },
+    { type: 'irq_handler_entry', irq: 0, name: 'timer', pc: 5 },
     { ts: 5000, cpu: 0, flags: flags({ irqsOff: true, hardirq: true, preemptCount: 1 }) },
   ),
   ev(
@@ -171,7 +171,7 @@ const arbBody: fc.Arbitrary<TraceEventBody> = fc.oneof(
     taskPid: s32,
     taskPrio: s32,
   }),
-  fc.record({ type: fc.constant('irq_handler_entry' as const), irq: s32, name: text }),
+  fc.record({ type: fc.constant('irq_handler_entry' as const), irq: s32, name: text, pc: s32 }),
   fc.record({
     type: fc.constant('irq_handler_exit' as const),
     irq: s32,

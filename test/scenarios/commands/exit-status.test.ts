@@ -70,5 +70,31 @@ describe('percpu-emu exit statuses', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('stopped before all tasks finished (the time limit passed)');
     expect(r.stdout).toContain('FAIL  every task ran to completion: still running: spin/1');
+    expect(r.stdout).toContain(
+      'verdict:  NO VERDICT: the time limit (300 ms) stopped the run; on the partial state it left, 0 of 1 invariants held',
+    );
+  });
+
+  it('1, never "every invariant held", when --timeout stopped a setup whose invariants held', () => {
+    const file = scenario(
+      'slow-setup',
+      `{
+  name: 'slow-setup',
+  description: 'a setup that never returns',
+  setup() { for (;;); },
+  invariants: [{ name: 'always', check: () => ({ ok: true, detail: 'yes' }) }],
+}`,
+    );
+    const run = spawnCli(['run', file, '--timeout', '300']);
+    expect(run.stdout).toContain('PASS  always: yes');
+    expect(run.stdout).toContain('verdict:  NO VERDICT: the time limit (300 ms) stopped the setup');
+    expect(run.stdout).not.toContain('every invariant held');
+    expect(run.status).toBe(1);
+    const explore = spawnCli(['explore', file, '--runs', '3', '--timeout', '300']);
+    expect(explore.stdout).toContain(
+      'slow-setup: seed 1 was stopped by the time limit in the setup (run 1 of 3)',
+    );
+    expect(explore.stdout).not.toContain('every invariant held');
+    expect(explore.status).toBe(1);
   });
 });

@@ -3,6 +3,9 @@
  * the CLI. Skipped with the reason printed where clang is absent.
  */
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { availableBuilds, compileFixture, fixtureSource } from '../../loader/compile.ts';
 import { spawnCli } from '../cli-process.ts';
@@ -75,12 +78,17 @@ describe.skipIf(builds.length === 0)('percpu-emu prog', () => {
     expect(r.stdout).toContain('  bpf_trace_printk: hello from CPU 1');
   });
 
-  it('a refused object exits 1 with the errno sentence; a usage error exits 2', () => {
+  it('a refused object or program name exits 2 with the errno sentence, as a usage error does', () => {
     const bad = prog('run', counter(), '--prog', 'nope');
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(
       /ENOENT: no program 'nope' in 'percpu_counter' \(it has count, total\)/,
     );
     expect(prog('run', counter()).status).toBe(2);
+    const garbage = join(mkdtempSync(join(tmpdir(), 'prog-')), 'garbage.o');
+    writeFileSync(garbage, 'not an ELF object at all');
+    const broken = prog('show', garbage);
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toMatch(/^percpu-emu prog show: .*garbage\.o: ENOEXEC: not an ELF file/);
   });
 });
