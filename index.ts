@@ -74,7 +74,18 @@ export { replay } from './preempt/strategies/replay.ts';
 export { roundRobin } from './preempt/strategies/round-robin.ts';
 export type { Task } from './preempt/task.ts';
 export { type ExploreOptions, type ExploreResult, explore } from './scenarios/explore.ts';
+export {
+  type ExplorePoolOptions,
+  explorePool,
+  SeedThreads,
+} from './scenarios/explore-pool.ts';
 export { loadScenario } from './scenarios/load-scenario.ts';
+export {
+  type MinimizeOptions,
+  type MinimizeResult,
+  minimize,
+  type ScheduleCost,
+} from './scenarios/minimize.ts';
 export { formatReport } from './scenarios/report.ts';
 export {
   type ParallelScenarioOptions,

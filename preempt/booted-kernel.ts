@@ -85,6 +85,7 @@ import { Rcu } from './rcu.ts';
 import { rcuBarrier, synchronizeRcu } from './rcu-sync.ts';
 import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
+import { SchedWatch } from './sched-watch.ts';
 import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
 import { openSpawnableObject, type SpawnableObject } from './spawnable-object.ts';
@@ -131,6 +132,8 @@ export class BootedKernel implements Kernel {
   readonly kfuncs = new HelperTable('kfunc');
   readonly text: TextSection;
   readonly cpus: CpuState[] = [];
+  /** Shared by the CPUs and run queues: what strategies see changed (sched-watch.ts). */
+  private readonly schedWatch = new SchedWatch();
   readonly tasks = new Map<number, Task>();
   readonly timerHandlers: TimerHandler[][] = [];
   readonly irqActions = new Map<number, IrqAction>();
@@ -251,10 +254,11 @@ export class BootedKernel implements Kernel {
         cpu,
         this.memory,
         vars,
-        new RunQueue(this.memory, vars.runqueue, id),
+        new RunQueue(this.memory, vars.runqueue, id, this.schedWatch),
         idle,
         irqCtx,
         this.opts.tickInterval,
+        this.schedWatch,
       );
       state.rq.curr = idle.addr;
       this.memory.write64(vars.currentTask, BigInt(idle.addr));
