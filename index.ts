@@ -37,6 +37,13 @@ export * from './nic/index.ts';
 export * from './percpu/index.ts';
 export { type BpfMapObject, BpfMapTable } from './preempt/bpf-map-table.ts';
 export {
+  BPF_PROG_TYPE,
+  type BpfProgInfo,
+  type BpfProgLoadOpts,
+  BpfProgTable,
+  type BpfProgType,
+} from './preempt/bpf-prog-table.ts';
+export {
   type EngineOptions,
   type EngineResult,
   runDeterministic,
@@ -51,6 +58,15 @@ export {
   type ParallelRunOptions,
   type ParallelRunResult,
 } from './preempt/parallel/runner.ts';
+export {
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_RECORD_LOST,
+  PERF_RECORD_SAMPLE,
+  PERF_TYPE_SOFTWARE,
+  type PerfEvent,
+  type PerfEventAttr,
+  PerfEventTable,
+} from './preempt/perf-event.ts';
 export type { Report, ReportKind } from './preempt/reports.ts';
 export { type PctOptions, pct } from './preempt/strategies/pct.ts';
 export { type RandomOptions, random } from './preempt/strategies/random.ts';
@@ -58,7 +74,18 @@ export { replay } from './preempt/strategies/replay.ts';
 export { roundRobin } from './preempt/strategies/round-robin.ts';
 export type { Task } from './preempt/task.ts';
 export { type ExploreOptions, type ExploreResult, explore } from './scenarios/explore.ts';
+export {
+  type ExplorePoolOptions,
+  explorePool,
+  SeedThreads,
+} from './scenarios/explore-pool.ts';
 export { loadScenario } from './scenarios/load-scenario.ts';
+export {
+  type MinimizeOptions,
+  type MinimizeResult,
+  minimize,
+  type ScheduleCost,
+} from './scenarios/minimize.ts';
 export { formatReport } from './scenarios/report.ts';
 export {
   type ParallelScenarioOptions,

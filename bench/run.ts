@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<BenchReport> }>> = {
   cpu: () => import('./cpu.ts'),
   registers: () => import('./registers.ts'),
   engine: () => import('./engine.ts'),
+  explore: () => import('./explore.ts'),
   percpu: () => import('./percpu.ts'),
   kmalloc: () => import('./kmalloc.ts'),
   maps: () => import('./maps.ts'),

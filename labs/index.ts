@@ -11,9 +11,10 @@ import { ErrnoError } from 'percpu-emu';
 import { countersLab } from './counters/lab.ts';
 import type { Lab } from './grader/lab.ts';
 import { kallocLab } from './kalloc/lab.ts';
+import { rssCpumapLab } from './rss-cpumap/lab.ts';
 import { stalePointerLab } from './stale-pointer/lab.ts';
 
-export const LABS: readonly Lab[] = [countersLab, kallocLab, stalePointerLab];
+export const LABS: readonly Lab[] = [countersLab, kallocLab, stalePointerLab, rssCpumapLab];
 
 /** The lab called `name`; ENOENT listing the labs there are. */
 export function findLab(name: string): Lab {

@@ -6,7 +6,8 @@
  *
  * Load either succeeds whole or leaves the machine as it was: programs are
  * linked and validated before any map exists, and maps made before a
- * failure are closed again. (Programs go into `.text` only once every map
+ * failure are closed again (also when a program passes a CPUMAP or DEVMAP
+ * to a helper the verifier would not let it, which needs the maps). (Programs go into `.text` only once every map
  * exists, and nothing can fail after that.)
  *
  * @example
@@ -19,15 +20,18 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadProgram } from '../cpu/program.ts';
+import { type LoadedProgram, loadProgram } from '../cpu/program.ts';
 import { validate } from '../cpu/validate.ts';
-import type { BpfMapType } from '../maps/bpf-uapi.ts';
+import { BPF_MAP_TYPE, type BpfMapType } from '../maps/bpf-uapi.ts';
+import { checkMapFuncCompatibility } from '../maps/map-func-compat.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../maps/syscall.ts';
 import { BPF_PROG_TYPE, type BpfProgType } from '../preempt/bpf-prog-table.ts';
 import type { Kernel } from '../preempt/kernel.ts';
+import { registerObjectOpener, type SpawnableObject } from '../preempt/spawnable-object.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { BpfProgram } from './bpf-program.ts';
 import { BTF_KIND } from './btf.ts';
+import { compileBpfC } from './clang.ts';
 import { type GlobalStore, type GlobalValue, globalsView } from './globals-view.ts';
 import { KCONFIG_NAMES, kconfigValue } from './kconfig.ts';
 import { installLoaderHelpers } from './kernel-helpers.ts';
@@ -81,7 +85,7 @@ export class BpfObjectMap {
   }
 }
 
-export class BpfObject {
+export class BpfObject implements SpawnableObject {
   readonly programs: readonly BpfProgram[];
   readonly maps: readonly BpfObjectMap[];
   /** The `.rodata`, `.data` and `.bss` variables, skeleton style (typed from BTF). */
@@ -213,8 +217,17 @@ export class BpfObject {
         created.push(m.handle);
       }
     } catch (e) {
-      for (const h of created) h.close();
-      for (const m of this.maps) m.handle = null;
+      this.closeCreated(created);
+      throw e;
+    }
+    try {
+      chosen.forEach((p, n) => {
+        const l = linked[n];
+        for (const ref of l.mapRefs) l.insns[ref.at].imm = this.maps[ref.map].fd;
+        checkMapFuncCompatibility(k.maps, { name: p.name, insns: l.insns });
+      });
+    } catch (e) {
+      this.closeCreated(created);
       throw e;
     }
     const resolver = {
@@ -223,18 +236,36 @@ export class BpfObject {
     };
     chosen.forEach((p, n) => {
       const l = linked[n];
-      for (const ref of l.mapRefs) l.insns[ref.at].imm = this.maps[ref.map].fd;
       const loaded = loadProgram(l.insns, {
         name: p.name,
         symbols: l.symbols,
         lines: l.lines,
         resolver,
       });
-      const info = k.progs.load(loaded, { name: p.name, type: PROG_TYPES[p.type] });
+      const info = k.progs.load(loaded, {
+        name: p.name,
+        type: PROG_TYPES[p.type],
+        expectedAttachType: p.expectedAttachType,
+      });
       p.attachLoaded(k, info.prog, l, info.fd);
     });
     this.kernel = k;
     return this;
+  }
+
+  /**
+   * What `k.spawn({ object, program })` calls (preempt/spawnable-object.ts):
+   * loads the object into `k` on first use; EBUSY when it is loaded into
+   * another kernel.
+   */
+  taskProgram(k: Kernel, program: string): { program: LoadedProgram; args: readonly number[] } {
+    if (this.kernel === null) this.load(k);
+    else if (this.kernel !== k)
+      throw new ErrnoError(
+        'EBUSY',
+        `object '${this.name}' is loaded into another machine: open it again for this one`,
+      );
+    return this.program(program).taskProgram();
   }
 
   /** Closes every map (the process's fds); the programs stay in `.text` but cannot run. */
@@ -245,6 +276,12 @@ export class BpfObject {
     }
     for (const p of this.programs) p.detach();
     this.kernel = null;
+  }
+
+  /** Undoes a failed load: the maps made so far are closed. */
+  private closeCreated(created: readonly BpfMapHandle[]): void {
+    for (const h of created) h.close();
+    for (const m of this.maps) m.handle = null;
   }
 
   private checkLicense(prog: string, l: LinkedProgram): void {
@@ -269,7 +306,8 @@ export class BpfObject {
       spec.name.slice(0, 15),
       d.keySize,
       d.valueSize,
-      d.maxEntries,
+      // libbpf sizes a PERF_EVENT_ARRAY without max_entries to the possible CPUs.
+      d.type === BPF_MAP_TYPE.PERF_EVENT_ARRAY && d.maxEntries === 0 ? k.nrCpus : d.maxEntries,
       {
         mapFlags: d.mapFlags,
         spinLockOff: this.spinLockOff(d.valueType),
@@ -317,6 +355,13 @@ export class BpfObject {
     return image;
   }
 }
+
+// k.spawn({ object: 'x.bpf.c', program }) opens files through the loader.
+registerObjectOpener((file) =>
+  file.endsWith('.c')
+    ? BpfObject.open(compileBpfC(file), { name: path.basename(file).split('.')[0] })
+    : BpfObject.openFile(file),
+);
 
 /** The encoding checks of cpu/validate.ts, before any map exists; the error names the program. */
 function validateLinked(name: string, l: LinkedProgram): void {

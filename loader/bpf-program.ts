@@ -86,7 +86,7 @@ interface ProgramContext {
 export class BpfProgram {
   autoload: boolean;
   private k: Kernel | null = null;
-  private prog: LoadedProgram | null = null;
+  private code: LoadedProgram | null = null;
   private linkedInsns = 0;
   private progFd = -1;
   private readonly contexts: ProgramContext[] = [];
@@ -109,7 +109,21 @@ export class BpfProgram {
 
   /** Instructions: linked (with subprograms) once loaded, the function's own before. */
   get insnCount(): number {
-    return this.prog === null ? this.spec.length : this.linkedInsns;
+    return this.code === null ? this.spec.length : this.linkedInsns;
+  }
+
+  /** enum bpf_attach_type of its section (BPF_XDP 37, BPF_XDP_CPUMAP 35, ...); 0 if it sets none. */
+  get expectedAttachType(): number {
+    return this.spec.secDef.expectedAttachType;
+  }
+
+  /**
+   * The loaded code, as the network layer takes an XDP program
+   * (`eth0.attachXdp(obj.program('xdp_pass'))`, `net.loadXdpProgram(...)`);
+   * EINVAL before load.
+   */
+  get prog(): LoadedProgram {
+    return this.loaded;
   }
 
   /** bpf_program__fd: the fd BPF_PROG_LOAD gave (what a PROG_ARRAY slot takes); EINVAL before load. */
@@ -120,18 +134,18 @@ export class BpfProgram {
 
   /** The loaded program; EINVAL before load or with autoload off. */
   get loaded(): LoadedProgram {
-    if (this.prog === null)
+    if (this.code === null)
       throw new ErrnoError(
         'EINVAL',
         `program '${this.name}' is not loaded (autoload ${this.autoload ? 'on' : 'off'})`,
       );
-    return this.prog;
+    return this.code;
   }
 
   /** Called by BpfObject.load. */
   attachLoaded(k: Kernel, prog: LoadedProgram, linked: LinkedProgram, fd: number): void {
     this.k = k;
-    this.prog = prog;
+    this.code = prog;
     this.progFd = fd;
     this.linkedInsns = linked.insns.length;
   }
@@ -140,7 +154,7 @@ export class BpfProgram {
   detach(): void {
     for (const c of this.contexts.splice(0)) c.free();
     this.k = null;
-    this.prog = null;
+    this.code = null;
     this.progFd = -1;
   }
 
@@ -153,15 +167,20 @@ export class BpfProgram {
    */
   spawn(opts: SpawnProgramOptions = {}): Task {
     const k = this.machine();
-    const ctx = this.makeContext(k, opts);
-    this.contexts.push(ctx);
     return k.spawn({
       comm: opts.comm ?? this.name,
       cpu: opts.cpu ?? 0,
       allowed: opts.allowed,
-      program: this.loaded,
-      args: [ctx.addr],
+      ...this.taskProgram(opts),
     });
+  }
+
+  /** The code and r1 of a task running this program; its context lives until the object closes. */
+  taskProgram(input: ProgramRunInput = {}): { program: LoadedProgram; args: number[] } {
+    const program = this.loaded;
+    const ctx = this.makeContext(this.machine(), input);
+    this.contexts.push(ctx);
+    return { program, args: [ctx.addr] };
   }
 
   /**

@@ -16,6 +16,8 @@ export interface SecDef {
   readonly type: ProgType;
   /** The expected attach type where the section sets one (`BPF_XDP_CPUMAP`, `BPF_TRACE_FENTRY`). */
   readonly attach: string;
+  /** Its number in `enum bpf_attach_type` (BPF_XDP_CPUMAP is 35); 0 where the section sets none. */
+  readonly expectedAttachType: number;
   readonly sleepable: boolean;
   /** What comes after the prefix: `sys_enter_getpid`, `bpf_fentry_test1`. */
   readonly target: string;
@@ -29,6 +31,15 @@ interface Rule {
   readonly attach: string;
   readonly sleepable?: boolean;
 }
+
+/** enum bpf_attach_type (include/uapi/linux/bpf.h) for the types SEC() names set. */
+const BPF_ATTACH_TYPE: Readonly<Record<string, number>> = {
+  BPF_TRACE_FENTRY: 24,
+  BPF_TRACE_FEXIT: 25,
+  BPF_XDP_DEVMAP: 33,
+  BPF_XDP_CPUMAP: 35,
+  BPF_XDP: 37,
+};
 
 const RULES: readonly Rule[] = [
   { sec: 'xdp/cpumap', type: 'xdp', attach: 'BPF_XDP_CPUMAP' },
@@ -57,6 +68,7 @@ export function findSecDef(name: string): SecDef {
       return {
         type: r.type,
         attach: r.attach,
+        expectedAttachType: BPF_ATTACH_TYPE[r.attach] ?? 0,
         sleepable: r.sleepable ?? false,
         target: prefix ? sec.slice(r.sec.length) : '',
         autoload,

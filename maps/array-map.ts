@@ -26,6 +26,7 @@ import { type BatchOps, BpfMap, type BpfMapAttr, bpfMapHeader } from './bpf-map.
 import {
   BPF_EXIST,
   BPF_F_ACCESS_MASK,
+  BPF_F_INNER_MAP,
   BPF_F_LOCK,
   BPF_F_MMAPABLE,
   BPF_F_NUMA_NODE,
@@ -34,6 +35,7 @@ import {
 } from './bpf-uapi.ts';
 import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 import type { MapMemory } from './map-memory.ts';
+import type { MmapArea } from './map-mmap.ts';
 import { withValueLock } from './value-lock.ts';
 
 /** Offset of `elem_size` and of `value[]` in `struct bpf_array`. */
@@ -51,7 +53,8 @@ export class ArrayMap extends BpfMap {
   /** array_map_alloc_check: EINVAL or E2BIG naming the attribute at fault. */
   static allocCheck(attr: BpfMapAttr): void {
     const percpu = attr.type === BPF_MAP_TYPE.PERCPU_ARRAY;
-    const allowed = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | (percpu ? 0 : BPF_F_MMAPABLE);
+    const allowed =
+      BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_INNER_MAP | (percpu ? 0 : BPF_F_MMAPABLE);
     if (attr.maxEntries === 0) throw new ErrnoError('EINVAL', 'max_entries is 0');
     if (attr.keySize !== 4) {
       throw new ErrnoError('EINVAL', `key_size ${attr.keySize} of an array is not 4`);
@@ -151,6 +154,11 @@ export class ArrayMap extends BpfMap {
       );
     }
     return this.values + off;
+  }
+
+  /** array_map_mmap's area: the values of an ARRAY (PERCPU_ARRAY has no mmap). */
+  override mmapArea(): MmapArea | undefined {
+    return this.percpu ? undefined : { addr: this.values, size: this.maxEntries * this.elemSize };
   }
 
   // ---- program side ---------------------------------------------------------------

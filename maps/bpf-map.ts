@@ -25,6 +25,7 @@ import type { PhysicalMemory } from '../segments/memory.ts';
 import type { BatchArgs, BatchResult } from './batch.ts';
 import { type BpfMapType, mapTypeName } from './bpf-uapi.ts';
 import type { MapMemory } from './map-memory.ts';
+import type { MmapArea } from './map-mmap.ts';
 
 /** `struct bpf_map`: the part of every map's header that userspace and helpers read. */
 export const bpfMapHeader = struct('bpf_map', [
@@ -51,6 +52,8 @@ export interface BpfMapAttr {
   readonly mapFlags: number;
   /** Where a `struct bpf_spin_lock` sits in the value (what BTF tells the kernel), or -1. */
   readonly spinLockOff: number;
+  /** inner_map_fd: the template of a map of maps' values; 0 for other maps. */
+  readonly innerMapFd?: number;
 }
 
 /**
@@ -132,6 +135,14 @@ export abstract class BpfMap {
   /** The id stored in the header at `addr`, read the way the helpers find a map. */
   static idAt(memory: PhysicalMemory, addr: number): number {
     return memory.read32(addr + BPF_MAP_OFF.id);
+  }
+
+  /** Writable mmaps of the map that are still mapped (bpf_map_write_active); kept by maps/map-mmap.ts. */
+  mmapWriters = 0;
+
+  /** The area map_mmap maps (an ARRAY's values), or undefined for a type without mmap. */
+  mmapArea(): MmapArea | undefined {
+    return undefined;
   }
 
   /**

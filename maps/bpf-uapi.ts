@@ -13,10 +13,13 @@ export const BPF_MAP_TYPE = {
   HASH: 1,
   ARRAY: 2,
   PROG_ARRAY: 3,
+  PERF_EVENT_ARRAY: 4,
   PERCPU_HASH: 5,
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
   DEVMAP: 14,
   CPUMAP: 16,
   QUEUE: 22,
@@ -45,6 +48,8 @@ export const BPF_F_ZERO_SEED = 1 << 6;
 export const BPF_F_RDONLY_PROG = 1 << 7;
 export const BPF_F_WRONLY_PROG = 1 << 8;
 export const BPF_F_MMAPABLE = 1 << 10;
+export const BPF_F_PRESERVE_ELEMS = 1 << 11;
+export const BPF_F_INNER_MAP = 1 << 12;
 
 /** The access flags every map type accepts (bpf_map_flags_access_ok). */
 export const BPF_F_ACCESS_MASK =

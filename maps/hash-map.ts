@@ -62,13 +62,9 @@ import {
   BUCKET_SIZE,
   bpfHtabType,
   bucketType,
-  ELEM_BATCH_FLINK,
-  ELEM_FNODE,
-  ELEM_HASH,
-  ELEM_KEY,
-  ELEM_PPREV,
   HTAB_LRU_OFF,
   htabElemSize,
+  htabElemType,
   LIST_POISON2,
   nullsMarker,
 } from './htab-elem.ts';
@@ -77,6 +73,8 @@ import { bpfMapAreaAlloc, bpfMapAreaFree } from './map-area.ts';
 import type { MapMemory } from './map-memory.ts';
 import { PcpuFreelist } from './pcpu-freelist.ts';
 import { withValueLock } from './value-lock.ts';
+
+const HTAB_ELEM_OFF = htabElemType.off;
 
 const BPF_HTAB_OFF = bpfHtabType.off;
 
@@ -253,7 +251,7 @@ export class HashMap extends BpfMap {
     this.nBuckets = roundupPowOfTwo(attr.maxEntries);
     this.mask = this.nBuckets - 1;
     this.elemSize = htabElemSize(attr.keySize, attr.valueSize, this.percpu);
-    this.valueOff = ELEM_KEY + alignUp(attr.keySize, 8);
+    this.valueOff = HTAB_ELEM_OFF.key + alignUp(attr.keySize, 8);
     this.prealloc = (attr.mapFlags & BPF_F_NO_PREALLOC) === 0;
     this.hashrnd = attr.mapFlags & BPF_F_ZERO_SEED ? 0 : HashMap.seed(m, attr, id);
     this.w = new Int32Array(m.memory.buffer);
@@ -323,7 +321,7 @@ export class HashMap extends BpfMap {
   protected initFreeElems(num: number): void {
     this.freeList = PcpuFreelist.init(this.m);
     this.m.memory.write32(this.addr + BPF_HTAB_OFF.freelist, this.freeList.pcpuPtr);
-    this.freeList.populate(this.elems + ELEM_FNODE, this.elemSize, num);
+    this.freeList.populate(this.elems + HTAB_ELEM_OFF.pprev /* fnode */, this.elemSize, num);
   }
 
   /** alloc_extra_elems: one element off the free list for each CPU's spare. */
@@ -334,7 +332,8 @@ export class HashMap extends BpfMap {
     this.m.memory.write32(this.addr + BPF_HTAB_OFF.extra_elems, p);
     const cpu = this.sysCpu();
     for (let c = 0; c < this.m.nrCpus; c++) {
-      this.w[(p + this.offsets[c]) >> 2] = this.freeList!.pop(cpu) - ELEM_FNODE;
+      this.w[(p + this.offsets[c]) >> 2] =
+        this.freeList!.pop(cpu) - HTAB_ELEM_OFF.pprev /* fnode */;
     }
   }
 
@@ -381,7 +380,11 @@ export class HashMap extends BpfMap {
     for (;;) {
       let n = w[this.bucketAddr(index) >> 2];
       while ((n & 1) === 0) {
-        if (w[(n + ELEM_HASH) >> 2] === h && this.keyEquals(n + ELEM_KEY, src, at)) return n;
+        if (
+          w[(n + HTAB_ELEM_OFF.hash) >> 2] === h &&
+          this.keyEquals(n + HTAB_ELEM_OFF.key, src, at)
+        )
+          return n;
         n = w[n >> 2];
       }
       if (n >>> 1 === index) return 0;
@@ -400,19 +403,19 @@ export class HashMap extends BpfMap {
     const head = this.bucketAddr(index);
     const first = w[head >> 2];
     w[l >> 2] = first;
-    w[(l + ELEM_PPREV) >> 2] = head;
+    w[(l + HTAB_ELEM_OFF.pprev) >> 2] = head;
     w[head >> 2] = l;
-    if ((first & 1) === 0) w[(first + ELEM_PPREV) >> 2] = l;
+    if ((first & 1) === 0) w[(first + HTAB_ELEM_OFF.pprev) >> 2] = l;
   }
 
   /** hlist_nulls_del_rcu: unlinks `l`, leaving its `next` for walkers. Caller holds the lock. */
   protected unlink(l: number): void {
     const w = this.w;
     const next = w[l >> 2];
-    const pprev = w[(l + ELEM_PPREV) >> 2];
+    const pprev = w[(l + HTAB_ELEM_OFF.pprev) >> 2];
     w[pprev >> 2] = next;
-    if ((next & 1) === 0) w[(next + ELEM_PPREV) >> 2] = pprev;
-    w[(l + ELEM_PPREV) >> 2] = LIST_POISON2;
+    if ((next & 1) === 0) w[(next + HTAB_ELEM_OFF.pprev) >> 2] = pprev;
+    w[(l + HTAB_ELEM_OFF.pprev) >> 2] = LIST_POISON2;
   }
 
   /** The per-CPU pointer of element `l` (per-CPU maps). */
@@ -427,8 +430,8 @@ export class HashMap extends BpfMap {
 
   /** Copies a key (from emulated memory or a userspace buffer) into an element. */
   protected putKey(l: number, src: Uint8Array, at: number): void {
-    if (src === this.u8) this.u8.copyWithin(l + ELEM_KEY, at, at + this.keySize);
-    else this.u8.set(src.subarray(at, at + this.keySize), l + ELEM_KEY);
+    if (src === this.u8) this.u8.copyWithin(l + HTAB_ELEM_OFF.key, at, at + this.keySize);
+    else this.u8.set(src.subarray(at, at + this.keySize), l + HTAB_ELEM_OFF.key);
   }
 
   /** copy_map_value from emulated memory or a userspace buffer to `dst`. */
@@ -502,7 +505,7 @@ export class HashMap extends BpfMap {
       } else {
         const node = this.freeList!.pop(cpu);
         if (node === 0) return -E2BIG;
-        l = node - ELEM_FNODE;
+        l = node - HTAB_ELEM_OFF.pprev /* fnode */;
       }
     } else {
       const count = (this.addr + BPF_HTAB_OFF.count) >> 2;
@@ -533,7 +536,7 @@ export class HashMap extends BpfMap {
     } else {
       this.putValue(l + this.valueOff, vsrc, vat);
     }
-    w[(l + ELEM_HASH) >> 2] = hash;
+    w[(l + HTAB_ELEM_OFF.hash) >> 2] = hash;
     return l;
   }
 
@@ -543,7 +546,7 @@ export class HashMap extends BpfMap {
    */
   protected freeHtabElem(l: number, cpu: number): void {
     if (this.prealloc) {
-      this.freeList!.push(l + ELEM_FNODE, cpu);
+      this.freeList!.push(l + HTAB_ELEM_OFF.pprev /* fnode */, cpu);
       return;
     }
     Atomics.sub(this.w, (this.addr + BPF_HTAB_OFF.count) >> 2, 1);
@@ -701,7 +704,7 @@ export class HashMap extends BpfMap {
       for (let l = w[this.bucketAddr(i) >> 2]; (l & 1) === 0; ) {
         const next = w[l >> 2];
         n++;
-        if (visit(l + ELEM_KEY, this.valueAddrOf(l, cpu))) return n;
+        if (visit(l + HTAB_ELEM_OFF.key, this.valueAddrOf(l, cpu))) return n;
         l = next;
       }
     }
@@ -839,7 +842,7 @@ export class HashMap extends BpfMap {
           this.valueOut(l, args.values!, at * vs, elemFlags, cpu);
           if (andDelete) {
             this.unlink(l);
-            w[(l + ELEM_BATCH_FLINK) >> 2] = toFree;
+            w[(l + HTAB_ELEM_OFF.pprev) /* batch_flink */ >> 2] = toFree;
             toFree = l;
           }
           at++;
@@ -850,7 +853,7 @@ export class HashMap extends BpfMap {
       }
       while (toFree !== 0) {
         const l = toFree;
-        toFree = w[(l + ELEM_BATCH_FLINK) >> 2];
+        toFree = w[(l + HTAB_ELEM_OFF.pprev) /* batch_flink */ >> 2];
         this.freeHtabElem(l, cpu);
       }
       total += bucketCnt;
@@ -866,7 +869,7 @@ export class HashMap extends BpfMap {
   }
 
   private keyOut(l: number, out: Uint8Array, at: number): void {
-    out.set(this.u8.subarray(l + ELEM_KEY, l + ELEM_KEY + this.keySize), at);
+    out.set(this.u8.subarray(l + HTAB_ELEM_OFF.key, l + HTAB_ELEM_OFF.key + this.keySize), at);
   }
 
   private keyText(key: Uint8Array): string {

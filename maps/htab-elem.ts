@@ -34,8 +34,9 @@
  * htabElemSize(8, 8, false); // 24 + 8 + 8 = 40 bytes
  */
 
-import { alignUp, struct, u32 } from '../segments/ctype.ts';
+import { alignUp, array, struct, u32, u64 } from '../segments/ctype.ts';
 import { rawSpinlockType } from '../segments/raw-spinlock.ts';
+import { bpfLruNodeType } from './bpf-lru-node.ts';
 import { bpfMapHeader } from './bpf-map.ts';
 
 /** `struct bucket`. */
@@ -64,15 +65,21 @@ export const bpfHtabType = struct('bpf_htab', [
 /** Where `struct bpf_lru` sits in an LRU map's `bpf_htab` (a cache line of its own). */
 export const HTAB_LRU_OFF = alignUp(bpfHtabType.size, 64);
 
-/** Byte offsets in `struct htab_elem`. */
-export const ELEM_NEXT = 0;
-export const ELEM_PPREV = 4;
-/** `fnode` (its `next` is the first word) and `batch_flink` share `pprev`'s word. */
-export const ELEM_FNODE = 4;
-export const ELEM_BATCH_FLINK = 4;
-export const ELEM_LRU_NODE = 8;
-export const ELEM_HASH = 20;
-export const ELEM_KEY = 24;
+/**
+ * `struct htab_elem` in its hash-list view. The kernel's unions share these
+ * words: a free-list node (`fnode`, whose `next` is its first word) and
+ * `batch_flink` are at `pprev`, `ptr_to_pptr` is at `lru_node`; users name
+ * the member they mean beside `HTAB_ELEM_OFF.pprev` / `.lru_node`.
+ */
+export const htabElemType = struct('htab_elem', [
+  ['next', u32],
+  ['pprev', u32],
+  ['lru_node', bpfLruNodeType],
+  ['hash', u32],
+  /** `char key[] __aligned(8)`; the value follows at round_up(key_size, 8). */
+  ['key', array(u64, 0)],
+]);
+const HTAB_ELEM_OFF = htabElemType.off;
 
 /** Offsets in `struct bucket`. */
 export const BUCKET_SIZE = bucketType.size;
@@ -97,5 +104,5 @@ export const nullsValue = (ptr: number): number => ptr >>> 1;
  * htabElemSize(4, 8, true); // 24 + 8 + 8
  */
 export function htabElemSize(keySize: number, valueSize: number, percpu: boolean): number {
-  return ELEM_KEY + alignUp(keySize, 8) + (percpu ? 8 : alignUp(valueSize, 8));
+  return HTAB_ELEM_OFF.key + alignUp(keySize, 8) + (percpu ? 8 : alignUp(valueSize, 8));
 }

@@ -28,8 +28,10 @@ import { BpfLru } from './bpf-lru-list.ts';
 import type { BpfMapAttr } from './bpf-map.ts';
 import { BPF_EXIST, BPF_F_NO_COMMON_LRU } from './bpf-uapi.ts';
 import { badUpdateFlags, checkFlags, HashMap } from './hash-map.ts';
-import { ELEM_HASH, ELEM_LRU_NODE, HTAB_LRU_OFF } from './htab-elem.ts';
+import { HTAB_LRU_OFF, htabElemType } from './htab-elem.ts';
 import type { MapMemory } from './map-memory.ts';
+
+const HTAB_ELEM_OFF = htabElemType.off;
 
 const { EINVAL, ENOMEM } = ERRNO;
 
@@ -57,10 +59,10 @@ export class LruHashMap extends HashMap {
   protected override initFreeElems(num: number): void {
     this.lru = BpfLru.init(this.m, this.addr + HTAB_LRU_OFF, {
       percpu: (this.mapFlags & BPF_F_NO_COMMON_LRU) !== 0,
-      hashOffset: ELEM_HASH - ELEM_LRU_NODE,
+      hashOffset: HTAB_ELEM_OFF.hash - HTAB_ELEM_OFF.lru_node,
       delFromHtab: (node, cpu) => this.deleteNode(node, cpu),
     });
-    this.lru.populate(this.elems, ELEM_LRU_NODE, this.elemSize, num);
+    this.lru.populate(this.elems, HTAB_ELEM_OFF.lru_node, this.elemSize, num);
   }
 
   protected override destroyFreeElems(): void {
@@ -69,11 +71,11 @@ export class LruHashMap extends HashMap {
 
   /** htab_lru_push_free: the element's node back to the LRU. */
   protected override freeHtabElem(l: number, cpu: number): void {
-    this.lru!.pushFree(l + ELEM_LRU_NODE, cpu);
+    this.lru!.pushFree(l + HTAB_ELEM_OFF.lru_node, cpu);
   }
 
   protected override markRef(l: number): void {
-    this.lru!.setRef(l + ELEM_LRU_NODE);
+    this.lru!.setRef(l + HTAB_ELEM_OFF.lru_node);
   }
 
   /**
@@ -81,8 +83,8 @@ export class LruHashMap extends HashMap {
    * it is still in its bucket. Runs under the LRU's locks.
    */
   private deleteNode(node: number, cpu: number): boolean {
-    const target = node - ELEM_LRU_NODE;
-    const index = this.w[(target + ELEM_HASH) >> 2] & this.mask;
+    const target = node - HTAB_ELEM_OFF.lru_node;
+    const index = this.w[(target + HTAB_ELEM_OFF.hash) >> 2] & this.mask;
     let found = false;
     this.lockBucket(index, cpu);
     try {
@@ -103,7 +105,7 @@ export class LruHashMap extends HashMap {
   private popLruElem(ksrc: Uint8Array, kat: number, hash: number, cpu: number): number {
     const node = this.lru!.popFree(cpu, hash);
     if (node === 0) return 0;
-    const l = node - ELEM_LRU_NODE;
+    const l = node - HTAB_ELEM_OFF.lru_node;
     this.putKey(l, ksrc, kat);
     return l;
   }
@@ -141,11 +143,11 @@ export class LruHashMap extends HashMap {
         if (!this.percpu) {
           this.addHead(fresh, index);
           if (old !== 0) {
-            lru.setRef(fresh + ELEM_LRU_NODE);
+            lru.setRef(fresh + HTAB_ELEM_OFF.lru_node);
             this.unlink(old);
           }
         } else if (old !== 0) {
-          lru.setRef(old + ELEM_LRU_NODE);
+          lru.setRef(old + HTAB_ELEM_OFF.lru_node);
           this.pcpuCopyValue(this.pptrOf(old), vsrc, vat, onAllCpus, cpu);
         } else {
           this.pcpuInitValue(this.pptrOf(fresh), vsrc, vat, onAllCpus, cpu);

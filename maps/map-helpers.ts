@@ -14,6 +14,8 @@
  *  12 bpf_tail_call(ctx, prog_array, index)   does not return when it jumps; falls
  *     through (registers untouched) for an index out of range, an empty slot,
  *     or a run past MAX_TAIL_CALL_CNT (maps/prog-array-map.ts)
+ *  25 bpf_perf_event_output(ctx, perf_event_array, flags, data, size)   0, -EINVAL,
+ *     -E2BIG, -ENOENT, -EOPNOTSUPP, -ENOSPC (maps/perf-event-array-map.ts)
  *
  * and the ring buffer's (maps/ringbuf-map.ts):
  *
@@ -43,6 +45,7 @@ import { ERRNO, ErrnoError } from '../segments/errno.ts';
 import type { BpfMap } from './bpf-map.ts';
 import { BPF_F_RDONLY_PROG } from './bpf-uapi.ts';
 import { mapAt } from './map-table.ts';
+import { PerfEventArrayMap } from './perf-event-array-map.ts';
 import { ProgArrayMap } from './prog-array-map.ts';
 import { RingbufMap } from './ringbuf-map.ts';
 
@@ -123,6 +126,16 @@ function registerMapHelpers(m: Kernel): void {
       if (!(map instanceof ProgArrayMap))
         throw new ErrnoError('EINVAL', `bpf_tail_call: ${map.describe} is not a program array`);
       map.tailCall(ctx, cpu, ctx.regU32(3));
+    })
+    .register(25, 'bpf_perf_event_output', (ctx, cpu) => {
+      const map = mapAt(m, ctx.regNumber(2), 'bpf_perf_event_output');
+      if (!(map instanceof PerfEventArrayMap))
+        throw new ErrnoError(
+          'EINVAL',
+          `bpf_perf_event_output: ${map.describe} is not a perf event array`,
+        );
+      const r = map.output(ctx.regU32(3), ctx.words[7], ctx.regNumber(4), ctx.regNumber(5), cpu.id);
+      ctx.setRegNumber(0, r);
     });
   registerRingbufHelpers(m, mapOf);
 }

@@ -18,11 +18,14 @@
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { ArrayMap } from './array-map.ts';
+import { ArrayOfMapsMap } from './array-of-maps.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import { BPF_MAP_TYPE, mapTypeName } from './bpf-uapi.ts';
 import { HashMap } from './hash-map.ts';
+import { HashOfMapsMap } from './hash-of-maps.ts';
 import { LruHashMap } from './lru-hash-map.ts';
 import type { MapMemory } from './map-memory.ts';
+import { PerfEventArrayMap } from './perf-event-array-map.ts';
 import { ProgArrayMap } from './prog-array-map.ts';
 import { QueueStackMap } from './queue-stack-map.ts';
 import { RingbufMap } from './ringbuf-map.ts';
@@ -47,12 +50,24 @@ export const MAP_TYPES = new Map<number, MapTypeOps>([
   ],
   [BPF_MAP_TYPE.PERCPU_ARRAY, { allocCheck: ArrayMap.allocCheck, create: ArrayMap.create }],
   [BPF_MAP_TYPE.PROG_ARRAY, { allocCheck: ProgArrayMap.allocCheck, create: ProgArrayMap.create }],
+  [
+    BPF_MAP_TYPE.PERF_EVENT_ARRAY,
+    { allocCheck: PerfEventArrayMap.allocCheck, create: PerfEventArrayMap.create },
+  ],
   [BPF_MAP_TYPE.HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create, spinLock: true }],
   [BPF_MAP_TYPE.PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: HashMap.create }],
   [BPF_MAP_TYPE.LRU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
   [BPF_MAP_TYPE.LRU_PERCPU_HASH, { allocCheck: HashMap.allocCheck, create: LruHashMap.create }],
   [BPF_MAP_TYPE.QUEUE, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
   [BPF_MAP_TYPE.STACK, { allocCheck: QueueStackMap.allocCheck, create: QueueStackMap.create }],
+  [
+    BPF_MAP_TYPE.ARRAY_OF_MAPS,
+    { allocCheck: ArrayOfMapsMap.allocCheck, create: ArrayOfMapsMap.create },
+  ],
+  [
+    BPF_MAP_TYPE.HASH_OF_MAPS,
+    { allocCheck: HashOfMapsMap.allocCheck, create: HashOfMapsMap.create },
+  ],
   [BPF_MAP_TYPE.RINGBUF, { allocCheck: RingbufMap.allocCheck, create: RingbufMap.create }],
 ]);
 

@@ -18,7 +18,7 @@
  *
  * @example
  * const fl = PcpuFreelist.init(m);
- * fl.populate(elems + ELEM_FNODE, elemSize, n);
+ * fl.populate(elems + HTAB_ELEM_OFF.pprev, elemSize, n);
  * const node = fl.pop(cpu); // 0 when every list is empty
  * fl.push(node, cpu);
  */
@@ -106,7 +106,7 @@ export class PcpuFreelist {
    * __pcpu_freelist_push: `node` onto CPU `cpu`'s list, under its lock.
    *
    * @example
-   * fl.push(elem + ELEM_FNODE, cpu);
+   * fl.push(elem + HTAB_ELEM_OFF.pprev, cpu);
    */
   push(node: number, cpu: number): void {
     const head = this.heads[cpu];
@@ -148,7 +148,7 @@ export class PcpuFreelist {
    * pushed in runs of `nrElems / nrCpus + 1` per CPU, CPU 0 first. No lock.
    *
    * @example
-   * fl.populate(elems + ELEM_FNODE, elemSize, maxEntries + nrCpus);
+   * fl.populate(elems + HTAB_ELEM_OFF.pprev, elemSize, maxEntries + nrCpus);
    */
   populate(buf: number, elemSize: number, nrElems: number): void {
     const perCpu = Math.floor(nrElems / this.nrCpus) + 1;

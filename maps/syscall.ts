@@ -24,6 +24,7 @@ import { ErrnoError } from '../segments/errno.ts';
 import type { BpfMap, BpfMapAttr } from './bpf-map.ts';
 import {
   BPF_F_LOCK,
+  BPF_F_MMAPABLE,
   BPF_F_RDONLY,
   BPF_F_RDONLY_PROG,
   BPF_F_WRONLY,
@@ -42,6 +43,7 @@ import {
   genericUpdateBatch,
 } from './generic-batch.ts';
 import { installMapHelpers } from './map-helpers.ts';
+import { BpfMapMmap, type MmapOptions } from './map-mmap.ts';
 import { bpfMapOf } from './map-table.ts';
 import { LAYERED_MAP_TYPES, mapTypeOps } from './map-types.ts';
 
@@ -51,6 +53,8 @@ export interface BpfMapCreateOpts {
   mapFlags?: number;
   /** Offset of a 4-byte `struct bpf_spin_lock` in the value (what BTF would describe). */
   spinLockOff?: number;
+  /** ARRAY_OF_MAPS, HASH_OF_MAPS: the fd of a map whose attributes every inner map must have. */
+  innerMapFd?: number;
 }
 
 /**
@@ -105,6 +109,7 @@ export function bpfMapCreate(
     maxEntries,
     mapFlags,
     spinLockOff: opts.spinLockOff ?? -1,
+    innerMapFd: opts.innerMapFd ?? 0,
   };
   ops.allocCheck(attr, m);
   if (attr.spinLockOff !== -1) checkSpinLock(attr, ops.spinLock === true);
@@ -244,8 +249,33 @@ export class BpfMapHandle {
     if (map.mapFlags & BPF_F_RDONLY) {
       throw new ErrnoError('EPERM', `${map.describe} is read-only for userspace`);
     }
+    if (map.mmapWriters > 0) {
+      throw new ErrnoError('EBUSY', `${map.describe} is mmap'ed writable`);
+    }
     if (map.frozen) throw new ErrnoError('EBUSY', `${map.describe} is frozen already`);
     map.frozen = true;
+  }
+
+  /**
+   * mmap(MAP_SHARED) of a BPF_F_MMAPABLE ARRAY's values: a window over
+   * emulated memory (maps/map-mmap.ts has the checks and their errnos).
+   */
+  mmap(opts: MmapOptions = {}): BpfMapMmap {
+    const map = bpfMapOf(this.m, this.fd);
+    const area = map.mmapArea();
+    if (area === undefined || map.spinLockOff >= 0) {
+      throw new ErrnoError('ENOTSUPP', `${map.describe} cannot be mmap'ed`);
+    }
+    const write = opts.write === true;
+    if (write && map.frozen) throw new ErrnoError('EPERM', `${map.describe} is frozen`);
+    if (write && map.mapFlags & BPF_F_RDONLY_PROG) {
+      throw new ErrnoError('EACCES', `${map.describe} is read-only for programs: map it read-only`);
+    }
+    if (!(map.mapFlags & BPF_F_MMAPABLE)) {
+      throw new ErrnoError('EINVAL', `${map.describe} was not created with BPF_F_MMAPABLE`);
+    }
+    if (write) map.mmapWriters++;
+    return new BpfMapMmap(this.m.memory, map, area, write);
   }
 
   /** BPF_MAP_LOOKUP_BATCH: up to `count` elements from `inBatch` (null: the start). */
@@ -368,6 +398,19 @@ function notsupp(map: BpfMap, op: string): never {
  * bpfMapByFd(m, 3).lookupElem(key);
  */
 export function bpfMapByFd(m: Kernel, fd: number): BpfMapHandle {
+  return new BpfMapHandle(m, fd, bpfMapOf(m, fd));
+}
+
+/**
+ * BPF_MAP_GET_FD_BY_ID (libbpf's bpf_map_get_fd_by_id): a new fd, as a
+ * handle, on the map with id `id`, such as an inner map's id that a lookup
+ * in a map of maps returned; ENOENT when no map has it.
+ *
+ * @example
+ * const inner = bpfMapGetFdById(k, readU32(outer.lookupElem(key)));
+ */
+export function bpfMapGetFdById(m: Kernel, id: number): BpfMapHandle {
+  const fd = m.maps.openById(id);
   return new BpfMapHandle(m, fd, bpfMapOf(m, fd));
 }
 

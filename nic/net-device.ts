@@ -19,6 +19,7 @@
  */
 
 import type { LoadedProgram } from '../cpu/program.ts';
+import { checkMapFuncCompatibility } from '../maps/map-func-compat.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { DevBulkQueue } from './devmap.ts';
 import { counterBlock, defineCounters } from './mem-counters.ts';
@@ -27,7 +28,6 @@ import type { NetStack } from './net-stack.ts';
 import { Rss } from './rss.ts';
 import { RX_MAX_FRAME, RxRing } from './rx-ring.ts';
 import { BPF_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP, XDP_FRAME } from './xdp-uapi.ts';
-import { checkMapFuncCompatibility } from './xdp-verifier.ts';
 
 export interface NetDeviceOptions {
   /** The interface name, at most 15 characters (IFNAMSIZ - 1). */
@@ -195,7 +195,7 @@ export class NetDevice {
     if (type !== BPF_XDP) {
       throw new ErrnoError('EINVAL', `${p.prog.name}: expected attach type ${type} is not XDP's`);
     }
-    checkMapFuncCompatibility(this.net.k, p.prog);
+    checkMapFuncCompatibility(this.net.k.maps, p.prog);
     this.xdpProg = p.prog;
     this.xdpProgId = this.net.progId(p.prog);
   }

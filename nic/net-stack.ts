@@ -20,17 +20,18 @@
 
 import { CpuContext, STACK_BYTES } from '../cpu/context.ts';
 import type { LoadedProgram } from '../cpu/program.ts';
+import { checkMapFuncCompatibility } from '../maps/map-func-compat.ts';
+import { BPF_PROG_TYPE, type BpfProgInfo } from '../preempt/bpf-prog-table.ts';
 import { NET_RX_SOFTIRQ } from '../preempt/cpu-state.ts';
 import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import { counterBlock, defineCounters } from './mem-counters.ts';
 import { type Napi, netRxAction } from './napi.ts';
-import { NetDevice, type NetDeviceOptions } from './net-device.ts';
+import { NetDevice, type NetDeviceOptions, type XdpProgram } from './net-device.ts';
 import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts';
 import { XdpBuff } from './xdp-buff.ts';
 import { installXdpHelpers } from './xdp-helpers.ts';
 import { BPF_XDP, xdpMd } from './xdp-uapi.ts';
-import { checkMapFuncCompatibility } from './xdp-verifier.ts';
 
 /** What XDP_PASS frames reach on one CPU: counts, and the frames when asked to keep them. */
 export interface StackCounters {
@@ -143,8 +144,6 @@ export class NetStack {
   private nextIrq = 64;
   private readonly progIds = new Map<LoadedProgram, number>();
   private nextProgId = 1;
-  private readonly progFds = new Map<number, XdpProgramFd>();
-  private nextProgFd = 100;
 
   /** Use netOf(k), which also registers the map types and keeps the stack in `k.ext.net`. */
   constructor(readonly k: Kernel) {
@@ -200,23 +199,41 @@ export class NetStack {
   /**
    * BPF_PROG_LOAD of an XDP program with its expected attach type (what
    * `SEC("xdp")`, `SEC("xdp/cpumap")`, `SEC("xdp/devmap")` set): the fd
-   * a cpumap or devmap value names. Program fds count from 100, apart from
-   * map fds. EINVAL, with the verifier's message, for a program that
-   * passes a CPUMAP to a helper other than bpf_redirect_map.
+   * a cpumap or devmap value names, from the kernel's program table
+   * (`k.progs`: fds count from 100, apart from map fds). EINVAL, with the
+   * verifier's message, for a program that passes a CPUMAP to a helper
+   * other than bpf_redirect_map.
+   *
+   * A program of a loaded object has an fd already (`obj.program('x').fd`,
+   * with the expected attach type of its SEC()); this gives it another.
    *
    * @example
    * const fd = net.loadXdpProgram(prog, BPF_XDP_CPUMAP);
+   * const fd2 = net.loadXdpProgram(obj.program('cpumap_count')); // SEC("xdp/cpumap")
    */
-  loadXdpProgram(prog: LoadedProgram, expectedAttachType = BPF_XDP): number {
-    checkMapFuncCompatibility(this.k, prog);
-    const fd = this.nextProgFd++;
-    this.progFds.set(fd, { fd, prog, expectedAttachType, id: this.progId(prog) });
-    return fd;
+  loadXdpProgram(program: XdpProgram | LoadedProgram, expectedAttachType?: number): number {
+    const p = 'prog' in program ? program : { prog: program };
+    const prog = p.prog;
+    expectedAttachType ??= p.expectedAttachType ?? BPF_XDP;
+    checkMapFuncCompatibility(this.k.maps, prog);
+    return this.k.progs.load(prog, {
+      name: prog.name,
+      type: BPF_PROG_TYPE.XDP,
+      expectedAttachType,
+    }).fd;
   }
 
-  /** The XDP program behind `fd`, if any. */
+  /** The XDP program behind `fd` in the kernel's program table, if any. */
   progByFd(fd: number): XdpProgramFd | undefined {
-    return this.progFds.get(fd);
+    let info: BpfProgInfo;
+    try {
+      info = this.k.progs.get(fd);
+    } catch {
+      return undefined;
+    }
+    if (info.type !== BPF_PROG_TYPE.XDP) return undefined;
+    const { prog, expectedAttachType } = info;
+    return { fd, prog, expectedAttachType, id: this.progId(prog) };
   }
 
   /** Frees a frame buffer (xdp_return_frame, page_pool_put_page). */

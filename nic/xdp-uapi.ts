@@ -30,7 +30,7 @@ export const XDP_META_MAX = 32;
 export const ETH_HLEN = 14;
 
 /** enum bpf_attach_type values of XDP programs. */
-export const BPF_XDP_DEVMAP = 28;
+export const BPF_XDP_DEVMAP = 33;
 export const BPF_XDP_CPUMAP = 35;
 export const BPF_XDP = 37;
 

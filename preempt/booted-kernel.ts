@@ -61,6 +61,7 @@ import type {
   IrqAction,
   Kernel,
   KernelExtensions,
+  ObjectSpawnOptions,
   Sleeper,
   SoftirqAction,
   SpawnOptions,
@@ -71,6 +72,7 @@ import { protectKernelData } from './kernel-protection.ts';
 import { kernelVarAddrs } from './kernel-vars.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
 import { installPercpuKptr, sanitizerHost } from './percpu-kptr.ts';
+import { PerfEventTable } from './perf-event.ts';
 import {
   inInterrupt,
   PREEMPT_MASK,
@@ -83,8 +85,10 @@ import { Rcu } from './rcu.ts';
 import { rcuBarrier, synchronizeRcu } from './rcu-sync.ts';
 import type { Report, ReportKind } from './reports.ts';
 import { RunQueue } from './runqueue.ts';
+import { SchedWatch } from './sched-watch.ts';
 import { wakeUpProcess } from './scheduler.ts';
 import { msecsToTicks, sleepFor } from './sleep.ts';
+import { openSpawnableObject, type SpawnableObject } from './spawnable-object.ts';
 import { Task, type TaskBody, taskStruct } from './task.ts';
 import { type ProgramSource, TextSection } from './text-section.ts';
 import {
@@ -119,6 +123,7 @@ export class BootedKernel implements Kernel {
   readonly rcu: Rcu;
   readonly maps = new BpfMapTable();
   readonly progs = new BpfProgTable((source, name) => this.loadText(source, name));
+  readonly perfEvents: PerfEventTable;
   readonly tracer: Tracer | null;
   readonly reports: Report[] = [];
   readonly ext: KernelExtensions = {};
@@ -127,6 +132,8 @@ export class BootedKernel implements Kernel {
   readonly kfuncs = new HelperTable('kfunc');
   readonly text: TextSection;
   readonly cpus: CpuState[] = [];
+  /** Shared by the CPUs and run queues: what strategies see changed (sched-watch.ts). */
+  private readonly schedWatch = new SchedWatch();
   readonly tasks = new Map<number, Task>();
   readonly timerHandlers: TimerHandler[][] = [];
   readonly irqActions = new Map<number, IrqAction>();
@@ -137,6 +144,8 @@ export class BootedKernel implements Kernel {
   /** Free task_struct slots: each one's struct and stack top. */
   private readonly freeSlots: { addr: number; stackTop: number }[];
   private readonly asmSymbols: Map<string, AsmSymbol>;
+  /** Objects `spawn` opened by path, by the path as given. */
+  private readonly objects = new Map<string, SpawnableObject>();
   private nextPid = 1;
   private oopsCount = 0;
   private liveCount = 0;
@@ -182,6 +191,7 @@ export class BootedKernel implements Kernel {
       opts.vmallocSize || Math.min(16 << 20, alignUp(memory.size / 16, PAGE_SIZE));
     this.vmalloc = Vmalloc.create(memory, map, vmallocSize, { currentCpu });
     this.kheap = KernelHeap.create(memory, map, opts.kmallocHeap, { currentCpu });
+    this.perfEvents = new PerfEventTable(this);
     const slots = opts.maxTasks + this.nrCpus;
     const stacks = map.reserve('task stacks', slots * STACK_BYTES);
     const irqStacks = map.reserve('irq stacks', this.nrCpus * STACK_BYTES);
@@ -245,10 +255,11 @@ export class BootedKernel implements Kernel {
         cpu,
         this.memory,
         vars,
-        new RunQueue(this.memory, vars.runqueue, id),
+        new RunQueue(this.memory, vars.runqueue, id, this.schedWatch),
         idle,
         irqCtx,
         this.opts.tickInterval,
+        this.schedWatch,
       );
       state.rq.curr = idle.addr;
       this.memory.write64(vars.currentTask, BigInt(idle.addr));
@@ -301,7 +312,8 @@ export class BootedKernel implements Kernel {
 
   // ---- tasks -------------------------------------------------------------------------
 
-  spawn(opts: SpawnOptions): Task {
+  spawn(given: SpawnOptions | ObjectSpawnOptions): Task {
+    const opts = 'object' in given ? this.objectTask(given) : given;
     if ((opts.program === undefined) === (opts.body === undefined)) {
       throw new ErrnoError('EINVAL', `task '${opts.comm}' needs exactly one of program and body`);
     }
@@ -336,6 +348,20 @@ export class BootedKernel implements Kernel {
     if (!task.kthread) this.liveCount++;
     wakeUpProcess(this, task, cpu);
     return task;
+  }
+
+  /** The task options of a program of an object (spawnable-object.ts); a path is opened once per kernel. */
+  private objectTask(o: ObjectSpawnOptions): SpawnOptions {
+    if (typeof o.program !== 'string' || o.program === '')
+      throw new ErrnoError('EINVAL', 'spawn of an object needs the name of one of its programs');
+    let object = o.object;
+    if (typeof object === 'string') {
+      const file = object;
+      object = this.objects.get(file) ?? openSpawnableObject(file);
+      this.objects.set(file, object);
+    }
+    const { program, args } = object.taskProgram(this, o.program);
+    return { comm: o.comm ?? o.program, cpu: o.cpu, allowed: o.allowed, program, args };
   }
 
   private createTask(

@@ -5,8 +5,10 @@
  * it needs to find and close it, so the table is there from boot and the
  * loader resolves `lddw` map sources (BPF_PSEUDO_MAP_FD, _VALUE) through it.
  *
- * Closing a map's fd frees it; a program that still holds its address then
- * faults with a clear error rather than reading freed memory as a map.
+ * Closing a map's last fd frees it, unless a map of maps still holds it
+ * (each holder is a reference, as the kernel's bpf_map_inc); a program that
+ * still holds a freed map's address faults with a clear error rather than
+ * reading freed memory as a map.
  *
  * Context: host code or a helper on any CPU, in the deterministic engine's
  * one thread (maps are created before a parallel run starts).
@@ -35,6 +37,8 @@ export interface BpfMapObject {
 export class BpfMapTable {
   private readonly byId: (BpfMapObject | undefined)[] = [undefined];
   private readonly byFd = new Map<number, BpfMapObject>();
+  /** References to each map: its fds and the maps of maps holding it (bpf_map_inc / bpf_map_put). */
+  private readonly refs = new Map<BpfMapObject, number>();
   private nextFd = 3;
 
   /** The id the next map gets. */
@@ -49,7 +53,35 @@ export class BpfMapTable {
     this.byId.push(map);
     const fd = this.nextFd++;
     this.byFd.set(fd, map);
+    this.refs.set(map, 1);
     return fd;
+  }
+
+  /** BPF_MAP_GET_FD_BY_ID: a new fd on the map with id `id`; ENOENT when there is none. */
+  openById(id: number): number {
+    const map = this.byId[id];
+    if (map === undefined) throw new ErrnoError('ENOENT', `no map with id ${id}`);
+    const fd = this.nextFd++;
+    this.byFd.set(fd, map);
+    this.hold(map);
+    return fd;
+  }
+
+  /** bpf_map_inc: another holder (a map of maps storing it) keeps the map alive. */
+  hold(map: BpfMapObject): void {
+    this.refs.set(map, (this.refs.get(map) ?? 0) + 1);
+  }
+
+  /** bpf_map_put: drops a reference; the last one frees the map. */
+  put(map: BpfMapObject): void {
+    const n = (this.refs.get(map) ?? 1) - 1;
+    if (n > 0) {
+      this.refs.set(map, n);
+      return;
+    }
+    this.refs.delete(map);
+    this.byId[map.id] = undefined;
+    map.free();
   }
 
   /** The map behind `fd`, or EBADF. */
@@ -69,12 +101,11 @@ export class BpfMapTable {
     return [...this.byFd];
   }
 
-  /** close(fd): the map is freed. */
+  /** close(fd): the map is freed unless another fd or a map of maps still holds it. */
   close(fd: number): void {
     const map = this.get(fd);
     this.byFd.delete(fd);
-    this.byId[map.id] = undefined;
-    map.free();
+    this.put(map);
   }
 
   /**

@@ -14,6 +14,7 @@ import type { PhysicalMemory } from '../segments/memory.ts';
 import { type KernelVarAddrs, X86_EFLAGS_IF } from './kernel-vars.ts';
 import { needResched, preemptCount } from './preempt-count.ts';
 import type { RunQueue } from './runqueue.ts';
+import type { SchedWatch } from './sched-watch.ts';
 import type { Task } from './task.ts';
 
 /** Interrupt lines of a CPU. */
@@ -35,6 +36,14 @@ export class CpuState {
   clock = 0;
   /** Local clock value at which the next timer interrupt fires. */
   nextTick: number;
+  /** When the next timer interrupt is due without jitter: a multiple of the tick interval. */
+  tickNominal: number;
+  /**
+   * Instructions the next timer interrupt arrives after its nominal time,
+   * asked each time one is programmed; null for none (the deterministic
+   * engine sets it to its strategy's choice, engine.ts).
+   */
+  tickDelay: ((c: CpuState) => number) | null = null;
   ticks = 0;
   /**
    * Clock value at which the current step must stop (the quantum's end or
@@ -48,12 +57,10 @@ export class CpuState {
   pendingIrqs = 0;
   /** Device interrupts raised on this CPU (IRQ_DEVICE), in the order they came. */
   readonly pendingDeviceIrqs: number[] = [];
-  /** Set by a kfunc or helper: reschedule as soon as the current step ends. */
-  reschedRequested = false;
+  private resched = false;
   /** The running task called schedule() itself: a voluntary switch, not a preemption. */
   yieldRequested = false;
-  /** The last spin_lock attempt found the lock held by another CPU: this CPU waits on it. */
-  spinning = false;
+  private spins = false;
   /** Clock value since which this CPU has not scheduled while non-preemptible, or -1. */
   stuckSince = -1;
   lockupReported = false;
@@ -68,9 +75,31 @@ export class CpuState {
     /** The context hardirq handlers written as guest programs run in. */
     readonly irqCtx: CpuContext,
     tickInterval: number,
+    /** Told when what strategies see of this CPU changes (sched-watch.ts). */
+    readonly watch: SchedWatch,
   ) {
     this.curr = idle;
     this.nextTick = tickInterval;
+    this.tickNominal = tickInterval;
+  }
+
+  /** Set by a kfunc or helper: reschedule as soon as the current step ends. */
+  get reschedRequested(): boolean {
+    return this.resched;
+  }
+  set reschedRequested(on: boolean) {
+    this.resched = on;
+    if (on) this.watch.interrupt();
+  }
+
+  /** The last spin_lock attempt found the lock held by another CPU: this CPU waits on it. */
+  get spinning(): boolean {
+    return this.spins;
+  }
+  set spinning(on: boolean) {
+    if (on === this.spins) return;
+    this.spins = on;
+    this.watch.changed();
   }
 
   get preemptCount(): number {

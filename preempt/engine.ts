@@ -1,9 +1,10 @@
 /**
  * The deterministic engine: all CPUs in one thread, interleaved by a
  * strategy that decides which CPU runs next and for how long, where extra
- * (reschedule) interrupts land and which waiting task migrates where. Timer
- * interrupts come from each CPU's own instruction count. Nothing else is a
- * source of choice, so the same machine, options and strategy seed give the
+ * (reschedule) interrupts land, which waiting task migrates where, and how
+ * late each timer interrupt arrives after its nominal time (a multiple of
+ * the tick interval on the CPU's own instruction count; exact when the
+ * strategy has no `tickDelay`). Nothing else is a source of choice, so the same machine, options and strategy seed give the
  * same run, trace included, byte for byte; the schedule log replays it.
  *
  * Robustness: an exception while a decision is applied is an emulator bug
@@ -18,12 +19,14 @@
  */
 
 import { ErrnoError } from '../segments/errno.ts';
+import type { CpuState } from './cpu-state.ts';
 import {
   crashReport,
   describeRunning,
   type EmulatorCrash,
   emulatorCrash,
 } from './emulator-crash.ts';
+import { runCpuSteps } from './execution.ts';
 import { raiseIrq } from './interrupts.ts';
 import type { Kernel } from './kernel.ts';
 import { type Decision, ScheduleLog } from './schedule-log.ts';
@@ -34,6 +37,14 @@ export interface Strategy {
   readonly name: string;
   /** The next decision, or null to stop (a replay that ran out). */
   decide(k: Kernel): Decision | null;
+  /** After a `stepwise` run: how many of its steps were taken (it may end early). */
+  ranSteps?(steps: number): void;
+  /**
+   * When `cpu` programs its next timer interrupt: how many instructions
+   * after its nominal time it arrives (0 or more). Without it, ticks come
+   * exactly every tick interval of the CPU's own clock.
+   */
+  tickDelay?(k: Kernel, cpu: number): number;
 }
 
 export interface EngineOptions {
@@ -73,40 +84,52 @@ export function runDeterministic(
   let end: EngineEnd = 'max-steps';
   let crash: EmulatorCrash | undefined;
   let lastCpu = 0;
-  for (let n = 0; ; n++) {
-    if (k.finished) {
-      end = 'finished';
-      break;
-    }
-    if (k.steps >= maxSteps) break;
-    if ((n & (DEADLINE_CHECK_EVERY - 1)) === 0 && performance.now() >= deadline) {
-      end = 'timeout';
-      timeoutReport(k, lastCpu, opts.timeoutMs!);
-      break;
-    }
-    let d: Decision | null = null;
-    try {
-      d = strategy.decide(k);
-      if (d === null) {
-        end = 'schedule-ended';
+  let lookedAt = 0;
+  chooseTicks(k, strategy, log);
+  try {
+    for (let n = 0; ; n++) {
+      if (k.finished) {
+        end = 'finished';
         break;
       }
-      lastCpu = d.cpu;
-      const used = apply(k, d);
-      // A run is logged by what it used: a hardirq handler may carry it past its
-      // quantum, and merged runs replay exactly only when counted this way.
-      log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
-    } catch (e) {
-      // A strategy's ErrnoError is about its input (a replay string for another machine).
-      if (d === null ? e instanceof ErrnoError : d.cpu < 0 || d.cpu >= k.nrCpus) throw e;
-      // Logged as decided: the replay runs into the same exception at the same instruction.
-      if (d !== null) log.record(d);
-      const c = k.cpus[lastCpu];
-      crash = emulatorCrash(k, c, e);
-      k.reports.push(crashReport(k, crash, { pid: c.curr.pid, comm: c.curr.comm, ts: k.now() }));
-      end = 'crashed';
-      break;
+      if (k.steps >= maxSteps) break;
+      const look =
+        (n & (DEADLINE_CHECK_EVERY - 1)) === 0 || k.steps - lookedAt >= DEADLINE_CHECK_STEPS;
+      if (look) lookedAt = k.steps;
+      if (look && performance.now() >= deadline) {
+        end = 'timeout';
+        timeoutReport(k, lastCpu, opts.timeoutMs!);
+        break;
+      }
+      let d: Decision | null = null;
+      try {
+        d = strategy.decide(k);
+        if (d === null) {
+          end = 'schedule-ended';
+          break;
+        }
+        lastCpu = d.cpu;
+        const used =
+          d.kind === 'run' && d.stepwise === true
+            ? stepwise(k, strategy, d, maxSteps)
+            : apply(k, d);
+        // A run is logged by what it used: a hardirq handler may carry it past its
+        // quantum, and merged runs replay exactly only when counted this way.
+        log.record(d.kind === 'run' ? { kind: 'run', cpu: d.cpu, quantum: used } : d);
+      } catch (e) {
+        // A strategy's ErrnoError is about its input (a replay string for another machine).
+        if (d === null ? e instanceof ErrnoError : d.cpu < 0 || d.cpu >= k.nrCpus) throw e;
+        // Logged as decided: the replay runs into the same exception at the same instruction.
+        if (d !== null) log.record(d);
+        const c = k.cpus[lastCpu];
+        crash = emulatorCrash(k, c, e);
+        k.reports.push(crashReport(k, crash, { pid: c.curr.pid, comm: c.curr.comm, ts: k.now() }));
+        end = 'crashed';
+        break;
+      }
     }
+  } finally {
+    for (const c of k.cpus) c.tickDelay = null;
   }
   return {
     finished: k.finished,
@@ -118,8 +141,44 @@ export function runDeterministic(
   };
 }
 
+/**
+ * Hands the timer's arrival to the strategy: each CPU asks it when it
+ * programs a tick, and the answers go into the log. The tick each CPU has
+ * pending now moves too.
+ */
+function chooseTicks(k: Kernel, strategy: Strategy, log: ScheduleLog): void {
+  if (strategy.tickDelay === undefined) return;
+  const delay = (c: CpuState): number => {
+    const d = strategy.tickDelay!(k, c.id);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new ErrnoError('EINVAL', `${strategy.name} chose tick delay ${d} for CPU ${c.id}`);
+    log.record({ kind: 'tick', cpu: c.id, delay: d });
+    return d;
+  };
+  for (const c of k.cpus) {
+    c.tickDelay = delay;
+    if (c.clock < c.tickNominal) c.nextTick = c.tickNominal + delay(c);
+  }
+}
+
+/** A stepwise run (see Decision): its steps go back to the strategy; returns the instructions used. */
+function stepwise(
+  k: Kernel,
+  strategy: Strategy,
+  d: Decision & { kind: 'run' },
+  maxSteps: number,
+): number {
+  const c = k.cpus[d.cpu];
+  if (c === undefined) throw new ErrnoError('EINVAL', `decision names CPU ${d.cpu} of ${k.nrCpus}`);
+  const start = c.clock;
+  strategy.ranSteps?.(runCpuSteps(k, c, d.quantum, maxSteps));
+  return c.clock - start;
+}
+
 /** Decisions between two looks at the wall clock (a power of two). */
 const DEADLINE_CHECK_EVERY = 64;
+/** Instructions between two looks at the wall clock at most (stepwise runs are long decisions). */
+const DEADLINE_CHECK_STEPS = 4096;
 
 /** The report of a run the wall-clock limit ended: where each CPU was. */
 function timeoutReport(k: Kernel, lastCpu: number, timeoutMs: number): void {
@@ -153,5 +212,9 @@ export function apply(k: Kernel, d: Decision): number {
       if (task !== undefined) migrateTask(k, task, d.cpu);
       return 0;
     }
+    case 'tick':
+      // A strategy answers tickDelay with these; as a decision it sets the pending tick.
+      k.cpus[d.cpu].nextTick = k.cpus[d.cpu].tickNominal + d.delay;
+      return 0;
   }
 }

@@ -72,6 +72,47 @@ export function runCpu(k: Kernel, c: CpuState, quantum: number): number {
 }
 
 /**
+ * Runs `c` for up to `steps` one-instruction steps, exactly as that many
+ * `runCpu(k, c, 1)` calls in a row would, but ends after the first step that
+ * changed what a strategy sees (sched-watch.ts) or that brought the machine
+ * to `stepLimit` instructions. Guest code between two such changes runs in
+ * one interpreter call. Returns the steps taken (at least one).
+ */
+export function runCpuSteps(k: Kernel, c: CpuState, steps: number, stepLimit: number): number {
+  const saved = k.current;
+  const watch = c.watch;
+  const gen = watch.gen;
+  k.current = c;
+  watch.running = c.cpu;
+  let done = 0;
+  try {
+    while (done < steps) {
+      if (
+        c.clock < c.nextTick &&
+        (c.pendingIrqs === 0 || !c.irqsEnabled) &&
+        c.curr.body.kind === 'program'
+      ) {
+        // Only guest code until the tick: one step per instruction, and
+        // whatever would end a step early stops the interpreter (the watch).
+        const budget = Math.min(steps - done, c.nextTick - c.clock, stepLimit - k.steps);
+        const start = c.clock;
+        cpuStep(k, c, start + budget, ALONE);
+        done += c.clock - start;
+      } else {
+        const end = c.clock + 1;
+        while (c.clock < end) cpuStep(k, c, end, ALONE);
+        done++;
+      }
+      if (watch.gen !== gen || k.steps >= stepLimit) break;
+    }
+  } finally {
+    watch.running = null;
+    k.current = saved;
+  }
+  return done;
+}
+
+/**
  * One step of `c`, running nothing past `end` on its clock (a handler may
  * carry it further): the timer interrupt if due; pending interrupts if
  * enabled; else the idle task schedules or halts until the next tick; else
@@ -81,8 +122,7 @@ export function runCpu(k: Kernel, c: CpuState, quantum: number): number {
 export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking): void {
   if (c.clock >= c.nextTick) {
     raiseIrq(c, 'timer');
-    // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
-    while (c.nextTick <= c.clock) c.nextTick += k.opts.tickInterval;
+    programTick(k, c);
   }
   if (c.pendingIrqs !== 0 && c.irqsEnabled) {
     if (locking.irqsLockFree(k, c)) {
@@ -118,6 +158,18 @@ export function cpuStep(k: Kernel, c: CpuState, end: number, locking: CpuLocking
   }
   // Nothing to run: halt until the next timer interrupt.
   if (halt) locking.halt(k, c, until);
+}
+
+/**
+ * Programs `c`'s next timer interrupt: the next multiple of the tick
+ * interval after now, plus the delay the strategy chooses (the kernel's
+ * timer is not cycle-exact either).
+ */
+function programTick(k: Kernel, c: CpuState): void {
+  // Ticks missed behind a long handler coalesce into this one, as lost ticks do.
+  do c.tickNominal += k.opts.tickInterval;
+  while (c.tickNominal <= c.clock);
+  c.nextTick = c.tickNominal + (c.tickDelay === null ? 0 : c.tickDelay(c));
 }
 
 /** The guest program of `task` for up to `budget` instructions, unlocked; then its exit, oops or reschedule. */

@@ -58,12 +58,14 @@ const IRQ_HANDLER_BUDGET = 1_000_000;
 
 export function raiseIrq(c: CpuState, line: 'timer' | 'reschedule'): void {
   c.pendingIrqs |= line === 'timer' ? IRQ_TIMER : IRQ_RESCHEDULE;
+  c.watch.interrupt();
 }
 
 /** A device raises `irq` on `c` (its handler is k.irqActions.get(irq)). */
 export function raiseDeviceIrq(c: CpuState, irq: number): void {
   if (!c.pendingDeviceIrqs.includes(irq)) c.pendingDeviceIrqs.push(irq);
   c.pendingIrqs |= IRQ_DEVICE;
+  c.watch.interrupt();
 }
 
 /** Takes every pending interrupt of `c` (interrupts must be enabled). */

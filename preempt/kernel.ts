@@ -11,6 +11,7 @@
  *   rcu                         RCU (rcu.ts)
  *   maps                        the BPF maps table (bpf-map-table.ts; the types are maps/')
  *   progs                       loaded BPF programs, their ids and fds (bpf-prog-table.ts)
+ *   perfEvents                  perf events with their ring buffers (perf-event.ts)
  *   tracer, reports             the trace rings (null when tracing is off), kernel messages
  *   ext                         what the layers above attach (KernelExtensions)
  *   helpers, kfuncs, text       what guest programs call, where they are loaded
@@ -56,8 +57,10 @@ import type { BpfProgTable } from './bpf-prog-table.ts';
 import type { CpuState } from './cpu-state.ts';
 import type { DebugPreempt } from './debug-preempt.ts';
 import type { ResolvedMachineOptions } from './machine-options.ts';
+import type { PerfEventTable } from './perf-event.ts';
 import type { Rcu } from './rcu.ts';
 import type { Report, ReportKind } from './reports.ts';
+import type { SpawnableObject } from './spawnable-object.ts';
 import type { Task, TaskBody } from './task.ts';
 import type { ProgramSource, TextSection } from './text-section.ts';
 import type { TraceEventBody } from './trace/events.ts';
@@ -77,6 +80,23 @@ export interface SpawnOptions {
   args?: readonly (number | bigint)[];
   /** A kthread: bound to `cpu`, never migrates, does not keep the run going. */
   kthread?: boolean;
+}
+
+/**
+ * A task running a program of a compiled object: `k.spawn({ object,
+ * program: 'count', cpu })`. The object is loaded into the kernel on
+ * first use (a path is opened once per kernel, so tasks naming the same
+ * file share its maps); r1 is the program's context.
+ */
+export interface ObjectSpawnOptions {
+  /** A BpfObject (opened or loaded), or the path of a `.bpf.c` source or a `.o`. */
+  object: SpawnableObject | string;
+  /** The program's name in the object. */
+  program: string;
+  /** The task's comm; the program's name by default. */
+  comm?: string;
+  cpu?: number;
+  allowed?: readonly number[];
 }
 
 /** A hardirq handler added to the timer interrupt of a CPU. */
@@ -138,6 +158,8 @@ export interface Kernel extends PreemptionModel {
   readonly maps: BpfMapTable;
   /** The loaded BPF programs and their fds (BPF_PROG_LOAD). */
   readonly progs: BpfProgTable;
+  /** Open perf events (BPF output events and their ring buffers) and their fds. */
+  readonly perfEvents: PerfEventTable;
   /** The trace rings; null when the `trace` option is off. */
   readonly tracer: Tracer | null;
   /** Kernel messages, in order (`report` adds them; the parallel runner merges its workers'). */
@@ -187,9 +209,9 @@ export interface Kernel extends PreemptionModel {
   readonly finished: boolean;
   /**
    * Creates a task and queues it on its CPU. Exactly one of `program` and
-   * `body` is given.
+   * `body` is given, or an object and the name of one of its programs.
    */
-  spawn(opts: SpawnOptions): Task;
+  spawn(opts: SpawnOptions | ObjectSpawnOptions): Task;
   /** Tasks that keep a run going: spawned, not kthreads, not yet exited. */
   liveTasks(): Task[];
   /** Called by do_exit: one fewer task keeps the run going. */

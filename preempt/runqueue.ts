@@ -16,6 +16,7 @@
 import { array, struct, u32, u64 } from '../segments/ctype.ts';
 import { ErrnoError } from '../segments/errno.ts';
 import type { PhysicalMemory } from '../segments/memory.ts';
+import type { SchedWatch } from './sched-watch.ts';
 
 /** How many tasks one run queue can hold. */
 export const RQ_CAPACITY = 64;
@@ -35,6 +36,8 @@ export class RunQueue {
     /** Address of this CPU's struct rq. */
     readonly addr: number,
     readonly cpu: number,
+    /** Told of every change of the queue (strategies decide again after one). */
+    readonly watch: SchedWatch,
   ) {}
 
   /** Tasks waiting to run (the running one is not counted); at most RQ_CAPACITY. */
@@ -70,9 +73,19 @@ export class RunQueue {
   /** The waiting pids, first to run first. */
   pids(): number[] {
     const n = this.length;
-    return Array.from({ length: n }, (_, k) =>
-      this.memory.read32(this.addr + RQ_OFF.queue + 4 * k),
-    );
+    const out = new Array<number>(n);
+    for (let k = 0; k < n; k++) out[k] = this.at(k);
+    return out;
+  }
+
+  /** The k-th waiting pid (0 runs first); k < length. */
+  at(k: number): number {
+    return this.memory.read32(this.addr + RQ_OFF.queue + 4 * k);
+  }
+
+  /** The pid that runs next, or -1 when none waits. */
+  head(): number {
+    return this.length === 0 ? -1 : this.at(0);
   }
 
   enqueue(pid: number): void {
@@ -82,25 +95,35 @@ export class RunQueue {
     }
     this.memory.write32(this.addr + RQ_OFF.queue + 4 * n, pid);
     this.memory.write32(this.addr + RQ_OFF.nr_running, n + 1);
+    this.watch.changed();
   }
 
   /** Removes `pid`; returns false when it was not queued. */
   remove(pid: number): boolean {
-    const list = this.pids();
-    const at = list.indexOf(pid);
-    if (at < 0) return false;
-    list.splice(at, 1);
-    this.write(list);
-    return true;
+    const n = this.length;
+    for (let at = 0; at < n; at++) {
+      if (this.at(at) !== pid) continue;
+      this.close(at, n);
+      return true;
+    }
+    return false;
   }
 
   /** Dequeues and returns the first pid, or -1 when empty. */
   pickNext(): number {
-    const list = this.pids();
-    const pid = list.shift();
-    if (pid === undefined) return -1;
-    this.write(list);
+    const n = this.length;
+    if (n === 0) return -1;
+    const pid = this.at(0);
+    this.close(0, n);
     return pid;
+  }
+
+  /** Shifts the pids after slot `at` down by one, of `n` queued. */
+  private close(at: number, n: number): void {
+    const q = this.addr + RQ_OFF.queue;
+    for (let k = at; k < n - 1; k++) this.memory.write32(q + 4 * k, this.at(k + 1));
+    this.memory.write32(this.addr + RQ_OFF.nr_running, n - 1);
+    this.watch.changed();
   }
 
   private write(list: readonly number[]): void {
@@ -108,5 +131,6 @@ export class RunQueue {
       this.memory.write32(this.addr + RQ_OFF.queue + 4 * k, pid);
     });
     this.memory.write32(this.addr + RQ_OFF.nr_running, list.length);
+    this.watch.changed();
   }
 }

@@ -5,8 +5,10 @@
  * nothing happens at a quantum boundary that is not itself a decision).
  *
  * Format: `v1.<cpus>.<base64url of varints>`; each decision is a varint
- * `cpu << 2 | kind` (0 run, 1 kick, 2 migrate) followed by the quantum (run)
- * or the pid (migrate).
+ * `cpu << 2 | kind` (0 run, 1 kick, 2 migrate, 3 tick) followed by the
+ * quantum (run), the pid (migrate) or the delay (tick). A tick is the
+ * strategy's answer when the CPU programs its next timer interrupt, in the
+ * middle of a run: replays take a CPU's ticks in their order.
  *
  * @example
  * const log = new ScheduleLog(2);
@@ -17,11 +19,24 @@
 import { ErrnoError } from '../segments/errno.ts';
 
 export type Decision =
-  | { readonly kind: 'run'; readonly cpu: number; readonly quantum: number }
+  | {
+      readonly kind: 'run';
+      readonly cpu: number;
+      readonly quantum: number;
+      /**
+       * The quantum counts one-instruction steps, each as a run of quantum 1
+       * would take it, and the run ends after the first step that changed
+       * what the strategy sees (the engine then calls its `ranSteps`). Not
+       * recorded: the log has the instructions the steps used.
+       */
+      readonly stepwise?: boolean;
+    }
   | { readonly kind: 'kick'; readonly cpu: number }
+  /** The CPU's next timer interrupt arrives `delay` instructions after its nominal time. */
+  | { readonly kind: 'tick'; readonly cpu: number; readonly delay: number }
   | { readonly kind: 'migrate'; readonly pid: number; readonly cpu: number };
 
-const KIND = { run: 0, kick: 1, migrate: 2 } as const;
+const KIND = { run: 0, kick: 1, migrate: 2, tick: 3 } as const;
 
 export class ScheduleLog {
   private bytes = new Uint8Array(256);
@@ -33,6 +48,14 @@ export class ScheduleLog {
   constructor(readonly cpus: number) {}
 
   record(d: Decision): void {
+    if (d.kind === 'tick') {
+      // Chosen in the middle of a run of its CPU: written before that run,
+      // without ending it, so that a replay records the same string again.
+      if (this.pendingCpu !== d.cpu) this.flush();
+      this.varint(d.cpu * 4 + KIND.tick);
+      this.varint(d.delay);
+      return;
+    }
     if (d.kind === 'run' && d.cpu === this.pendingCpu) {
       this.pendingQuantum += d.quantum;
       return;
@@ -118,7 +141,7 @@ export class ScheduleLog {
       if (kind === KIND.run) list.push({ kind: 'run', cpu, quantum: varint() });
       else if (kind === KIND.kick) list.push({ kind: 'kick', cpu });
       else if (kind === KIND.migrate) list.push({ kind: 'migrate', cpu, pid: varint() });
-      else throw new ErrnoError('EINVAL', `replay string has an unknown decision kind ${kind}`);
+      else list.push({ kind: 'tick', cpu, delay: varint() });
     }
     return { cpus, list };
   }

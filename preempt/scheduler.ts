@@ -165,6 +165,7 @@ function contextSwitch(k: Kernel, c: CpuState, prev: Task, next: Task, preempted
   c.rq.countSwitch();
   c.curr = next;
   c.rq.curr = next.addr;
+  c.watch.changed();
   next.cpu = c.id;
   k.memory.write64(c.vars.currentTask, BigInt(next.addr));
 }

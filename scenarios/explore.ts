@@ -12,7 +12,7 @@
 import { type RunScenarioOptions, runScenario, type ScenarioResult } from './run-scenario.ts';
 import type { Scenario } from './scenario.ts';
 
-export interface ExploreOptions extends Omit<RunScenarioOptions, 'seed' | 'replay'> {
+export interface ExploreOptions extends Omit<RunScenarioOptions, 'seed' | 'replay' | 'schedule'> {
   /** How many seeds to try. Default 100. */
   runs?: number;
   /** The first seed. Default 1. */

@@ -62,11 +62,19 @@ export interface RunScenarioOptions {
   /** Round-robin quantum. */
   quantum?: number;
   /**
+   * Random and PCT: timer interrupts arrive 0..tickJitter instructions after
+   * their nominal time, chosen from the seed (default half the tick
+   * interval; 0 keeps them exact).
+   */
+  tickJitter?: number;
+  /**
    * Replays a run from its replay string (scenarios/replay-string.ts) instead
    * of running a strategy; EINVAL, before the run, when it was recorded on
    * another scenario, CPU count or definition.
    */
   replay?: string;
+  /** A strategy to run instead of `strategy` and `replay` (minimize.ts's candidate schedules). */
+  schedule?: Strategy;
   maxSteps?: number;
   /** The trace event groups to record (`--events`); default the tracer's. */
   traceEvents?: readonly TraceEventGroup[];
@@ -114,15 +122,21 @@ export interface TimedOut {
 
 /** The strategy `opts` choose; a replay's schedule (a v1 string) is passed decoded. */
 export function makeStrategy(s: Scenario, opts: RunScenarioOptions, schedule?: string): Strategy {
+  if (opts.schedule !== undefined) return opts.schedule;
   if (schedule !== undefined) return replay(schedule);
   const seed = opts.seed ?? 1;
   switch (opts.strategy ?? 'pct') {
     case 'rr':
       return roundRobin({ quantum: opts.quantum });
     case 'random':
-      return random({ seed });
+      return random({ seed, tickJitter: opts.tickJitter });
     case 'pct':
-      return pct({ seed, depth: opts.depth ?? s.pct?.depth, steps: opts.steps ?? s.pct?.steps });
+      return pct({
+        seed,
+        depth: opts.depth ?? s.pct?.depth,
+        steps: opts.steps ?? s.pct?.steps,
+        tickJitter: opts.tickJitter,
+      });
   }
   throw new ErrnoError('EINVAL', `unknown strategy '${opts.strategy}': use rr, random or pct`);
 }
@@ -212,6 +226,8 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     machine.maps.closeAll();
     machine.sanitizer?.reportLeaks();
   }
+  // Deflating the schedule costs more than a short run: only a run whose replay is read pays it.
+  let replayString: string | undefined;
   return {
     scenario: s,
     machine,
@@ -223,7 +239,10 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
       timedOut === undefined &&
       errors.length === 0,
     reports: machine.reports,
-    replay: engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay),
+    get replay() {
+      replayString ??= engine.replay === '' ? '' : encodeReplay(fingerprint, engine.replay);
+      return replayString;
+    },
     crash: engine.crash,
     errors,
     timedOut,

@@ -8,7 +8,10 @@
  *  - d-1 change points are drawn uniformly in 1..k (`steps`);
  *  - each step, the CPU whose task has the highest priority runs one
  *    instruction (a CPU's priority is its running task's, or the head of its
- *    run queue when it idles);
+ *    run queue when it idles); as long as no task starts or stops running
+ *    or waiting the choice stays the same, so the steps up to the next
+ *    change point are one stepwise run that the engine ends early at such
+ *    a change (sched-watch.ts): the same run as one decision per step;
  *  - when a waiting task outranks the task running on its CPU, that CPU
  *    gets a reschedule interrupt (which preempts it if it is preemptible);
  *  - at the i-th change point the running task's priority drops to d-1-i,
@@ -16,7 +19,8 @@
  *    queue it is migrated to the allowed CPU running the lowest-priority
  *    task: the move that turns a stale per-CPU pointer into a race.
  * When no CPU has work (everything sleeps), the CPU with the earliest clock
- * runs to its next timer tick.
+ * runs to its next timer tick. Where each timer interrupt lands is drawn
+ * from the seed too (tick-jitter.ts), from a stream of its own.
  *
  * @example
  * runDeterministic(m, pct({ seed: 3, depth: 2, steps: 5000 }));
@@ -28,6 +32,7 @@ import type { Kernel } from '../kernel.ts';
 import { Rng } from '../rng.ts';
 import type { Decision } from '../schedule-log.ts';
 import { cannotMigrate } from '../scheduler.ts';
+import { tickJitter } from './tick-jitter.ts';
 
 export interface PctOptions {
   seed: number;
@@ -35,6 +40,13 @@ export interface PctOptions {
   depth?: number;
   /** k, the expected number of steps of a run; change points fall in 1..k. Default 20000. */
   steps?: number;
+  /**
+   * Stepwise runs up to the next change point (default true); false makes
+   * one decision per instruction, the same run more slowly (a reference).
+   */
+  stepwise?: boolean;
+  /** Timer interrupts arrive 0..tickJitter instructions late (tick-jitter.ts). Default: half the tick interval. */
+  tickJitter?: number;
 }
 
 export function pct(opts: PctOptions): Strategy {
@@ -66,12 +78,13 @@ export function pct(opts: PctOptions): Strategy {
    */
   const cpuPriority = (c: CpuState): number => {
     if (!c.isIdle) return c.spinning ? -1 : priorityOf(c.curr.pid);
-    const head = c.rq.pids()[0];
-    return head === undefined ? Number.NEGATIVE_INFINITY : priorityOf(head);
+    const head = c.rq.head();
+    return head < 0 ? Number.NEGATIVE_INFINITY : priorityOf(head);
   };
 
   return {
     name: `pct(seed=${opts.seed}, depth=${depth}, steps=${k})`,
+    tickDelay: tickJitter(opts.seed, opts.tickJitter),
     decide(m: Kernel): Decision {
       if (demoted !== null) {
         const move = migrationOf(m, demoted, cpuPriority);
@@ -81,18 +94,24 @@ export function pct(opts: PctOptions): Strategy {
       for (const c of m.cpus) {
         if (c.isIdle) continue;
         const mine = priorityOf(c.curr.pid);
-        for (const pid of c.rq.pids()) {
+        for (let q = 0, n = c.rq.length; q < n; q++) {
+          const pid = c.rq.at(q);
+          if (priorityOf(pid) <= mine) continue;
           const key = `${c.id}:${pid}:${c.curr.pid}`;
-          if (priorityOf(pid) > mine && !kicked.has(key)) {
+          if (!kicked.has(key)) {
             kicked.add(key);
             return { kind: 'kick', cpu: c.id };
           }
         }
       }
       let best: CpuState | undefined;
+      let bestPriority = Number.NEGATIVE_INFINITY;
       for (const c of m.cpus) {
-        if (cpuPriority(c) > (best === undefined ? Number.NEGATIVE_INFINITY : cpuPriority(best)))
+        const p = cpuPriority(c);
+        if (p > bestPriority) {
           best = c;
+          bestPriority = p;
+        }
       }
       if (best === undefined) {
         const earliest = m.cpus.reduce((a, b) => (b.clock < a.clock ? b : a));
@@ -109,10 +128,26 @@ export function pct(opts: PctOptions): Strategy {
         demoted = best.curr.pid;
         return { kind: 'kick', cpu: best.id };
       }
-      return { kind: 'run', cpu: best.id, quantum: 1 };
+      // Until the next change point nothing but a change the watch sees
+      // alters this choice: the steps up to it are one stepwise run.
+      const room =
+        nextChange < changePoints.length ? changePoints[nextChange] - step : MAX_STEPS_PER_RUN;
+      if (room <= 1 || opts.stepwise === false) return { kind: 'run', cpu: best.id, quantum: 1 };
+      return {
+        kind: 'run',
+        cpu: best.id,
+        quantum: Math.min(room, MAX_STEPS_PER_RUN),
+        stepwise: true,
+      };
+    },
+    ranSteps(steps: number): void {
+      step += steps - 1;
     },
   };
 }
+
+/** Steps of one stepwise run at most, so that the engine looks at the clock now and then. */
+const MAX_STEPS_PER_RUN = 1 << 14;
 
 /** Moves a waiting task to the allowed CPU whose work has the lowest priority. */
 function migrationOf(

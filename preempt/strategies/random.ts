@@ -12,6 +12,7 @@ import type { Kernel } from '../kernel.ts';
 import { Rng } from '../rng.ts';
 import type { Decision } from '../schedule-log.ts';
 import { cannotMigrate } from '../scheduler.ts';
+import { tickJitter } from './tick-jitter.ts';
 
 export interface RandomOptions {
   seed: number;
@@ -21,6 +22,8 @@ export interface RandomOptions {
   kickRate?: number;
   /** Probability of a migration attempt per decision. Default 0.05. */
   migrateRate?: number;
+  /** Timer interrupts arrive 0..tickJitter instructions late (tick-jitter.ts). Default: half the tick interval. */
+  tickJitter?: number;
 }
 
 export function random(opts: RandomOptions): Strategy {
@@ -28,8 +31,10 @@ export function random(opts: RandomOptions): Strategy {
   const maxQuantum = opts.maxQuantum ?? 50;
   const kickRate = opts.kickRate ?? 0.05;
   const migrateRate = opts.migrateRate ?? 0.05;
+  const tickDelay = tickJitter(opts.seed, opts.tickJitter);
   return {
     name: `random(seed=${opts.seed})`,
+    tickDelay,
     decide(k: Kernel): Decision {
       if (rng.chance(kickRate)) return { kind: 'kick', cpu: rng.below(k.nrCpus) };
       if (rng.chance(migrateRate)) {

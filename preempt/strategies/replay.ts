@@ -13,7 +13,12 @@ import type { Kernel } from '../kernel.ts';
 import { type Decision, ScheduleLog } from '../schedule-log.ts';
 
 export function replay(schedule: string): Strategy {
-  const { cpus, list } = ScheduleLog.decode(schedule);
+  const { cpus, list: all } = ScheduleLog.decode(schedule);
+  const list = all.filter((d) => d.kind !== 'tick');
+  // Each CPU's tick delays, in the order its ticks were programmed.
+  const ticks = Array.from({ length: cpus }, (): number[] => []);
+  for (const d of all) if (d.kind === 'tick') ticks[d.cpu].push(d.delay);
+  const tickAt = new Array<number>(cpus).fill(0);
   let at = 0;
   return {
     name: `replay(${list.length} decisions)`,
@@ -26,5 +31,13 @@ export function replay(schedule: string): Strategy {
       }
       return at < list.length ? list[at++] : null;
     },
+    ...(all.length === list.length
+      ? {}
+      : {
+          tickDelay(_k: Kernel, cpu: number): number {
+            const mine = ticks[cpu] ?? [];
+            return tickAt[cpu] < mine.length ? mine[tickAt[cpu]++] : 0;
+          },
+        }),
   };
 }

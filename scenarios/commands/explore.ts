@@ -2,19 +2,22 @@
  * `percpu-emu explore <scenario> [options]`: runs the scenario under seeds
  * S, S+1, ... with a progress line, stops at the first run where an
  * invariant fails or the kernel makes a report, and prints its report with
- * the replay command; exit status 1 then. Seeds run one after another in
- * this process.
+ * the replay command; exit status 1 then. `--jobs N` runs seeds on N
+ * worker threads (explore-pool.ts) with the same answer as one.
  *
  * @example
  * // npx percpu-emu explore stale-pointer-racy --runs 50
  */
 
+import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 import type { Tier } from '../../cpu/wasm/tier.ts';
 import { ErrnoError } from '../../segments/errno.ts';
-import { type ExploreResult, explore } from '../explore.ts';
+import type { ExploreResult } from '../explore.ts';
+import { explorePool } from '../explore-pool.ts';
 import { loadScenario } from '../load-scenario.ts';
-import { formatReport, reportCount } from '../report.ts';
+import { minimize, type ScheduleCost } from '../minimize.ts';
+import { formatReport } from '../report.ts';
 import { runScenario, type ScenarioResult, type StrategyName } from '../run-scenario.ts';
 import { timelineRunOptions } from '../timeline-run.ts';
 import { asInput, EXIT_OK, EXIT_STATUS_HELP, InputError } from './exit-status.ts';
@@ -31,17 +34,19 @@ interface ExploreFlags extends TraceFlags {
   steps?: number;
   maxSteps?: number;
   timeout?: number;
+  jobs?: number;
   tier?: Tier;
 }
 
 const RUNS_MAX = 1_000_000_000;
+const JOBS_MAX = 256;
 
 export function register(program: Command, finish: (status: number) => void): void {
   const cmd = program
     .command('explore')
     .summary('run a scenario under many seeds until one breaks')
     .description(
-      'Runs the scenario under seeds S, S+1, ... (one after another), stops at the first ' +
+      'Runs the scenario under seeds S, S+1, ... (on --jobs threads), stops at the first ' +
         'run where an invariant fails or the kernel makes a report (oops, KASAN, ' +
         'DEBUG_PREEMPT, ...), and prints that run with the command that replays it. ' +
         'Says so when every seed held.',
@@ -51,6 +56,12 @@ export function register(program: Command, finish: (status: number) => void): vo
       new Option('--runs <n>', `how many seeds to try, 1..${RUNS_MAX} (default 100)`).argParser(
         integerIn(1, RUNS_MAX),
       ),
+    )
+    .addOption(
+      new Option(
+        '--jobs <n>',
+        `worker threads running seeds at once, 1..${JOBS_MAX} (default: the number of cores, ${availableParallelism()} here); the answer is the same as with 1: the lowest failing seed`,
+      ).argParser(integerIn(1, JOBS_MAX)),
     )
     .addOption(
       new Option(
@@ -109,13 +120,17 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
   const tty = process.stderr.isTTY === true;
   let result: ExploreResult;
   try {
-    result = explore(scenario, {
+    result = await explorePool(spec, {
       ...opts,
       runs,
       firstSeed,
-      fails: (r: ScenarioResult) => !r.ok || reportCount(r) > 0,
-      onRun: (seed) => {
-        if (tty) process.stderr.write(`\rseed ${seed} (${seed - firstSeed + 1}/${runs})`);
+      jobs: flags.jobs,
+      failOnReports: true,
+      onProgress: (done, failures) => {
+        if (tty)
+          process.stderr.write(
+            `\r${done}/${runs} seeds from ${firstSeed}${failures > 0 ? `, ${failures} failing` : ''}`,
+          );
       },
     });
   } catch (e) {
@@ -147,6 +162,15 @@ async function run(cmd: Command, spec: string, flags: ExploreFlags): Promise<num
     `${scenario.name}: seed ${f.seed} ${what} (run ${result.runs} of ${runs})\n`,
   );
   process.stdout.write(`${formatReport(f, spec)}\n`);
+  if (f.crash === undefined && f.errors.length === 0 && f.verdicts.some((v) => !v.ok)) {
+    const m = minimize(scenario, f, { cpus: flags.cpus, maxSteps: flags.maxSteps });
+    const cost = (c: ScheduleCost) =>
+      `${c.preemptions} forced preemptions, ${c.migrations} migrations, ${c.switches} context switches`;
+    process.stdout.write(
+      `minimized: ${cost(m)} (the schedule found: ${cost(m.original)}), breaking '${m.invariant}' still\n` +
+        `minimized replay: npx percpu-emu run ${spec} --cpus ${f.machine.nrCpus} --replay ${m.replay}\n`,
+    );
+  }
   if (flags.timeline !== undefined) writeFailureTimeline(f, spec, flags);
   return exitStatus(f);
 }

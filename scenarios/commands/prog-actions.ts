@@ -15,6 +15,7 @@ import { BpfObject } from '../../loader/bpf-object.ts';
 import { compileBpfC } from '../../loader/clang.ts';
 import type { GlobalValue } from '../../loader/globals-view.ts';
 import { mapTypeName } from '../../maps/bpf-uapi.ts';
+import { netOf } from '../../nic/net-setup.ts';
 import type { Kernel } from '../../preempt/kernel.ts';
 import { Machine } from '../../preempt/machine.ts';
 import { sourceLocation } from '../../preempt/oops.ts';
@@ -115,6 +116,8 @@ export function runPrograms(file: string, a: ProgRunFlags): number {
   for (const [name, text] of a.set) setGlobal(obj, name, text);
   for (const name of a.prog) obj.program(name).autoload = true;
   const k = new Machine({ cpus: a.cpus }).boot();
+  // XDP programs call its helpers (bpf_redirect_map ...); it also registers CPUMAP and DEVMAP.
+  if (obj.programs.some((p) => p.type === 'xdp')) netOf(k);
   obj.load(k);
   const dataIn = a.dataIn === undefined ? undefined : new Uint8Array(readFileSync(a.dataIn));
   const programs: {
@@ -190,7 +193,8 @@ function mapContents(h: ReturnType<BpfObject['maps'][number]['loaded']>): Record
   const out: Record<string, unknown> = {};
   const map = h.map;
   for (const key of h.keys()) {
-    const value = h.lookupElem(key);
+    const value = lookupPresent(h, key);
+    if (value === null) continue;
     const shown = map.percpu
       ? Array.from({ length: value.length / map.percpuStride }, (_, c) =>
           bytesValue(value.subarray(c * map.percpuStride, c * map.percpuStride + map.valueSize)),
@@ -199,6 +203,19 @@ function mapContents(h: ReturnType<BpfObject['maps'][number]['loaded']>): Record
     out[String(bytesValue(key))] = shown;
   }
   return out;
+}
+
+/** The value of `key`, or null for a slot get_next_key lists but lookup finds empty (CPUMAP, DEVMAP), as bpftool skips it. */
+function lookupPresent(
+  h: ReturnType<BpfObject['maps'][number]['loaded']>,
+  key: Uint8Array,
+): Uint8Array | null {
+  try {
+    return h.lookupElem(key);
+  } catch (e) {
+    if (e instanceof ErrnoError && e.errno === 'ENOENT') return null;
+    throw e;
+  }
 }
 
 function bytesValue(b: Uint8Array): number | string {

@@ -40,9 +40,8 @@ export function cLostUpdate(variant: 'racy' | 'fixed'): Scenario {
     setup(k) {
       const obj = BpfObject.open(compileBpfC(SOURCE), { name: 'lost_update' });
       obj.rodata.loops = LOOPS;
-      obj.load(k);
       for (let t = 0; t < TASKS; t++)
-        obj.program(program).spawn({ comm: `inc${t}`, cpu: 0, allowed: [0] });
+        k.spawn({ object: obj, program, comm: `inc${t}`, cpu: 0, allowed: [0] }); // loads obj first
     },
     invariants: [
       {

@@ -7,10 +7,11 @@ import { findLab } from '../../labs/index.ts';
 
 export const SOLUTIONS = fileURLToPath(new URL('./solutions/', import.meta.url));
 
-/** Grades lab `name` on `dir`: 'starter', or a folder name under solutions/. */
+/** Grades lab `name` on `dir`: 'starter', a folder name under solutions/, or an absolute path. */
 export function grade(name: string, dir: string, mode?: TestMode): Promise<GradeResult> {
   const lab = findLab(name);
-  const path = dir === 'starter' ? `${lab.folder}starter` : `${SOLUTIONS}${dir}`;
+  const path =
+    dir === 'starter' ? `${lab.folder}starter` : dir.startsWith('/') ? dir : `${SOLUTIONS}${dir}`;
   return gradeLab(lab, path, { mode });
 }
 

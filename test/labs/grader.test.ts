@@ -70,10 +70,10 @@ describe('the grader', () => {
     });
   });
 
-  it('lists the three labs, and names them when asked for another', () => {
-    expect(LABS.map((l) => l.name)).toEqual(['counters', 'kalloc', 'stale-pointer']);
+  it('lists the four labs, and names them when asked for another', () => {
+    expect(LABS.map((l) => l.name)).toEqual(['counters', 'kalloc', 'stale-pointer', 'rss-cpumap']);
     expect(() => findLab('rss')).toThrow(
-      /^ENOENT: no lab 'rss': the labs are counters, kalloc, stale-pointer/,
+      /^ENOENT: no lab 'rss': the labs are counters, kalloc, stale-pointer, rss-cpumap/,
     );
   });
 });

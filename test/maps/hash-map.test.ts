@@ -20,13 +20,7 @@ import {
   BPF_NOEXIST,
 } from '../../maps/bpf-uapi.ts';
 import type { HashMap } from '../../maps/hash-map.ts';
-import {
-  bpfHtabType,
-  bucketType,
-  ELEM_FNODE,
-  ELEM_KEY,
-  htabElemSize,
-} from '../../maps/htab-elem.ts';
+import { bpfHtabType, bucketType, htabElemSize, htabElemType } from '../../maps/htab-elem.ts';
 import { htabMapHash, jhash, jhash2 } from '../../maps/jhash.ts';
 import type { LruHashMap } from '../../maps/lru-hash-map.ts';
 import { type BpfMapHandle, bpfMapCreate } from '../../maps/syscall.ts';
@@ -36,6 +30,8 @@ import { Machine } from '../../preempt/machine.ts';
 import { RawSpinlock } from '../../segments/raw-spinlock.ts';
 import { ofKind, run } from '../preempt/machine-fixtures.ts';
 import { perCpuU64s, percpuU64, readU64, u32b, u64b } from './map-bytes.ts';
+
+const HTAB_ELEM_OFF = htabElemType.off;
 
 const BPF_HTAB_OFF = bpfHtabType.off;
 
@@ -271,6 +267,12 @@ describe('jhash', () => {
 });
 
 describe('HASH elements', () => {
+  it('struct htab_elem has the kernel layout with 32-bit pointers: next, pprev, lru_node, hash, key', () => {
+    expect(HTAB_ELEM_OFF).toEqual({ next: 0, pprev: 4, lru_node: 8, hash: 20, key: 24 });
+    expect(htabElemType.size).toBe(24);
+    expect(htabElemSize(4, 8, false)).toBe(24 + 8 + 8);
+  });
+
   it('a full preallocated map takes free elements from every CPU’s list', () => {
     const m = booted(4);
     const h = bpfMapCreate(m, 'HASH', 'fl', 4, 8, 10);
@@ -285,7 +287,7 @@ describe('HASH elements', () => {
     for (let i = 0; i < 3; i++) h.deleteElem(u32b(i));
     expect(fl.nodes(0)).toHaveLength(3);
     for (const node of fl.nodes(0)) {
-      expect(node - ELEM_FNODE >= map.elems).toBe(true);
+      expect(node - HTAB_ELEM_OFF.pprev /* fnode */ >= map.elems).toBe(true);
     }
   });
 
@@ -296,13 +298,13 @@ describe('HASH elements', () => {
     h.updateElem(u32b(7), u64b(1));
     let old = 0;
     map.forEachElem(0, (key) => {
-      old = key - ELEM_KEY;
+      old = key - HTAB_ELEM_OFF.key;
       return true;
     });
     h.updateElem(u32b(7), u64b(2));
     let now = 0;
     map.forEachElem(0, (key) => {
-      now = key - ELEM_KEY;
+      now = key - HTAB_ELEM_OFF.key;
       return true;
     });
     expect(now).not.toBe(old);

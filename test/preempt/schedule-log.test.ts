@@ -139,8 +139,23 @@ describe('ScheduleLog', () => {
     ['a varint cut in the middle', raw(2, [0, 0x80])],
     ['a migrate without its pid', raw(2, [2])],
     ['a CPU beyond the count', raw(2, [2 * 4, 1])],
-    ['an unknown decision kind', raw(2, [3])],
+    ['a tick without its delay', raw(2, [3])],
   ])('decode rejects %s with EINVAL', (_what, text) => {
     expect(decodeError(text).errno).toBe('EINVAL');
+  });
+
+  it('records a tick before the run it was chosen in, without splitting that run', () => {
+    const log = new ScheduleLog(2);
+    log.record({ kind: 'run', cpu: 0, quantum: 10 });
+    log.record({ kind: 'tick', cpu: 0, delay: 7 });
+    log.record({ kind: 'run', cpu: 0, quantum: 5 });
+    log.record({ kind: 'tick', cpu: 1, delay: 300 });
+    log.record({ kind: 'run', cpu: 1, quantum: 4 });
+    expect(ScheduleLog.decode(log.encode()).list).toEqual([
+      { kind: 'tick', cpu: 0, delay: 7 },
+      { kind: 'run', cpu: 0, quantum: 15 },
+      { kind: 'tick', cpu: 1, delay: 300 },
+      { kind: 'run', cpu: 1, quantum: 4 },
+    ]);
   });
 });

@@ -1,10 +1,12 @@
 /**
- * The part of the verifier's check_map_func_compatibility() that XDP
- * programs meet here: a CPUMAP may be passed only to bpf_redirect_map
- * (helper 51), so a program that passes one to any other helper
- * (bpf_map_lookup_elem, update, delete, ...) is refused at load with the
- * verifier's message, `cannot pass map_type 16 into func
- * bpf_map_lookup_elem#1`.
+ * The part of the verifier's check_map_func_compatibility() that the
+ * redirect maps need: a CPUMAP may be passed only to bpf_redirect_map
+ * (helper 51), a DEVMAP or DEVMAP_HASH only to bpf_redirect_map and
+ * bpf_map_lookup_elem, so a program that passes one to any other helper is
+ * refused at load with the verifier's message, `cannot pass map_type 16
+ * into func bpf_map_lookup_elem#1`. The network layer checks the programs
+ * it is given (assembly loaded with loadText); the object loader checks
+ * every program of an object at load, as BPF_PROG_LOAD would.
  *
  * There is no verifier in this emulator: the check follows which register
  * holds a map loaded with `lddw` (BPF_PSEUDO_MAP_FD) in straight-line code,
@@ -13,10 +15,11 @@
  * stack) is caught at run time: the helper faults the program.
  *
  * @example
- * checkMapFuncCompatibility(k, prog); // EINVAL for bpf_map_lookup_elem on a CPUMAP
+ * checkMapFuncCompatibility(k.maps, prog); // EINVAL for bpf_map_lookup_elem on a CPUMAP
  */
 
-import { bpfFuncName } from '../cpu/bpf-func-id.ts';
+import { bpfFuncId, bpfFuncName } from '../cpu/bpf-func-id.ts';
+import type { Insn } from '../cpu/insn.ts';
 import {
   BPF_ALU64,
   BPF_JMP,
@@ -28,19 +31,34 @@ import {
   BPF_X,
   LDDW,
 } from '../cpu/opcodes.ts';
-import type { LoadedProgram } from '../cpu/program.ts';
-import { BpfMap } from '../maps/bpf-map.ts';
-import { BPF_MAP_TYPE } from '../maps/bpf-uapi.ts';
-import type { Kernel } from '../preempt/kernel.ts';
 import { ErrnoError } from '../segments/errno.ts';
-import { BPF_FUNC_redirect_map } from './xdp-helpers.ts';
+import { BpfMap } from './bpf-map.ts';
+import { BPF_MAP_TYPE } from './bpf-uapi.ts';
 
 const BPF_CALL = 0x80;
 const BPF_EXIT = 0x90;
 const CALL = BPF_JMP | BPF_CALL;
 
-/** EINVAL when `prog` passes a CPUMAP to a helper other than bpf_redirect_map. */
-export function checkMapFuncCompatibility(k: Kernel, prog: LoadedProgram): void {
+const redirectMap = bpfFuncId('bpf_redirect_map')!;
+const mapLookupElem = bpfFuncId('bpf_map_lookup_elem')!;
+
+/** The helpers a map of each restricted type may be passed to (the verifier's switch on map_type). */
+const ONLY_HELPERS: ReadonlyMap<number, readonly number[]> = new Map([
+  [BPF_MAP_TYPE.CPUMAP, [redirectMap]],
+  [BPF_MAP_TYPE.DEVMAP, [redirectMap, mapLookupElem]],
+  [BPF_MAP_TYPE.DEVMAP_HASH, [redirectMap, mapLookupElem]],
+]);
+
+/** The map table a program's map fds index (a Kernel's `maps`). */
+export interface MapFdTable {
+  get(fd: number): object;
+}
+
+/** EINVAL when `prog` passes a CPUMAP, DEVMAP or DEVMAP_HASH to a helper its type does not take. */
+export function checkMapFuncCompatibility(
+  maps: MapFdTable,
+  prog: { readonly name: string; readonly insns: readonly Insn[] },
+): void {
   const insns = prog.insns;
   const targets = new Set<number>();
   insns.forEach((ins, i) => {
@@ -58,14 +76,15 @@ export function checkMapFuncCompatibility(k: Kernel, prog: LoadedProgram): void 
     const ins = insns[i];
     if (targets.has(i)) regs = new Array(11).fill(null);
     if (ins.code === LDDW) {
-      regs[ins.dst] = ins.src === BPF_PSEUDO_MAP_FD ? mapOfFd(k, ins.imm) : null;
+      regs[ins.dst] = ins.src === BPF_PSEUDO_MAP_FD ? mapOfFd(maps, ins.imm) : null;
       i++;
       continue;
     }
     if (ins.code === CALL) {
       if (ins.src !== BPF_PSEUDO_CALL && ins.src !== BPF_PSEUDO_KFUNC_CALL) {
         const map = regs[1];
-        if (map !== null && map.type === BPF_MAP_TYPE.CPUMAP && ins.imm !== BPF_FUNC_redirect_map) {
+        const only = map === null ? undefined : ONLY_HELPERS.get(map.type);
+        if (map !== null && only !== undefined && !only.includes(ins.imm)) {
           throw new ErrnoError(
             'EINVAL',
             `${prog.name}: insn ${i}: cannot pass map_type ${map.type} into func ${bpfFuncName(ins.imm) ?? 'unknown'}#${ins.imm}`,
@@ -85,9 +104,9 @@ export function checkMapFuncCompatibility(k: Kernel, prog: LoadedProgram): void 
   }
 }
 
-function mapOfFd(k: Kernel, fd: number): BpfMap | null {
+function mapOfFd(maps: MapFdTable, fd: number): BpfMap | null {
   try {
-    const m = k.maps.get(fd);
+    const m = maps.get(fd);
     return m instanceof BpfMap ? m : null;
   } catch {
     return null;
