@@ -48,7 +48,9 @@ import type { FlushQueue, RedirectMap, RedirectTarget } from './redirect-map.ts'
 import { traceDevmapXmit, traceXdpException } from './tracepoints.ts';
 import { convertBuffToFrame, convertFrameToBuff } from './xdp-redirect.ts';
 import { runXdp, warnInvalidXdpAction } from './xdp-run.ts';
-import { BPF_XDP_DEVMAP, XDP_ABORTED, XDP_DROP, XDP_FRAME, XDP_PASS } from './xdp-uapi.ts';
+import { BPF_XDP_DEVMAP, XDP_ABORTED, XDP_DROP, XDP_PASS, xdpFrame } from './xdp-uapi.ts';
+
+const XDP_FRAME_OFF = xdpFrame.off;
 
 /** DEV_MAP_BULK_SIZE (XDP_BULK_QUEUE_SIZE). */
 export const DEV_MAP_BULK_SIZE = 16;
@@ -128,7 +130,7 @@ export class DevMapEntry implements RedirectTarget {
 
   /** dev_map_enqueue(): the device's bulk queue on `c`; a full queue is sent first. */
   enqueue(c: CpuState, frame: number, devRx: NetDevice): number {
-    const len = this.map.k.memory.read32(frame + XDP_FRAME.len);
+    const len = this.map.k.memory.read32(frame + XDP_FRAME_OFF.len);
     if (len > this.dev.mtu + 14) return -ERRNO.EMSGSIZE;
     let bq = this.dev.bulkqs[c.id];
     if (bq === undefined) {

@@ -27,7 +27,9 @@ import { Napi, napiSchedule } from './napi.ts';
 import type { NetStack } from './net-stack.ts';
 import { Rss } from './rss.ts';
 import { RX_MAX_FRAME, RxRing } from './rx-ring.ts';
-import { BPF_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP, XDP_FRAME } from './xdp-uapi.ts';
+import { BPF_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP, xdpFrame } from './xdp-uapi.ts';
+
+const XDP_FRAME_OFF = xdpFrame.off;
 
 export interface NetDeviceOptions {
   /** The interface name, at most 15 characters (IFNAMSIZ - 1). */
@@ -246,7 +248,7 @@ export class NetDevice {
     const m = net.k.memory;
     for (const f of frames) {
       this.txPackets++;
-      this.txBytes += m.read32(f + XDP_FRAME.len);
+      this.txBytes += m.read32(f + XDP_FRAME_OFF.len);
       net.freeBuffer(f);
     }
     return frames.length;

@@ -18,7 +18,9 @@
  */
 
 import type { PhysicalMemory } from '../segments/memory.ts';
-import { XDP_MD, XDP_PACKET_HEADROOM } from './xdp-uapi.ts';
+import { XDP_PACKET_HEADROOM, xdpMd } from './xdp-uapi.ts';
+
+const XDP_MD_OFF = xdpMd.off;
 
 export class XdpBuff {
   hardStart = 0;
@@ -67,11 +69,11 @@ export class XdpBuff {
   /** Writes the program's xdp_md from the buffer's state. */
   writeMd(): void {
     const m = this.memory;
-    m.write32(this.md + XDP_MD.data, this.data);
-    m.write32(this.md + XDP_MD.dataEnd, this.dataEnd);
-    m.write32(this.md + XDP_MD.dataMeta, this.dataMeta);
-    m.write32(this.md + XDP_MD.ingressIfindex, this.ingressIfindex);
-    m.write32(this.md + XDP_MD.rxQueueIndex, this.rxQueueIndex);
-    m.write32(this.md + XDP_MD.egressIfindex, this.egressIfindex);
+    m.write32(this.md + XDP_MD_OFF.data, this.data);
+    m.write32(this.md + XDP_MD_OFF.data_end, this.dataEnd);
+    m.write32(this.md + XDP_MD_OFF.data_meta, this.dataMeta);
+    m.write32(this.md + XDP_MD_OFF.ingress_ifindex, this.ingressIfindex);
+    m.write32(this.md + XDP_MD_OFF.rx_queue_index, this.rxQueueIndex);
+    m.write32(this.md + XDP_MD_OFF.egress_ifindex, this.egressIfindex);
   }
 }

@@ -25,7 +25,9 @@ import type { NetDevice } from './net-device.ts';
 import type { NetStack } from './net-stack.ts';
 import { traceXdpRedirect } from './tracepoints.ts';
 import type { XdpBuff } from './xdp-buff.ts';
-import { SKB_SHARED_INFO_SIZE, XDP_FRAME, XDP_FRAME_SIZE } from './xdp-uapi.ts';
+import { SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, xdpFrame } from './xdp-uapi.ts';
+
+const XDP_FRAME_OFF = xdpFrame.off;
 
 /** EBADRQC: a redirect with no target recorded. */
 export const EBADRQC = 56;
@@ -44,13 +46,13 @@ export function convertBuffToFrame(net: NetStack, buff: XdpBuff): number {
   if (buff.dataEnd > buff.hardStart + buff.frameSz - SKB_SHARED_INFO_SIZE) return 0;
   const m = net.k.memory;
   const f = buff.hardStart;
-  m.write32(f + XDP_FRAME.data, buff.data);
-  m.write32(f + XDP_FRAME.len, buff.dataEnd - buff.data);
-  m.write32(f + XDP_FRAME.headroom, headroom - XDP_FRAME_SIZE);
-  m.write32(f + XDP_FRAME.metasize, metasize);
-  m.write32(f + XDP_FRAME.frameSz, buff.frameSz);
-  m.write32(f + XDP_FRAME.devRx, buff.ingressIfindex);
-  m.write32(f + XDP_FRAME.rxQueue, buff.rxQueueIndex);
+  m.write32(f + XDP_FRAME_OFF.data, buff.data);
+  m.write32(f + XDP_FRAME_OFF.len, buff.dataEnd - buff.data);
+  m.write32(f + XDP_FRAME_OFF.headroom, headroom - XDP_FRAME_SIZE);
+  m.write32(f + XDP_FRAME_OFF.metasize, metasize);
+  m.write32(f + XDP_FRAME_OFF.frame_sz, buff.frameSz);
+  m.write32(f + XDP_FRAME_OFF.dev_rx, buff.ingressIfindex);
+  m.write32(f + XDP_FRAME_OFF.rx_queue, buff.rxQueueIndex);
   return f;
 }
 
@@ -60,13 +62,13 @@ export function convertBuffToFrame(net: NetStack, buff: XdpBuff): number {
  */
 export function convertFrameToBuff(net: NetStack, frame: number, buff: XdpBuff): void {
   const m = net.k.memory;
-  const data = m.read32(frame + XDP_FRAME.data);
+  const data = m.read32(frame + XDP_FRAME_OFF.data);
   buff.hardStart = frame;
   buff.data = data;
-  buff.dataEnd = data + m.read32(frame + XDP_FRAME.len);
-  buff.dataMeta = data - m.read32(frame + XDP_FRAME.metasize);
-  buff.frameSz = m.read32(frame + XDP_FRAME.frameSz);
-  buff.ingressIfindex = m.read32(frame + XDP_FRAME.devRx);
+  buff.dataEnd = data + m.read32(frame + XDP_FRAME_OFF.len);
+  buff.dataMeta = data - m.read32(frame + XDP_FRAME_OFF.metasize);
+  buff.frameSz = m.read32(frame + XDP_FRAME_OFF.frame_sz);
+  buff.ingressIfindex = m.read32(frame + XDP_FRAME_OFF.dev_rx);
   buff.rxQueueIndex = 0;
   buff.egressIfindex = 0;
 }

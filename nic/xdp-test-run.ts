@@ -39,12 +39,13 @@ import {
   BPF_XDP_CPUMAP,
   BPF_XDP_DEVMAP,
   ETH_HLEN,
-  XDP_MD,
   XDP_PASS,
   XDP_REDIRECT,
   XDP_TX,
   xdpMd,
 } from './xdp-uapi.ts';
+
+const XDP_MD_OFF = xdpMd.off;
 
 /** TEST_XDP_MAX_BATCH. */
 export const TEST_XDP_MAX_BATCH = 256;
@@ -108,18 +109,18 @@ export function xdpTestRun(
   if (opts.ctxIn !== undefined) {
     const dv = new DataView(opts.ctxIn.buffer, opts.ctxIn.byteOffset, opts.ctxIn.byteLength);
     const field = (off: number) => (opts.ctxIn!.length >= off + 4 ? dv.getUint32(off, true) : 0);
-    if (field(XDP_MD.data) !== 0 || field(XDP_MD.dataMeta) !== 0)
+    if (field(XDP_MD_OFF.data) !== 0 || field(XDP_MD_OFF.data_meta) !== 0)
       throw new ErrnoError('EINVAL', 'ctx_in data and data_meta must be 0');
-    if (field(XDP_MD.dataEnd) !== data.length) {
+    if (field(XDP_MD_OFF.data_end) !== data.length) {
       throw new ErrnoError(
         'EINVAL',
-        `ctx_in data_end ${field(XDP_MD.dataEnd)} is not data_size_in ${data.length}`,
+        `ctx_in data_end ${field(XDP_MD_OFF.data_end)} is not data_size_in ${data.length}`,
       );
     }
-    if (field(XDP_MD.egressIfindex) !== 0)
+    if (field(XDP_MD_OFF.egress_ifindex) !== 0)
       throw new ErrnoError('EINVAL', 'ctx_in egress_ifindex must be 0');
-    ifindex = field(XDP_MD.ingressIfindex);
-    queue = field(XDP_MD.rxQueueIndex);
+    ifindex = field(XDP_MD_OFF.ingress_ifindex);
+    queue = field(XDP_MD_OFF.rx_queue_index);
     if (ifindex === 0 && queue !== 0)
       throw new ErrnoError('EINVAL', `rx_queue_index ${queue} without an ingress_ifindex`);
     if (ifindex === 0) ifindex = 1;

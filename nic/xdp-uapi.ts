@@ -47,16 +47,6 @@ export const xdpMd = struct('xdp_md', [
   ['egress_ifindex', u32],
 ]);
 
-/** Offsets of xdp_md's fields. */
-export const XDP_MD = {
-  data: xdpMd.field('data').offset,
-  dataEnd: xdpMd.field('data_end').offset,
-  dataMeta: xdpMd.field('data_meta').offset,
-  ingressIfindex: xdpMd.field('ingress_ifindex').offset,
-  rxQueueIndex: xdpMd.field('rx_queue_index').offset,
-  egressIfindex: xdpMd.field('egress_ifindex').offset,
-} as const;
-
 /**
  * `struct xdp_frame` as this emulator stores it at the buffer's start
  * (data_hard_start): 40 bytes, as on 64-bit.
@@ -73,13 +63,3 @@ export const xdpFrame = struct('xdp_frame', [
   ['flags', u32],
   ['pad', u32],
 ]);
-
-export const XDP_FRAME = {
-  data: xdpFrame.field('data').offset,
-  len: xdpFrame.field('len').offset,
-  headroom: xdpFrame.field('headroom').offset,
-  metasize: xdpFrame.field('metasize').offset,
-  frameSz: xdpFrame.field('frame_sz').offset,
-  devRx: xdpFrame.field('dev_rx').offset,
-  rxQueue: xdpFrame.field('rx_queue').offset,
-} as const;
