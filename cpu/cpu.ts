@@ -160,8 +160,14 @@ export class Cpu {
   fault: CpuFault | null = null;
   /** The context being run, while `run` is on the stack. */
   current: CpuContext | null = null;
-  /** @internal */
+  /** Leave the run loop once the running helper returns (a stop or a tail call). @internal */
   stopRequested = false;
+  /**
+   * The helper that set `stopRequested` made a tail call: the run goes on
+   * with the new program. Off the hot path: the loop looks at it only when
+   * a helper asked to leave. @internal
+   */
+  tailCallPending = false;
   /** The call depth whose `exit` ends a run: 0, or a callback's frame while one runs. @internal */
   exitDepth = 0;
   private wasmTier: WasmTier | null = null;
@@ -280,6 +286,7 @@ export class Cpu {
   /** Called by a helper: stop the run loop once the helper returns. */
   requestStop(): void {
     this.stopRequested = true;
+    this.tailCallPending = false;
   }
 
   /**
@@ -302,6 +309,8 @@ export class Cpu {
     }
     ctx.program = prog;
     ctx.words[CTX_PC] = 0;
+    this.stopRequested = true;
+    this.tailCallPending = true;
   }
 
   /**
@@ -931,9 +940,7 @@ export class Cpu {
             R[CTX_PC] = pc;
             this.executed = n;
             const table = src === BPF_PSEUDO_KFUNC_CALL ? this.kfuncs : this.helpers;
-            if (this.callHelper(ctx, table, IMM[i], i)) return this.stop(n, StopReason.Stop, n0);
-            // bpf_tail_call replaced the program: `run` goes on with the new one.
-            if (ctx.program !== prog) return this.stop(n, TAIL_CALL, n0);
+            if (this.callHelper(ctx, table, IMM[i], i)) return this.helperStop(n, n0);
             pc = R[CTX_PC];
             break;
           }
@@ -944,7 +951,7 @@ export class Cpu {
             this.executed = n;
             const d = D[i];
             const id = (R[d + 1] >>> 0) * 0x1_0000_0000 + (R[d] >>> 0);
-            if (this.callHelper(ctx, this.helpers, id, i)) return this.stop(n, StopReason.Stop, n0);
+            if (this.callHelper(ctx, this.helpers, id, i)) return this.helperStop(n, n0);
             pc = R[CTX_PC];
             break;
           }
@@ -1005,7 +1012,17 @@ export class Cpu {
     this.totalExecuted += n - n0;
     this.current = null;
     this.stopRequested = false;
+    this.tailCallPending = false;
     return reason;
+  }
+
+  /**
+   * Ends the run after a helper that set `stopRequested`: TAIL_CALL when
+   * bpf_tail_call replaced the program (`run` goes on with the new one),
+   * otherwise the stop it asked for. @internal
+   */
+  helperStop(n: number, n0: number): StopReason {
+    return this.stop(n, this.tailCallPending ? TAIL_CALL : StopReason.Stop, n0);
   }
 
   private badPc(length: number, i: number, code: number): CpuFault {

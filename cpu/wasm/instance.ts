@@ -22,8 +22,7 @@ import type { CpuContext } from '../context.ts';
 import { CTX_PC } from '../context.ts';
 import type { Cpu } from '../cpu.ts';
 import { CpuFault } from '../fault.ts';
-import type { LoadedProgram } from '../program.ts';
-import { StopReason, TAIL_CALL } from '../stop-reason.ts';
+import { StopReason } from '../stop-reason.ts';
 import {
   Exit,
   FLAG_CONCURRENT,
@@ -64,14 +63,14 @@ export class WasmTier {
     this.scratch = cpu.memory.size + (cpu.id % SCRATCH_SLOTS) * SCRATCH_SLOT;
   }
 
-  private instance(code: Translation, prog: LoadedProgram): RunFn {
+  private instance(code: Translation): RunFn {
     let fn = this.instances.get(code);
     if (fn === undefined) {
       const inst = new wasm.Instance(code.module, {
         env: {
           memory: this.cpu.memory.wasm as WasmMemory,
           helper: (kind: number, id: number, pc: number, left: number) =>
-            this.helper(prog, kind, id, pc, left),
+            this.helper(kind, id, pc, left),
         },
       });
       fn = inst.exports.run as RunFn;
@@ -89,8 +88,7 @@ export class WasmTier {
     const cpu = this.cpu;
     const R = ctx.words;
     if (!cpu.resumable(R)) return cpu.interpret(ctx, budget, n0);
-    const prog = ctx.program;
-    const fn = this.instance(code, ctx.program);
+    const fn = this.instance(code);
     const inMemory = R.buffer === cpu.memory.buffer;
     const addr = inMemory ? R.byteOffset : this.scratch;
     const M = this.i32;
@@ -159,14 +157,13 @@ export class WasmTier {
           break;
         }
         default:
-          if (cpu.stopRequested) return cpu.stop(n, StopReason.Stop, n);
-          if (ctx.program !== prog) return cpu.stop(n, TAIL_CALL, n);
+          if (cpu.stopRequested) return cpu.helperStop(n, n);
       }
     }
   }
 
   /** The compiled code's call of helper or kfunc `id` at instruction `pc`; 1 sends it to the host. */
-  private helper(prog: LoadedProgram, kind: number, id: number, pc: number, left: number): number {
+  private helper(kind: number, id: number, pc: number, left: number): number {
     const cpu = this.cpu;
     const ctx = this.ctx as CpuContext;
     const R = ctx.words;
@@ -186,6 +183,6 @@ export class WasmTier {
     this.passed = passed;
     cpu.current = ctx;
     if (mirrored) for (let k = 0; k < 23; k++) M[w + k] = R[k];
-    return stop || R[CTX_PC] !== pc + 1 || ctx.program !== prog ? 1 : 0;
+    return stop || R[CTX_PC] !== pc + 1 ? 1 : 0;
   }
 }

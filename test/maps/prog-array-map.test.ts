@@ -105,6 +105,19 @@ describe('PROG_ARRAY and bpf_tail_call (prog_tests/tailcalls.c)', () => {
     expect(readU64(count.lookupElem(u32b(0)))).toBe(MAX_TAIL_CALL_CNT);
   });
 
+  it.each(['interp', 'jit'] as const)(
+    'a tail call through callx (the helper id in a register) jumps as `call bpf_tail_call` does (%s)',
+    (tier) => {
+      const k = new Machine({ cpus: 1, tier }).boot();
+      const jmp = bpfMapCreate(k, 'PROG_ARRAY', 'jmp_table', 4, 4, 1);
+      jmp.updateElem(u32b(0), u32b(load(k, 'target', 'r0 = 7\nexit')));
+      const entry = 'r1 = r1\nr2 = jmp_table ll\nr3 = 0\nr4 = 12\ncallx r4\nr0 = 3\nexit';
+      expect(exitOf(k, entry)).toBe(7);
+      jmp.deleteElem(u32b(0));
+      expect(exitOf(k, entry)).toBe(3);
+    },
+  );
+
   it('the target runs on the same stack frame with the same r1; other registers are kept too', () => {
     const k = booted();
     const jmp = bpfMapCreate(k, 'PROG_ARRAY', 'jmp_table', 4, 4, 1);
