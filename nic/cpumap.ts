@@ -335,9 +335,10 @@ function* cpuMapKthread(entry: CpuMapEntry, task: Task): Generator<void, number,
     task.stackTop,
   );
   let t0 = c.clock;
-  const account = () => {
-    sd.kthreadInsns += c.clock - t0 + 1;
-    t0 = c.clock;
+  // The kthread's instructions so far, and the resume of the yield that follows (`resume`).
+  const account = (resume = 1) => {
+    sd.kthreadInsns += c.clock - t0 + resume;
+    t0 = c.clock + resume;
   };
   while (!entry.stopRequested || !entry.ring.empty()) {
     let sched = 0;
@@ -443,7 +444,7 @@ function* runCpumapProg(
   buff: XdpBuff,
   ctx: CpuContext,
   stats: { pass: number; drop: number; redirect: number },
-  account: () => void,
+  account: (resume?: number) => void,
 ): Generator<void, boolean, void> {
   const net = entry.map.net;
   const prog = entry.prog!;
@@ -479,7 +480,11 @@ function* runCpumapProg(
       act = XDP_ABORTED;
       break;
     }
-    account();
+    // Out of budget mid-program: the step ended. Resuming is free, so the
+    // program costs the same however many slices the steps cut it into
+    // (a stepwise run and its replay as one run agree).
+    account(0);
+    c.curr.resumeFree = true;
     yield;
   }
   const dev = net.devices.get(buff.ingressIfindex);

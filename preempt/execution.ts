@@ -199,7 +199,8 @@ function runGuest(k: Kernel, c: CpuState, task: Task, budget: number, locking: C
  */
 function nativeStep(k: Kernel, c: CpuState, task: Task): void {
   if (task.body.kind !== 'native') return;
-  k.advance(c, 1);
+  if (task.resumeFree) task.resumeFree = false;
+  else k.advance(c, 1);
   try {
     const r = task.body.body.next();
     if (r.done) exitTask(k, c, task, BigInt(r.value ?? 0));

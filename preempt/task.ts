@@ -71,6 +71,13 @@ export class Task {
    * resuming context must match (task_struct.stack in memory may be overwritten).
    */
   readonly stackTop: number;
+  /**
+   * A native body's next resume costs no instruction: it yielded in the
+   * middle of a guest program it runs in slices (a cpumap kthread's XDP
+   * program), a point a guest task's own run would not charge for. Set by
+   * the body before it yields, cleared by the resume.
+   */
+  resumeFree = false;
 
   constructor(
     readonly memory: PhysicalMemory,

@@ -3,6 +3,8 @@ import { irqRmw } from '../../scenarios/races/irq-rmw.ts';
 import { lostUpdate } from '../../scenarios/races/lost-update.ts';
 import { stalePointer } from '../../scenarios/races/stale-pointer.ts';
 import { type RunScenarioOptions, runScenario } from '../../scenarios/run-scenario.ts';
+import { cpumapRoundRobin } from '../../scenarios/xdp/cpumap-round-robin.ts';
+import { cpumapStats } from '../../scenarios/xdp/cpumap-stats.ts';
 
 const scenarios = [lostUpdate('racy'), stalePointer('racy'), irqRmw('racy')];
 const strategies: RunScenarioOptions[] = [
@@ -47,6 +49,21 @@ describe('replay strings', () => {
       expect(again.machine.tracer!.toFtrace()).toBe(original.machine.tracer!.toFtrace());
       expect(memoryOf(again).equals(memoryOf(original))).toBe(true);
       expect(again.replay).toBe(original.replay);
+    });
+  }
+
+  // A cpumap kthread runs its XDP program in slices cut at each step's end:
+  // PCT's stepwise runs cut it at every instruction, the replay in longer
+  // runs, and both must charge the same (a stepwise seed once replayed to
+  // 400 where it had lost updates down to 272).
+  for (const s of [cpumapStats('racy'), cpumapRoundRobin()]) {
+    it(`replaying ${s.name} reproduces each seed's trace, with native kthreads in the run`, () => {
+      for (const opts of [1, 2, 3].map((seed) => ({ strategy: 'pct' as const, seed }))) {
+        const original = runScenario(s, opts);
+        const again = runScenario(s, { replay: original.replay });
+        expect(again.verdicts).toEqual(original.verdicts);
+        expect(again.machine.tracer!.toFtrace()).toBe(original.machine.tracer!.toFtrace());
+      }
     });
   }
 
